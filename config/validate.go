@@ -1,0 +1,207 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Sentinel problems carried by FieldError.
+var (
+	ErrRequired       = errors.New("is required")
+	ErrMustBePositive = errors.New("must be positive")
+	ErrNegative       = errors.New("must not be negative")
+	ErrInvalidURL     = errors.New("is not a valid URL")
+	ErrOneOf          = errors.New("is not one of the allowed values")
+	ErrConflict       = errors.New("conflicts with another setting")
+	ErrTooShort       = errors.New("is too short")
+)
+
+// FieldError is one problem with one key.
+type FieldError struct {
+	Path string // key path, e.g. "rocketchat.url"
+	Err  error  // one of the Err* sentinels, possibly wrapped with detail
+}
+
+func (e *FieldError) Error() string { return e.Path + ": " + e.Err.Error() }
+
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// Validate reports every problem, each as a *FieldError, joined with errors.Join. Secrets
+// never appear in the messages.
+func (c Config) Validate() error {
+	var v validator
+
+	// rocketchat
+	v.url("rocketchat.url", c.RocketChat.URL, true, "http", "https")
+	v.url("rocketchat.ws_url", c.RocketChat.WSURL, false, "ws", "wss")
+	a := c.RocketChat.Admin
+	pw := a.Username != "" || a.Password.IsSet()
+	pat := a.UserID != "" || a.Token.IsSet()
+	switch {
+	case pw && pat:
+		v.add("rocketchat.admin", fmt.Errorf("%w: set username+password or user_id+token, not both", ErrConflict))
+	case pw:
+		if a.Username == "" {
+			v.add("rocketchat.admin.username", ErrRequired)
+		}
+		if !a.Password.IsSet() {
+			v.add("rocketchat.admin.password", ErrRequired)
+		}
+	case pat:
+		if a.UserID == "" {
+			v.add("rocketchat.admin.user_id", ErrRequired)
+		}
+		if !a.Token.IsSet() {
+			v.add("rocketchat.admin.token", ErrRequired)
+		}
+	default:
+		v.add("rocketchat.admin", fmt.Errorf("%w: username+password or user_id+token", ErrRequired))
+	}
+	v.positive("rocketchat.timeout", c.RocketChat.Timeout)
+
+	// user_tokens
+	switch c.UserTokens.Strategy {
+	case StrategyCreateToken:
+	case StrategyDefaultPassword:
+		if !c.UserTokens.DefaultPassword.IsSet() {
+			v.add("user_tokens.default_password", fmt.Errorf("%w with strategy default_password", ErrRequired))
+		}
+	default:
+		v.add("user_tokens.strategy", fmt.Errorf("%w: %q (create_token, default_password)", ErrOneOf, c.UserTokens.Strategy))
+	}
+	v.positive("user_tokens.ttl", c.UserTokens.TTL)
+	v.nonNegative("user_tokens.linger", c.UserTokens.Linger)
+
+	// auth
+	j := c.Auth.JWT
+	if !j.HS256Secret.IsSet() && j.RS256PublicKeyFile == "" && j.JWKSURL == "" {
+		v.add("auth.jwt", fmt.Errorf("%w: one of hs256_secret, rs256_public_key_file, jwks_url", ErrRequired))
+	}
+	if j.HS256Secret.IsSet() && len(j.HS256Secret.Value()) < 32 {
+		v.add("auth.jwt.hs256_secret", fmt.Errorf("%w: HS256 needs at least 32 bytes", ErrTooShort))
+	}
+	v.url("auth.jwt.jwks_url", j.JWKSURL, false, "http", "https")
+	if j.JWKSURL != "" {
+		v.positive("auth.jwt.jwks_refresh", j.JWKSRefresh)
+	}
+	v.nonNegative("auth.jwt.leeway", j.Leeway)
+	if j.Leeway.D() > 5*time.Minute {
+		v.add("auth.jwt.leeway", fmt.Errorf("%w: at most 5m", ErrOneOf))
+	}
+	if strings.TrimSpace(j.UserIDClaim) == "" {
+		v.add("auth.jwt.user_id_claim", ErrRequired)
+	}
+	for i, aud := range j.Audience {
+		if strings.TrimSpace(aud) == "" {
+			v.add(fmt.Sprintf("auth.jwt.audience[%d]", i), ErrRequired)
+		}
+	}
+	for i, k := range c.Auth.APIKeys {
+		if len(k.Value()) < 16 {
+			v.add(fmt.Sprintf("auth.api_keys[%d]", i), fmt.Errorf("%w: at least 16 characters", ErrTooShort))
+		}
+	}
+
+	// http
+	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
+		v.add("http.listen", fmt.Errorf("%w: want host:port, got %q", ErrOneOf, c.HTTP.Listen))
+	}
+	for i, o := range c.HTTP.CORSOrigins {
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			v.add(fmt.Sprintf("http.cors_origins[%d]", i), fmt.Errorf("%w: want scheme://host[:port] or \"*\", got %q", ErrInvalidURL, o))
+		}
+	}
+	v.positive("http.read_header_timeout", c.HTTP.ReadHeaderTimeout)
+	v.positive("http.read_timeout", c.HTTP.ReadTimeout)
+	v.positive("http.idle_timeout", c.HTTP.IdleTimeout)
+	v.positive("http.request_timeout", c.HTTP.RequestTimeout)
+	if c.HTTP.BodyLimit <= 0 {
+		v.add("http.body_limit", ErrMustBePositive)
+	}
+	if c.HTTP.UploadLimit <= 0 {
+		v.add("http.upload_limit", ErrMustBePositive)
+	}
+
+	// hub
+	if !strings.HasPrefix(c.Hub.Path, "/") || len(c.Hub.Path) < 2 || strings.ContainsAny(c.Hub.Path, "?#*") {
+		v.add("hub.path", fmt.Errorf("%w: want an absolute path such as /signalr, got %q", ErrOneOf, c.Hub.Path))
+	}
+	v.positive("hub.keepalive", c.Hub.KeepAlive)
+	v.positive("hub.handshake_timeout", c.Hub.HandshakeTimeout)
+	if c.Hub.ClientTimeout <= c.Hub.KeepAlive {
+		v.add("hub.client_timeout", fmt.Errorf("%w: must exceed hub.keepalive (%s)", ErrOneOf, c.Hub.KeepAlive))
+	}
+
+	// log
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		v.add("log.level", fmt.Errorf("%w: %q (debug, info, warn, error)", ErrOneOf, c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		v.add("log.format", fmt.Errorf("%w: %q (text, json)", ErrOneOf, c.Log.Format))
+	}
+
+	// redis
+	v.url("redis.url", c.Redis.URL, false, "redis", "rediss")
+	if c.Redis.URL == "" && (c.Redis.Password.IsSet() || c.Redis.TLS) {
+		v.add("redis.url", fmt.Errorf("%w when redis.password or redis.tls is set", ErrRequired))
+	}
+
+	// shutdown
+	v.nonNegative("shutdown.drain_delay", c.Shutdown.DrainDelay)
+	v.positive("shutdown.timeout", c.Shutdown.Timeout)
+	if c.Shutdown.Timeout > 0 && c.Shutdown.DrainDelay >= c.Shutdown.Timeout {
+		v.add("shutdown.drain_delay", fmt.Errorf("%w: must be shorter than shutdown.timeout", ErrConflict))
+	}
+	return errors.Join(v.errs...)
+}
+
+type validator struct{ errs []error }
+
+func (v *validator) add(path string, err error) {
+	v.errs = append(v.errs, &FieldError{Path: path, Err: err})
+}
+
+func (v *validator) positive(path string, d Duration) {
+	if d <= 0 {
+		v.add(path, ErrMustBePositive)
+	}
+}
+
+func (v *validator) nonNegative(path string, d Duration) {
+	if d < 0 {
+		v.add(path, ErrNegative)
+	}
+}
+
+func (v *validator) url(path, s string, required bool, schemes ...string) {
+	if s == "" {
+		if required {
+			v.add(path, ErrRequired)
+		}
+		return
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		v.add(path, fmt.Errorf("%w (does not parse)", ErrInvalidURL))
+		return
+	}
+	ok := false
+	for _, sc := range schemes {
+		ok = ok || u.Scheme == sc
+	}
+	if !ok || u.Host == "" {
+		v.add(path, fmt.Errorf("%w: want %s://host, got %q", ErrInvalidURL, strings.Join(schemes, " or "), redactURL(s)))
+	}
+}
