@@ -1,0 +1,700 @@
+package rctest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// conn is one DDP connection. Its fields below mu-comment are guarded by Server.mu; frames go
+// out through a bounded queue drained by the connection's writer goroutine, so emitting under
+// Server.mu never blocks on a socket.
+type conn struct {
+	s       *Server
+	out     chan []byte
+	done    chan struct{} // closed by close()
+	seen    chan struct{} // a frame arrived (heartbeat reset), capacity 1
+	session string
+
+	// guarded by Server.mu
+	connected bool
+	version   string
+	uid       string
+	token     string
+	subs      map[string]*streamSub // by DDP sub id
+	closing   bool
+}
+
+type streamSub struct {
+	id, name, event string
+}
+
+const outQueue = 1024
+
+func newConn(s *Server) *conn {
+	return &conn{s: s, out: make(chan []byte, outQueue), done: make(chan struct{}),
+		seen: make(chan struct{}, 1), session: randomID(), subs: map[string]*streamSub{}}
+}
+
+// close asks the connection to end (Server.mu held or not; idempotent).
+func (c *conn) close() {
+	if !c.closing {
+		c.closing = true
+		close(c.done)
+	}
+}
+
+// send queues a frame (Server.mu held). A full queue means a stuck client: close it.
+func (c *conn) send(frame any) {
+	if c.closing {
+		return
+	}
+	b, err := json.Marshal(frame)
+	if err != nil {
+		c.s.log.Error("rctest: encode frame", "err", err)
+		return
+	}
+	select {
+	case c.out <- b:
+	default:
+		c.s.log.Warn("rctest: ddp client too slow, closing", "session", c.session)
+		c.close()
+	}
+}
+
+func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		http.Error(w, "closed", http.StatusServiceUnavailable)
+		return
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	if err != nil {
+		s.log.Debug("rctest: websocket accept", "err", err)
+		return
+	}
+	ws.SetReadLimit(1 << 20)
+	c := newConn(s)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ws.CloseNow()
+		return
+	}
+	s.conns[c] = struct{}{}
+	c.send(map[string]any{"server_id": "0"})
+	s.mu.Unlock()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		c.writeLoop(ctx, ws)
+	}()
+	c.readLoop(ctx, ws)
+	cancel()
+	<-writerDone
+	ws.CloseNow()
+
+	s.mu.Lock()
+	delete(s.conns, c)
+	c.close()
+	s.mu.Unlock()
+}
+
+func (c *conn) readLoop(ctx context.Context, ws *websocket.Conn) {
+	for {
+		typ, data, err := ws.Read(ctx)
+		if err != nil {
+			c.s.mu.Lock()
+			c.close()
+			c.s.mu.Unlock()
+			return
+		}
+		select {
+		case c.seen <- struct{}{}:
+		default:
+		}
+		if typ != websocket.MessageText {
+			c.s.mu.Lock()
+			c.close()
+			c.s.mu.Unlock()
+			_ = ws.Close(websocket.StatusUnsupportedData, "UNSUPPORTED_DATA")
+			return
+		}
+		c.handle(ctx, data)
+	}
+}
+
+// writeLoop writes queued frames, runs the server heartbeat and performs the close.
+func (c *conn) writeLoop(ctx context.Context, ws *websocket.Conn) {
+	c.s.mu.Lock()
+	interval, timeout := c.s.opts.PingInterval, c.s.opts.PingTimeout
+	c.s.mu.Unlock()
+	idle := time.NewTimer(interval)
+	defer idle.Stop()
+	pinged := false
+	heartbeat := true
+	for {
+		select {
+		case b := <-c.out:
+			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err := ws.Write(wctx, websocket.MessageText, b)
+			cancel()
+			if err != nil {
+				c.s.mu.Lock()
+				c.close()
+				c.s.mu.Unlock()
+				return
+			}
+		case <-c.seen:
+			pinged = false
+			c.s.mu.Lock()
+			heartbeat = c.version != "pre1"
+			c.s.mu.Unlock()
+			if !idle.Stop() {
+				select {
+				case <-idle.C:
+				default:
+				}
+			}
+			idle.Reset(interval)
+		case <-idle.C:
+			if !heartbeat {
+				idle.Reset(interval)
+				continue
+			}
+			if pinged {
+				// Meteor closes a silent session with a normal close and no DDP frame.
+				_ = ws.Close(websocket.StatusNormalClosure, "")
+				return
+			}
+			pinged = true
+			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err := ws.Write(wctx, websocket.MessageText, []byte(`{"msg":"ping"}`))
+			cancel()
+			if err != nil {
+				return
+			}
+			idle.Reset(timeout)
+		case <-c.done:
+			// Flush what is queued (e.g. "failed" before the close), then close.
+			for {
+				select {
+				case b := <-c.out:
+					wctx, cancel := context.WithTimeout(ctx, time.Second)
+					err := ws.Write(wctx, websocket.MessageText, b)
+					cancel()
+					if err != nil {
+						return
+					}
+					continue
+				default:
+				}
+				break
+			}
+			_ = ws.Close(websocket.StatusNormalClosure, "")
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// ddpError is a Meteor.Error as EJSON, keys in Meteor's order.
+type ddpError struct {
+	IsClientSafe bool   `json:"isClientSafe"`
+	Error        any    `json:"error"`
+	Reason       string `json:"reason,omitempty"`
+	Message      string `json:"message"`
+	ErrorType    string `json:"errorType"`
+	Details      any    `json:"details,omitempty"`
+}
+
+func meteorError(code any, reason string) *ddpError {
+	msg := fmt.Sprintf("[%v]", code)
+	if reason != "" {
+		msg = reason + " " + msg
+	}
+	return &ddpError{IsClientSafe: true, Error: code, Reason: reason, Message: msg, ErrorType: "Meteor.Error"}
+}
+
+// notAllowed is Rocket.Chat's MeteorError('not-allowed') as the streamer sends it.
+func notAllowed() *ddpError {
+	return &ddpError{IsClientSafe: true, Error: "not-allowed", Message: "not-allowed", ErrorType: "Meteor.Error"}
+}
+
+type inFrame struct {
+	Msg     *string           `json:"msg"`
+	ID      json.RawMessage   `json:"id"`
+	Method  string            `json:"method"`
+	Name    string            `json:"name"`
+	Params  []json.RawMessage `json:"params"`
+	Version json.RawMessage   `json:"version"`
+	Support json.RawMessage   `json:"support"`
+}
+
+type errorFrame struct {
+	Msg              string          `json:"msg"`
+	Reason           string          `json:"reason"`
+	OffendingMessage json.RawMessage `json:"offendingMessage,omitempty"`
+}
+
+var supportedVersions = []string{"1", "pre2", "pre1"}
+
+// handle processes one inbound text frame.
+func (c *conn) handle(ctx context.Context, data []byte) {
+	var f inFrame
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(&f); err != nil {
+		c.s.mu.Lock()
+		c.send(map[string]any{"msg": "error", "reason": "Parse error"})
+		c.s.mu.Unlock()
+		return
+	}
+	var raw map[string]json.RawMessage
+	if json.Unmarshal(data, &raw) != nil {
+		c.s.mu.Lock()
+		c.send(map[string]any{"msg": "error", "reason": "Bad request", "offendingMessage": json.RawMessage(data)})
+		c.s.mu.Unlock()
+		return
+	}
+	offending := json.RawMessage(bytes.TrimSpace(data))
+	s := c.s
+	if f.Msg == nil {
+		s.mu.Lock()
+		c.send(errorFrame{Msg: "error", Reason: "Bad request", OffendingMessage: offending})
+		s.mu.Unlock()
+		return
+	}
+	msg := *f.Msg
+	s.mu.Lock()
+	connected := c.connected
+	s.mu.Unlock()
+	if !connected && msg != "connect" {
+		s.mu.Lock()
+		c.send(errorFrame{Msg: "error", Reason: "Must connect first", OffendingMessage: offending})
+		s.mu.Unlock()
+		return
+	}
+	switch msg {
+	case "connect":
+		c.handleConnect(f, offending)
+	case "ping":
+		s.mu.Lock()
+		var id string
+		if json.Unmarshal(f.ID, &id) == nil && id != "" {
+			c.send(map[string]any{"msg": "pong", "id": id})
+		} else {
+			c.send(map[string]any{"msg": "pong"})
+		}
+		s.mu.Unlock()
+	case "pong":
+	case "method":
+		c.handleMethod(ctx, f, offending)
+	case "sub":
+		c.handleSub(f, offending)
+	case "unsub":
+		var id string
+		if json.Unmarshal(f.ID, &id) != nil {
+			s.mu.Lock()
+			c.send(errorFrame{Msg: "error", Reason: "Bad request", OffendingMessage: offending})
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Lock()
+		delete(c.subs, id)
+		c.send(map[string]any{"msg": "nosub", "id": id})
+		s.mu.Unlock()
+	default:
+		s.mu.Lock()
+		c.send(errorFrame{Msg: "error", Reason: "Bad request", OffendingMessage: offending})
+		s.mu.Unlock()
+	}
+}
+
+func (c *conn) handleConnect(f inFrame, offending json.RawMessage) {
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.connected {
+		c.send(errorFrame{Msg: "error", Reason: "Already connected", OffendingMessage: offending})
+		return
+	}
+	var version string
+	var support []string
+	if json.Unmarshal(f.Version, &version) != nil || json.Unmarshal(f.Support, &support) != nil ||
+		!slices.Contains(support, version) {
+		c.send(map[string]any{"msg": "failed", "version": supportedVersions[0]})
+		c.close()
+		return
+	}
+	best := ""
+	for _, v := range supportedVersions {
+		if slices.Contains(support, v) {
+			best = v
+			break
+		}
+	}
+	if best == "" {
+		best = supportedVersions[0]
+	}
+	if best != version {
+		c.send(map[string]any{"msg": "failed", "version": best})
+		c.close()
+		return
+	}
+	c.connected = true
+	c.version = version
+	c.send(map[string]any{"msg": "connected", "session": c.session})
+}
+
+func (c *conn) handleMethod(ctx context.Context, f inFrame, offending json.RawMessage) {
+	s := c.s
+	var id string
+	if json.Unmarshal(f.ID, &id) != nil || id == "" || f.Method == "" {
+		s.mu.Lock()
+		c.send(errorFrame{Msg: "error", Reason: "Malformed method invocation", OffendingMessage: offending})
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Lock()
+	lat := s.latency
+	s.mu.Unlock()
+	if lat > 0 {
+		t := time.NewTimer(lat)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-c.done:
+			t.Stop()
+			return
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var result any
+	var derr *ddpError
+	switch f.Method {
+	case "login":
+		result, derr = c.methodLogin(f.Params)
+	case "logout":
+		c.methodLogout()
+	case "stream-notify-room":
+		derr = c.methodNotifyRoom(f.Params)
+	default:
+		derr = meteorError(404, fmt.Sprintf("Method '%s' not found", f.Method))
+	}
+	res := map[string]any{"msg": "result", "id": id}
+	if derr != nil {
+		res["error"] = derr
+	} else if result != nil {
+		res["result"] = result
+	}
+	upd := map[string]any{"msg": "updated", "methods": []string{id}}
+	if s.opts.ResultBeforeUpdated {
+		c.send(res)
+		c.send(upd)
+	} else {
+		c.send(upd)
+		c.send(res)
+	}
+}
+
+func (c *conn) methodLogin(params []json.RawMessage) (any, *ddpError) {
+	s := c.s
+	var p struct {
+		Resume *string `json:"resume"`
+		User   *struct {
+			Username string `json:"username"`
+			Email    string `json:"email"`
+		} `json:"user"`
+		Password *struct {
+			Digest    string `json:"digest"`
+			Algorithm string `json:"algorithm"`
+		} `json:"password"`
+	}
+	if len(params) != 1 || json.Unmarshal(params[0], &p) != nil {
+		return nil, meteorError(400, "Unrecognized options for login request")
+	}
+	var u *user
+	var tok *loginToken
+	typ := "resume"
+	switch {
+	case p.Resume != nil:
+		u, tok = s.findToken("", *p.Resume)
+		if u == nil {
+			return nil, meteorError(403, "You've been logged out by the server. Please log in again.")
+		}
+		if s.tokenExpired(tok) {
+			return nil, meteorError(403, "Your session has expired. Please log in again.")
+		}
+	case p.User != nil && p.Password != nil:
+		typ = "password"
+		if p.User.Username != "" {
+			u = s.byName[p.User.Username]
+		} else {
+			for _, x := range s.users {
+				if strings.EqualFold(x.email, p.User.Email) {
+					u = x
+				}
+			}
+		}
+		if u == nil {
+			return nil, meteorError(403, "User not found")
+		}
+		if !strings.EqualFold(p.Password.Digest, sha256Hex(u.password)) {
+			return nil, meteorError(403, "Incorrect password")
+		}
+		if s.opts.TwoFactor && u.emailVerified {
+			e := meteorError("totp-required", "TOTP Required")
+			e.Details = s.emailTOTPDetails()
+			return nil, e
+		}
+		tok = s.addTokenLocked(u, false, "")
+	default:
+		return nil, meteorError(400, "Unrecognized options for login request")
+	}
+	if !u.active {
+		return nil, meteorError("error-user-is-not-activated", "User is not activated")
+	}
+	c.setUser(u, tok.token)
+	var expires any = map[string]any{"$date": nil} // a PAT has no "when": an invalid date
+	if !tok.pat {
+		expires = map[string]any{"$date": tok.when.Add(s.opts.TokenExpiry).UnixMilli()}
+	}
+	fields := render(s.userDoc(u), true).(map[string]any)
+	delete(fields, "_id")
+	delete(fields, "status")
+	c.send(map[string]any{"msg": "added", "collection": "users", "id": u.id, "fields": fields})
+	return map[string]any{"id": u.id, "token": tok.token, "tokenExpires": expires, "type": typ}, nil
+}
+
+func (s *Server) emailTOTPDetails() map[string]any {
+	return map[string]any{"method": "email", "codeGenerated": true, "codeCount": 1,
+		"codeExpires":      time.Now().Add(time.Hour).UTC().Format("2006-01-02T15:04:05.000Z"),
+		"availableMethods": []string{"email"}}
+}
+
+// setUser changes the connection's user and re-runs its subscriptions, as Meteor does.
+func (c *conn) setUser(u *user, token string) {
+	c.uid, c.token = "", ""
+	if u != nil {
+		c.uid, c.token = u.id, token
+	}
+	for id, ss := range c.subs {
+		if !c.s.streamAllowed(c.uid, ss.name, ss.event) {
+			delete(c.subs, id)
+			c.send(map[string]any{"msg": "nosub", "id": id, "error": notAllowed()})
+		}
+	}
+}
+
+func (c *conn) methodLogout() {
+	s := c.s
+	uid, token := c.uid, c.token
+	c.setUser(nil, "")
+	if u := s.users[uid]; u != nil && token != "" {
+		s.removeTokenLocked(u, token)
+	}
+}
+
+// methodNotifyRoom relays a client's user-activity (typing) event.
+func (c *conn) methodNotifyRoom(params []json.RawMessage) *ddpError {
+	s := c.s
+	if c.uid == "" {
+		return notAllowed()
+	}
+	var event string
+	if len(params) < 1 || json.Unmarshal(params[0], &event) != nil {
+		return meteorError(400, "Match failed")
+	}
+	rid, ev, ok := strings.Cut(event, "/")
+	r := s.rooms[rid]
+	if !ok || ev != "user-activity" || r == nil || !s.canRead(c.uid, r) {
+		return notAllowed()
+	}
+	args := make([]any, 0, len(params)-1)
+	for _, p := range params[1:] {
+		args = append(args, p)
+	}
+	s.emitStream("stream-notify-room", event, args, func(*conn) []any { return args })
+	return nil
+}
+
+// handleSub answers a stream subscription with ready, or nosub when not allowed.
+func (c *conn) handleSub(f inFrame, offending json.RawMessage) {
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var id string
+	if json.Unmarshal(f.ID, &id) != nil || id == "" || f.Name == "" {
+		c.send(errorFrame{Msg: "error", Reason: "Malformed subscription", OffendingMessage: offending})
+		return
+	}
+	if !knownStream(f.Name) {
+		c.send(map[string]any{"msg": "nosub", "id": id,
+			"error": meteorError(404, fmt.Sprintf("Subscription '%s' not found", f.Name))})
+		return
+	}
+	var event string
+	if len(f.Params) < 1 || json.Unmarshal(f.Params[0], &event) != nil {
+		c.send(map[string]any{"msg": "nosub", "id": id, "error": meteorError(400, "Match failed")})
+		return
+	}
+	if event == "" {
+		c.send(map[string]any{"msg": "nosub", "id": id, "error": &ddpError{IsClientSafe: true,
+			Error: "invalid-event-name", Message: "invalid-event-name", ErrorType: "Meteor.Error"}})
+		return
+	}
+	useCollection := false
+	if len(f.Params) > 1 {
+		var opt struct {
+			UseCollection bool  `json:"useCollection"`
+			Args          []any `json:"args"`
+		}
+		var b bool
+		switch {
+		case json.Unmarshal(f.Params[1], &b) == nil:
+			useCollection = b
+		case json.Unmarshal(f.Params[1], &opt) == nil:
+			useCollection = opt.UseCollection
+		default:
+			c.send(map[string]any{"msg": "nosub", "id": id, "error": meteorError(400, "Match failed")})
+			return
+		}
+	}
+	if !s.streamAllowed(c.uid, f.Name, event) {
+		c.send(map[string]any{"msg": "nosub", "id": id, "error": notAllowed()})
+		return
+	}
+	c.subs[id] = &streamSub{id: id, name: f.Name, event: event}
+	if useCollection {
+		c.send(map[string]any{"msg": "added", "collection": f.Name, "id": "id",
+			"fields": map[string]any{"eventName": event}})
+	}
+	c.send(map[string]any{"msg": "ready", "subs": []string{id}})
+}
+
+func knownStream(name string) bool {
+	switch name {
+	case "stream-notify-user", "stream-room-messages", "stream-notify-room", "stream-notify-logged",
+		"stream-notify-all", "stream-user-presence", "stream-notify-room-users":
+		return true
+	}
+	return false
+}
+
+// streamAllowed is the streamer's read rule (s.mu held).
+func (s *Server) streamAllowed(uid, name, event string) bool {
+	switch name {
+	case "stream-notify-user":
+		owner, _, _ := strings.Cut(event, "/")
+		return uid != "" && owner == uid
+	case "stream-room-messages":
+		if event == "__my_messages__" {
+			return uid != ""
+		}
+		return s.canRead(uid, s.rooms[event])
+	case "stream-notify-room":
+		rid, _, _ := strings.Cut(event, "/")
+		return s.canRead(uid, s.rooms[rid])
+	case "stream-notify-logged", "stream-user-presence":
+		return uid != ""
+	case "stream-notify-all":
+		return true
+	}
+	return false
+}
+
+// ---- emitting (s.mu held) ----
+
+type changedFrame struct {
+	Msg        string        `json:"msg"`
+	Collection string        `json:"collection"`
+	ID         string        `json:"id"`
+	Fields     changedFields `json:"fields"`
+}
+
+type changedFields struct {
+	EventName string `json:"eventName"`
+	Args      []any  `json:"args"`
+}
+
+// emitStream sends one changed frame per matching subscription; argsFor may tailor or
+// veto (nil) the args per connection.
+func (s *Server) emitStream(name, event string, _ []any, argsFor func(*conn) []any) {
+	for c := range s.conns {
+		for _, ss := range c.subs {
+			if ss.name != name || ss.event != event {
+				continue
+			}
+			args := argsFor(c)
+			if args == nil {
+				continue
+			}
+			c.send(changedFrame{Msg: "changed", Collection: name, ID: "id",
+				Fields: changedFields{EventName: event, Args: args}})
+		}
+	}
+}
+
+// emitUser sends <uid>/<event> on stream-notify-user; action "" means args are [doc].
+func (s *Server) emitUser(uid, event, action string, doc map[string]any) {
+	args := []any{render(doc, true)}
+	if action != "" {
+		args = []any{action, args[0]}
+	}
+	s.emitStream("stream-notify-user", uid+"/"+event, args, func(c *conn) []any {
+		if c.uid != uid {
+			return nil
+		}
+		return args
+	})
+}
+
+func (s *Server) emitRoomMessage(r *room, m *message) {
+	doc := render(s.msgDoc(m), true)
+	one := []any{doc}
+	s.emitStream("stream-room-messages", r.id, one, func(c *conn) []any {
+		if !s.canRead(c.uid, r) {
+			return nil
+		}
+		return one
+	})
+	roomName := r.name
+	if r.t == "d" {
+		roomName = ""
+	}
+	s.emitStream("stream-room-messages", "__my_messages__", nil, func(c *conn) []any {
+		if !s.canRead(c.uid, r) {
+			return nil
+		}
+		return []any{doc, map[string]any{"roomParticipant": s.isMember(c.uid, r), "roomType": r.t, "roomName": roomName}}
+	})
+}
+
+func (s *Server) emitNotifyRoom(r *room, event string, arg any) {
+	args := []any{render(arg, true)}
+	s.emitStream("stream-notify-room", r.id+"/"+event, args, func(c *conn) []any {
+		if !s.canRead(c.uid, r) {
+			return nil
+		}
+		return args
+	})
+}

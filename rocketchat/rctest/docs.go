@@ -1,0 +1,224 @@
+package rctest
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+)
+
+// Documents are built as map[string]any holding time.Time values; render turns the times
+// into REST ISO-8601 strings or DDP EJSON {"$date": ms}.
+
+func render(v any, ejson bool) any {
+	switch x := v.(type) {
+	case time.Time:
+		if ejson {
+			return map[string]any{"$date": x.UnixMilli()}
+		}
+		return x.UTC().Format("2006-01-02T15:04:05.000Z")
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = render(e, ejson)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = render(e, ejson)
+		}
+		return out
+	default:
+		return v
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	b, err := json.Marshal(render(body, false))
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"success":false,"error":"Internal server error"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+func (s *Server) userRef(uid string) map[string]any {
+	u := s.users[uid]
+	if u == nil {
+		return map[string]any{"_id": uid}
+	}
+	return map[string]any{"_id": u.id, "username": u.username, "name": u.name}
+}
+
+func (s *Server) msgDoc(m *message) map[string]any {
+	d := map[string]any{
+		"_id": m.id, "rid": m.rid, "msg": m.msg, "ts": m.ts, "_updatedAt": m.updatedAt,
+		"u": s.userRef(m.uid), "mentions": []any{}, "channels": []any{}, "urls": []any{},
+	}
+	if m.msg != "" {
+		d["md"] = []any{map[string]any{"type": "PARAGRAPH", "value": []any{
+			map[string]any{"type": "PLAIN_TEXT", "value": m.msg}}}}
+	}
+	var mentions []any
+	for _, id := range m.mentions {
+		if id == "all" {
+			mentions = append(mentions, map[string]any{"_id": "all", "username": "all"})
+			continue
+		}
+		ref := s.userRef(id)
+		ref["type"] = "user"
+		mentions = append(mentions, ref)
+	}
+	if mentions != nil {
+		d["mentions"] = mentions
+	}
+	if m.t != "" {
+		d["t"] = m.t
+	}
+	if m.tmid != "" {
+		d["tmid"] = m.tmid
+	}
+	if !m.editedAt.IsZero() {
+		d["editedAt"] = m.editedAt
+		eb := s.userRef(m.editedBy)
+		delete(eb, "name")
+		d["editedBy"] = eb
+	}
+	if f := m.file; f != nil {
+		link := "/file-upload/" + f.id + "/" + f.name
+		fd := map[string]any{"_id": f.id, "name": f.name, "type": f.mime, "size": f.size, "format": ""}
+		d["file"] = fd
+		d["files"] = []any{fd}
+		att := map[string]any{"type": "file", "title": f.name, "title_link": link,
+			"title_link_download": true, "ts": m.ts, "size": f.size, "fileId": f.id}
+		if len(f.mime) > 6 && f.mime[:6] == "image/" {
+			att["image_url"] = link
+			att["image_type"] = f.mime
+			att["image_size"] = f.size
+		}
+		d["attachments"] = []any{att}
+	}
+	return d
+}
+
+func (s *Server) roomDoc(r *room) map[string]any {
+	d := map[string]any{
+		"_id": r.id, "t": r.t, "msgs": r.msgs, "usersCount": len(r.members), "ts": r.ts,
+		"_updatedAt": r.updatedAt,
+	}
+	if r.t == "d" {
+		var names, uids []any
+		for _, id := range r.members {
+			uids = append(uids, id)
+			names = append(names, s.users[id].username)
+		}
+		d["usernames"], d["uids"] = names, uids
+	} else {
+		d["name"], d["fname"] = r.name, r.fname
+		if r.owner != "" {
+			ref := s.userRef(r.owner)
+			delete(ref, "name")
+			d["u"] = ref
+		}
+		d["sysMes"] = true
+		d["ro"] = r.ro
+		if r.isDefault {
+			d["default"] = true
+		}
+	}
+	if !r.lm.IsZero() {
+		d["lm"] = r.lm
+	}
+	if r.lastMessage != nil {
+		d["lastMessage"] = s.msgDoc(r.lastMessage)
+	}
+	return d
+}
+
+// subNames is the subscription's name/fname: the room's, or the other user's for DMs.
+func (s *Server) subNames(sb *sub, r *room) (name, fname string) {
+	if r.t != "d" {
+		return r.name, r.fname
+	}
+	for _, id := range r.members {
+		if id != sb.uid {
+			u := s.users[id]
+			return u.username, u.name
+		}
+	}
+	u := s.users[sb.uid]
+	return u.username, u.name
+}
+
+func (s *Server) subDoc(sb *sub) map[string]any {
+	r := s.rooms[sb.rid]
+	name, fname := s.subNames(sb, r)
+	d := map[string]any{
+		"_id": sb.id, "rid": sb.rid, "u": s.userRef(sb.uid), "t": r.t, "name": name, "fname": fname,
+		"ts": sb.ts, "ls": sb.ls, "open": sb.open, "alert": sb.alert, "unread": sb.unread,
+		"userMentions": sb.userMentions, "groupMentions": sb.groupM, "_updatedAt": sb.updatedAt,
+	}
+	if len(sb.roles) > 0 {
+		roles := make([]any, len(sb.roles))
+		for i, x := range sb.roles {
+			roles[i] = x
+		}
+		d["roles"] = roles
+	}
+	return d
+}
+
+func (s *Server) userDoc(u *user) map[string]any {
+	roles := make([]any, len(u.roles))
+	for i, x := range u.roles {
+		roles[i] = x
+	}
+	typ := "user"
+	if hasRole(u, "bot") {
+		typ = "bot"
+	}
+	return map[string]any{
+		"_id": u.id, "username": u.username, "name": u.name, "type": typ, "active": u.active,
+		"status": "offline", "statusConnection": "offline", "utcOffset": 0, "roles": roles,
+		"emails":    []any{map[string]any{"address": u.email, "verified": u.emailVerified}},
+		"createdAt": u.createdAt, "_updatedAt": u.updatedAt, "settings": map[string]any{"preferences": map[string]any{}},
+	}
+}
+
+func (s *Server) meDoc(u *user) map[string]any {
+	d := s.userDoc(u)
+	d["email"] = u.email
+	d["avatarUrl"] = s.baseURL() + "/avatar/" + u.username
+	d["isOAuthUser"] = false
+	d["requirePasswordChange"] = false
+	return d
+}
+
+func (s *Server) baseURL() string {
+	if s.hs != nil {
+		return s.hs.URL
+	}
+	return "http://rctest.invalid"
+}
+
+func (s *Server) notificationDoc(r *room, m *message, from *user, _ string) map[string]any {
+	title := from.username
+	text := m.msg
+	if r.t != "d" {
+		title = r.name
+		text = from.username + ": " + m.msg
+	}
+	payload := map[string]any{
+		"_id": m.id, "rid": r.id, "sender": s.userRef(from.id), "type": r.t,
+		"message": map[string]any{"msg": m.msg}, "audioNotificationValue": "chime",
+	}
+	if r.t != "d" {
+		payload["name"] = r.name
+	}
+	if m.tmid != "" {
+		payload["tmid"] = m.tmid
+	}
+	return map[string]any{"title": title, "text": text, "payload": payload}
+}

@@ -1,0 +1,905 @@
+// Package rctest is an in-process Rocket.Chat simulator for tests: REST under /api/v1 and the
+// Realtime API (Meteor DDP) at /websocket, written from specs/rocketchat-protocol.md with
+// literal JSON shapes.
+//
+// It owns a small in-memory world (users, login tokens, rooms, subscriptions, messages), the
+// wire behaviour of Rocket.Chat 6.x/7.x/8.x for the endpoints and streams the gateway uses, and
+// control hooks for tests (fault injection, latency, request log). It does not know the
+// gateway's client packages and must never import them: a simulator that shares the client's
+// types agrees with the client's bugs.
+package rctest
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options configures a simulator. The zero value is a Rocket.Chat 8.0.1 with the rate limiter
+// and 2FA off.
+type Options struct {
+	// Version is what /api/info reports and selects version-dependent behaviour
+	// (users.createToken secret on 8.x+, rooms.upload before 8.0, rooms.media from 7.0,
+	// 401 bodies). Default "8.0.1".
+	Version string
+	// RateLimit turns on the REST rate limiter (RateLimitCalls per RateLimitWindow per route,
+	// method and client IP; admin and bot users bypass it).
+	RateLimit       bool
+	RateLimitCalls  int           // default 10
+	RateLimitWindow time.Duration // default 60 s
+	// TwoFactor enables Rocket.Chat's default 2FA: password logins of users with a verified
+	// email fail with totp-required, and twoFactorRequired endpoints (users.update, and
+	// users.create on 8.x) need x-2fa-method: password + x-2fa-code: sha256(password),
+	// unless the token is a personal access token (bypassTwoFactor).
+	TwoFactor bool
+	// CreateTokenSecret is CREATE_TOKENS_FOR_USERS_SECRET (8.x+). Empty means unset, so
+	// users.createToken fails with error-not-authorized on 8.x.
+	CreateTokenSecret string
+	// CreateTokensDisabled models CREATE_TOKENS_FOR_USERS unset on 6.x/7.x (default: set).
+	CreateTokensDisabled bool
+	// PingInterval is how long the server waits for client silence before sending a DDP
+	// ping; PingTimeout how long it then waits before closing. Defaults 15 s and 15 s.
+	PingInterval, PingTimeout time.Duration
+	// ResultBeforeUpdated sends a method's "result" before its "updated" frame. By default
+	// "updated" comes first, which is legal and catches clients assuming an order.
+	ResultBeforeUpdated bool
+	// TokenExpiry is Accounts_LoginExpiration (default 90 days). MaxLoginTokens is
+	// MAX_RESUME_LOGIN_TOKENS (default 50).
+	TokenExpiry    time.Duration
+	MaxLoginTokens int
+	// AdminUsername and AdminPassword create the bootstrap admin (defaults "admin" and
+	// "admin-pass"), as ADMIN_USERNAME/ADMIN_PASS do.
+	AdminUsername, AdminPassword string
+	// Addr is the listen address (default "127.0.0.1:0").
+	Addr string
+	// Logger receives the simulator's own log lines (never tokens). Default: discard.
+	Logger *slog.Logger
+}
+
+// UserSpec describes a user added with AddUser.
+type UserSpec struct {
+	Username, Name, Email, Password string
+	Roles                           []string // default ["user"]
+	EmailVerified                   bool     // with Options.TwoFactor, password login then needs email 2FA
+	NoDefaultChannels               bool     // do not join GENERAL
+}
+
+// RoomSpec describes a room added with AddRoom. Type is "c" (public channel) or "p"
+// (private group); use DirectRoom for "d".
+type RoomSpec struct {
+	Type, Name string
+	Members    []string // usernames
+	Owner      string   // username; default: the admin
+}
+
+// Request is one entry of the REST request log. It never holds tokens or query strings.
+type Request struct {
+	Method string
+	Path   string
+	Status int
+	UserID string
+	Time   time.Time
+}
+
+// Subscription is a snapshot of one user's subscription to a room.
+type Subscription struct {
+	ID, RoomID, RoomType, Name string
+	Open, Alert                bool
+	Unread, UserMentions       int
+	GroupMentions              int
+	LastSeen, UpdatedAt        time.Time
+}
+
+// Message is a snapshot of a stored message.
+type Message struct {
+	ID, RoomID, Text, Username string
+	ThreadID                   string
+	Type                       string
+	Time, UpdatedAt, EditedAt  time.Time
+}
+
+// Server is a running simulator. All methods are safe for concurrent use.
+type Server struct {
+	opts  Options
+	major int
+	minor int
+	log   *slog.Logger
+	hs    *httptest.Server
+
+	mu          sync.Mutex
+	closed      bool
+	users       map[string]*user // by id
+	byName      map[string]*user // by username
+	rooms       map[string]*room
+	subs        map[string]*sub // key uid+"|"+rid
+	msgs        map[string]*message
+	roomMsgs    map[string][]*message
+	deletedMsgs map[string][]deletion // rid -> deleted messages
+	removedSubs map[string][]deletion // uid -> removed subscriptions
+	files       map[string]*upload
+	conns       map[*conn]struct{}
+	limits      map[string]*window
+	fails       map[string]*failRule
+	latency     time.Duration
+	requests    []Request
+	adminID     string
+
+	wg sync.WaitGroup // DDP connection goroutines
+}
+
+type user struct {
+	id, username, name, email, password string
+	emailVerified                       bool
+	roles                               []string
+	active                              bool
+	createdAt, updatedAt                time.Time
+	tokens                              []*loginToken
+}
+
+type loginToken struct {
+	token     string
+	when      time.Time
+	pat       bool
+	name      string
+	bypass2FA bool
+	expired   bool
+}
+
+type room struct {
+	id, t, name, fname string
+	owner              string // uid; empty for DMs
+	ts, updatedAt, lm  time.Time
+	msgs               int
+	lastMessage        *message
+	members            []string // uids in join order
+	isDefault, ro      bool
+}
+
+type sub struct {
+	id, rid, uid                 string
+	ts, ls, updatedAt            time.Time
+	open, alert                  bool
+	unread, userMentions, groupM int
+	roles                        []string
+}
+
+type message struct {
+	id, rid, msg, uid, tmid, t string
+	ts, updatedAt, editedAt    time.Time
+	editedBy                   string
+	mentions                   []string // uids
+	file                       *upload
+}
+
+type deletion struct {
+	id string
+	at time.Time
+}
+
+type upload struct {
+	id, rid, uid, name, mime string
+	size                     int
+	confirmed                bool
+}
+
+type window struct {
+	start time.Time
+	count int
+}
+
+type failRule struct {
+	status, times int
+}
+
+// New starts a simulator on a loopback port (Options.Addr) with the bootstrap admin, the
+// GENERAL channel and nothing else. It panics if it cannot listen. Close it when done.
+func New(opts Options) *Server {
+	s, err := Start(opts)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// Start is New returning the listen error instead of panicking (for cmd/rcsim).
+func Start(opts Options) (*Server, error) {
+	s := newServer(opts)
+	ln, err := net.Listen("tcp", s.opts.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("rctest: listen %s: %w", s.opts.Addr, err)
+	}
+	s.hs = httptest.NewUnstartedServer(s.Handler())
+	s.hs.Listener.Close()
+	s.hs.Listener = ln
+	s.hs.Start()
+	return s, nil
+}
+
+func newServer(opts Options) *Server {
+	if opts.Version == "" {
+		opts.Version = "8.0.1"
+	}
+	if opts.RateLimitCalls <= 0 {
+		opts.RateLimitCalls = 10
+	}
+	if opts.RateLimitWindow <= 0 {
+		opts.RateLimitWindow = time.Minute
+	}
+	if opts.PingInterval <= 0 {
+		opts.PingInterval = 15 * time.Second
+	}
+	if opts.PingTimeout <= 0 {
+		opts.PingTimeout = 15 * time.Second
+	}
+	if opts.TokenExpiry <= 0 {
+		opts.TokenExpiry = 90 * 24 * time.Hour
+	}
+	if opts.MaxLoginTokens <= 0 {
+		opts.MaxLoginTokens = 50
+	}
+	if opts.AdminUsername == "" {
+		opts.AdminUsername = "admin"
+	}
+	if opts.AdminPassword == "" {
+		opts.AdminPassword = "admin-pass"
+	}
+	if opts.Addr == "" {
+		opts.Addr = "127.0.0.1:0"
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s := &Server{
+		opts:        opts,
+		log:         log,
+		users:       map[string]*user{},
+		byName:      map[string]*user{},
+		rooms:       map[string]*room{},
+		subs:        map[string]*sub{},
+		msgs:        map[string]*message{},
+		roomMsgs:    map[string][]*message{},
+		deletedMsgs: map[string][]deletion{},
+		removedSubs: map[string][]deletion{},
+		files:       map[string]*upload{},
+		conns:       map[*conn]struct{}{},
+		limits:      map[string]*window{},
+		fails:       map[string]*failRule{},
+	}
+	s.major, s.minor = parseVersion(opts.Version)
+	now := time.Now().UTC()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rooms["GENERAL"] = &room{id: "GENERAL", t: "c", name: "general", ts: now, updatedAt: now, isDefault: true}
+	// The bootstrap admin is inserted directly (no email 2FA) and is old enough that the
+	// "new account" 2FA exemption does not apply.
+	a := s.addUserLocked(UserSpec{Username: opts.AdminUsername, Name: "Administrator",
+		Email: opts.AdminUsername + "@rctest.invalid", Password: opts.AdminPassword, Roles: []string{"admin"}})
+	a.createdAt = now.Add(-24 * time.Hour)
+	s.adminID = a.id
+	s.rooms["GENERAL"].owner = a.id
+	return s
+}
+
+func parseVersion(v string) (major, minor int) {
+	parts := strings.SplitN(v, ".", 3)
+	major, _ = strconv.Atoi(parts[0])
+	if len(parts) > 1 {
+		minor, _ = strconv.Atoi(parts[1])
+	}
+	return major, minor
+}
+
+// URL is the base URL (http://127.0.0.1:port), what the gateway calls the Rocket.Chat URL.
+func (s *Server) URL() string { return s.hs.URL }
+
+// WebSocketURL is the DDP endpoint (ws://127.0.0.1:port/websocket).
+func (s *Server) WebSocketURL() string {
+	return "ws" + strings.TrimPrefix(s.hs.URL, "http") + "/websocket"
+}
+
+// AdminCredentials returns the bootstrap admin's username and password.
+func (s *Server) AdminCredentials() (username, password string) {
+	return s.opts.AdminUsername, s.opts.AdminPassword
+}
+
+// Close closes every DDP connection, stops the HTTP server and waits for all goroutines.
+func (s *Server) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	for c := range s.conns {
+		c.close()
+	}
+	s.mu.Unlock()
+	if s.hs != nil {
+		s.hs.CloseClientConnections()
+		s.hs.Close()
+	}
+	s.wg.Wait()
+}
+
+// AddUser creates a user (joining GENERAL unless NoDefaultChannels) and returns its id.
+// It panics on a duplicate username: that is a bug in the test.
+func (s *Server) AddUser(spec UserSpec) (userID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, dup := s.byName[spec.Username]; dup || spec.Username == "" {
+		panic(fmt.Sprintf("rctest: AddUser: username %q empty or taken", spec.Username))
+	}
+	u := s.addUserLocked(spec)
+	return u.id
+}
+
+func (s *Server) addUserLocked(spec UserSpec) *user {
+	now := time.Now().UTC()
+	roles := spec.Roles
+	if len(roles) == 0 {
+		roles = []string{"user"}
+	}
+	name := spec.Name
+	if name == "" {
+		name = spec.Username
+	}
+	email := spec.Email
+	if email == "" {
+		email = spec.Username + "@rctest.invalid"
+	}
+	u := &user{id: randomID(), username: spec.Username, name: name, email: email, password: spec.Password,
+		emailVerified: spec.EmailVerified, roles: slices.Clone(roles), active: true, createdAt: now, updatedAt: now}
+	s.users[u.id] = u
+	s.byName[u.username] = u
+	if !spec.NoDefaultChannels {
+		for _, r := range s.rooms {
+			if r.isDefault {
+				s.joinLocked(r, u, now)
+			}
+		}
+	}
+	return u
+}
+
+// AddRoom creates a public ("c") or private ("p") room with an owner and members and returns
+// its id. It panics on unknown usernames or a taken name.
+func (s *Server) AddRoom(spec RoomSpec) (rid string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	owner := s.opts.AdminUsername
+	if spec.Owner != "" {
+		owner = spec.Owner
+	}
+	o := s.mustUser(owner)
+	if spec.Type != "c" && spec.Type != "p" {
+		panic(fmt.Sprintf("rctest: AddRoom: type %q is not c or p", spec.Type))
+	}
+	if s.roomByName(spec.Name) != nil {
+		panic(fmt.Sprintf("rctest: AddRoom: name %q taken", spec.Name))
+	}
+	members := []*user{o}
+	for _, m := range spec.Members {
+		members = append(members, s.mustUser(m))
+	}
+	r := s.createRoomLocked(spec.Type, spec.Name, o, members)
+	return r.id
+}
+
+// DirectRoom returns the id of the direct-message room between two users, creating it (with
+// both subscriptions) if needed.
+func (s *Server) DirectRoom(a, b string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.directRoomLocked(s.mustUser(a), s.mustUser(b)).id
+}
+
+// PostMessage stores a message from username in rid and emits every stream event Rocket.Chat
+// emits for it. It panics if the user or room does not exist.
+func (s *Server) PostMessage(rid, username, text string) (msgID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.mustUser(username)
+	r := s.rooms[rid]
+	if r == nil {
+		panic(fmt.Sprintf("rctest: PostMessage: no room %q", rid))
+	}
+	return s.insertMessageLocked(r, u, randomID(), text, "", nil).id
+}
+
+// EditMessage changes a message's text as its author and emits the edit events.
+func (s *Server) EditMessage(mid, text string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.msgs[mid]
+	if m == nil {
+		panic(fmt.Sprintf("rctest: EditMessage: no message %q", mid))
+	}
+	s.editMessageLocked(m, s.users[m.uid], text)
+}
+
+// DeleteMessage deletes a message and emits deleteMessage on stream-notify-room.
+func (s *Server) DeleteMessage(mid string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.msgs[mid]
+	if m == nil {
+		panic(fmt.Sprintf("rctest: DeleteMessage: no message %q", mid))
+	}
+	s.deleteMessageLocked(m)
+}
+
+// LoginToken mints a normal (expiring, capped) resume token for username, as a password login
+// or users.createToken would.
+func (s *Server) LoginToken(username string) (userID, token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.mustUser(username)
+	return u.id, s.addTokenLocked(u, false, "").token
+}
+
+// CreatePAT mints a personal access token (never expires, not capped, bypasses 2FA).
+func (s *Server) CreatePAT(username string) (userID, token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.mustUser(username)
+	return u.id, s.addTokenLocked(u, true, "pat-"+randomID()).token
+}
+
+// ExpireTokens makes every non-PAT token of username expired (resume then fails with "Your
+// session has expired"). Open connections stay open, as on a real server until its cleanup job.
+func (s *Server) ExpireTokens(username string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range s.mustUser(username).tokens {
+		if !t.pat {
+			t.expired = true
+		}
+	}
+}
+
+// RevokeTokens removes all of username's tokens (as users.logout does), closing every DDP
+// connection logged in with them, with no DDP frame first.
+func (s *Server) RevokeTokens(username string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.mustUser(username)
+	for len(u.tokens) > 0 {
+		s.removeTokenLocked(u, u.tokens[0].token)
+	}
+}
+
+// DropConnections closes every DDP connection (a network blip; tokens stay valid).
+func (s *Server) DropConnections() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		c.close()
+	}
+}
+
+// FailNext makes the next `times` REST calls to endpoint (e.g. "chat.sendMessage" or
+// "/api/v1/chat.sendMessage") answer with status and Rocket.Chat's body for that status,
+// without doing anything.
+func (s *Server) FailNext(endpoint string, status, times int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fails[normalizeEndpoint(endpoint)] = &failRule{status: status, times: times}
+}
+
+// SetLatency delays every REST response (and DDP method answer) by d.
+func (s *Server) SetLatency(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.latency = d
+}
+
+// Requests returns a copy of the REST request log.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.requests)
+}
+
+// DDPConnections counts the open DDP connections logged in as userID.
+func (s *Server) DDPConnections(userID string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for c := range s.conns {
+		if c.uid == userID && !c.closing {
+			n++
+		}
+	}
+	return n
+}
+
+// TokenCount returns how many login tokens (PATs included) username holds.
+func (s *Server) TokenCount(username string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.mustUser(username).tokens)
+}
+
+// UserID returns the id of username, or "".
+func (s *Server) UserID(username string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u := s.byName[username]; u != nil {
+		return u.id
+	}
+	return ""
+}
+
+// Subscription returns a snapshot of username's subscription to rid; ok is false if none.
+func (s *Server) Subscription(username, rid string) (Subscription, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.byName[username]
+	if u == nil {
+		return Subscription{}, false
+	}
+	sb := s.subs[u.id+"|"+rid]
+	if sb == nil {
+		return Subscription{}, false
+	}
+	r := s.rooms[rid]
+	name, _ := s.subNames(sb, r)
+	return Subscription{ID: sb.id, RoomID: rid, RoomType: r.t, Name: name, Open: sb.open, Alert: sb.alert,
+		Unread: sb.unread, UserMentions: sb.userMentions, GroupMentions: sb.groupM, LastSeen: sb.ls,
+		UpdatedAt: sb.updatedAt}, true
+}
+
+// Messages returns the messages of rid, oldest first.
+func (s *Server) Messages(rid string) []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Message
+	for _, m := range s.roomMsgs[rid] {
+		out = append(out, Message{ID: m.id, RoomID: m.rid, Text: m.msg, Username: s.users[m.uid].username,
+			ThreadID: m.tmid, Type: m.t, Time: m.ts, UpdatedAt: m.updatedAt, EditedAt: m.editedAt})
+	}
+	return out
+}
+
+// ---- world operations (s.mu held) ----
+
+func (s *Server) mustUser(username string) *user {
+	u := s.byName[username]
+	if u == nil {
+		panic(fmt.Sprintf("rctest: no user %q", username))
+	}
+	return u
+}
+
+func (s *Server) roomByName(name string) *room {
+	for _, r := range s.rooms {
+		if r.name == name && r.t != "d" {
+			return r
+		}
+	}
+	return nil
+}
+
+func (s *Server) sub(uid, rid string) *sub { return s.subs[uid+"|"+rid] }
+
+func (s *Server) isMember(uid string, r *room) bool { return s.sub(uid, r.id) != nil }
+
+// canRead is Authorization.canReadRoom: members, and everybody for public channels.
+func (s *Server) canRead(uid string, r *room) bool {
+	if uid == "" || r == nil {
+		return false
+	}
+	return r.t == "c" || s.isMember(uid, r)
+}
+
+func (s *Server) createRoomLocked(t, name string, owner *user, members []*user) *room {
+	now := time.Now().UTC()
+	r := &room{id: randomID(), t: t, name: name, fname: name, owner: owner.id, ts: now, updatedAt: now}
+	s.rooms[r.id] = r
+	for _, m := range members {
+		if !s.isMember(m.id, r) {
+			s.joinLocked(r, m, now)
+		}
+	}
+	if sb := s.sub(owner.id, r.id); sb != nil {
+		sb.roles = []string{"owner"}
+	}
+	return r
+}
+
+func (s *Server) directRoomLocked(a, b *user) *room {
+	ids := []string{a.id, b.id}
+	slices.Sort(ids)
+	rid := ids[0] + ids[1]
+	if a.id == b.id {
+		rid = a.id
+	}
+	if r := s.rooms[rid]; r != nil {
+		return r
+	}
+	now := time.Now().UTC()
+	r := &room{id: rid, t: "d", ts: now, updatedAt: now}
+	s.rooms[rid] = r
+	s.joinLocked(r, a, now)
+	if b.id != a.id {
+		s.joinLocked(r, b, now)
+	}
+	return r
+}
+
+// joinLocked subscribes u to r and emits subscriptions-changed inserted then rooms-changed
+// inserted to u, and rooms-changed updated to the other members.
+func (s *Server) joinLocked(r *room, u *user, now time.Time) {
+	sb := &sub{id: randomID(), rid: r.id, uid: u.id, ts: now, ls: now, updatedAt: now, open: true}
+	s.subs[u.id+"|"+r.id] = sb
+	r.members = append(r.members, u.id)
+	r.updatedAt = now
+	s.emitUser(u.id, "subscriptions-changed", "inserted", s.subDoc(sb))
+	s.emitUser(u.id, "rooms-changed", "inserted", s.roomDoc(r))
+	for _, m := range r.members {
+		if m != u.id {
+			s.emitUser(m, "rooms-changed", "updated", s.roomDoc(r))
+		}
+	}
+}
+
+// leaveLocked removes u from r: subscriptions-changed removed, and that user's
+// stream-room-messages subscriptions for r stop silently.
+func (s *Server) leaveLocked(r *room, u *user) {
+	sb := s.sub(u.id, r.id)
+	if sb == nil {
+		return
+	}
+	now := time.Now().UTC()
+	delete(s.subs, u.id+"|"+r.id)
+	r.members = slices.DeleteFunc(r.members, func(id string) bool { return id == u.id })
+	r.updatedAt = now
+	s.removedSubs[u.id] = append(s.removedSubs[u.id], deletion{id: sb.id, at: now})
+	s.emitUser(u.id, "subscriptions-changed", "removed", map[string]any{
+		"_id": sb.id, "u": map[string]any{"_id": u.id, "username": u.username}, "rid": r.id, "t": r.t})
+	for c := range s.conns {
+		if c.uid != u.id {
+			continue
+		}
+		for id, ss := range c.subs {
+			if ss.name == "stream-room-messages" && ss.event == r.id {
+				delete(c.subs, id)
+			} else if ss.name == "stream-notify-room" && strings.HasPrefix(ss.event, r.id+"/") && r.t != "c" {
+				delete(c.subs, id)
+			}
+		}
+	}
+	for _, m := range r.members {
+		s.emitUser(m, "rooms-changed", "updated", s.roomDoc(r))
+	}
+}
+
+var mentionRe = func(text string) []string {
+	var out []string
+	for _, f := range strings.Fields(text) {
+		if strings.HasPrefix(f, "@") && len(f) > 1 {
+			out = append(out, strings.TrimRight(f[1:], ".,:;!?"))
+		}
+	}
+	return out
+}
+
+func (s *Server) insertMessageLocked(r *room, u *user, id, text, tmid string, file *upload) *message {
+	now := time.Now().UTC()
+	m := &message{id: id, rid: r.id, msg: text, uid: u.id, tmid: tmid, ts: now, updatedAt: now, file: file}
+	group := false
+	for _, name := range mentionRe(text) {
+		if name == "all" || name == "here" {
+			group = true
+			continue
+		}
+		if mu := s.byName[name]; mu != nil && !slices.Contains(m.mentions, mu.id) {
+			m.mentions = append(m.mentions, mu.id)
+		}
+	}
+	if group {
+		m.mentions = append(m.mentions, "all")
+	}
+	s.msgs[id] = m
+	s.roomMsgs[r.id] = append(s.roomMsgs[r.id], m)
+	r.msgs++
+	r.lm = now
+	r.lastMessage = m
+	r.updatedAt = now
+
+	s.emitRoomMessage(r, m)
+	for _, uid := range r.members {
+		s.emitUser(uid, "rooms-changed", "updated", s.roomDoc(r))
+	}
+	for _, uid := range r.members {
+		if uid == u.id {
+			continue
+		}
+		sb := s.sub(uid, r.id)
+		mentioned := slices.Contains(m.mentions, uid)
+		sb.unread++
+		sb.alert = true
+		sb.open = true
+		if mentioned {
+			sb.userMentions++
+		}
+		if group {
+			sb.groupM++
+		}
+		sb.updatedAt = now
+		s.emitUser(uid, "subscriptions-changed", "updated", s.subDoc(sb))
+		if mentioned || group || r.t == "d" {
+			s.emitUser(uid, "notification", "", s.notificationDoc(r, m, u, uid))
+		}
+	}
+	return m
+}
+
+func (s *Server) editMessageLocked(m *message, by *user, text string) {
+	now := time.Now().UTC()
+	m.msg = text
+	m.editedAt = now
+	m.editedBy = by.id
+	m.updatedAt = now
+	r := s.rooms[m.rid]
+	s.emitRoomMessage(r, m)
+	if r.lastMessage == m {
+		r.updatedAt = now
+		for _, uid := range r.members {
+			s.emitUser(uid, "rooms-changed", "updated", s.roomDoc(r))
+		}
+	}
+}
+
+func (s *Server) deleteMessageLocked(m *message) {
+	now := time.Now().UTC()
+	r := s.rooms[m.rid]
+	delete(s.msgs, m.id)
+	s.roomMsgs[r.id] = slices.DeleteFunc(s.roomMsgs[r.id], func(x *message) bool { return x == m })
+	s.deletedMsgs[r.id] = append(s.deletedMsgs[r.id], deletion{id: m.id, at: now})
+	r.msgs--
+	s.emitNotifyRoom(r, "deleteMessage", map[string]any{"_id": m.id})
+	if r.lastMessage == m {
+		r.lastMessage = nil
+		if ms := s.roomMsgs[r.id]; len(ms) > 0 {
+			r.lastMessage = ms[len(ms)-1]
+		}
+		r.updatedAt = now
+		for _, uid := range r.members {
+			s.emitUser(uid, "rooms-changed", "updated", s.roomDoc(r))
+		}
+	}
+}
+
+func (s *Server) markReadLocked(sb *sub) {
+	now := time.Now().UTC()
+	sb.unread, sb.userMentions, sb.groupM = 0, 0, 0
+	sb.alert = false
+	sb.ls = now
+	sb.updatedAt = now
+	s.emitUser(sb.uid, "subscriptions-changed", "updated", s.subDoc(sb))
+}
+
+// ---- tokens ----
+
+func (s *Server) addTokenLocked(u *user, pat bool, name string) *loginToken {
+	t := &loginToken{token: randomToken(), when: time.Now().UTC(), pat: pat, name: name, bypass2FA: pat}
+	u.tokens = append(u.tokens, t)
+	// Token cap: the oldest non-PAT tokens go first.
+	for {
+		n := 0
+		for _, x := range u.tokens {
+			if !x.pat {
+				n++
+			}
+		}
+		if n <= s.opts.MaxLoginTokens {
+			break
+		}
+		for _, x := range u.tokens {
+			if !x.pat {
+				s.removeTokenLocked(u, x.token)
+				break
+			}
+		}
+	}
+	return t
+}
+
+// removeTokenLocked deletes a token and closes, with no frame, every DDP connection that
+// logged in with it.
+func (s *Server) removeTokenLocked(u *user, token string) {
+	u.tokens = slices.DeleteFunc(u.tokens, func(t *loginToken) bool { return t.token == token })
+	for c := range s.conns {
+		if c.uid == u.id && c.token == token {
+			c.close()
+		}
+	}
+}
+
+// findToken returns the user and token for (uid, token); uid may be empty (DDP resume).
+func (s *Server) findToken(uid, token string) (*user, *loginToken) {
+	if token == "" {
+		return nil, nil
+	}
+	check := func(u *user) (*user, *loginToken) {
+		for _, t := range u.tokens {
+			if t.token == token {
+				return u, t
+			}
+		}
+		return nil, nil
+	}
+	if uid != "" {
+		if u := s.users[uid]; u != nil {
+			return check(u)
+		}
+		return nil, nil
+	}
+	for _, u := range s.users {
+		if uu, t := check(u); uu != nil {
+			return uu, t
+		}
+	}
+	return nil, nil
+}
+
+func (s *Server) tokenExpired(t *loginToken) bool {
+	if t.pat {
+		return false
+	}
+	return t.expired || time.Since(t.when) > s.opts.TokenExpiry
+}
+
+func hasRole(u *user, role string) bool { return u != nil && slices.Contains(u.roles, role) }
+
+// ---- ids ----
+
+const unmistakable = "23456789ABCDEFGHJKLMNPQRSTWXYZabcdefghijkmnopqrstuvwxyz"
+
+// randomID is a Meteor Random.id(): 17 characters from the unmistakable alphabet.
+func randomID() string { return randomString(17, unmistakable) }
+
+func randomToken() string {
+	return randomString(43, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+}
+
+func randomString(n int, alphabet string) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}
+
+func sha256Hex(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+// Handler is the simulator's HTTP handler (REST + /websocket), for tests that serve it
+// themselves.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/websocket", s.serveWebSocket)
+	mux.HandleFunc("/api/", s.serveREST)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, map[string]any{"success": false, "error": "Resource not found"})
+	})
+	return mux
+}
