@@ -1,0 +1,334 @@
+// Package deploy holds the static checks of the container deployment: docker-compose.yml,
+// the Dockerfile, deploy/nginx.conf and deploy/rcgateway.yaml. No container engine runs
+// where the tests run, so the files are parsed and cross-checked instead: images pinned,
+// every variable the gateway needs set, the mounted gateway config valid, nginx -t clean.
+package deploy
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/rcgateway/rcgateway/config"
+)
+
+type composeFile struct {
+	Services map[string]service `yaml:"services"`
+	Volumes  map[string]any     `yaml:"volumes"`
+}
+
+type service struct {
+	Image       string            `yaml:"image"`
+	Build       any               `yaml:"build"`
+	Command     []string          `yaml:"command"`
+	Environment map[string]string `yaml:"environment"`
+	Volumes     []string          `yaml:"volumes"`
+	DependsOn   any               `yaml:"depends_on"`
+	Ports       []string          `yaml:"ports"`
+}
+
+func root(t *testing.T) string {
+	t.Helper()
+	r, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func read(t *testing.T, rel string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root(t), rel))
+	if err != nil {
+		t.Fatalf("read %s: %v", rel, err)
+	}
+	return b
+}
+
+func loadCompose(t *testing.T) composeFile {
+	t.Helper()
+	var c composeFile
+	if err := yaml.Unmarshal(read(t, "docker-compose.yml"), &c); err != nil {
+		t.Fatalf("docker-compose.yml does not parse: %v", err)
+	}
+	if len(c.Services) == 0 {
+		t.Fatal("docker-compose.yml has no services")
+	}
+	return c
+}
+
+// envExample reads deploy/env.example (KEY=value lines).
+func envExample(t *testing.T) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	sc := bufio.NewScanner(strings.NewReader(string(read(t, "deploy/env.example"))))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			t.Fatalf("deploy/env.example: bad line %q", line)
+		}
+		out[k] = v
+	}
+	return out
+}
+
+var interpRE = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}`)
+
+// interpolate resolves compose's ${VAR}, ${VAR:-default} and ${VAR:?error} against vars.
+// A required variable missing from vars is a test failure.
+func interpolate(t *testing.T, s string, vars map[string]string) string {
+	t.Helper()
+	return interpRE.ReplaceAllStringFunc(s, func(m string) string {
+		g := interpRE.FindStringSubmatch(m)
+		v, ok := vars[g[1]]
+		switch {
+		case ok && v != "":
+			return v
+		case strings.HasSuffix(g[2], "-"):
+			return g[3]
+		case strings.HasSuffix(g[2], "?"):
+			t.Errorf("required variable %s is not in deploy/env.example (%s)", g[1], g[3])
+			return ""
+		default:
+			return v
+		}
+	})
+}
+
+func gatewayServices(c composeFile) []string {
+	var names []string
+	for name, s := range c.Services {
+		if slices.Contains(s.Command, "serve") {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+func TestComposeImagesPinned(t *testing.T) {
+	c := loadCompose(t)
+	for name, s := range c.Services {
+		if s.Image == "" {
+			t.Errorf("service %s: no image", name)
+			continue
+		}
+		_, tag, ok := strings.Cut(s.Image[strings.LastIndex(s.Image, "/")+1:], ":")
+		if !ok || tag == "" || tag == "latest" || strings.Contains(tag, "$") {
+			t.Errorf("service %s: image %q is not pinned to a version tag", name, s.Image)
+		}
+	}
+	for _, line := range strings.Split(string(read(t, "Dockerfile")), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || !strings.EqualFold(f[0], "FROM") {
+			continue
+		}
+		img := f[1]
+		_, tag, ok := strings.Cut(img[strings.LastIndex(img, "/")+1:], ":")
+		if !ok || tag == "latest" {
+			t.Errorf("Dockerfile: base image %q is not pinned", img)
+		}
+	}
+}
+
+func TestDockerfileRunsAsNonRoot(t *testing.T) {
+	df := string(read(t, "Dockerfile"))
+	stages := strings.Split(df, "\nFROM ")
+	final := stages[len(stages)-1]
+	m := regexp.MustCompile(`(?m)^USER\s+(\S+)`).FindAllStringSubmatch(final, -1)
+	if len(m) == 0 {
+		t.Fatal("Dockerfile: final stage has no USER")
+	}
+	if u := m[len(m)-1][1]; u == "root" || u == "0" || strings.HasPrefix(u, "0:") {
+		t.Fatalf("Dockerfile: final stage runs as %q", u)
+	}
+	if !strings.Contains(df, "CGO_ENABLED=0") || !strings.Contains(final, "distroless/static") {
+		t.Fatal("Dockerfile: want a static binary on a distroless/static base")
+	}
+}
+
+func TestComposeStackShape(t *testing.T) {
+	c := loadCompose(t)
+	for _, want := range []string{"mongodb", "mongodb-init", "rocketchat", "redis", "nginx"} {
+		if _, ok := c.Services[want]; !ok {
+			t.Errorf("service %s missing", want)
+		}
+	}
+	if gws := gatewayServices(c); len(gws) != 2 {
+		t.Errorf("want two gateway replicas, got %v", gws)
+	}
+	if init := c.Services["mongodb-init"]; !strings.Contains(strings.Join(init.Command, " "), "rs.initiate") {
+		t.Error("mongodb-init does not initiate the replica set")
+	}
+	if !slices.Contains(c.Services["mongodb"].Command, "--replSet") {
+		t.Error("mongodb does not start with --replSet")
+	}
+	rc := c.Services["rocketchat"].Environment
+	if !strings.Contains(rc["MONGO_URL"], "replicaSet=rs0") {
+		t.Errorf("rocketchat MONGO_URL %q lacks replicaSet=rs0", rc["MONGO_URL"])
+	}
+	want := map[string]string{
+		"OVERWRITE_SETTING_Show_Setup_Wizard":                                     "completed",
+		"OVERWRITE_SETTING_API_Enable_Rate_Limiter":                               "false",
+		"OVERWRITE_SETTING_Accounts_TwoFactorAuthentication_Enabled":              "false",
+		"OVERWRITE_SETTING_Accounts_TwoFactorAuthentication_By_Email_Auto_Opt_In": "false",
+	}
+	for k, v := range want {
+		if rc[k] != v {
+			t.Errorf("rocketchat %s = %q, want %q", k, rc[k], v)
+		}
+	}
+	for _, k := range []string{"ADMIN_USERNAME", "ADMIN_PASS", "CREATE_TOKENS_FOR_USERS_SECRET", "ROOT_URL"} {
+		if rc[k] == "" {
+			t.Errorf("rocketchat %s not set", k)
+		}
+	}
+}
+
+// TestGatewayConfigValidates loads the mounted deploy/rcgateway.yaml with exactly the
+// environment compose gives each replica (interpolated from deploy/env.example), and
+// checks it validates, that every RCGW_ variable is one the gateway reads, and that the
+// gateway and Rocket.Chat agree on the agent and the createToken secret.
+func TestGatewayConfigValidates(t *testing.T) {
+	c := loadCompose(t)
+	vars := envExample(t)
+	known := map[string]bool{config.EnvConfigPath: true}
+	for _, k := range config.Keys() {
+		known[k[1]] = true
+		known[k[1]+"_FILE"] = true
+	}
+	rcEnv := map[string]string{}
+	for k, v := range c.Services["rocketchat"].Environment {
+		rcEnv[k] = interpolate(t, v, vars)
+	}
+	for _, name := range gatewayServices(c) {
+		s := c.Services[name]
+		var mounted string
+		for _, v := range s.Volumes {
+			parts := strings.Split(v, ":")
+			if len(parts) >= 2 && strings.HasSuffix(parts[0], ".yaml") {
+				mounted = filepath.Join(root(t), filepath.FromSlash(strings.TrimPrefix(parts[0], "./")))
+				if i := slices.Index(s.Command, "-config"); i < 0 || i+1 >= len(s.Command) || s.Command[i+1] != parts[1] {
+					t.Errorf("%s: command %v does not read the mounted config %s", name, s.Command, parts[1])
+				}
+			}
+		}
+		if mounted == "" {
+			t.Fatalf("%s: no config file mounted", name)
+		}
+		var environ []string
+		for k, v := range s.Environment {
+			if strings.HasPrefix(k, config.EnvPrefix) && !known[k] {
+				t.Errorf("%s: %s is not a variable the gateway reads", name, k)
+			}
+			environ = append(environ, k+"="+interpolate(t, v, vars))
+		}
+		cfg, err := config.Load(mounted, environ)
+		if err != nil {
+			t.Fatalf("%s: load %s: %v", name, mounted, err)
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("%s: config does not validate:\n%v", name, err)
+		}
+		if cfg.Redis.URL == "" {
+			t.Errorf("%s: replicas need redis.url", name)
+		}
+		if cfg.RocketChat.Admin.Username != rcEnv["ADMIN_USERNAME"] {
+			t.Errorf("%s: agent %q, Rocket.Chat creates %q", name, cfg.RocketChat.Admin.Username, rcEnv["ADMIN_USERNAME"])
+		}
+		if cfg.RocketChat.Admin.Password.Value() != rcEnv["ADMIN_PASS"] {
+			t.Errorf("%s: agent password differs from Rocket.Chat's ADMIN_PASS", name)
+		}
+		if cfg.UserTokens.CreateTokenSecret.Value() != rcEnv["CREATE_TOKENS_FOR_USERS_SECRET"] {
+			t.Errorf("%s: create_token_secret differs from CREATE_TOKENS_FOR_USERS_SECRET", name)
+		}
+		// The file alone must not carry secrets.
+		bare, err := config.Load(mounted, nil)
+		if err != nil {
+			t.Fatalf("load %s without env: %v", mounted, err)
+		}
+		if bare.RocketChat.Admin.Password.IsSet() || bare.Auth.JWT.HS256Secret.IsSet() || bare.UserTokens.CreateTokenSecret.IsSet() {
+			t.Errorf("%s holds a secret; pass secrets through the environment", mounted)
+		}
+	}
+}
+
+// TestNginxConfig checks the proxy settings SignalR needs and runs nginx -t on a copy
+// whose upstream host names point at 127.0.0.1 (compose's service names do not resolve
+// here), with a temporary prefix.
+func TestNginxConfig(t *testing.T) {
+	conf := string(read(t, "deploy/nginx.conf"))
+	for _, want := range []string{
+		"proxy_set_header Upgrade $http_upgrade;",
+		"proxy_set_header Connection $connection_upgrade;",
+		"proxy_http_version 1.1;",
+		"ip_hash;",
+		"proxy_buffering off;",
+	} {
+		if !strings.Contains(conf, want) {
+			t.Errorf("deploy/nginx.conf lacks %q", want)
+		}
+	}
+	c := loadCompose(t)
+	for _, gw := range gatewayServices(c) {
+		if !strings.Contains(conf, "server "+gw+":8080") {
+			t.Errorf("deploy/nginx.conf does not proxy to %s:8080", gw)
+		}
+	}
+	for _, v := range c.Services["nginx"].Volumes {
+		if !strings.HasPrefix(v, "./deploy/nginx.conf:") {
+			t.Errorf("nginx mounts %q; want ./deploy/nginx.conf", v)
+		}
+	}
+
+	nginx, err := exec.LookPath("nginx")
+	if err != nil {
+		for _, p := range []string{"/usr/sbin/nginx", "/usr/bin/nginx"} {
+			if _, err := os.Stat(p); err == nil {
+				nginx = p
+			}
+		}
+	}
+	if nginx == "" {
+		t.Fatal("nginx not found: run `make deps` (apt-get install nginx)")
+	}
+	dir := t.TempDir()
+	local := conf
+	for _, gw := range gatewayServices(c) {
+		local = strings.ReplaceAll(local, "server "+gw+":8080", "server 127.0.0.1:8080")
+	}
+	// Temp paths under the prefix so the check needs no write access to /var.
+	temp := "http {\n"
+	for _, p := range []string{"client_body", "proxy", "fastcgi", "uwsgi", "scgi"} {
+		temp += "    " + p + "_temp_path " + filepath.Join(dir, p) + ";\n"
+	}
+	local = strings.Replace(local, "http {\n", temp, 1)
+	if _, err := os.Stat("/etc/nginx/mime.types"); err != nil {
+		t.Fatal("/etc/nginx/mime.types missing: run `make deps` (apt-get install nginx)")
+	}
+	path := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(path, []byte(local), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(nginx, "-t", "-p", dir, "-c", path,
+		"-g", "pid "+filepath.Join(dir, "nginx.pid")+"; error_log "+filepath.Join(dir, "error.log")+";")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("nginx -t: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "test is successful") {
+		t.Fatalf("nginx -t did not report success:\n%s", out)
+	}
+}
