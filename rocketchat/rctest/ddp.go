@@ -458,7 +458,7 @@ func (c *conn) methodLogin(params []json.RawMessage) (any, *ddpError) {
 		if u == nil {
 			return nil, meteorError(403, "User not found")
 		}
-		if !strings.EqualFold(p.Password.Digest, sha256Hex(u.password)) {
+		if u.password == "" || !strings.EqualFold(p.Password.Digest, sha256Hex(u.password)) {
 			return nil, meteorError(403, "Incorrect password")
 		}
 		if s.opts.TwoFactor && u.emailVerified {
