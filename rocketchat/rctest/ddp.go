@@ -256,24 +256,28 @@ var supportedVersions = []string{"1", "pre2", "pre1"}
 
 // handle processes one inbound text frame.
 func (c *conn) handle(ctx context.Context, data []byte) {
-	var f inFrame
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	if err := dec.Decode(&f); err != nil {
-		c.s.mu.Lock()
+	s := c.s
+	if !json.Valid(data) {
+		s.mu.Lock()
 		c.send(map[string]any{"msg": "error", "reason": "Parse error"})
-		c.s.mu.Unlock()
+		s.mu.Unlock()
 		return
 	}
 	var raw map[string]json.RawMessage
 	if json.Unmarshal(data, &raw) != nil {
-		c.s.mu.Lock()
-		c.send(map[string]any{"msg": "error", "reason": "Bad request", "offendingMessage": json.RawMessage(data)})
-		c.s.mu.Unlock()
+		s.mu.Lock()
+		c.send(errorFrame{Msg: "error", Reason: "Bad request"})
+		s.mu.Unlock()
+		return
+	}
+	var f inFrame
+	if json.Unmarshal(data, &f) != nil {
+		s.mu.Lock()
+		c.send(errorFrame{Msg: "error", Reason: "Bad request", OffendingMessage: json.RawMessage(bytes.TrimSpace(data))})
+		s.mu.Unlock()
 		return
 	}
 	offending := json.RawMessage(bytes.TrimSpace(data))
-	s := c.s
 	if f.Msg == nil {
 		s.mu.Lock()
 		c.send(errorFrame{Msg: "error", Reason: "Bad request", OffendingMessage: offending})
