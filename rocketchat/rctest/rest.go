@@ -1205,7 +1205,7 @@ func (c *call) chatSendMessage() reply {
 	if r == nil {
 		return fail("error-invalid-room", "Invalid room", map[string]any{"method": "sendMessage"})
 	}
-	if !s.isMember(c.u.id, r) && r.t != "c" {
+	if !s.isMember(c.u.id, r) {
 		return fail("error-not-allowed", "Not allowed", map[string]any{"method": "sendMessage"})
 	}
 	if m.ID != "" {
@@ -1218,9 +1218,6 @@ func (c *call) chatSendMessage() reply {
 	}
 	if m.TMID != "" && s.msgs[m.TMID] == nil {
 		return fail("error-invalid-message", "Invalid message", nil)
-	}
-	if !s.isMember(c.u.id, r) {
-		s.joinLocked(r, c.u, time.Now().UTC())
 	}
 	msg := s.insertMessageLocked(r, c.u, m.ID, m.Msg, m.TMID, nil)
 	return ok(map[string]any{"message": s.msgDoc(msg)})
