@@ -255,7 +255,7 @@ export const useChatStore = defineStore('chat', () => {
     const i = b.list.findIndex((x) => x._id === d._id)
     if (i >= 0) b.list.splice(i, 1)
     const room = rooms.get(d.rid)
-    if (room?.lastMessage?._id === d._id) room.lastMessage = b.list[b.list.length - 1]
+    if (room?.lastMessage?._id === d._id) room.lastMessage = b.list.findLast((x) => x.status === 'sent')
   }
 
   function onSubscriptionChanged(n) {
