@@ -59,15 +59,16 @@ async function open(label, username, problems, dirs) {
 }
 
 async function sendText(page, text) {
-  await page.getByTestId('composer').locator('textarea').fill(text)
-  await page.getByTestId('composer').locator('textarea').press('Enter')
+  const box = page.locator('.composer textarea')
+  await box.fill(text)
+  await box.press('Enter')
   await page.locator('.msg-self.msg-sent', { hasText: text }).waitFor()
 }
 
 async function dm(page, username) {
   await page.getByTestId('new-dm').click()
   const dialog = page.locator('.el-dialog', { hasText: 'Start a direct message' })
-  await dialog.getByTestId('dm-user').click()
+  await dialog.locator('.el-select').click()
   await page.locator('.el-select-dropdown__item', { hasText: `@${username}` }).click()
   await dialog.getByTestId('dm-start').click()
   await dialog.waitFor({ state: 'hidden' })
