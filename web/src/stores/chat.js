@@ -20,7 +20,7 @@ function roomFromSubscription(sub, old) {
     name: sub.name ?? old?.name ?? '',
     displayName: sub.fname || old?.displayName || sub.name || '',
     unread: sub.unread ?? old?.unread ?? 0,
-    mentions: (sub.userMentions ?? 0) + (sub.groupMentions ?? 0),
+    mentions: sub.userMentions ?? 0,
     alert: !!sub.alert,
     open: sub.open ?? true,
     updatedAt: sub._updatedAt || old?.updatedAt || sub.ts || '',
