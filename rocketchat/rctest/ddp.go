@@ -681,15 +681,15 @@ func (s *Server) emitRoomMessage(r *room, m *message) {
 		}
 		return one
 	})
-	roomName := r.name
-	if r.t == "d" {
-		roomName = ""
-	}
 	s.emitStream("stream-room-messages", "__my_messages__", nil, func(c *conn) []any {
 		if !s.canRead(c.uid, r) {
 			return nil
 		}
-		return []any{doc, map[string]any{"roomParticipant": s.isMember(c.uid, r), "roomType": r.t, "roomName": roomName}}
+		info := map[string]any{"roomParticipant": s.isMember(c.uid, r), "roomType": r.t}
+		if r.t != "d" {
+			info["roomName"] = r.name // DM rooms have no name, so the key is absent
+		}
+		return []any{doc, info}
 	})
 }
 

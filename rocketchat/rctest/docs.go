@@ -80,6 +80,26 @@ func (s *Server) msgDoc(m *message) map[string]any {
 	if m.tmid != "" {
 		d["tmid"] = m.tmid
 	}
+	if m.tcount > 0 {
+		d["tcount"] = m.tcount
+		d["tlm"] = m.tlm
+		replies := make([]any, len(m.replies))
+		for i, x := range m.replies {
+			replies[i] = x
+		}
+		d["replies"] = replies
+	}
+	if len(m.reactions) > 0 {
+		re := map[string]any{}
+		for emoji, names := range m.reactions {
+			us := make([]any, len(names))
+			for i, x := range names {
+				us[i] = x
+			}
+			re[emoji] = map[string]any{"usernames": us}
+		}
+		d["reactions"] = re
+	}
 	if !m.editedAt.IsZero() {
 		d["editedAt"] = m.editedAt
 		eb := s.userRef(m.editedBy)

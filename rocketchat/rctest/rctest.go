@@ -180,6 +180,10 @@ type message struct {
 	editedBy                   string
 	mentions                   []string // uids
 	file                       *upload
+	tcount                     int
+	tlm                        time.Time
+	replies                    []string            // uids of thread participants
+	reactions                  map[string][]string // ":emoji:" -> usernames
 }
 
 type deletion struct {
@@ -480,6 +484,25 @@ func (s *Server) RevokeTokens(username string) {
 	}
 }
 
+// ForceLogout models an admin "log out this device" (device management, TOTP/E2E reset):
+// stream-notify-user <uid>/force_logout with args [] to the user's subscribed connections,
+// then all tokens are removed, which closes the sockets.
+func (s *Server) ForceLogout(username string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.mustUser(username)
+	args := []any{}
+	s.emitStream("stream-notify-user", u.id+"/force_logout", args, func(c *conn) []any {
+		if c.uid != u.id {
+			return nil
+		}
+		return args
+	})
+	for len(u.tokens) > 0 {
+		s.removeTokenLocked(u, u.tokens[0].token)
+	}
+}
+
 // DropConnections closes every DDP connection (a network blip; tokens stay valid).
 func (s *Server) DropConnections() {
 	s.mu.Lock()
@@ -714,6 +737,15 @@ func (s *Server) insertMessageLocked(r *room, u *user, id, text, tmid string, fi
 	}
 	s.msgs[id] = m
 	s.roomMsgs[r.id] = append(s.roomMsgs[r.id], m)
+	if parent := s.msgs[tmid]; parent != nil && parent.rid == r.id {
+		parent.tcount++
+		parent.tlm = now
+		parent.updatedAt = now
+		if !slices.Contains(parent.replies, u.id) {
+			parent.replies = append(parent.replies, u.id)
+		}
+		defer s.emitRoomMessage(r, parent)
+	}
 	r.msgs++
 	r.lm = now
 	r.lastMessage = m

@@ -88,7 +88,19 @@ func (s *Server) routes() map[string]route {
 		"POST channels.leave":                    a(func(c *call) reply { return c.roomLeave("c") }),
 		"POST groups.leave":                      a(func(c *call) reply { return c.roomLeave("p") }),
 		"POST users.generatePersonalAccessToken": a((*call).usersGeneratePAT),
+		"GET info":                               a((*call).infoV1),
+		"GET subscriptions.getOne":               a((*call).subscriptionsGetOne),
+		"POST chat.react":                        a((*call).chatReact),
+		"GET channels.members":                   a(func(c *call) reply { return c.roomMembers("c") }),
+		"GET groups.members":                     a(func(c *call) reply { return c.roomMembers("p") }),
+		"GET im.members":                         a(func(c *call) reply { return c.roomMembers("d") }),
+		"GET channels.messages":                  a(func(c *call) reply { return c.roomMessages("c") }),
+		"GET groups.messages":                    a(func(c *call) reply { return c.roomMessages("p") }),
+		"GET im.messages":                        a(func(c *call) reply { return c.roomMessages("d") }),
+		"GET channels.list.joined":               a((*call).channelsListJoined),
 	}
+	rt["GET dm.members"] = rt["GET im.members"]
+	rt["GET dm.messages"] = rt["GET im.messages"]
 	rt["POST dm.create"] = rt["POST im.create"]
 	rt["GET dm.history"] = rt["GET im.history"]
 	rt["GET dm.list"] = rt["GET im.list"]
@@ -1417,4 +1429,129 @@ func (c *call) roomsMediaConfirm() reply {
 	up.confirmed = true
 	m := s.insertMessageLocked(r, c.u, randomID(), c.str("msg"), c.str("tmid"), up)
 	return ok(map[string]any{"message": s.msgDoc(m)})
+}
+
+// ---- smaller read endpoints the gateway passes through ----
+
+func (c *call) infoV1() reply {
+	return ok(map[string]any{"info": map[string]any{"version": c.s.opts.Version}})
+}
+
+func (c *call) subscriptionsGetOne() reply {
+	rid := c.q.Get("roomId")
+	if rid == "" {
+		return fail("error-invalid-params", `The "roomId" param is required`, nil)
+	}
+	if sb := c.s.sub(c.u.id, rid); sb != nil {
+		return ok(map[string]any{"subscription": c.s.subDoc(sb)})
+	}
+	return ok(map[string]any{"subscription": nil})
+}
+
+// roomOf resolves a room for *.members / *.messages of kind t ("d" uses roomId only).
+func (c *call) roomOf(t string) (*room, reply, bool) {
+	if t != "d" {
+		return c.findRoom(t)
+	}
+	r := c.s.rooms[c.str("roomId")]
+	if r == nil || r.t != "d" || !c.s.isMember(c.u.id, r) {
+		return nil, fail("error-room-not-found", `The required "roomId" or "username" param provided does not match any direct message`, nil), false
+	}
+	return r, reply{}, true
+}
+
+func (c *call) roomMembers(t string) reply {
+	s := c.s
+	r, rep, okR := c.roomOf(t)
+	if !okR {
+		return rep
+	}
+	if !s.canRead(c.u.id, r) {
+		return s.unauthorized()
+	}
+	var members []*user
+	for _, id := range r.members {
+		if u := s.users[id]; u != nil {
+			members = append(members, u)
+		}
+	}
+	offset, count := c.paging()
+	p := page(members, offset, count)
+	return ok(map[string]any{"members": docs(p, func(u *user) map[string]any {
+		return map[string]any{"_id": u.id, "username": u.username, "name": u.name, "status": "offline"}
+	}), "count": len(p), "offset": offset, "total": len(members)})
+}
+
+func (c *call) roomMessages(t string) reply {
+	s := c.s
+	r, rep, okR := c.roomOf(t)
+	if !okR {
+		return rep
+	}
+	if !s.canRead(c.u.id, r) {
+		return s.unauthorized()
+	}
+	ms := s.roomMsgs[r.id]
+	sorted := make([]*message, 0, len(ms))
+	for i := len(ms) - 1; i >= 0; i-- {
+		sorted = append(sorted, ms[i])
+	}
+	offset, count := c.paging()
+	p := page(sorted, offset, count)
+	return ok(map[string]any{"messages": docs(p, s.msgDoc), "count": len(p), "offset": offset, "total": len(sorted)})
+}
+
+func (c *call) channelsListJoined() reply {
+	s := c.s
+	var rooms []*room
+	for _, r := range s.rooms {
+		if r.t == "c" && s.isMember(c.u.id, r) {
+			rooms = append(rooms, r)
+		}
+	}
+	sort.Slice(rooms, func(i, j int) bool { return rooms[i].name < rooms[j].name })
+	offset, count := c.paging()
+	p := page(rooms, offset, count)
+	return ok(map[string]any{"channels": docs(p, s.roomDoc), "count": len(p), "offset": offset, "total": len(rooms)})
+}
+
+func (c *call) chatReact() reply {
+	s := c.s
+	if !c.has("emoji") && !c.has("reaction") {
+		return invalidParams("emoji")
+	}
+	m := s.msgs[c.str("messageId")]
+	if m == nil {
+		return fail("error-not-allowed", "Invalid message", nil)
+	}
+	if !s.isMember(c.u.id, s.rooms[m.rid]) {
+		return fail("error-not-allowed", "Not allowed", nil)
+	}
+	emoji := c.str("emoji")
+	if emoji == "" {
+		emoji = c.str("reaction")
+	}
+	emoji = ":" + strings.Trim(emoji, ":") + ":"
+	if m.reactions == nil {
+		m.reactions = map[string][]string{}
+	}
+	names := m.reactions[emoji]
+	has := slices.Contains(names, c.u.username)
+	want := c.boolParam("shouldReact", !has)
+	switch {
+	case want && !has:
+		m.reactions[emoji] = append(names, c.u.username)
+	case !want && has:
+		names = slices.DeleteFunc(names, func(n string) bool { return n == c.u.username })
+		if len(names) == 0 {
+			delete(m.reactions, emoji)
+		} else {
+			m.reactions[emoji] = names
+		}
+	default:
+		return ok(nil)
+	}
+	m.updatedAt = time.Now().UTC()
+	s.emitRoomMessage(s.rooms[m.rid], m)
+	return ok(nil)
 }

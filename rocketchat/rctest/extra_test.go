@@ -1,0 +1,69 @@
+package rctest
+
+import "testing"
+
+func TestForceLogout(t *testing.T) {
+	s := newTestServer(t, Options{})
+	uid := s.AddUser(UserSpec{Username: "alice"})
+	_, tok := s.LoginToken("alice")
+	c := dialDDP(t, s)
+	c.login(tok)
+	c.sub("fl", "stream-notify-user", uid+"/force_logout")
+	s.ForceLogout("alice")
+	jsonEq(t, c.event("stream-notify-user", uid+"/force_logout"), `[]`)
+	c.waitClosed(true)
+	if s.TokenCount("alice") != 0 {
+		t.Fatal("tokens survive ForceLogout")
+	}
+}
+
+func TestThreadsReactionsAndReadEndpoints(t *testing.T) {
+	s := newTestServer(t, Options{})
+	s.AddUser(UserSpec{Username: "alice"})
+	bid := s.AddUser(UserSpec{Username: "bob"})
+	aid, atok := s.LoginToken("alice")
+	_, btok := s.LoginToken("bob")
+	c := dialDDP(t, s)
+	c.login(btok)
+	c.sub("g", "stream-room-messages", "GENERAL")
+	c.sub("my", "stream-room-messages", "__my_messages__")
+
+	parent := s.PostMessage("GENERAL", "alice", "parent")
+	c.event("stream-room-messages", "GENERAL")
+	r := do(t, s, "POST", "/api/v1/chat.sendMessage", bid, btok, map[string]any{"message": map[string]any{"rid": "GENERAL", "msg": "reply", "tmid": parent}}).want(t, 200)
+	if path(r.body, "message", "tmid") != parent {
+		t.Fatalf("reply: %s", r.raw)
+	}
+	c.event("stream-room-messages", "GENERAL") // the reply
+	args := c.event("stream-room-messages", "GENERAL")
+	if path(args[0], "_id") != parent || path(args[0], "tcount") != float64(1) {
+		t.Fatalf("parent update: %v", args)
+	}
+	do(t, s, "POST", "/api/v1/chat.react", aid, atok, map[string]any{"messageId": parent, "emoji": "smile"}).want(t, 200)
+	args = c.event("stream-room-messages", "GENERAL")
+	jsonEq(t, path(args[0], "reactions"), `{":smile:":{"usernames":["alice"]}}`)
+
+	if r := do(t, s, "GET", "/api/v1/subscriptions.getOne?roomId=GENERAL", bid, btok, nil).want(t, 200); path(r.body, "subscription", "rid") != "GENERAL" {
+		t.Fatalf("getOne: %s", r.raw)
+	}
+	if r := do(t, s, "GET", "/api/v1/channels.members?roomId=GENERAL", bid, btok, nil).want(t, 200); r.body["total"] != float64(3) {
+		t.Fatalf("members: %s", r.raw)
+	}
+	if r := do(t, s, "GET", "/api/v1/channels.messages?roomId=GENERAL", bid, btok, nil).want(t, 200); r.body["total"] != float64(2) {
+		t.Fatalf("messages: %s", r.raw)
+	}
+	if r := do(t, s, "GET", "/api/v1/channels.list.joined", bid, btok, nil).want(t, 200); r.body["total"] != float64(1) {
+		t.Fatalf("list.joined: %s", r.raw)
+	}
+
+	dm := s.DirectRoom("alice", "bob")
+	s.PostMessage(dm, "alice", "psst")
+	args = c.event("stream-room-messages", "__my_messages__")
+	for path(args[0], "rid") != dm {
+		args = c.event("stream-room-messages", "__my_messages__")
+	}
+	jsonEq(t, args[1], `{"roomParticipant":true,"roomType":"d"}`)
+	if sb, _ := s.Subscription("bob", dm); sb.Name != "alice" || sb.Unread != 1 {
+		t.Fatalf("DM subscription: %+v", sb)
+	}
+}
