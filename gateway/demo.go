@@ -1,0 +1,77 @@
+package gateway
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/labstack/echo/v4"
+)
+
+// DemoUser is one user `rcgateway demo` offers.
+type DemoUser struct {
+	UserID   string `json:"userId"`
+	Username string `json:"username"`
+	Name     string `json:"name"`
+}
+
+// Demo enables the dev-only /api/demo routes: a user list and product JWTs for those users,
+// signed with the configured HS256 secret. Never enabled by `serve`.
+type Demo struct {
+	Users    []DemoUser
+	TokenTTL time.Duration // default 12h
+}
+
+// IssueToken signs a product JWT for a demo user with the configured HS256 secret.
+func (s *Server) IssueToken(u DemoUser, ttl time.Duration) (string, error) {
+	if !s.cfg.Auth.JWT.HS256Secret.IsSet() {
+		return "", errors.New("gateway: demo tokens need auth.jwt.hs256_secret")
+	}
+	now := time.Now()
+	claims := jwt.MapClaims{
+		"sub":                u.UserID,
+		"preferred_username": u.Username,
+		"name":               u.Name,
+		"iat":                now.Unix(),
+		"exp":                now.Add(ttl).Unix(),
+	}
+	if s.cfg.Auth.JWT.Issuer != "" {
+		claims["iss"] = s.cfg.Auth.JWT.Issuer
+	}
+	if len(s.cfg.Auth.JWT.Audience) > 0 {
+		claims["aud"] = s.cfg.Auth.JWT.Audience[0]
+	}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(s.cfg.Auth.JWT.HS256Secret.Value()))
+}
+
+func (s *Server) demoUsers(c echo.Context) error {
+	users := s.demo.Users
+	if users == nil {
+		users = []DemoUser{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"users": users})
+}
+
+func (s *Server) demoToken(c echo.Context) error {
+	var req struct {
+		Username string `json:"username"`
+	}
+	if err := c.Bind(&req); err != nil || req.Username == "" {
+		return errorf(http.StatusBadRequest, "bad_request", "body must be {\"username\": \"...\"}")
+	}
+	for _, u := range s.demo.Users {
+		if u.Username == req.Username {
+			ttl := s.demo.TokenTTL
+			if ttl <= 0 {
+				ttl = 12 * time.Hour
+			}
+			tok, err := s.IssueToken(u, ttl)
+			if err != nil {
+				return err
+			}
+			return c.JSON(http.StatusOK, map[string]string{"token": tok})
+		}
+	}
+	return errorf(http.StatusNotFound, "not_found", "no such demo user")
+}

@@ -1,0 +1,113 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+)
+
+// apiError is the JSON error body every route answers with: {error, message}.
+type apiError struct {
+	Status  int    `json:"-"`
+	Code    string `json:"error"`
+	Message string `json:"message"`
+}
+
+func (e *apiError) Error() string { return e.Code + ": " + e.Message }
+
+func errorf(status int, code, msg string) *apiError {
+	return &apiError{Status: status, Code: code, Message: msg}
+}
+
+var (
+	errUnauthorized = errorf(http.StatusUnauthorized, "unauthorized", "a valid bearer token is required")
+	errNoAPIKey     = errorf(http.StatusUnauthorized, "unauthorized", "a valid X-API-Key is required")
+	errNotFound     = errorf(http.StatusNotFound, "not_found", "no such resource")
+)
+
+// codeForStatus names a status for errors that carry no code of their own.
+func codeForStatus(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return "bad_request"
+	case http.StatusUnauthorized:
+		return "unauthorized"
+	case http.StatusForbidden:
+		return "forbidden"
+	case http.StatusNotFound:
+		return "not_found"
+	case http.StatusMethodNotAllowed:
+		return "method_not_allowed"
+	case http.StatusConflict:
+		return "conflict"
+	case http.StatusRequestEntityTooLarge:
+		return "too_large"
+	case http.StatusUnsupportedMediaType:
+		return "unsupported_media_type"
+	case http.StatusTooManyRequests:
+		return "rate_limited"
+	case http.StatusBadGateway:
+		return "upstream_error"
+	case http.StatusServiceUnavailable:
+		return "unavailable"
+	case http.StatusGatewayTimeout:
+		return "upstream_timeout"
+	}
+	if status >= 500 {
+		return "internal"
+	}
+	return strings.ToLower(strings.ReplaceAll(http.StatusText(status), " ", "_"))
+}
+
+// toAPIError maps any handler error to the answer the caller sees. Upstream (Rocket.Chat)
+// detail is never echoed: mapUpstream turns it into our own words.
+func (s *Server) toAPIError(err error) *apiError {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return errorf(http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("request body over the %d byte limit", mbe.Limit))
+	}
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		msg := http.StatusText(he.Code)
+		if m, ok := he.Message.(string); ok && he.Code < 500 {
+			msg = m
+		}
+		return errorf(he.Code, codeForStatus(he.Code), msg)
+	}
+	if errors.Is(err, ErrUnauthenticated) {
+		return errUnauthorized
+	}
+	if mapped := mapUpstream(err); mapped != nil {
+		return mapped
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return errorf(http.StatusGatewayTimeout, "upstream_timeout", "Rocket.Chat did not answer in time")
+	}
+	return errorf(http.StatusInternalServerError, "internal", "internal error")
+}
+
+func (s *Server) errorHandler(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	ae := s.toAPIError(err)
+	if ae.Status >= 500 {
+		s.log.LogAttrs(c.Request().Context(), slog.LevelError, "request failed",
+			slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
+			slog.String("route", c.Path()), slog.String("err", redactErr(err)))
+	}
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(ae.Status)
+		return
+	}
+	_ = c.JSON(ae.Status, ae)
+}

@@ -1,0 +1,497 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"go.uber.org/goleak"
+
+	"github.com/rcgateway/rcgateway/config"
+	"github.com/rcgateway/rcgateway/rocketchat/rctest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// fakeHub records what the gateway asks of the push hub.
+type fakeHub struct {
+	mu     sync.Mutex
+	sent   []string
+	kicked []string
+	auth   func(*http.Request) (string, error)
+}
+
+func (h *fakeHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	uid, err := h.auth(r)
+	if err != nil {
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
+		return
+	}
+	_, _ = io.WriteString(w, "hub:"+uid)
+}
+func (h *fakeHub) SendToUser(_ context.Context, uid, target string, arg any) error {
+	b, _ := json.Marshal(arg)
+	h.mu.Lock()
+	h.sent = append(h.sent, uid+" "+target+" "+string(b))
+	h.mu.Unlock()
+	return nil
+}
+func (h *fakeHub) Kick(_ context.Context, uid, reason string, allow bool) error {
+	h.mu.Lock()
+	h.kicked = append(h.kicked, uid)
+	h.mu.Unlock()
+	return nil
+}
+func (h *fakeHub) Shutdown(context.Context) error { return nil }
+
+// fakeSessions hands out rctest login tokens by product username (= Rocket.Chat username).
+type fakeSessions struct {
+	rc *rctest.Server
+	mu sync.Mutex
+	cr map[string]rcCreds
+}
+
+func (f *fakeSessions) Remember(Identity) {}
+func (f *fakeSessions) Credentials(_ context.Context, id Identity) (rcCreds, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c, ok := f.cr[id.Username]; ok {
+		return c, nil
+	}
+	uid, tok := f.rc.LoginToken(id.Username)
+	f.cr[id.Username] = rcCreds{UserID: uid, Token: tok}
+	return f.cr[id.Username], nil
+}
+func (f *fakeSessions) Upsert(_ context.Context, u UserSpec) (string, bool, error) {
+	if id := f.rc.UserID(u.Username); id != "" {
+		return id, false, nil
+	}
+	return f.rc.AddUser(rctest.UserSpec{Username: u.Username, Name: u.Name}), true, nil
+}
+func (f *fakeSessions) Delete(context.Context, string) error { return nil }
+func (f *fakeSessions) Ready(context.Context) error          { return nil }
+func (f *fakeSessions) Shutdown(context.Context) error       { return nil }
+
+type fixture struct {
+	t    *testing.T
+	rc   *rctest.Server
+	srv  *Server
+	http *httptest.Server
+	hub  *fakeHub
+	logs *bytes.Buffer
+	cfg  config.Config
+}
+
+const testAPIKey = "backend-key-0123456789"
+
+func newFixture(t *testing.T, mod func(*config.Config)) *fixture {
+	t.Helper()
+	rc := rctest.New(rctest.Options{})
+	t.Cleanup(rc.Close)
+	rc.AddUser(rctest.UserSpec{Username: "alice", Name: "Alice"})
+	rc.AddUser(rctest.UserSpec{Username: "bob", Name: "Bob"})
+	cfg := config.Default()
+	cfg.RocketChat.URL = rc.URL()
+	cfg.RocketChat.Admin.Username, cfg.RocketChat.Admin.Password = "admin", "admin-pass"
+	cfg.Auth.JWT.HS256Secret = config.Secret(testSecret)
+	cfg.Auth.JWT.Audience = []string{"im-gateway"}
+	cfg.Auth.JWT.Issuer = "product"
+	cfg.Auth.APIKeys = []config.Secret{testAPIKey}
+	cfg.HTTP.UploadLimit = 64 << 10
+	if mod != nil {
+		mod(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	logs := &bytes.Buffer{}
+	hub := &fakeHub{}
+	srv, err := New(Options{Config: cfg, Logger: slog.New(slog.NewJSONHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Hub: hub, Sessions: &fakeSessions{rc: rc, cr: map[string]rcCreds{}}, Demo: &Demo{Users: []DemoUser{{UserID: "1", Username: "alice", Name: "Alice"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub.auth = srv.authenticate
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	return &fixture{t: t, rc: rc, srv: srv, http: hs, hub: hub, logs: logs, cfg: cfg}
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func (f *fixture) token(username string) string {
+	c := baseClaims()
+	c["sub"] = "p-" + username
+	c["preferred_username"] = username
+	return signHS(f.t, c, testSecret)
+}
+
+// do sends a request and decodes a JSON answer into out (if non-nil); it returns the status.
+func (f *fixture) do(method, path, token string, body any, out any, hdr ...string) int {
+	f.t.Helper()
+	var rd io.Reader
+	if b, ok := body.([]byte); ok {
+		rd = bytes.NewReader(b)
+	} else if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, f.http.URL+path, rd)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 400 {
+		var e map[string]string
+		if err := json.Unmarshal(b, &e); err != nil || e["error"] == "" || e["message"] == "" {
+			f.t.Errorf("%s %s: %d body is not {error,message}: %s", method, path, resp.StatusCode, b)
+		}
+	}
+	if out != nil && len(b) > 0 {
+		if err := json.Unmarshal(b, out); err != nil {
+			f.t.Fatalf("%s %s: decode %s: %v", method, path, b, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+func TestJWTRejectedWith401(t *testing.T) {
+	f := newFixture(t, nil)
+	noneTok, _ := jwt.NewWithClaims(jwt.SigningMethodNone, baseClaims()).SignedString(jwt.UnsafeAllowNoneSignatureType)
+	cases := map[string]string{
+		"missing":        "",
+		"expired":        signHS(t, with(baseClaims(), "exp", time.Now().Add(-time.Hour).Unix()), testSecret),
+		"wrongly signed": signHS(t, baseClaims(), []byte("not-the-secret-not-the-secret-not-the")),
+		"alg none":       noneTok,
+		"wrong audience": signHS(t, with(baseClaims(), "aud", "other"), testSecret),
+	}
+	for name, tok := range cases {
+		var e map[string]string
+		if st := f.do("GET", "/api/im/me", tok, nil, &e); st != http.StatusUnauthorized || e["error"] != "unauthorized" {
+			t.Errorf("%s: /api/im/me = %d %v", name, st, e)
+		}
+		if st := f.do("GET", "/api/v1/rooms.get", tok, nil, nil); st != http.StatusUnauthorized {
+			t.Errorf("%s: passthrough = %d", name, st)
+		}
+		req, _ := http.NewRequest("POST", f.http.URL+"/signalr/negotiate?negotiateVersion=1&access_token="+tok, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s: hub = %d", name, resp.StatusCode)
+		}
+	}
+	// A good token on the hub, from the query string as browsers send it.
+	resp, err := http.Post(f.http.URL+"/signalr/negotiate?access_token="+f.token("alice"), "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "hub:p-alice" {
+		t.Fatalf("hub with good token: %d %s", resp.StatusCode, b)
+	}
+	// access_token never reaches the log.
+	if strings.Contains(f.logs.String(), f.token("alice")[:40]) || !strings.Contains(f.logs.String(), "access_token=REDACTED") {
+		t.Fatalf("access log leaks or lacks redaction:\n%s", f.logs.String())
+	}
+}
+
+func TestAPIKeyRequired(t *testing.T) {
+	f := newFixture(t, nil)
+	body := map[string]string{"username": "carol", "name": "Carol"}
+	if st := f.do("PUT", "/api/admin/users/c1", "", body, nil); st != http.StatusUnauthorized {
+		t.Fatalf("no key: %d", st)
+	}
+	if st := f.do("PUT", "/api/admin/users/c1", "", body, nil, "X-API-Key", "wrong-key-0123456789"); st != http.StatusUnauthorized {
+		t.Fatalf("wrong key: %d", st)
+	}
+	// A product JWT is not an API key.
+	if st := f.do("PUT", "/api/admin/users/c1", f.token("alice"), body, nil); st != http.StatusUnauthorized {
+		t.Fatalf("jwt instead of key: %d", st)
+	}
+	var res map[string]any
+	if st := f.do("PUT", "/api/admin/users/c1", "", body, &res, "X-API-Key", testAPIKey); st != 200 || res["created"] != true || res["rcUserId"] == "" {
+		t.Fatalf("upsert: %d %v", st, res)
+	}
+	if st := f.do("POST", "/api/admin/users/c1/push", "", map[string]any{"target": "orderShipped", "payload": map[string]int{"n": 1}}, nil, "X-API-Key", testAPIKey); st != http.StatusAccepted {
+		t.Fatalf("push: %d", st)
+	}
+	if st := f.do("POST", "/api/admin/users/c1/push", "", map[string]any{"target": "bad target!"}, nil, "X-API-Key", testAPIKey); st != http.StatusBadRequest {
+		t.Fatalf("bad target: %d", st)
+	}
+	if st := f.do("POST", "/api/admin/users/c1/kick", "", map[string]any{"reason": "bye"}, nil, "X-API-Key", testAPIKey); st != http.StatusNoContent {
+		t.Fatalf("kick: %d", st)
+	}
+	if st := f.do("DELETE", "/api/admin/users/c1", "", nil, nil, "X-API-Key", testAPIKey); st != http.StatusNoContent {
+		t.Fatalf("delete: %d", st)
+	}
+	f.hub.mu.Lock()
+	defer f.hub.mu.Unlock()
+	if len(f.hub.sent) != 1 || f.hub.sent[0] != `c1 orderShipped {"n":1}` || len(f.hub.kicked) != 2 {
+		t.Fatalf("hub saw sent=%v kicked=%v", f.hub.sent, f.hub.kicked)
+	}
+}
+
+func TestPassthroughAllowlist(t *testing.T) {
+	f := newFixture(t, nil)
+	tok := f.token("alice")
+	for _, p := range []string{"/api/v1/users.create", "/api/v1/users.createToken", "/api/v1/users.delete", "/api/v1/logout", "/api/v1/login", "/api/v1/users.generatePersonalAccessToken"} {
+		if st := f.do("POST", p, tok, map[string]string{"username": "x"}, nil); st != http.StatusForbidden {
+			t.Errorf("POST %s = %d, want 403", p, st)
+		}
+	}
+	for _, p := range []string{"/api/v1/users.list", "/api/v1/statistics", "/api/v1/settings", "/api/v1/../api/info"} {
+		if st := f.do("GET", p, tok, nil, nil); st != http.StatusForbidden && st != http.StatusNotFound {
+			t.Errorf("GET %s = %d, want 403", p, st)
+		}
+	}
+	before := len(f.rc.Requests())
+	_ = before
+	var rooms struct {
+		Update []map[string]any `json:"update"`
+	}
+	if st := f.do("GET", "/api/v1/rooms.get", tok, nil, &rooms); st != 200 || len(rooms.Update) == 0 {
+		t.Fatalf("rooms.get: %d %v", st, rooms)
+	}
+	var me map[string]any
+	if st := f.do("GET", "/api/v1/me", tok, nil, &me); st != 200 || me["username"] != "alice" {
+		t.Fatalf("me through passthrough used the wrong token: %v", me)
+	}
+	// Rocket.Chat's error body is mapped, not echoed.
+	var e map[string]string
+	if st := f.do("GET", "/api/v1/rooms.info?roomId=nope", tok, nil, &e); st < 400 || strings.Contains(e["message"], "nope") {
+		t.Fatalf("mapped error: %d %v", st, e)
+	}
+}
+
+func TestFacadeAgainstRctest(t *testing.T) {
+	f := newFixture(t, func(c *config.Config) { c.Auth.FrontendAuth = true })
+	alice, bob := f.token("alice"), f.token("bob")
+	var me map[string]string
+	if st := f.do("GET", "/api/im/me", alice, nil, &me); st != 200 || me["userId"] != "p-alice" || me["username"] != "alice" || me["rcUserId"] != f.rc.UserID("alice") {
+		t.Fatalf("me: %d %v", st, me)
+	}
+	var rooms struct{ Rooms []room }
+	if st := f.do("GET", "/api/im/rooms", alice, nil, &rooms); st != 200 || len(rooms.Rooms) == 0 {
+		t.Fatalf("rooms: %d %+v", st, rooms)
+	}
+	general := rooms.Rooms[0].ID
+
+	var sent struct{ Message map[string]any }
+	if st := f.do("POST", "/api/im/rooms/"+general+"/messages", alice, map[string]string{"id": "c-1", "text": "hello"}, &sent); st != 201 || sent.Message["msg"] != "hello" {
+		t.Fatalf("send: %d %v", st, sent)
+	}
+	var again struct{ Message map[string]any }
+	if st := f.do("POST", "/api/im/rooms/"+general+"/messages", alice, map[string]string{"id": "c-1", "text": "hello"}, &again); st != 201 || again.Message["_id"] != sent.Message["_id"] {
+		t.Fatalf("idempotent send: %d %v", st, again)
+	}
+	if n := len(f.rc.Messages(general)); n != 1 {
+		t.Fatalf("messages stored = %d, want 1", n)
+	}
+	mid := sent.Message["_id"].(string)
+
+	var unread map[string]int
+	if st := f.do("GET", "/api/im/unread", bob, nil, &unread); st != 200 || unread["total"] != 1 {
+		t.Fatalf("bob unread: %d %v", st, unread)
+	}
+	if st := f.do("POST", "/api/im/rooms/"+general+"/read", bob, nil, nil); st != 204 {
+		t.Fatalf("read: %d", st)
+	}
+	if st := f.do("GET", "/api/im/unread", bob, nil, &unread); st != 200 || unread["total"] != 0 {
+		t.Fatalf("bob unread after read: %v", unread)
+	}
+
+	var hist struct {
+		Messages []map[string]any
+		HasMore  bool
+	}
+	f.do("POST", "/api/im/rooms/"+general+"/messages", alice, map[string]string{"text": "second"}, nil)
+	if st := f.do("GET", "/api/im/rooms/"+general+"/messages?count=1", bob, nil, &hist); st != 200 || len(hist.Messages) != 1 || !hist.HasMore || hist.Messages[0]["msg"] != "second" {
+		t.Fatalf("history: %d %+v", st, hist)
+	}
+	if st := f.do("GET", "/api/im/rooms/"+general+"/messages?count=500", bob, nil, nil); st != 400 {
+		t.Fatalf("count=500: %d", st)
+	}
+
+	var edited struct{ Message map[string]any }
+	if st := f.do("PATCH", "/api/im/rooms/"+general+"/messages/"+mid, alice, map[string]string{"text": "hello!"}, &edited); st != 200 || edited.Message["msg"] != "hello!" {
+		t.Fatalf("edit: %d %v", st, edited)
+	}
+	if st := f.do("PATCH", "/api/im/rooms/"+general+"/messages/"+mid, bob, map[string]string{"text": "hijack"}, nil); st != 403 && st != 400 {
+		t.Fatalf("bob edits alice's message: %d", st)
+	}
+	if st := f.do("DELETE", "/api/im/rooms/"+general+"/messages/"+mid, alice, nil, nil); st != 204 {
+		t.Fatalf("delete: %d", st)
+	}
+
+	var dm struct{ Room room }
+	if st := f.do("POST", "/api/im/dm", alice, map[string]string{"username": "bob"}, &dm); st != 200 || dm.Room.Type != "d" || dm.Room.ID == "" {
+		t.Fatalf("dm: %d %+v", st, dm)
+	}
+	var created struct{ Room room }
+	if st := f.do("POST", "/api/im/rooms", alice, map[string]any{"type": "p", "name": "secret-club"}, &created); st != 201 || created.Room.Type != "p" {
+		t.Fatalf("create: %d %+v", st, created)
+	}
+	if st := f.do("POST", "/api/im/rooms/"+created.Room.ID+"/members", alice, map[string]string{"username": "bob"}, nil); st != 204 {
+		t.Fatalf("invite: %d", st)
+	}
+	if _, ok := f.rc.Subscription("bob", created.Room.ID); !ok {
+		t.Fatal("bob not invited")
+	}
+	if st := f.do("DELETE", "/api/im/rooms/"+created.Room.ID+"/members/bob", alice, nil, nil); st != 204 {
+		t.Fatalf("kick: %d", st)
+	}
+	if _, ok := f.rc.Subscription("bob", created.Room.ID); ok {
+		t.Fatal("bob not kicked")
+	}
+
+	// Upload, and 413 over the limit.
+	upload := func(size int) (int, map[string]any) {
+		var buf bytes.Buffer
+		mw := multipart.NewWriter(&buf)
+		w, _ := mw.CreateFormFile("file", "note.txt")
+		_, _ = w.Write(bytes.Repeat([]byte("x"), size))
+		_ = mw.WriteField("description", "a note")
+		_ = mw.Close()
+		req, _ := http.NewRequest("POST", f.http.URL+"/api/im/rooms/"+general+"/files", &buf)
+		req.Header.Set("Authorization", "Bearer "+alice)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	if st, out := upload(1000); st != 201 || out["message"] == nil {
+		t.Fatalf("upload: %d %v", st, out)
+	}
+	if st, out := upload(100 << 10); st != 413 || out["error"] != "too_large" {
+		t.Fatalf("big upload: %d %v", st, out)
+	}
+
+	var auth map[string]string
+	if st := f.do("POST", "/api/im/authenticate", alice, nil, &auth); st != 200 || auth["userId"] != f.rc.UserID("alice") || auth["authToken"] == "" {
+		t.Fatalf("authenticate: %d %v", st, auth)
+	}
+	// Oversized JSON body.
+	if st := f.do("POST", "/api/im/dm", alice, []byte(`{"username":"`+strings.Repeat("a", 2<<20)+`"}`), nil); st != 413 {
+		t.Fatalf("big body: %d", st)
+	}
+}
+
+func TestFrontendAuthOffByDefault(t *testing.T) {
+	f := newFixture(t, nil)
+	if st := f.do("POST", "/api/im/authenticate", f.token("alice"), nil, nil); st != 404 {
+		t.Fatalf("authenticate with frontend_auth off: %d", st)
+	}
+}
+
+func TestOperationsEndpoints(t *testing.T) {
+	f := newFixture(t, nil)
+	if st := f.do("GET", "/healthz", "", nil, nil); st != 200 {
+		t.Fatalf("healthz %d", st)
+	}
+	var ready map[string]string
+	if st := f.do("GET", "/readyz", "", nil, &ready); st != 200 {
+		t.Fatalf("readyz %d %v", st, ready)
+	}
+	var v map[string]string
+	if st := f.do("GET", "/version", "", nil, &v); st != 200 || v["version"] != "dev" || v["go"] == "" {
+		t.Fatalf("version %d %v", st, v)
+	}
+	f.do("GET", "/api/im/me", f.token("alice"), nil, nil)
+	resp, err := http.Get(f.http.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"rcgw_http_requests_total", "rcgw_rocketchat_request_duration_seconds_bucket{endpoint=\"me\"", "rcgw_build_info", "go_goroutines"} {
+		if !bytes.Contains(b, []byte(want)) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	resp, err = http.Get(f.http.URL + "/api/nothing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 || resp.Header.Get("X-Request-Id") == "" {
+		t.Fatalf("unknown api path: %d, request id %q", resp.StatusCode, resp.Header.Get("X-Request-Id"))
+	}
+	var tok map[string]string
+	if st := f.do("POST", "/api/demo/token", "", map[string]string{"username": "alice"}, &tok); st != 200 {
+		t.Fatalf("demo token %d", st)
+	}
+	if id, err := f.srv.verifier.Verify(context.Background(), tok["token"]); err != nil || id.UserID != "1" || id.Username != "alice" {
+		t.Fatalf("demo token does not verify: %+v %v", id, err)
+	}
+	// Rocket.Chat down → not ready.
+	f.rc.Close()
+	f.srv.readyMu.Lock()
+	f.srv.readyAt = time.Time{}
+	f.srv.readyMu.Unlock()
+	if st := f.do("GET", "/readyz", "", nil, nil); st != 503 {
+		t.Fatalf("readyz with Rocket.Chat down: %d", st)
+	}
+}
+
+func TestCORS(t *testing.T) {
+	f := newFixture(t, func(c *config.Config) { c.HTTP.CORSOrigins = []string{"https://app.example"} })
+	req, _ := http.NewRequest("OPTIONS", f.http.URL+"/signalr/negotiate", nil)
+	req.Header.Set("Origin", "https://app.example")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Origin") != "https://app.example" || resp.Header.Get("Access-Control-Allow-Credentials") != "true" {
+		t.Fatalf("preflight: %d %v", resp.StatusCode, resp.Header)
+	}
+	req.Header.Set("Origin", "https://evil.example")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatal("foreign origin allowed")
+	}
+}

@@ -1,0 +1,432 @@
+// Package gateway is rcgateway's composition root and HTTP surface: it builds the Rocket.Chat
+// agent, the session manager and the push hub from a config.Config, and serves the REST
+// facade, the /api/v1 passthrough, the SignalR hub, the operations endpoints and the web UI
+// on one Echo instance. It is the only package that imports Echo.
+//
+// It owns product-JWT and API-key authentication, the mapping of Rocket.Chat failures to
+// JSON errors, metrics, readiness and the shutdown order. It does not know DDP frames,
+// SignalR framing or Redis channel names.
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/rcgateway/rcgateway/config"
+)
+
+// Hub is what the gateway needs from the push hub.
+type Hub interface {
+	http.Handler
+	// SendToUser invokes target with one argument on every connection of userID.
+	SendToUser(ctx context.Context, userID, target string, arg any) error
+	// Kick closes every connection of userID with a SignalR Close.
+	Kick(ctx context.Context, userID, reason string, allowReconnect bool) error
+	// Shutdown sends Close{allowReconnect:true} to every connection and stops the hub.
+	Shutdown(ctx context.Context) error
+}
+
+// UserSpec is a product user as a product backend describes it.
+type UserSpec struct {
+	UserID   string // product user id
+	Username string
+	Name     string
+	Email    string
+}
+
+// Sessions is what the gateway needs from the session manager.
+type Sessions interface {
+	// Remember records who a product user id is (from a verified JWT).
+	Remember(id Identity)
+	// Credentials returns the user's own Rocket.Chat REST credentials, provisioning the
+	// user and minting a token when needed.
+	Credentials(ctx context.Context, id Identity) (rcCreds, error)
+	// Upsert creates or updates the Rocket.Chat user for a product user.
+	Upsert(ctx context.Context, u UserSpec) (rcUserID string, created bool, err error)
+	// Delete removes the Rocket.Chat user and drops its session.
+	Delete(ctx context.Context, productUserID string) error
+	// Ready reports whether the admin agent is logged in.
+	Ready(ctx context.Context) error
+	// Shutdown stops upstreams, logs out minted tokens and (password mode) the agent.
+	Shutdown(ctx context.Context) error
+}
+
+// Options configures New.
+type Options struct {
+	Config   config.Config
+	Logger   *slog.Logger
+	Version  string
+	Revision string
+	// Web serves the UI for every path the gateway does not own (nil: none).
+	Web http.Handler
+	// Demo enables the dev-only /api/demo routes.
+	Demo *Demo
+	// HTTPClient reaches Rocket.Chat (default: from config, honouring tls_verify).
+	HTTPClient *http.Client
+	// Hub and Sessions replace the ones New would build (tests).
+	Hub      Hub
+	Sessions Sessions
+}
+
+// Server is a composed gateway.
+type Server struct {
+	cfg      config.Config
+	log      *slog.Logger
+	version  string
+	revision string
+	e        *echo.Echo
+	verifier *JWTVerifier
+	jwks     *JWKS
+	apiKeys  *APIKeys
+	rc       *rcREST
+	hub      Hub
+	sessions Sessions
+	metrics  *metrics
+	demo     *Demo
+	web      http.Handler
+	closers  []func(context.Context) error // extra components, closed last-first
+
+	draining  atomic.Bool
+	roomTypes sync.Map // rid → "c"/"p"/"d"
+	readyMu   sync.Mutex
+	readyAt   time.Time // last successful /api/info
+	bg        sync.WaitGroup
+	bgCancel  context.CancelFunc
+}
+
+// New composes a gateway from cfg. It does not listen; see Serve.
+func New(o Options) (*Server, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	cfg := o.Config
+	s := &Server{cfg: cfg, log: o.Logger, version: o.Version, revision: o.Revision, demo: o.Demo, web: o.Web}
+	if s.version == "" {
+		s.version = "dev"
+	}
+	s.metrics = newMetrics(s.version, s.revision)
+
+	base, err := url.Parse(cfg.RocketChat.URL)
+	if err != nil || base.Host == "" {
+		return nil, fmt.Errorf("gateway: rocketchat.url %q is not a URL", cfg.RocketChat.URL)
+	}
+	base.User = nil
+	client := o.HTTPClient
+	if client == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		if !cfg.RocketChat.TLSVerify {
+			tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // explicit opt-out for tests
+		}
+		client = &http.Client{Transport: tr, Timeout: cfg.RocketChat.Timeout.D()}
+	}
+	s.rc = &rcREST{base: base, client: client, metrics: s.metrics}
+
+	jo := JWTOptions{
+		Issuer:        cfg.Auth.JWT.Issuer,
+		Audience:      cfg.Auth.JWT.Audience,
+		Leeway:        cfg.Auth.JWT.Leeway.D(),
+		UserIDClaim:   cfg.Auth.JWT.UserIDClaim,
+		UsernameClaim: cfg.Auth.JWT.UsernameClaim,
+	}
+	if cfg.Auth.JWT.HS256Secret.IsSet() {
+		jo.HS256Secret = []byte(cfg.Auth.JWT.HS256Secret.Value())
+	}
+	if cfg.Auth.JWT.RS256PublicKeyFile != "" {
+		if jo.RSAKeys, err = LoadRSAPublicKeys(cfg.Auth.JWT.RS256PublicKeyFile); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Auth.JWT.JWKSURL != "" {
+		s.jwks = NewJWKS(JWKSOptions{URL: cfg.Auth.JWT.JWKSURL, Refresh: cfg.Auth.JWT.JWKSRefresh.D(), Logger: s.log})
+		jo.JWKS = s.jwks
+	}
+	if s.verifier, err = NewJWTVerifier(jo); err != nil {
+		return nil, err
+	}
+	keys := make([]string, 0, len(cfg.Auth.APIKeys))
+	for _, k := range cfg.Auth.APIKeys {
+		keys = append(keys, k.Value())
+	}
+	s.apiKeys = NewAPIKeys(keys)
+
+	s.hub, s.sessions = o.Hub, o.Sessions
+	if s.hub == nil || s.sessions == nil {
+		if err := s.compose(); err != nil {
+			return nil, err
+		}
+	}
+	s.e = s.routes()
+	return s, nil
+}
+
+// Handler returns the gateway's HTTP handler (for tests and custom servers).
+func (s *Server) Handler() http.Handler { return s.e }
+
+// Echo returns the Echo instance, for the route/OpenAPI test.
+func (s *Server) echo() *echo.Echo { return s.e }
+
+// authenticate is the hub's Authenticate: the same JWT validation as the REST API, with
+// the token from Bearer or (browsers' WebSockets) the access_token query parameter.
+func (s *Server) authenticate(r *http.Request) (string, error) {
+	id, err := s.verifier.Verify(r.Context(), bearerToken(r, true))
+	if err != nil {
+		return "", err
+	}
+	s.sessions.Remember(id)
+	return id.UserID, nil
+}
+
+// Serve listens on ln until ctx ends, then runs the shutdown sequence: readiness off
+// (and shutdown.drain_delay), stop accepting, Close{allowReconnect:true} to browsers, stop
+// upstreams and log out minted tokens and the password-mode agent, all within
+// shutdown.timeout.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.bgCancel = cancel
+	if s.jwks != nil {
+		s.bg.Add(1)
+		go func() { defer s.bg.Done(); s.jwks.Run(bgCtx) }()
+	}
+	hs := &http.Server{
+		Handler:           s.e,
+		ReadHeaderTimeout: s.cfg.HTTP.ReadHeaderTimeout.D(),
+		ReadTimeout:       s.cfg.HTTP.ReadTimeout.D(),
+		IdleTimeout:       s.cfg.HTTP.IdleTimeout.D(),
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return bgCtx },
+	}
+	s.metrics.ready.Set(1)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	err := s.shutdown(hs, serveErr == nil)
+	if serveErr == nil {
+		<-errc
+	}
+	cancel()
+	s.bg.Wait()
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return fmt.Errorf("gateway: serve: %w", serveErr)
+	}
+	return err
+}
+
+func (s *Server) shutdown(hs *http.Server, wait bool) error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Shutdown.Timeout.D())
+	defer cancel()
+	start := time.Now()
+	s.draining.Store(true)
+	s.metrics.ready.Set(0)
+	s.log.Info("shutdown: readiness off")
+	if d := s.cfg.Shutdown.DrainDelay.D(); d > 0 && wait {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}
+	var errs []error
+	// Stop accepting; idle connections close. Hijacked WebSockets are not waited for.
+	shCtx, shCancel := context.WithTimeout(ctx, s.cfg.Shutdown.Timeout.D()/3)
+	if err := hs.Shutdown(shCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		errs = append(errs, fmt.Errorf("gateway: shutdown http: %w", err))
+	}
+	shCancel()
+	s.log.Info("shutdown: listener closed")
+	if err := s.hub.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("gateway: shutdown hub: %w", err))
+	}
+	s.log.Info("shutdown: browsers told to reconnect")
+	if err := s.sessions.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("gateway: shutdown sessions: %w", err))
+	}
+	s.log.Info("shutdown: upstreams stopped, tokens logged out")
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		if err := s.closers[i](ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	_ = hs.Close()
+	s.log.Info("shutdown: done", "took", time.Since(start).Round(time.Millisecond))
+	return errors.Join(errs...)
+}
+
+// routes builds the Echo instance. Every route here is in openapi.yaml (a test checks).
+func (s *Server) routes() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.errorHandler
+	e.Pre(requestID, s.cors)
+	e.Use(s.recoverer, s.accessLog, s.bodyLimit)
+
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", echo.WrapHandler(s.metrics.handler()))
+	e.GET("/version", s.versionInfo)
+	e.GET("/openapi.yaml", s.openapi)
+
+	hub := echo.WrapHandler(s.hub)
+	e.Any(s.cfg.Hub.Path, hub)
+	e.Any(s.cfg.Hub.Path+"/*", hub)
+
+	im := e.Group("/api/im", s.requireJWT)
+	im.GET("/me", s.me)
+	im.GET("/rooms", s.listRooms)
+	im.GET("/unread", s.unread)
+	im.GET("/rooms/:rid/messages", s.history)
+	im.POST("/rooms/:rid/messages", s.sendMessage)
+	im.PATCH("/rooms/:rid/messages/:mid", s.editMessage)
+	im.DELETE("/rooms/:rid/messages/:mid", s.deleteMessage)
+	im.POST("/rooms/:rid/read", s.markRead)
+	im.POST("/rooms/:rid/files", s.upload)
+	im.POST("/dm", s.openDM)
+	im.POST("/rooms", s.createRoom)
+	im.POST("/rooms/:rid/members", s.invite)
+	im.DELETE("/rooms/:rid/members/:username", s.kickMember)
+	im.POST("/authenticate", s.frontendAuthenticate)
+
+	v1 := e.Group("/api/v1", s.requireJWT)
+	v1.GET("/*", s.passthrough)
+	v1.POST("/*", s.passthrough)
+
+	adm := e.Group("/api/admin", s.requireAPIKey)
+	adm.PUT("/users/:id", s.adminUpsert)
+	adm.DELETE("/users/:id", s.adminDelete)
+	adm.POST("/users/:id/kick", s.adminKick)
+	adm.POST("/users/:id/push", s.adminPush)
+
+	if s.demo != nil {
+		e.GET("/api/demo/users", s.demoUsers)
+		e.POST("/api/demo/token", s.demoToken)
+	}
+	e.Any("/api/*", func(c echo.Context) error { return errNotFound })
+	if s.web != nil {
+		web := echo.WrapHandler(s.web)
+		e.GET("/*", web)
+		e.HEAD("/*", web)
+	}
+	return e
+}
+
+// userKey is where requireJWT leaves the caller's identity.
+const userKey = "rcgw.identity"
+
+func (s *Server) requireJWT(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id, err := s.verifier.Verify(c.Request().Context(), bearerToken(c.Request(), false))
+		if err != nil {
+			s.log.Debug("jwt rejected", "request_id", c.Get("request_id"), "err", err)
+			return errUnauthorized
+		}
+		s.sessions.Remember(id)
+		c.Set(userKey, id)
+		return next(c)
+	}
+}
+
+func (s *Server) requireAPIKey(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !s.apiKeys.Check(c.Request().Header.Get("X-API-Key")) {
+			return errNoAPIKey
+		}
+		c.Set(userKey, Identity{UserID: "api-key"})
+		return next(c)
+	}
+}
+
+func identity(c echo.Context) Identity {
+	id, _ := c.Get(userKey).(Identity)
+	return id
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz answers 200 when not draining, the agent is logged in and Rocket.Chat answered
+// /api/info in the last 5 s (checked on demand).
+func (s *Server) readyz(c echo.Context) error {
+	if s.draining.Load() {
+		return errorf(http.StatusServiceUnavailable, "draining", "shutting down")
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
+	defer cancel()
+	s.readyMu.Lock()
+	fresh := time.Since(s.readyAt) < 5*time.Second
+	s.readyMu.Unlock()
+	if !fresh {
+		if err := s.rc.do(ctx, rcCreds{}, http.MethodGet, "/api/info", nil, nil, nil); err != nil {
+			s.log.Warn("readyz: rocketchat /api/info", "err", err)
+			return errorf(http.StatusServiceUnavailable, "rocketchat_unreachable", "Rocket.Chat does not answer /api/info")
+		}
+		s.readyMu.Lock()
+		s.readyAt = time.Now()
+		s.readyMu.Unlock()
+	}
+	if err := s.sessions.Ready(ctx); err != nil {
+		s.log.Warn("readyz: admin agent", "err", err)
+		return errorf(http.StatusServiceUnavailable, "agent_not_ready", "the admin agent is not logged in")
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) versionInfo(c echo.Context) error {
+	return c.JSON(http.StatusOK, VersionInfo(s.version, s.revision))
+}
+
+// VersionInfo is what /version and `rcgateway version` report.
+func VersionInfo(version, revision string) map[string]string {
+	return map[string]string{"version": version, "revision": revision, "go": goVersion()}
+}
+
+// requestHasToken reports whether a query carries a token that must not be logged.
+func redactQuery(u *url.URL) string {
+	if u.RawQuery == "" {
+		return u.Path
+	}
+	q := u.Query()
+	for _, k := range []string{"access_token", "token", "authToken", "enc_auth_token"} {
+		if q.Has(k) {
+			q.Set(k, "REDACTED")
+		}
+	}
+	return u.Path + "?" + q.Encode()
+}
+
+// redactErr renders an error for logs with any access_token query value masked.
+func redactErr(err error) string {
+	msg := err.Error()
+	for _, k := range []string{"access_token=", "authToken="} {
+		for i := strings.Index(msg, k); i >= 0; {
+			j := i + len(k)
+			end := j
+			for end < len(msg) && msg[end] != '&' && msg[end] != ' ' && msg[end] != '"' {
+				end++
+			}
+			msg = msg[:j] + "REDACTED" + msg[end:]
+			next := strings.Index(msg[j+len("REDACTED"):], k)
+			if next < 0 {
+				break
+			}
+			i = j + len("REDACTED") + next
+		}
+	}
+	return msg
+}
