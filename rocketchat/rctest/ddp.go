@@ -61,6 +61,13 @@ func (c *conn) send(frame any) {
 		c.s.log.Error("rctest: encode frame", "err", err)
 		return
 	}
+	c.sendRaw(b)
+}
+
+func (c *conn) sendRaw(b []byte) {
+	if c.closing {
+		return
+	}
 	select {
 	case c.out <- b:
 	default:
@@ -109,7 +116,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	ws.CloseNow()
 
 	s.mu.Lock()
-	delete(s.conns, c)
+	s.removeConn(c)
 	c.close()
 	s.mu.Unlock()
 }
@@ -320,7 +327,7 @@ func (c *conn) handle(ctx context.Context, data []byte) {
 			return
 		}
 		s.mu.Lock()
-		delete(c.subs, id)
+		s.removeSub(c, id)
 		c.send(map[string]any{"msg": "nosub", "id": id})
 		s.mu.Unlock()
 	default:
@@ -503,7 +510,7 @@ func (c *conn) setUser(u *user, token string) {
 	}
 	for id, ss := range c.subs {
 		if !c.s.streamAllowed(c.uid, ss.name, ss.event) {
-			delete(c.subs, id)
+			c.s.removeSub(c, id)
 			c.send(map[string]any{"msg": "nosub", "id": id, "error": notAllowed()})
 		}
 	}
@@ -537,7 +544,7 @@ func (c *conn) methodNotifyRoom(params []json.RawMessage) *ddpError {
 	for _, p := range params[1:] {
 		args = append(args, p)
 	}
-	s.emitStream("stream-notify-room", event, args, func(*conn) []any { return args })
+	s.emitStream("stream-notify-room", event, args, func(c *conn) bool { return s.canRead(c.uid, r) }, nil)
 	return nil
 }
 
@@ -587,7 +594,7 @@ func (c *conn) handleSub(f inFrame, offending json.RawMessage) {
 		c.send(map[string]any{"msg": "nosub", "id": id, "error": notAllowed()})
 		return
 	}
-	c.subs[id] = &streamSub{id: id, name: f.Name, event: event}
+	s.addSub(c, &streamSub{id: id, name: f.Name, event: event})
 	if useCollection {
 		c.send(map[string]any{"msg": "added", "collection": f.Name, "id": "id",
 			"fields": map[string]any{"eventName": event}})
@@ -626,7 +633,45 @@ func (s *Server) streamAllowed(uid, name, event string) bool {
 	return false
 }
 
-// ---- emitting (s.mu held) ----
+// ---- subscription index and emitting (s.mu held) ----
+
+func streamKey(name, event string) string { return name + "\x00" + event }
+
+func (s *Server) addSub(c *conn, ss *streamSub) {
+	if old := c.subs[ss.id]; old != nil {
+		s.removeSub(c, ss.id)
+	}
+	c.subs[ss.id] = ss
+	k := streamKey(ss.name, ss.event)
+	m := s.streams[k]
+	if m == nil {
+		m = map[*streamSub]*conn{}
+		s.streams[k] = m
+	}
+	m[ss] = c
+}
+
+func (s *Server) removeSub(c *conn, id string) {
+	ss := c.subs[id]
+	if ss == nil {
+		return
+	}
+	delete(c.subs, id)
+	k := streamKey(ss.name, ss.event)
+	if m := s.streams[k]; m != nil {
+		delete(m, ss)
+		if len(m) == 0 {
+			delete(s.streams, k)
+		}
+	}
+}
+
+func (s *Server) removeConn(c *conn) {
+	for id := range c.subs {
+		s.removeSub(c, id)
+	}
+	delete(s.conns, c)
+}
 
 type changedFrame struct {
 	Msg        string        `json:"msg"`
@@ -640,51 +685,78 @@ type changedFields struct {
 	Args      []any  `json:"args"`
 }
 
-// emitStream sends one changed frame per matching subscription; argsFor may tailor or
-// veto (nil) the args per connection.
-func (s *Server) emitStream(name, event string, _ []any, argsFor func(*conn) []any) {
-	for c := range s.conns {
-		for _, ss := range c.subs {
-			if ss.name != name || ss.event != event {
-				continue
-			}
-			args := argsFor(c)
-			if args == nil {
-				continue
-			}
-			c.send(changedFrame{Msg: "changed", Collection: name, ID: "id",
-				Fields: changedFields{EventName: event, Args: args}})
+// emitStream sends one changed frame per subscription to name/event whose connection passes
+// allow. tailor, if set, builds per-connection args; otherwise args are encoded once.
+func (s *Server) emitStream(name, event string, args []any, allow func(*conn) bool, tailor func(*conn) []any) {
+	subs := s.streams[streamKey(name, event)]
+	if len(subs) == 0 {
+		return
+	}
+	var shared []byte
+	for _, c := range subs {
+		if c.closing || (allow != nil && !allow(c)) {
+			continue
 		}
+		if tailor != nil {
+			c.send(changedFrame{Msg: "changed", Collection: name, ID: "id",
+				Fields: changedFields{EventName: event, Args: tailor(c)}})
+			continue
+		}
+		if shared == nil {
+			b, err := json.Marshal(changedFrame{Msg: "changed", Collection: name, ID: "id",
+				Fields: changedFields{EventName: event, Args: args}})
+			if err != nil {
+				s.log.Error("rctest: encode stream event", "err", err)
+				return
+			}
+			shared = b
+		}
+		c.sendRaw(shared)
 	}
 }
 
-// emitUser sends <uid>/<event> on stream-notify-user; action "" means args are [doc].
-func (s *Server) emitUser(uid, event, action string, doc map[string]any) {
-	args := []any{render(doc, true)}
+// ejsonOnce memoizes the EJSON rendering of a document built by f.
+func ejsonOnce(f func() map[string]any) func() any {
+	var v any
+	return func() any {
+		if v == nil {
+			v = render(f(), true)
+		}
+		return v
+	}
+}
+
+func (s *Server) hasSubscribers(name, event string) bool {
+	return len(s.streams[streamKey(name, event)]) > 0
+}
+
+// emitUser sends <uid>/<event> on stream-notify-user; action "" means args are [doc]. doc is
+// only built when someone listens.
+func (s *Server) emitUser(uid, event, action string, doc func() any) {
+	ev := uid + "/" + event
+	if !s.hasSubscribers("stream-notify-user", ev) {
+		return
+	}
+	args := []any{doc()}
 	if action != "" {
 		args = []any{action, args[0]}
 	}
-	s.emitStream("stream-notify-user", uid+"/"+event, args, func(c *conn) []any {
-		if c.uid != uid {
-			return nil
-		}
-		return args
-	})
+	s.emitStream("stream-notify-user", ev, args, func(c *conn) bool { return c.uid == uid }, nil)
 }
 
 func (s *Server) emitRoomMessage(r *room, m *message) {
+	hasRoom := s.hasSubscribers("stream-room-messages", r.id)
+	hasMy := s.hasSubscribers("stream-room-messages", "__my_messages__")
+	if !hasRoom && !hasMy {
+		return
+	}
 	doc := render(s.msgDoc(m), true)
-	one := []any{doc}
-	s.emitStream("stream-room-messages", r.id, one, func(c *conn) []any {
-		if !s.canRead(c.uid, r) {
-			return nil
-		}
-		return one
-	})
-	s.emitStream("stream-room-messages", "__my_messages__", nil, func(c *conn) []any {
-		if !s.canRead(c.uid, r) {
-			return nil
-		}
+	canRead := func(c *conn) bool { return s.canRead(c.uid, r) }
+	s.emitStream("stream-room-messages", r.id, []any{doc}, canRead, nil)
+	if !hasMy {
+		return
+	}
+	s.emitStream("stream-room-messages", "__my_messages__", nil, canRead, func(c *conn) []any {
 		info := map[string]any{"roomParticipant": s.isMember(c.uid, r), "roomType": r.t}
 		if r.t != "d" {
 			info["roomName"] = r.name // DM rooms have no name, so the key is absent
@@ -695,10 +767,5 @@ func (s *Server) emitRoomMessage(r *room, m *message) {
 
 func (s *Server) emitNotifyRoom(r *room, event string, arg any) {
 	args := []any{render(arg, true)}
-	s.emitStream("stream-notify-room", r.id+"/"+event, args, func(c *conn) []any {
-		if !s.canRead(c.uid, r) {
-			return nil
-		}
-		return args
-	})
+	s.emitStream("stream-notify-room", r.id+"/"+event, args, func(c *conn) bool { return s.canRead(c.uid, r) }, nil)
 }

@@ -129,6 +129,8 @@ type Server struct {
 	removedSubs map[string][]deletion // uid -> removed subscriptions
 	files       map[string]*upload
 	conns       map[*conn]struct{}
+	streams     map[string]map[*streamSub]*conn // stream name + event -> subscriptions
+	rt          map[string]route
 	limits      map[string]*window
 	fails       map[string]*failRule
 	latency     time.Duration
@@ -278,10 +280,12 @@ func newServer(opts Options) *Server {
 		removedSubs: map[string][]deletion{},
 		files:       map[string]*upload{},
 		conns:       map[*conn]struct{}{},
+		streams:     map[string]map[*streamSub]*conn{},
 		limits:      map[string]*window{},
 		fails:       map[string]*failRule{},
 	}
 	s.major, s.minor = parseVersion(opts.Version)
+	s.rt = s.routes()
 	now := time.Now().UTC()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -491,13 +495,7 @@ func (s *Server) ForceLogout(username string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	u := s.mustUser(username)
-	args := []any{}
-	s.emitStream("stream-notify-user", u.id+"/force_logout", args, func(c *conn) []any {
-		if c.uid != u.id {
-			return nil
-		}
-		return args
-	})
+	s.emitStream("stream-notify-user", u.id+"/force_logout", []any{}, func(c *conn) bool { return c.uid == u.id }, nil)
 	for len(u.tokens) > 0 {
 		s.removeTokenLocked(u, u.tokens[0].token)
 	}
@@ -669,11 +667,12 @@ func (s *Server) joinLocked(r *room, u *user, now time.Time) {
 	s.subs[u.id+"|"+r.id] = sb
 	r.members = append(r.members, u.id)
 	r.updatedAt = now
-	s.emitUser(u.id, "subscriptions-changed", "inserted", s.subDoc(sb))
-	s.emitUser(u.id, "rooms-changed", "inserted", s.roomDoc(r))
+	roomDoc := ejsonOnce(func() map[string]any { return s.roomDoc(r) })
+	s.emitUser(u.id, "subscriptions-changed", "inserted", ejsonOnce(func() map[string]any { return s.subDoc(sb) }))
+	s.emitUser(u.id, "rooms-changed", "inserted", roomDoc)
 	for _, m := range r.members {
 		if m != u.id {
-			s.emitUser(m, "rooms-changed", "updated", s.roomDoc(r))
+			s.emitUser(m, "rooms-changed", "updated", roomDoc)
 		}
 	}
 }
@@ -690,22 +689,24 @@ func (s *Server) leaveLocked(r *room, u *user) {
 	r.members = slices.DeleteFunc(r.members, func(id string) bool { return id == u.id })
 	r.updatedAt = now
 	s.removedSubs[u.id] = append(s.removedSubs[u.id], deletion{id: sb.id, at: now})
-	s.emitUser(u.id, "subscriptions-changed", "removed", map[string]any{
-		"_id": sb.id, "u": map[string]any{"_id": u.id, "username": u.username}, "rid": r.id, "t": r.t})
+	s.emitUser(u.id, "subscriptions-changed", "removed", ejsonOnce(func() map[string]any {
+		return map[string]any{"_id": sb.id, "u": map[string]any{"_id": u.id, "username": u.username}, "rid": r.id, "t": r.t}
+	}))
 	for c := range s.conns {
 		if c.uid != u.id {
 			continue
 		}
 		for id, ss := range c.subs {
 			if ss.name == "stream-room-messages" && ss.event == r.id {
-				delete(c.subs, id)
+				s.removeSub(c, id)
 			} else if ss.name == "stream-notify-room" && strings.HasPrefix(ss.event, r.id+"/") && r.t != "c" {
-				delete(c.subs, id)
+				s.removeSub(c, id)
 			}
 		}
 	}
+	roomDoc := ejsonOnce(func() map[string]any { return s.roomDoc(r) })
 	for _, m := range r.members {
-		s.emitUser(m, "rooms-changed", "updated", s.roomDoc(r))
+		s.emitUser(m, "rooms-changed", "updated", roomDoc)
 	}
 }
 
@@ -752,8 +753,9 @@ func (s *Server) insertMessageLocked(r *room, u *user, id, text, tmid string, fi
 	r.updatedAt = now
 
 	s.emitRoomMessage(r, m)
+	roomDoc := ejsonOnce(func() map[string]any { return s.roomDoc(r) })
 	for _, uid := range r.members {
-		s.emitUser(uid, "rooms-changed", "updated", s.roomDoc(r))
+		s.emitUser(uid, "rooms-changed", "updated", roomDoc)
 	}
 	for _, uid := range r.members {
 		if uid == u.id {
@@ -771,9 +773,9 @@ func (s *Server) insertMessageLocked(r *room, u *user, id, text, tmid string, fi
 			sb.groupM++
 		}
 		sb.updatedAt = now
-		s.emitUser(uid, "subscriptions-changed", "updated", s.subDoc(sb))
+		s.emitUser(uid, "subscriptions-changed", "updated", ejsonOnce(func() map[string]any { return s.subDoc(sb) }))
 		if mentioned || group || r.t == "d" {
-			s.emitUser(uid, "notification", "", s.notificationDoc(r, m, u, uid))
+			s.emitUser(uid, "notification", "", ejsonOnce(func() map[string]any { return s.notificationDoc(r, m, u, uid) }))
 		}
 	}
 	return m
@@ -789,8 +791,9 @@ func (s *Server) editMessageLocked(m *message, by *user, text string) {
 	s.emitRoomMessage(r, m)
 	if r.lastMessage == m {
 		r.updatedAt = now
+		roomDoc := ejsonOnce(func() map[string]any { return s.roomDoc(r) })
 		for _, uid := range r.members {
-			s.emitUser(uid, "rooms-changed", "updated", s.roomDoc(r))
+			s.emitUser(uid, "rooms-changed", "updated", roomDoc)
 		}
 	}
 }
@@ -809,8 +812,9 @@ func (s *Server) deleteMessageLocked(m *message) {
 			r.lastMessage = ms[len(ms)-1]
 		}
 		r.updatedAt = now
+		roomDoc := ejsonOnce(func() map[string]any { return s.roomDoc(r) })
 		for _, uid := range r.members {
-			s.emitUser(uid, "rooms-changed", "updated", s.roomDoc(r))
+			s.emitUser(uid, "rooms-changed", "updated", roomDoc)
 		}
 	}
 }
@@ -821,7 +825,7 @@ func (s *Server) markReadLocked(sb *sub) {
 	sb.alert = false
 	sb.ls = now
 	sb.updatedAt = now
-	s.emitUser(sb.uid, "subscriptions-changed", "updated", s.subDoc(sb))
+	s.emitUser(sb.uid, "subscriptions-changed", "updated", ejsonOnce(func() map[string]any { return s.subDoc(sb) }))
 }
 
 // ---- tokens ----

@@ -171,7 +171,7 @@ func (s *Server) serveRESTInner(w http.ResponseWriter, r *http.Request) int {
 		}
 		return s.writeFailure(w, f.status)
 	}
-	rt, ok := s.routes()[r.Method+" "+endpoint]
+	rt, ok := s.rt[r.Method+" "+endpoint]
 	if !ok {
 		writeJSON(w, http.StatusNotFound, map[string]any{"success": false, "error": "Resource not found"})
 		return http.StatusNotFound
