@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"runtime/debug"
+
+	"github.com/rcgateway/rcgateway/config"
+	"github.com/rcgateway/rcgateway/gateway"
+	"github.com/rcgateway/rcgateway/web"
+)
+
+func versionString() string {
+	rev := revision
+	if rev == "" {
+		if bi, ok := debug.ReadBuildInfo(); ok {
+			for _, s := range bi.Settings {
+				if s.Key == "vcs.revision" {
+					rev = s.Value
+				}
+			}
+		}
+	}
+	v := gateway.VersionInfo(version, rev)
+	return fmt.Sprintf("%s (revision %s, %s)", v["version"], orNone(v["revision"]), v["go"])
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+// loadConfig resolves the config path (-config, else $RCGW_CONFIG, else ./config.yaml if it
+// exists) and loads it with the environment overrides.
+func loadConfig(path string, getenv func(string) string, environ []string) (config.Config, string, error) {
+	if path == "" {
+		path = getenv(config.EnvConfigPath)
+	}
+	if path == "" {
+		if _, err := os.Stat("config.yaml"); err == nil {
+			path = "config.yaml"
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return config.Config{}, "", fmt.Errorf("config: %w", err)
+		}
+	}
+	cfg, err := config.Load(path, environ)
+	return cfg, path, err
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, environ []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file (default $RCGW_CONFIG or ./config.yaml)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, used, err := loadConfig(*path, getenv, environ)
+	if err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	log := newLogger(stderr, cfg.Log.Level, cfg.Log.Format)
+	log.Info("rcgateway starting", "version", version, "config_file", used, "config", cfg)
+	srv, err := gateway.New(gateway.Options{Config: cfg, Logger: log, Version: version, Revision: revision, Web: web.Handler()})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.HTTP.Listen, err)
+	}
+	log.Info("rcgateway listening", "addr", ln.Addr().String(), "hub", cfg.Hub.Path)
+	return srv.Serve(ctx, ln)
+}
+
+func configCheck(args []string, getenv func(string) string, environ []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("config check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file (default $RCGW_CONFIG or ./config.yaml)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, used, err := loadConfig(*path, getenv, environ)
+	if err != nil {
+		return err
+	}
+	if used == "" {
+		used = "(no file: defaults + environment)"
+	}
+	fmt.Fprintf(stdout, "# rcgateway configuration from %s (secrets redacted)\n%s", used, cfg.YAML())
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	fmt.Fprintln(stdout, "# configuration OK")
+	return nil
+}
