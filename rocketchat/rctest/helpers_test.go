@@ -18,7 +18,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const waitTimeout = 5 * time.Second
 
-func newTestServer(t *testing.T, opts Options) *Server {
+func newTestServer(t testing.TB, opts Options) *Server {
 	t.Helper()
 	s := New(opts)
 	t.Cleanup(s.Close)
@@ -111,14 +111,14 @@ func path(v any, keys ...string) any {
 
 // ddpClient is a raw WebSocket DDP peer for tests.
 type ddpClient struct {
-	t      *testing.T
+	t      testing.TB
 	ws     *websocket.Conn
 	frames chan map[string]any
 	done   chan struct{}
 	cancel context.CancelFunc
 }
 
-func dialRaw(t *testing.T, s *Server) *ddpClient {
+func dialRaw(t testing.TB, s *Server) *ddpClient {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	dctx, dcancel := context.WithTimeout(ctx, waitTimeout)
@@ -157,10 +157,12 @@ func dialRaw(t *testing.T, s *Server) *ddpClient {
 }
 
 // dialDDP dials and completes connect; the server_id frame is checked.
-func dialDDP(t *testing.T, s *Server) *ddpClient {
+func dialDDP(t testing.TB, s *Server) *ddpClient {
 	t.Helper()
 	c := dialRaw(t, s)
-	jsonEq(t, c.next(), `{"server_id":"0"}`)
+	if f := c.next(); f["server_id"] != "0" {
+		t.Fatalf("first frame %v, want server_id", f)
+	}
 	c.send(`{"msg":"connect","version":"1","support":["1","pre2","pre1"]}`)
 	f := c.next()
 	if f["msg"] != "connected" || f["session"] == "" {
