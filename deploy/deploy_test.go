@@ -265,6 +265,47 @@ func TestGatewayConfigValidates(t *testing.T) {
 	}
 }
 
+// TestConfigCheckCommand runs `rcgateway config check` on the mounted file with one
+// replica's environment, as an operator would before `docker compose up`.
+func TestConfigCheckCommand(t *testing.T) {
+	c := loadCompose(t)
+	vars := envExample(t)
+	gws := gatewayServices(c)
+	if len(gws) == 0 {
+		t.Fatal("no gateway service")
+	}
+	s := c.Services[gws[0]]
+	bin := filepath.Join(t.TempDir(), "rcgateway")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/rcgateway")
+	build.Dir = root(t)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/rcgateway: %v\n%s", err, out)
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, config.EnvPrefix) {
+			env = append(env, kv)
+		}
+	}
+	for k, v := range s.Environment {
+		env = append(env, k+"="+interpolate(t, v, vars))
+	}
+	cmd := exec.Command(bin, "config", "check", "-config", filepath.Join(root(t), "deploy", "rcgateway.yaml"))
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("rcgateway config check: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "configuration OK") {
+		t.Fatalf("rcgateway config check did not say OK:\n%s", out)
+	}
+	for _, secret := range []string{vars["RC_ADMIN_PASS"], vars["RCGW_JWT_SECRET"], vars["RC_CREATE_TOKENS_SECRET"], vars["RCGW_API_KEY"]} {
+		if strings.Contains(string(out), secret) {
+			t.Fatalf("rcgateway config check printed a secret:\n%s", out)
+		}
+	}
+}
+
 // TestNginxConfig checks the proxy settings SignalR needs and runs nginx -t on a copy
 // whose upstream host names point at 127.0.0.1 (compose's service names do not resolve
 // here), with a temporary prefix.

@@ -58,6 +58,26 @@ async function open(label, username, problems, dirs) {
   return { ctx, page }
 }
 
+async function badgeCount(room) {
+  if ((await room.count()) === 0) return 0
+  const badge = room.locator('[data-testid=unread-badge]')
+  if ((await badge.count()) === 0) return 0
+  try {
+    return parseInt(await badge.first().textContent({ timeout: 1000 }), 10) || 0
+  } catch {
+    return 0 // the badge went away between the two looks
+  }
+}
+
+async function waitFor(cond, what) {
+  const deadline = Date.now() + TIMEOUT
+  while (Date.now() < deadline) {
+    if (await cond()) return
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
+
 async function sendText(page, text) {
   const box = page.locator('.composer textarea')
   await box.fill(text)
@@ -91,17 +111,19 @@ async function main() {
     const b = await open('B', ub.username, problems, dirs)
     contexts.push(b.ctx)
 
+    // B's current badge on the DM with A (the room may already exist, or not yet).
+    const bRoom = b.page.locator('.room', { hasText: ua.name || ua.username }).first()
+    const before = await badgeCount(bRoom)
+
     // A opens a DM with B and writes.
     await dm(a.page, ub.username)
     const hello = `Hello ${ub.name || ub.username}, lunch at noon?`
     await sendText(a.page, hello)
     step('A sent a DM')
 
-    // B sees the DM appear with its unread badge, without reloading.
-    const bRoom = b.page.locator('.room', { hasText: ua.name || ua.username }).first()
-    await bRoom.locator('[data-testid=unread-badge]').filter({ hasText: /^[1-9]/ }).waitFor()
-    const badge = await bRoom.locator('[data-testid=unread-badge]').innerText()
-    step(`B sees the unread badge: ${badge}`)
+    // B sees the DM's unread badge rise, without reloading.
+    await waitFor(async () => (await badgeCount(bRoom)) > before, 'B: unread badge to rise')
+    step(`B sees the unread badge rise: ${before} -> ${await badgeCount(bRoom)}`)
 
     // B opens the room: the message is there, marked as someone else's, and the badge clears.
     await bRoom.click()
