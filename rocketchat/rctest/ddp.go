@@ -110,10 +110,12 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		defer close(writerDone)
 		c.writeLoop(ctx, ws)
 	}()
+	s.log.Debug("rctest: ddp connection opened", "session", c.session)
 	c.readLoop(ctx, ws)
 	cancel()
 	<-writerDone
 	ws.CloseNow()
+	s.log.Debug("rctest: ddp connection closed", "session", c.session)
 
 	s.mu.Lock()
 	s.removeConn(c)

@@ -67,3 +67,32 @@ func TestThreadsReactionsAndReadEndpoints(t *testing.T) {
 		t.Fatalf("DM subscription: %+v", sb)
 	}
 }
+
+func TestMembershipHooks(t *testing.T) {
+	s := newTestServer(t, Options{})
+	uid := s.AddUser(UserSpec{Username: "alice"})
+	_, tok := s.LoginToken("alice")
+	rid := s.AddRoom(RoomSpec{Type: "p", Name: "hooks"})
+	c := dialDDP(t, s)
+	c.login(tok)
+	c.sub("s", "stream-notify-user", uid+"/subscriptions-changed")
+	s.AddMember(rid, "alice")
+	if args := c.event("stream-notify-user", uid+"/subscriptions-changed"); args[0] != "inserted" {
+		t.Fatalf("AddMember: %v", args)
+	}
+	s.PostMessage(rid, "admin", "x")
+	if args := c.event("stream-notify-user", uid+"/subscriptions-changed"); path(args[1], "unread") != float64(1) {
+		t.Fatalf("post: %v", args)
+	}
+	s.MarkRead("alice", rid)
+	if args := c.event("stream-notify-user", uid+"/subscriptions-changed"); path(args[1], "unread") != float64(0) {
+		t.Fatalf("MarkRead: %v", args)
+	}
+	s.RemoveMember(rid, "alice")
+	if args := c.event("stream-notify-user", uid+"/subscriptions-changed"); args[0] != "removed" {
+		t.Fatalf("RemoveMember: %v", args)
+	}
+	if _, ok := s.Subscription("alice", rid); ok {
+		t.Fatal("still subscribed")
+	}
+}

@@ -426,6 +426,39 @@ func (s *Server) PostMessage(rid, username, text string) (msgID string) {
 	return s.insertMessageLocked(r, u, randomID(), text, "", nil).id
 }
 
+// AddMember subscribes username to rid (as channels.invite would), emitting the join events.
+func (s *Server) AddMember(rid, username string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.mustUser(username)
+	r := s.rooms[rid]
+	if r == nil {
+		panic(fmt.Sprintf("rctest: AddMember: no room %q", rid))
+	}
+	if !s.isMember(u.id, r) {
+		s.joinLocked(r, u, time.Now().UTC())
+	}
+}
+
+// RemoveMember unsubscribes username from rid (as a kick would), emitting the leave events.
+func (s *Server) RemoveMember(rid, username string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.mustUser(username)
+	if r := s.rooms[rid]; r != nil {
+		s.leaveLocked(r, u)
+	}
+}
+
+// MarkRead marks username's subscription to rid read (as subscriptions.read would).
+func (s *Server) MarkRead(username, rid string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sb := s.sub(s.mustUser(username).id, rid); sb != nil {
+		s.markReadLocked(sb)
+	}
+}
+
 // EditMessage changes a message's text as its author and emits the edit events.
 func (s *Server) EditMessage(mid, text string) {
 	s.mu.Lock()

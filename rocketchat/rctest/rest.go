@@ -125,6 +125,7 @@ const maxBody = 32 << 20
 
 func (s *Server) serveREST(w http.ResponseWriter, r *http.Request) {
 	status := s.serveRESTInner(w, r)
+	s.log.Debug("rctest: rest", "method", r.Method, "path", r.URL.Path, "status", status)
 	s.mu.Lock()
 	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Status: status,
 		UserID: r.Header.Get("X-User-Id"), Time: time.Now()})
