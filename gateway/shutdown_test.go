@@ -1,0 +1,119 @@
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rcgateway/rcgateway/config"
+	"github.com/rcgateway/rcgateway/rocketchat/rctest"
+)
+
+type orderHub struct {
+	fakeHub
+	order *[]string
+	mu    *sync.Mutex
+}
+
+func (h *orderHub) Shutdown(context.Context) error {
+	h.mu.Lock()
+	*h.order = append(*h.order, "hub: close browsers (allowReconnect)")
+	h.mu.Unlock()
+	return nil
+}
+
+type orderSessions struct {
+	fakeSessions
+	order *[]string
+	mu    *sync.Mutex
+}
+
+func (s *orderSessions) Shutdown(context.Context) error {
+	s.mu.Lock()
+	*s.order = append(*s.order, "sessions: stop upstreams, log out tokens and agent")
+	s.mu.Unlock()
+	return nil
+}
+
+// TestShutdownOrder: readiness goes off first (503 during drain_delay), then the listener
+// closes, then browsers are told to reconnect, then upstreams stop, within the deadline.
+func TestShutdownOrder(t *testing.T) {
+	rc := rctest.New(rctest.Options{})
+	defer rc.Close()
+	cfg := config.Default()
+	cfg.RocketChat.URL = rc.URL()
+	cfg.RocketChat.Admin.Username, cfg.RocketChat.Admin.Password = "admin", "admin-pass"
+	cfg.Auth.JWT.HS256Secret = config.Secret(testSecret)
+	cfg.Shutdown.DrainDelay = config.Duration(300 * time.Millisecond)
+	cfg.Shutdown.Timeout = config.Duration(5 * time.Second)
+	var mu sync.Mutex
+	var order []string
+	hub := &orderHub{order: &order, mu: &mu}
+	ses := &orderSessions{fakeSessions: fakeSessions{rc: rc, cr: map[string]rcCreds{}}, order: &order, mu: &mu}
+	srv, err := New(Options{Config: cfg, Logger: slog.New(slog.DiscardHandler), Hub: hub, Sessions: ses})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub.auth = srv.authenticate
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + ln.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	get := func(p string) int {
+		resp, err := client.Get(base + p)
+		if err != nil {
+			return -1
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if st := get("/readyz"); st != 200 {
+		t.Fatalf("readyz before shutdown: %d", st)
+	}
+	start := time.Now()
+	cancel()
+	// During the drain delay the listener still answers, with 503 on /readyz.
+	deadline := time.After(2 * time.Second)
+	for {
+		st := get("/readyz")
+		if st == 503 {
+			break
+		}
+		select {
+		case <-deadline:
+			t.Fatalf("readyz never went 503 (last %d)", st)
+		default:
+		}
+	}
+	if st := get("/healthz"); st != 200 {
+		t.Fatalf("healthz during drain: %d", st)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(6 * time.Second):
+		t.Fatal("Serve did not return within shutdown.timeout")
+	}
+	if took := time.Since(start); took < 300*time.Millisecond {
+		t.Fatalf("drain delay not honoured: %s", took)
+	}
+	if get("/healthz") != -1 {
+		t.Fatal("listener still open after Serve returned")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(order) != 2 || order[0][:3] != "hub" || order[1][:8] != "sessions" {
+		t.Fatalf("shutdown order: %v", order)
+	}
+}
