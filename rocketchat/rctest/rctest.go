@@ -7,6 +7,22 @@
 // control hooks for tests (fault injection, latency, request log). It does not know the
 // gateway's client packages and must never import them: a simulator that shares the client's
 // types agrees with the client's bugs.
+//
+// Behaviour worth knowing when writing tests against it:
+//   - Every user joins GENERAL unless UserSpec.NoDefaultChannels. The admin exists from the
+//     start (Options.AdminUsername/AdminPassword) and is "old", so 2FA applies to it.
+//   - A message from another user increments unread and sets alert on every member's
+//     subscription (Rocket.Chat's Unread_Count setting is treated as "all messages"); "@name"
+//     also increments userMentions, "@all"/"@here" groupMentions. No system messages (uj, ul,
+//     au, ru) are generated.
+//   - DDP: "updated" precedes "result" unless Options.ResultBeforeUpdated. A resume with a
+//     personal access token answers tokenExpires {"$date":null} (PATs have no creation stamp).
+//   - chat.sendMessage with an _id that exists answers 400 with Mongo's E11000 text and no
+//     errorType, as the unique index makes Rocket.Chat do.
+//   - Removing a token (logout, revoke, token cap, deactivation) closes the DDP connections
+//     that logged in with it, with no frame first.
+//   - Not simulated: DDP method rate limits, failed-login blocking, password policy, email,
+//     Message_ShowDeletedStatus, group DMs, read receipts, presence events, file downloads.
 package rctest
 
 import (
@@ -557,6 +573,21 @@ func (s *Server) SetLatency(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.latency = d
+}
+
+// SetRateLimit switches the REST rate limiter at run time; calls/window <= 0 keep the current
+// values. Existing windows are forgotten.
+func (s *Server) SetRateLimit(enabled bool, calls int, window time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opts.RateLimit = enabled
+	if calls > 0 {
+		s.opts.RateLimitCalls = calls
+	}
+	if window > 0 {
+		s.opts.RateLimitWindow = window
+	}
+	clear(s.limits)
 }
 
 // Requests returns a copy of the REST request log.

@@ -118,6 +118,10 @@ func TestRateLimiter(t *testing.T) {
 			t.Fatal("admin response carries rate-limit headers")
 		}
 	}
+	s.SetRateLimit(false, 0, 0)
+	if r := do(t, s, "GET", "/api/v1/me", uid, tok, nil).want(t, 200); r.header.Get("X-RateLimit-Limit") != "" {
+		t.Fatal("limiter still on")
+	}
 }
 
 func TestTwoFactor(t *testing.T) {
