@@ -96,3 +96,20 @@ func TestMembershipHooks(t *testing.T) {
 		t.Fatal("still subscribed")
 	}
 }
+
+func TestShowDeletedStatus(t *testing.T) {
+	s := newTestServer(t, Options{ShowDeletedStatus: true})
+	_, tok := s.LoginToken("admin")
+	c := dialDDP(t, s)
+	c.login(tok)
+	c.sub("g", "stream-room-messages", "GENERAL")
+	c.sub("d", "stream-notify-room", "GENERAL/deleteMessage")
+	mid := s.PostMessage("GENERAL", "admin", "oops")
+	c.event("stream-room-messages", "GENERAL")
+	s.DeleteMessage(mid)
+	args := c.event("stream-room-messages", "GENERAL")
+	if path(args[0], "_id") != mid || path(args[0], "t") != "rm" || path(args[0], "msg") != "" || path(args[0], "editedBy", "username") != "admin" {
+		t.Fatalf("rm placeholder: %v", args)
+	}
+	c.quiet("deleteMessage event", func(f map[string]any) bool { return path(f, "fields", "eventName") == "GENERAL/deleteMessage" })
+}

@@ -22,7 +22,7 @@
 //   - Removing a token (logout, revoke, token cap, deactivation) closes the DDP connections
 //     that logged in with it, with no frame first.
 //   - Not simulated: DDP method rate limits, failed-login blocking, password policy, email,
-//     Message_ShowDeletedStatus, group DMs, read receipts, presence events, file downloads.
+//     group DMs, read receipts, presence events, file downloads.
 package rctest
 
 import (
@@ -67,6 +67,9 @@ type Options struct {
 	// PingInterval is how long the server waits for client silence before sending a DDP
 	// ping; PingTimeout how long it then waits before closing. Defaults 15 s and 15 s.
 	PingInterval, PingTimeout time.Duration
+	// ShowDeletedStatus is Message_ShowDeletedStatus: deleted messages become t:"rm"
+	// placeholders re-emitted on stream-room-messages instead of notify-room deleteMessage.
+	ShowDeletedStatus bool
 	// ResultBeforeUpdated sends a method's "result" before its "updated" frame. By default
 	// "updated" comes first, which is legal and catches clients assuming an order.
 	ResultBeforeUpdated bool
@@ -494,7 +497,7 @@ func (s *Server) DeleteMessage(mid string) {
 	if m == nil {
 		panic(fmt.Sprintf("rctest: DeleteMessage: no message %q", mid))
 	}
-	s.deleteMessageLocked(m)
+	s.deleteMessageLocked(m, s.users[m.uid])
 }
 
 // LoginToken mints a normal (expiring, capped) resume token for username, as a password login
@@ -862,9 +865,25 @@ func (s *Server) editMessageLocked(m *message, by *user, text string) {
 	}
 }
 
-func (s *Server) deleteMessageLocked(m *message) {
+func (s *Server) deleteMessageLocked(m *message, by *user) {
 	now := time.Now().UTC()
 	r := s.rooms[m.rid]
+	if s.opts.ShowDeletedStatus {
+		// The message stays as a t:"rm" placeholder and is re-emitted on stream-room-messages.
+		m.t, m.msg, m.file, m.reactions = "rm", "", nil, nil
+		m.editedAt, m.updatedAt = now, now
+		m.editedBy = by.id
+		m.mentions = nil
+		s.emitRoomMessage(r, m)
+		if r.lastMessage == m {
+			r.updatedAt = now
+			roomDoc := ejsonOnce(func() map[string]any { return s.roomDoc(r) })
+			for _, uid := range r.members {
+				s.emitUser(uid, "rooms-changed", "updated", roomDoc)
+			}
+		}
+		return
+	}
 	delete(s.msgs, m.id)
 	s.roomMsgs[r.id] = slices.DeleteFunc(s.roomMsgs[r.id], func(x *message) bool { return x == m })
 	s.deletedMsgs[r.id] = append(s.deletedMsgs[r.id], deletion{id: m.id, at: now})

@@ -1303,7 +1303,7 @@ func (c *call) chatDelete() reply {
 	if m.uid != c.u.id && !hasRole(c.u, "admin") {
 		return s.unauthorized()
 	}
-	s.deleteMessageLocked(m)
+	s.deleteMessageLocked(m, c.u)
 	return ok(map[string]any{"_id": m.id, "ts": strconv.FormatInt(time.Now().UnixMilli(), 10),
 		"message": map[string]any{"_id": m.id, "rid": m.rid, "u": s.userRef(m.uid)}})
 }
