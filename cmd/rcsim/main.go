@@ -9,9 +9,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/rcgateway/rcgateway/rocketchat/rctest"
 )
@@ -35,6 +38,8 @@ func runReady(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	fs := flag.NewFlagSet("rcsim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:3000", "listen address")
+	port := fs.Int("port", 0, "listen port on 127.0.0.1 (overrides -addr)")
+	ping := fs.Duration("ping-interval", 15*time.Second, "DDP: ping after this much client silence, close after as much again")
 	version := fs.String("version", "8.0.1", "Rocket.Chat version to imitate (6.x, 7.x, 8.x)")
 	rateLimit := fs.Bool("ratelimit", false, "enable the REST rate limiter (10 calls/60 s per route and client)")
 	twoFactor := fs.Bool("2fa", false, "enable 2FA behaviour")
@@ -47,6 +52,9 @@ func runReady(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("parse flags: %w", err)
 	}
+	if *port > 0 {
+		*addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(*port))
+	}
 	level := slog.LevelInfo
 	if *verbose {
 		level = slog.LevelDebug
@@ -54,7 +62,7 @@ func runReady(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	srv, err := rctest.Start(rctest.Options{Addr: *addr, Version: *version, RateLimit: *rateLimit,
 		TwoFactor: *twoFactor, CreateTokenSecret: *secret, AdminUsername: *adminUser,
-		AdminPassword: *adminPass, Logger: log})
+		AdminPassword: *adminPass, PingInterval: *ping, PingTimeout: *ping, Logger: log})
 	if err != nil {
 		return fmt.Errorf("start simulator: %w", err)
 	}
