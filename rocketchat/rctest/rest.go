@@ -265,6 +265,9 @@ func tooManyRequests(wait time.Duration) reply {
 		"Error, too many requests. Please slow down. You must wait %d seconds before trying this endpoint again. [error-too-many-requests]", secs)}}
 }
 
+// failNextResetIn is when a 429 injected by FailNext says the window resets.
+const failNextResetIn = time.Second
+
 func (s *Server) writeFailure(w http.ResponseWriter, status int) int {
 	var rep reply
 	switch status {
@@ -275,11 +278,11 @@ func (s *Server) writeFailure(w http.ResponseWriter, status int) int {
 	case http.StatusNotFound:
 		rep = reply{status, map[string]any{"success": false, "error": "Resource not found"}}
 	case http.StatusTooManyRequests:
-		reset := time.Now().Add(s.opts.RateLimitWindow)
+		reset := time.Now().Add(failNextResetIn)
 		w.Header().Set("X-RateLimit-Limit", strconv.Itoa(s.opts.RateLimitCalls))
 		w.Header().Set("X-RateLimit-Remaining", "0")
 		w.Header().Set("X-RateLimit-Reset", strconv.FormatInt(reset.UnixMilli(), 10))
-		rep = tooManyRequests(s.opts.RateLimitWindow)
+		rep = tooManyRequests(failNextResetIn)
 	case http.StatusBadRequest:
 		rep = fail("error-simulated", "Simulated failure", nil)
 	default:
