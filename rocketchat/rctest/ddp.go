@@ -83,6 +83,14 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "closed", http.StatusServiceUnavailable)
 		return
 	}
+	if f := s.fails["websocket"]; f != nil && f.times > 0 {
+		if f.times--; f.times == 0 {
+			delete(s.fails, "websocket")
+		}
+		s.mu.Unlock()
+		http.Error(w, http.StatusText(f.status), f.status)
+		return
+	}
 	s.wg.Add(1)
 	s.mu.Unlock()
 	defer s.wg.Done()

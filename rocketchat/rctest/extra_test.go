@@ -1,6 +1,11 @@
 package rctest
 
-import "testing"
+import (
+	"context"
+	"testing"
+
+	"github.com/coder/websocket"
+)
 
 func TestForceLogout(t *testing.T) {
 	s := newTestServer(t, Options{})
@@ -112,4 +117,16 @@ func TestShowDeletedStatus(t *testing.T) {
 		t.Fatalf("rm placeholder: %v", args)
 	}
 	c.quiet("deleteMessage event", func(f map[string]any) bool { return path(f, "fields", "eventName") == "GENERAL/deleteMessage" })
+}
+
+func TestFailNextWebSocket(t *testing.T) {
+	s := newTestServer(t, Options{})
+	s.FailNext("/websocket", 503, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	_, res, err := websocket.Dial(ctx, s.WebSocketURL(), nil)
+	if err == nil || res == nil || res.StatusCode != 503 {
+		t.Fatalf("dial: err %v, res %v; want a 503", err, res)
+	}
+	dialDDP(t, s) // the next upgrade works
 }

@@ -566,7 +566,8 @@ func (s *Server) DropConnections() {
 // "/api/v1/chat.sendMessage") answer with status and Rocket.Chat's body for that status,
 // without doing anything. An injected 429 carries X-RateLimit-* headers whose reset is 1 s
 // away; 400 answers errorType "error-simulated"; 401, 403 and 404 get their usual bodies;
-// any other status gets the 500 body ("Internal server error").
+// any other status gets the 500 body ("Internal server error"). Endpoint "websocket" makes
+// the next DDP upgrades fail with that HTTP status instead.
 func (s *Server) FailNext(endpoint string, status, times int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
