@@ -22,7 +22,7 @@
 //   - Removing a token (logout, revoke, token cap, deactivation) closes the DDP connections
 //     that logged in with it, with no frame first.
 //   - Not simulated: DDP method rate limits, failed-login blocking, password policy, email,
-//     group DMs, read receipts, presence events, file downloads.
+//     group DMs, read receipts, presence events, image thumbnails.
 package rctest
 
 import (
@@ -216,6 +216,7 @@ type upload struct {
 	id, rid, uid, name, mime string
 	size                     int
 	confirmed                bool
+	data                     []byte
 }
 
 type window struct {
@@ -1020,6 +1021,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/websocket", s.serveWebSocket)
 	mux.HandleFunc("/api/", s.serveREST)
+	mux.HandleFunc("GET /file-upload/{id}/{name}", s.serveFile)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"success": false, "error": "Resource not found"})
 	})

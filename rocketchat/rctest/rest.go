@@ -1376,7 +1376,16 @@ func (c *call) takeFile(r *room) (*upload, reply, bool) {
 	if mt == "" {
 		mt = "application/octet-stream"
 	}
-	up := &upload{id: randomID(), rid: r.id, uid: c.u.id, name: fh.Filename, mime: mt, size: int(fh.Size)}
+	f, err := fh.Open()
+	if err != nil {
+		return nil, fail("error-file-upload", "Could not read the file", nil), false
+	}
+	data, err := io.ReadAll(f)
+	f.Close()
+	if err != nil {
+		return nil, fail("error-file-upload", "Could not read the file", nil), false
+	}
+	up := &upload{id: randomID(), rid: r.id, uid: c.u.id, name: fh.Filename, mime: mt, size: len(data), data: data}
 	c.s.files[up.id] = up
 	return up, reply{}, true
 }
@@ -1558,4 +1567,41 @@ func (c *call) chatReact() reply {
 	m.updatedAt = time.Now().UTC()
 	s.emitRoomMessage(s.rooms[m.rid], m)
 	return ok(nil)
+}
+
+// serveFile serves /file-upload/<fileId>/<name> to users who can read the file's room,
+// authenticated by X-User-Id/X-Auth-Token headers, rc_uid/rc_token cookies or query.
+func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
+	uid, tok := r.Header.Get("X-User-Id"), r.Header.Get("X-Auth-Token")
+	if uid == "" {
+		if c, err := r.Cookie("rc_uid"); err == nil {
+			uid = c.Value
+		}
+		if c, err := r.Cookie("rc_token"); err == nil {
+			tok = c.Value
+		}
+	}
+	if uid == "" {
+		uid, tok = r.URL.Query().Get("rc_uid"), r.URL.Query().Get("rc_token")
+	}
+	s.mu.Lock()
+	u, t := s.findToken(uid, tok)
+	up := s.files[r.PathValue("id")]
+	allowed := u != nil && uid != "" && !s.tokenExpired(t) && up != nil && s.canRead(u.id, s.rooms[up.rid])
+	var data []byte
+	var mt string
+	if up != nil {
+		data, mt = up.data, up.mime
+	}
+	s.mu.Unlock()
+	switch {
+	case up == nil:
+		http.NotFound(w, r)
+	case !allowed:
+		http.Error(w, "Forbidden", http.StatusForbidden)
+	default:
+		w.Header().Set("Content-Type", mt)
+		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		_, _ = w.Write(data)
+	}
 }

@@ -2,6 +2,7 @@ package rctest
 
 import (
 	"bytes"
+	"io"
 	"mime/multipart"
 	"net/http"
 	"strconv"
@@ -391,6 +392,24 @@ func TestUploadByVersion(t *testing.T) {
 		r = do(t, s, "POST", "/api/v1/rooms.mediaConfirm/GENERAL/"+fid, uid, tok, map[string]any{"msg": "see"}).want(t, 200)
 		if path(r.body, "message", "file", "_id") != fid {
 			t.Fatalf("confirm: %s", r.raw)
+		}
+		link, _ := path(r.body, "message", "attachments").([]any)[0].(map[string]any)["title_link"].(string)
+		res, err := http.Get(s.URL() + link + "?rc_uid=" + uid + "&rc_token=" + tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 || string(got) != "hello" {
+			t.Fatalf("download %s: %d %q", link, res.StatusCode, got)
+		}
+		res, err = http.Get(s.URL() + link)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 403 {
+			t.Fatalf("anonymous download: %d", res.StatusCode)
 		}
 		jsonEq(t, do(t, s, "POST", "/api/v1/rooms.mediaConfirm/GENERAL/"+fid, uid, tok, map[string]any{}).want(t, 400).body,
 			`{"success":false,"error":"Invalid file [invalid-file]","errorType":"invalid-file"}`)
