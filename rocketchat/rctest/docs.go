@@ -3,6 +3,7 @@ package rctest
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -162,14 +163,17 @@ func (s *Server) subNames(sb *sub, r *room) (name, fname string) {
 	if r.t != "d" {
 		return r.name, r.fname
 	}
+	var names, fnames []string
 	for _, id := range r.members {
-		if id != sb.uid {
-			u := s.users[id]
-			return u.username, u.name
+		if u := s.users[id]; u != nil && id != sb.uid {
+			names, fnames = append(names, u.username), append(fnames, u.name)
 		}
 	}
-	u := s.users[sb.uid]
-	return u.username, u.name
+	if len(names) == 0 { // a DM with oneself
+		u := s.users[sb.uid]
+		return u.username, u.name
+	}
+	return strings.Join(names, ", "), strings.Join(fnames, ", ")
 }
 
 func (s *Server) subDoc(sb *sub) map[string]any {

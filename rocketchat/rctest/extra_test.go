@@ -130,3 +130,23 @@ func TestFailNextWebSocket(t *testing.T) {
 	}
 	dialDDP(t, s) // the next upgrade works
 }
+
+func TestGroupDM(t *testing.T) {
+	s := newTestServer(t, Options{})
+	s.AddUser(UserSpec{Username: "alice", Name: "Alice"})
+	s.AddUser(UserSpec{Username: "bob", Name: "Bob"})
+	s.AddUser(UserSpec{Username: "carol", Name: "Carol"})
+	aid, atok := s.LoginToken("alice")
+	r := do(t, s, "POST", "/api/v1/im.create", aid, atok, map[string]any{"usernames": "bob,carol"}).want(t, 200)
+	rid, _ := path(r.body, "room", "_id").(string)
+	if len(path(r.body, "room", "usernames").([]any)) != 3 {
+		t.Fatalf("group DM: %s", r.raw)
+	}
+	if sb, ok := s.Subscription("carol", rid); !ok || sb.Name != "alice, bob" {
+		t.Fatalf("carol's subscription: %+v", sb)
+	}
+	again := do(t, s, "POST", "/api/v1/im.create", aid, atok, map[string]any{"usernames": "carol,bob"}).want(t, 200)
+	if path(again.body, "room", "_id") != rid {
+		t.Fatal("same participants gave another room")
+	}
+}

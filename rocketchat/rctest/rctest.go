@@ -22,7 +22,7 @@
 //   - Removing a token (logout, revoke, token cap, deactivation) closes the DDP connections
 //     that logged in with it, with no frame first.
 //   - Not simulated: DDP method rate limits, failed-login blocking, password policy, email,
-//     group DMs, read receipts, presence events, image thumbnails.
+//     read receipts, presence events, image thumbnails.
 package rctest
 
 import (
@@ -711,22 +711,29 @@ func (s *Server) createRoomLocked(t, name string, owner *user, members []*user) 
 	return r
 }
 
-func (s *Server) directRoomLocked(a, b *user) *room {
-	ids := []string{a.id, b.id}
-	slices.Sort(ids)
-	rid := ids[0] + ids[1]
-	if a.id == b.id {
-		rid = a.id
+func (s *Server) directRoomLocked(a, b *user) *room { return s.directGroupLocked([]*user{a, b}) }
+
+// directGroupLocked finds or creates the DM of these users (two or more: a group DM); its id
+// is the sorted user ids concatenated.
+func (s *Server) directGroupLocked(users []*user) *room {
+	var ids []string
+	for _, u := range users {
+		if !slices.Contains(ids, u.id) {
+			ids = append(ids, u.id)
+		}
 	}
+	slices.Sort(ids)
+	rid := strings.Join(ids, "")
 	if r := s.rooms[rid]; r != nil {
 		return r
 	}
 	now := time.Now().UTC()
 	r := &room{id: rid, t: "d", ts: now, updatedAt: now}
 	s.rooms[rid] = r
-	s.joinLocked(r, a, now)
-	if b.id != a.id {
-		s.joinLocked(r, b, now)
+	for _, u := range users {
+		if !s.isMember(u.id, r) {
+			s.joinLocked(r, u, now)
+		}
 	}
 	return r
 }

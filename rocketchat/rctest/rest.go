@@ -1078,14 +1078,21 @@ func (c *call) imCreate() reply {
 	if len(names) == 0 {
 		return fail("error-room-param-not-provided", `Body param "roomId" or "username" is required`, nil)
 	}
-	if len(names) > 1 {
-		return fail("error-not-allowed", "Group direct messages are not supported by the simulator", nil)
+	users := []*user{}
+	if !c.boolParam("excludeSelf", false) {
+		users = append(users, c.u)
 	}
-	other := s.byName[names[0]]
-	if other == nil {
-		return fail("error-invalid-user", "Invalid user", map[string]any{"method": "createDirectMessage"})
+	for _, n := range names {
+		other := s.byName[n]
+		if other == nil {
+			return fail("error-invalid-user", "Invalid user", map[string]any{"method": "createDirectMessage"})
+		}
+		users = append(users, other)
 	}
-	r := s.directRoomLocked(c.u, other)
+	if len(users) < 2 && !slices.Contains(users, c.u) {
+		users = append(users, c.u)
+	}
+	r := s.directGroupLocked(users)
 	d := s.roomDoc(r)
 	d["rid"] = r.id
 	return ok(map[string]any{"room": d})
