@@ -21,7 +21,9 @@
 //     errorType, as the unique index makes Rocket.Chat do.
 //   - Removing a token (logout, revoke, token cap, deactivation) closes the DDP connections
 //     that logged in with it, with no frame first.
-//   - Not simulated: DDP method rate limits, failed-login blocking, password policy, email,
+//   - REST password logins are blocked for 5 min after 10 failures for a username or 50 from
+//     an IP (Block_Multiple_Failed_Logins).
+//   - Not simulated: DDP method rate limits, password policy, email,
 //     read receipts, presence events, image thumbnails.
 package rctest
 
@@ -151,6 +153,7 @@ type Server struct {
 	streams     map[string]map[*streamSub]*conn // stream name + event -> subscriptions
 	rt          map[string]route
 	limits      map[string]*window
+	loginFails  map[string][]time.Time // "user|name" / "ip|addr" -> failure times
 	fails       map[string]*failRule
 	latency     time.Duration
 	requests    []Request
@@ -302,6 +305,7 @@ func newServer(opts Options) *Server {
 		conns:       map[*conn]struct{}{},
 		streams:     map[string]map[*streamSub]*conn{},
 		limits:      map[string]*window{},
+		loginFails:  map[string][]time.Time{},
 		fails:       map[string]*failRule{},
 	}
 	s.major, s.minor = parseVersion(opts.Version)

@@ -538,13 +538,24 @@ func (c *call) login() reply {
 	} else {
 		u = s.byName[ident]
 	}
+	ip := clientIP(c.r)
+	if s.loginBlocked("ip|"+ip, 50) {
+		return loginFail("error-login-blocked-for-ip", "Login has been temporarily blocked For IP", nil)
+	}
+	if s.loginBlocked("user|"+ident, 10) {
+		return loginFail("error-login-blocked-for-user", "Login has been temporarily blocked For User", nil)
+	}
 	if u == nil {
+		s.loginFailed("ip|" + ip)
 		return loginFail("Unauthorized", "Unauthorized", nil)
 	}
 	match := u.password != "" && (pw == u.password || (hashed && strings.EqualFold(pw, sha256Hex(u.password))))
 	if !match {
+		s.loginFailed("ip|" + ip)
+		s.loginFailed("user|" + ident)
 		return loginFail(403, "Incorrect password", nil)
 	}
+	delete(s.loginFails, "user|"+ident)
 	if !u.active {
 		return loginFail("error-user-is-not-activated", "User is not activated", nil)
 	}
@@ -1611,4 +1622,24 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 		_, _ = w.Write(data)
 	}
+}
+
+// Block_Multiple_Failed_Logins: 10 failures for a user or 50 from an IP block logins for 5 min.
+const loginBlockWindow = 5 * time.Minute
+
+func (s *Server) loginFailed(key string) {
+	now := time.Now()
+	fails := slices.DeleteFunc(s.loginFails[key], func(t time.Time) bool { return now.Sub(t) > loginBlockWindow })
+	s.loginFails[key] = append(fails, now)
+}
+
+func (s *Server) loginBlocked(key string, limit int) bool {
+	now := time.Now()
+	n := 0
+	for _, t := range s.loginFails[key] {
+		if now.Sub(t) <= loginBlockWindow {
+			n++
+		}
+	}
+	return n >= limit
 }

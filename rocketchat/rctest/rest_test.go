@@ -55,6 +55,11 @@ func TestLoginPasswordResumeLogout(t *testing.T) {
 		`{"success":false,"error":"Unauthorized","status":"error","message":"Unauthorized"}`)
 	jsonEq(t, do(t, s, "POST", "/api/v1/login", "", "", `{"user":"alice","password":"bad"}`).want(t, 401).body,
 		`{"success":false,"error":403,"status":"error","message":"Incorrect password"}`)
+	for range 9 {
+		do(t, s, "POST", "/api/v1/login", "", "", `{"user":"alice","password":"bad"}`).want(t, 401)
+	}
+	jsonEq(t, do(t, s, "POST", "/api/v1/login", "", "", `{"user":"alice","password":"pw"}`).want(t, 401).body,
+		`{"success":false,"error":"error-login-blocked-for-user","status":"error","message":"Login has been temporarily blocked For User"}`)
 }
 
 func TestNotLoggedInBodyPerVersion(t *testing.T) {
