@@ -227,7 +227,7 @@ func (s *Server) baseURL() string {
 	return "http://rctest.invalid"
 }
 
-func (s *Server) notificationDoc(r *room, m *message, from *user, _ string) map[string]any {
+func (s *Server) notificationDoc(r *room, m *message, from *user) map[string]any {
 	title := from.username
 	text := m.msg
 	if r.t != "d" {

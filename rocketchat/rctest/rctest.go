@@ -857,7 +857,7 @@ func (s *Server) insertMessageLocked(r *room, u *user, id, text, tmid string, fi
 		sb.updatedAt = now
 		s.emitUser(uid, "subscriptions-changed", "updated", ejsonOnce(func() map[string]any { return s.subDoc(sb) }))
 		if mentioned || group || r.t == "d" {
-			s.emitUser(uid, "notification", "", ejsonOnce(func() map[string]any { return s.notificationDoc(r, m, u, uid) }))
+			s.emitUser(uid, "notification", "", ejsonOnce(func() map[string]any { return s.notificationDoc(r, m, u) }))
 		}
 	}
 	return m
