@@ -1,0 +1,468 @@
+// Package ddp is a small Meteor DDP (version 1) client over a raw WebSocket.
+//
+// It owns the session handshake, method calls, subscriptions, the heartbeat and the
+// connection's reader goroutine. It knows nothing about Rocket.Chat: stream names, login
+// and event shapes live in package rocketchat. A Client is one connection; it never
+// reconnects — the caller dials again.
+package ddp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// Defaults for Options.
+const (
+	DefaultReadLimit    = 16 << 20
+	DefaultPingInterval = 25 * time.Second
+	DefaultPingTimeout  = 15 * time.Second
+)
+
+// ErrClosed is returned by calls on a connection that has ended; Err tells why it ended.
+var ErrClosed = errors.New("ddp: connection closed")
+
+// ErrPingTimeout ends a connection whose server did not answer a ping in time.
+var ErrPingTimeout = errors.New("ddp: server did not answer ping")
+
+// Data is an added, changed or removed message (Msg says which).
+type Data struct {
+	Msg        string
+	Collection string
+	ID         string
+	Fields     json.RawMessage
+	Cleared    []string
+}
+
+// Options configures Dial. The zero value is usable.
+type Options struct {
+	HTTPClient *http.Client
+	HTTPHeader http.Header
+	// ReadLimit is the largest frame accepted (default DefaultReadLimit); a larger one ends
+	// the connection with an error.
+	ReadLimit int64
+	// PingInterval is the inbound silence after which the client pings (default 25 s;
+	// negative disables). PingTimeout is how long it then waits for any frame before it
+	// declares the connection dead (default 15 s).
+	PingInterval, PingTimeout time.Duration
+	// OnData receives added/changed/removed messages on the reader goroutine, in order.
+	// It must return quickly and must not call the Client's blocking methods.
+	OnData func(Data)
+	// OnNosub is told when the server ends an established subscription on its own.
+	OnNosub func(id string, err error)
+	Logger  *slog.Logger
+}
+
+type call struct {
+	done   chan struct{}
+	result json.RawMessage
+	err    error
+}
+
+type subscription struct {
+	ready chan struct{}
+	err   error
+	live  bool
+}
+
+// Client is one DDP connection. Its methods are safe for concurrent use.
+type Client struct {
+	conn    *websocket.Conn
+	opts    Options
+	log     *slog.Logger
+	session string
+
+	nextID   atomic.Uint64
+	lastRecv atomic.Int64 // unix nanos of the last frame received
+
+	mu    sync.Mutex
+	calls map[string]*call
+	subs  map[string]*subscription
+	err   error
+
+	done      chan struct{} // closed when the connection has ended
+	closeOnce sync.Once
+	wg        sync.WaitGroup
+	cancel    context.CancelFunc
+}
+
+// Dial opens a WebSocket to url, performs the DDP connect handshake and starts the reader and
+// heartbeat goroutines, which Close joins. ctx bounds the handshake only.
+func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
+	if opts.ReadLimit <= 0 {
+		opts.ReadLimit = DefaultReadLimit
+	}
+	if opts.PingInterval == 0 {
+		opts.PingInterval = DefaultPingInterval
+	}
+	if opts.PingTimeout <= 0 {
+		opts.PingTimeout = DefaultPingTimeout
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	conn, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: opts.HTTPClient, HTTPHeader: opts.HTTPHeader})
+	if err != nil {
+		if resp != nil {
+			return nil, fmt.Errorf("ddp: dial: status %d: %w", resp.StatusCode, err)
+		}
+		return nil, fmt.Errorf("ddp: dial: %w", err)
+	}
+	conn.SetReadLimit(opts.ReadLimit)
+	c := &Client{conn: conn, opts: opts, log: log, calls: map[string]*call{}, subs: map[string]*subscription{}, done: make(chan struct{})}
+	if err := c.handshake(ctx); err != nil {
+		conn.CloseNow()
+		return nil, err
+	}
+	c.lastRecv.Store(time.Now().UnixNano())
+	rctx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	c.wg.Add(1)
+	go c.readLoop(rctx)
+	if opts.PingInterval > 0 {
+		c.wg.Add(1)
+		go c.heartbeat(rctx)
+	}
+	return c, nil
+}
+
+func (c *Client) handshake(ctx context.Context) error {
+	if err := c.write(ctx, map[string]any{"msg": "connect", "version": "1", "support": []string{"1", "pre2", "pre1"}}); err != nil {
+		return fmt.Errorf("ddp: connect: %w", err)
+	}
+	for {
+		f, err := c.readFrame(ctx)
+		if err != nil {
+			return fmt.Errorf("ddp: connect: %w", err)
+		}
+		switch f.Msg {
+		case "connected":
+			c.session = f.Session
+			return nil
+		case "failed":
+			return fmt.Errorf("ddp: connect: server refused version 1 (it offers %q)", f.Version)
+		case "ping":
+			if err := c.pong(ctx, f.ID); err != nil {
+				return fmt.Errorf("ddp: connect: %w", err)
+			}
+		case "error":
+			return fmt.Errorf("ddp: connect: server error: %s", f.Reason)
+		}
+		// server_id (both forms) and anything unknown are ignored.
+	}
+}
+
+func (c *Client) readFrame(ctx context.Context) (*frame, error) {
+	typ, b, err := c.conn.Read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if typ != websocket.MessageText {
+		c.conn.Close(websocket.StatusUnsupportedData, "binary frame")
+		return nil, errors.New("unexpected binary frame")
+	}
+	f, err := decodeFrame(b)
+	if err != nil {
+		c.conn.Close(websocket.StatusInvalidFramePayloadData, "malformed frame")
+		return nil, fmt.Errorf("malformed frame: %w", err)
+	}
+	return f, nil
+}
+
+// Session is the server's session id from "connected".
+func (c *Client) Session() string { return c.session }
+
+// Done is closed when the connection has ended; Err then says why.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Err is the reason the connection ended (ErrClosed after Close), nil while it is up.
+func (c *Client) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// Close ends the connection and waits for its goroutines.
+func (c *Client) Close() error {
+	c.fail(ErrClosed)
+	c.conn.Close(websocket.StatusNormalClosure, "")
+	c.cancel()
+	c.wg.Wait()
+	return nil
+}
+
+// fail records the first cause, releases every waiter and marks the connection done.
+func (c *Client) fail(err error) {
+	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		c.err = err
+		for id, cl := range c.calls {
+			cl.err = err
+			close(cl.done)
+			delete(c.calls, id)
+		}
+		for id, s := range c.subs {
+			if !s.live {
+				s.err = err
+				close(s.ready)
+			}
+			delete(c.subs, id)
+		}
+		c.mu.Unlock()
+		close(c.done)
+	})
+}
+
+func (c *Client) write(ctx context.Context, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return c.conn.Write(ctx, websocket.MessageText, b)
+}
+
+func (c *Client) pong(ctx context.Context, id string) error {
+	m := map[string]any{"msg": "pong"}
+	if id != "" {
+		m["id"] = id
+	}
+	return c.write(ctx, m)
+}
+
+func (c *Client) newID() string { return strconv.FormatUint(c.nextID.Add(1), 10) }
+
+func (c *Client) readLoop(ctx context.Context) {
+	defer c.wg.Done()
+	for {
+		f, err := c.readFrame(ctx)
+		if err != nil {
+			var ce websocket.CloseError
+			switch {
+			case errors.As(err, &ce):
+				c.fail(fmt.Errorf("ddp: read: closed by server (%d %s): %w", ce.Code, ce.Reason, io.EOF))
+			default:
+				c.fail(fmt.Errorf("ddp: read: %w", err))
+			}
+			c.conn.CloseNow()
+			return
+		}
+		c.lastRecv.Store(time.Now().UnixNano())
+		if err := c.dispatch(ctx, f); err != nil {
+			c.fail(err)
+			c.conn.Close(websocket.StatusPolicyViolation, "protocol error")
+			return
+		}
+	}
+}
+
+func (c *Client) dispatch(ctx context.Context, f *frame) error {
+	switch f.Msg {
+	case "ping":
+		wctx, cancel := context.WithTimeout(ctx, c.opts.PingTimeout)
+		err := c.pong(wctx, f.ID)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("ddp: pong: %w", err)
+		}
+	case "result":
+		c.mu.Lock()
+		cl := c.calls[f.ID]
+		delete(c.calls, f.ID)
+		c.mu.Unlock()
+		if cl != nil {
+			if f.Error != nil {
+				cl.err = f.Error
+			} else {
+				cl.result = f.Result
+			}
+			close(cl.done)
+		}
+	case "ready":
+		c.mu.Lock()
+		for _, id := range f.Subs {
+			if s := c.subs[id]; s != nil && !s.live {
+				s.live = true
+				close(s.ready)
+			}
+		}
+		c.mu.Unlock()
+	case "nosub":
+		var err error
+		if f.Error != nil {
+			err = f.Error
+		}
+		c.mu.Lock()
+		s := c.subs[f.ID]
+		delete(c.subs, f.ID)
+		wasLive := s != nil && s.live
+		if s != nil && !s.live {
+			s.err = err
+			if s.err == nil {
+				s.err = fmt.Errorf("ddp: subscription %s ended before ready", f.ID)
+			}
+			close(s.ready)
+		}
+		c.mu.Unlock()
+		if wasLive && c.opts.OnNosub != nil {
+			c.opts.OnNosub(f.ID, err)
+		}
+	case "added", "changed", "removed":
+		if c.opts.OnData != nil {
+			c.opts.OnData(Data{Msg: f.Msg, Collection: f.Collection, ID: f.ID, Fields: f.Fields, Cleared: f.Cleared})
+		}
+	case "error":
+		return fmt.Errorf("ddp: server reported a protocol error: %s", f.Reason)
+	}
+	// "updated", "pong", "server_id", "connected" and unknown messages need no action:
+	// a call completes on its result whichever order result and updated arrive in.
+	return nil
+}
+
+func (c *Client) heartbeat(ctx context.Context) {
+	defer c.wg.Done()
+	t := time.NewTimer(c.opts.PingInterval)
+	defer t.Stop()
+	var pingSent time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.done:
+			return
+		case <-t.C:
+		}
+		last := time.Unix(0, c.lastRecv.Load())
+		now := time.Now()
+		if !pingSent.IsZero() && last.Before(pingSent) {
+			if now.Sub(pingSent) >= c.opts.PingTimeout {
+				c.fail(ErrPingTimeout)
+				c.conn.CloseNow()
+				return
+			}
+			t.Reset(c.opts.PingTimeout - now.Sub(pingSent))
+			continue
+		}
+		pingSent = time.Time{}
+		if idle := now.Sub(last); idle < c.opts.PingInterval {
+			t.Reset(c.opts.PingInterval - idle)
+			continue
+		}
+		wctx, cancel := context.WithTimeout(ctx, c.opts.PingTimeout)
+		err := c.write(wctx, map[string]any{"msg": "ping", "id": "hb" + c.newID()})
+		cancel()
+		if err != nil {
+			c.fail(fmt.Errorf("ddp: ping: %w", err))
+			c.conn.CloseNow()
+			return
+		}
+		pingSent = now
+		t.Reset(c.opts.PingTimeout)
+	}
+}
+
+// Call invokes a server method and waits for its result. A Meteor error comes back as *Error.
+// A nil or undefined result is returned as nil.
+func (c *Client) Call(ctx context.Context, method string, params ...any) (json.RawMessage, error) {
+	if params == nil {
+		params = []any{}
+	}
+	id := c.newID()
+	cl := &call{done: make(chan struct{})}
+	c.mu.Lock()
+	if c.err != nil {
+		err := c.err
+		c.mu.Unlock()
+		return nil, fmt.Errorf("ddp: call %s: %w", method, err)
+	}
+	c.calls[id] = cl
+	c.mu.Unlock()
+	if err := c.write(ctx, map[string]any{"msg": "method", "method": method, "params": params, "id": id}); err != nil {
+		c.forget(id)
+		return nil, fmt.Errorf("ddp: call %s: %w", method, err)
+	}
+	select {
+	case <-cl.done:
+		if cl.err != nil {
+			var me *Error
+			if errors.As(cl.err, &me) {
+				return nil, me
+			}
+			return nil, fmt.Errorf("ddp: call %s: %w", method, cl.err)
+		}
+		return cl.result, nil
+	case <-ctx.Done():
+		c.forget(id)
+		return nil, fmt.Errorf("ddp: call %s: %w", method, ctx.Err())
+	}
+}
+
+func (c *Client) forget(id string) {
+	c.mu.Lock()
+	delete(c.calls, id)
+	c.mu.Unlock()
+}
+
+// Subscribe starts a subscription and waits for ready. A nosub answer is returned as the
+// server's *Error (or a plain error when nosub carried none). It returns the subscription id.
+func (c *Client) Subscribe(ctx context.Context, name string, params ...any) (string, error) {
+	if params == nil {
+		params = []any{}
+	}
+	id := c.newID()
+	s := &subscription{ready: make(chan struct{})}
+	c.mu.Lock()
+	if c.err != nil {
+		err := c.err
+		c.mu.Unlock()
+		return "", fmt.Errorf("ddp: sub %s: %w", name, err)
+	}
+	c.subs[id] = s
+	c.mu.Unlock()
+	if err := c.write(ctx, map[string]any{"msg": "sub", "id": id, "name": name, "params": params}); err != nil {
+		c.mu.Lock()
+		delete(c.subs, id)
+		c.mu.Unlock()
+		return "", fmt.Errorf("ddp: sub %s: %w", name, err)
+	}
+	select {
+	case <-s.ready:
+		if s.err != nil {
+			var me *Error
+			if errors.As(s.err, &me) {
+				return "", me
+			}
+			return "", fmt.Errorf("ddp: sub %s: %w", name, s.err)
+		}
+		return id, nil
+	case <-ctx.Done():
+		// Leave the entry: a late ready becomes a live sub the caller no longer knows,
+		// so unsubscribe it best-effort.
+		c.mu.Lock()
+		delete(c.subs, id)
+		c.mu.Unlock()
+		_ = c.write(context.Background(), map[string]any{"msg": "unsub", "id": id})
+		return "", fmt.Errorf("ddp: sub %s: %w", name, ctx.Err())
+	}
+}
+
+// Unsubscribe stops a subscription. It does not wait for the server's nosub.
+func (c *Client) Unsubscribe(ctx context.Context, id string) error {
+	c.mu.Lock()
+	delete(c.subs, id)
+	c.mu.Unlock()
+	if err := c.write(ctx, map[string]any{"msg": "unsub", "id": id}); err != nil {
+		return fmt.Errorf("ddp: unsub %s: %w", id, err)
+	}
+	return nil
+}

@@ -1,0 +1,95 @@
+package ddp
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// frame is one decoded DDP message. Only the fields a client reads are kept; payloads stay raw.
+type frame struct {
+	Msg      string          `json:"msg"`
+	ID       string          `json:"id"`
+	ServerID *string         `json:"server_id"`
+	Session  string          `json:"session"`
+	Version  string          `json:"version"`
+	Result   json.RawMessage `json:"result"`
+	Error    *Error          `json:"error"`
+	Methods  []string        `json:"methods"`
+	Subs     []string        `json:"subs"`
+	Reason   string          `json:"reason"`
+
+	Collection string          `json:"collection"`
+	Fields     json.RawMessage `json:"fields"`
+	Cleared    []string        `json:"cleared"`
+}
+
+var errNotObject = errors.New("frame is not a JSON object")
+
+// decodeFrame parses one text frame. Anything that is not a JSON object with well-typed known
+// fields is an error; unknown keys are ignored.
+func decodeFrame(b []byte) (*frame, error) {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || b[0] != '{' {
+		return nil, errNotObject
+	}
+	var f frame
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, err
+	}
+	return &f, nil
+}
+
+// Error is a Meteor error object as sent in result.error and nosub.error. Code is the "error"
+// field: a number ("403") or a string code ("not-allowed", "totp-required") — key on Code,
+// never on Message.
+type Error struct {
+	Code      string          // "error", numbers rendered in decimal
+	Reason    string          // "reason", may be empty
+	Message   string          // "message", e.g. "<reason> [<code>]"
+	ErrorType string          // "errorType", usually "Meteor.Error"
+	Details   json.RawMessage // "details", may be nil
+}
+
+func (e *Error) Error() string {
+	if e.Reason != "" {
+		return fmt.Sprintf("ddp: error %s: %s", e.Code, e.Reason)
+	}
+	return "ddp: error " + e.Code
+}
+
+// UnmarshalJSON accepts the error code as a number or a string.
+func (e *Error) UnmarshalJSON(b []byte) error {
+	var w struct {
+		Error     json.RawMessage `json:"error"`
+		Reason    string          `json:"reason"`
+		Message   string          `json:"message"`
+		ErrorType string          `json:"errorType"`
+		Details   json.RawMessage `json:"details"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*e = Error{Reason: w.Reason, Message: w.Message, ErrorType: w.ErrorType, Details: w.Details}
+	code := bytes.TrimSpace(w.Error)
+	switch {
+	case len(code) == 0 || string(code) == "null":
+	case code[0] == '"':
+		if err := json.Unmarshal(code, &e.Code); err != nil {
+			return err
+		}
+	default:
+		var n json.Number
+		if err := json.Unmarshal(code, &n); err != nil {
+			return fmt.Errorf("error code is neither number nor string")
+		}
+		if i, err := strconv.ParseInt(string(n), 10, 64); err == nil {
+			e.Code = strconv.FormatInt(i, 10)
+		} else {
+			e.Code = n.String()
+		}
+	}
+	return nil
+}
