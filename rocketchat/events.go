@@ -1,0 +1,256 @@
+package rocketchat
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Event is one thing a user's realtime upstream reports. The set is closed: MessageEvent,
+// SubscriptionEvent, RoomEvent, NotificationEvent, MessageDeletedEvent, ForcedLogoutEvent,
+// StateEvent. Raw payloads are Rocket.Chat's objects as received (EJSON dates untouched).
+type Event interface{ isEvent() }
+
+// MessageEvent is a new or changed message (edits, reactions, thread counters and t:"rm"
+// placeholders arrive the same way). Ephemeral is set for <uid>/message (bot/system replies
+// only this user sees).
+type MessageEvent struct {
+	RoomID, ID string
+	UpdatedAt  time.Time
+	Ephemeral  bool
+	Raw        json.RawMessage
+}
+
+// SubscriptionEvent is <uid>/subscriptions-changed: Action is inserted, updated or removed.
+type SubscriptionEvent struct {
+	Action string
+	RoomID string // rid from the payload, if present
+	Raw    json.RawMessage
+}
+
+// RoomEvent is <uid>/rooms-changed: Action is inserted, updated or removed.
+type RoomEvent struct {
+	Action string
+	Raw    json.RawMessage
+}
+
+// NotificationEvent is <uid>/notification (desktop-notification payload).
+type NotificationEvent struct{ Raw json.RawMessage }
+
+// MessageDeletedEvent is stream-notify-room <rid>/deleteMessage.
+type MessageDeletedEvent struct{ RoomID, MessageID string }
+
+// ForcedLogoutEvent is <uid>/force_logout; the socket closes next and resume will fail.
+type ForcedLogoutEvent struct{}
+
+// State is the upstream's connection state.
+type State int
+
+const (
+	StateConnecting State = iota
+	StateConnected
+	StateDisconnected
+)
+
+func (s State) String() string {
+	switch s {
+	case StateConnecting:
+		return "connecting"
+	case StateConnected:
+		return "connected"
+	case StateDisconnected:
+		return "disconnected"
+	}
+	return fmt.Sprintf("State(%d)", int(s))
+}
+
+// StateEvent reports a state change. Gap is true on StateConnected after an earlier
+// connection was lost: events may have been missed, so the caller resyncs. Err is the cause
+// of a disconnect.
+type StateEvent struct {
+	State State
+	Gap   bool
+	Err   error
+}
+
+func (MessageEvent) isEvent()        {}
+func (SubscriptionEvent) isEvent()   {}
+func (RoomEvent) isEvent()           {}
+func (NotificationEvent) isEvent()   {}
+func (MessageDeletedEvent) isEvent() {}
+func (ForcedLogoutEvent) isEvent()   {}
+func (StateEvent) isEvent()          {}
+
+// Stream and event names the realtime upstream uses.
+const (
+	streamNotifyUser   = "stream-notify-user"
+	streamRoomMessages = "stream-room-messages"
+	streamNotifyRoom   = "stream-notify-room"
+	myMessages         = "__my_messages__"
+)
+
+var errIgnored = errors.New("event not for the gateway")
+
+// decodeEvent turns the fields of a stream "changed" frame into an Event. It returns
+// errIgnored for frames the gateway does not use (other collections, events, or
+// __my_messages__ messages from rooms the user is not a member of) and another error for
+// malformed frames.
+func decodeEvent(uid, collection string, fields json.RawMessage) (Event, error) {
+	var f struct {
+		EventName string            `json:"eventName"`
+		Args      []json.RawMessage `json:"args"`
+	}
+	if err := json.Unmarshal(fields, &f); err != nil {
+		return nil, fmt.Errorf("rocketchat: event fields: %w", err)
+	}
+	arg := func(i int) json.RawMessage {
+		if i < len(f.Args) {
+			return f.Args[i]
+		}
+		return nil
+	}
+	switch collection {
+	case streamNotifyUser:
+		prefix := uid + "/"
+		if !strings.HasPrefix(f.EventName, prefix) {
+			return nil, errIgnored
+		}
+		switch strings.TrimPrefix(f.EventName, prefix) {
+		case "message":
+			ev, err := decodeMessage(arg(0))
+			if err != nil {
+				return nil, err
+			}
+			ev.Ephemeral = true
+			return ev, nil
+		case "subscriptions-changed":
+			action, err := decodeAction(arg(0))
+			if err != nil {
+				return nil, err
+			}
+			raw, err := object(arg(1), "subscription")
+			if err != nil {
+				return nil, err
+			}
+			var v struct {
+				RID string `json:"rid"`
+			}
+			_ = json.Unmarshal(raw, &v)
+			return SubscriptionEvent{Action: action, RoomID: v.RID, Raw: raw}, nil
+		case "rooms-changed":
+			action, err := decodeAction(arg(0))
+			if err != nil {
+				return nil, err
+			}
+			raw, err := object(arg(1), "room")
+			if err != nil {
+				return nil, err
+			}
+			return RoomEvent{Action: action, Raw: raw}, nil
+		case "notification":
+			raw, err := object(arg(0), "notification")
+			if err != nil {
+				return nil, err
+			}
+			return NotificationEvent{Raw: raw}, nil
+		case "force_logout":
+			return ForcedLogoutEvent{}, nil
+		}
+		return nil, errIgnored
+	case streamRoomMessages:
+		ev, err := decodeMessage(arg(0))
+		if err != nil {
+			return nil, err
+		}
+		if f.EventName == myMessages && len(arg(1)) > 0 {
+			var meta struct {
+				RoomParticipant *bool `json:"roomParticipant"`
+			}
+			if json.Unmarshal(arg(1), &meta) == nil && meta.RoomParticipant != nil && !*meta.RoomParticipant {
+				return nil, errIgnored // a public channel the user can read but has not joined
+			}
+		}
+		return ev, nil
+	case streamNotifyRoom:
+		rid, name, ok := strings.Cut(f.EventName, "/")
+		if !ok || name != "deleteMessage" {
+			return nil, errIgnored
+		}
+		raw, err := object(arg(0), "deleteMessage")
+		if err != nil {
+			return nil, err
+		}
+		var v struct {
+			ID string `json:"_id"`
+		}
+		if err := json.Unmarshal(raw, &v); err != nil || v.ID == "" {
+			return nil, errors.New("rocketchat: deleteMessage without _id")
+		}
+		return MessageDeletedEvent{RoomID: rid, MessageID: v.ID}, nil
+	}
+	return nil, errIgnored
+}
+
+func object(raw json.RawMessage, what string) (json.RawMessage, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '{' || !json.Valid(raw) {
+		return nil, fmt.Errorf("rocketchat: %s payload is not an object", what)
+	}
+	return raw, nil
+}
+
+func decodeAction(raw json.RawMessage) (string, error) {
+	var a string
+	if err := json.Unmarshal(raw, &a); err != nil || a == "" {
+		return "", errors.New("rocketchat: event without action")
+	}
+	return a, nil
+}
+
+func decodeMessage(raw json.RawMessage) (MessageEvent, error) {
+	raw, err := object(raw, "message")
+	if err != nil {
+		return MessageEvent{}, err
+	}
+	var m struct {
+		ID        string          `json:"_id"`
+		RID       string          `json:"rid"`
+		UpdatedAt json.RawMessage `json:"_updatedAt"`
+	}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return MessageEvent{}, fmt.Errorf("rocketchat: message: %w", err)
+	}
+	if m.ID == "" || m.RID == "" {
+		return MessageEvent{}, errors.New("rocketchat: message without _id or rid")
+	}
+	t, _ := parseDate(m.UpdatedAt)
+	return MessageEvent{RoomID: m.RID, ID: m.ID, UpdatedAt: t, Raw: raw}, nil
+}
+
+// parseDate reads an EJSON {"$date": ms} or an ISO-8601 string.
+func parseDate(raw json.RawMessage) (time.Time, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return time.Time{}, false
+	}
+	if raw[0] == '"' {
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return time.Time{}, false
+		}
+		t, err := time.Parse(time.RFC3339Nano, s)
+		return t, err == nil
+	}
+	var d struct {
+		Date *float64 `json:"$date"`
+	}
+	if json.Unmarshal(raw, &d) != nil || d.Date == nil {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(int64(*d.Date)), true
+}
+
+func decodeJSON(raw json.RawMessage, v any) error { return json.Unmarshal(raw, v) }

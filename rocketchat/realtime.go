@@ -1,0 +1,260 @@
+package rocketchat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/rcgateway/rcgateway/rocketchat/ddp"
+)
+
+// ErrAuthLost ends Realtime.Run when Rocket.Chat no longer accepts the user's token (resume
+// refused with 403 — after logout, revocation, expiry, eviction by the token cap — or the user
+// was deactivated). Retrying with the same token is pointless; mint a new one.
+var ErrAuthLost = errors.New("rocketchat: realtime: authentication lost")
+
+// RealtimeOptions configures one user's upstream.
+type RealtimeOptions struct {
+	URL           string // ws(s)://host/websocket
+	UserID, Token string
+	Logger        *slog.Logger
+	// PingInterval/PingTimeout: client heartbeat (defaults 25 s / 15 s).
+	PingInterval, PingTimeout time.Duration
+	ReadLimit                 int64 // default 16 MiB
+	// BackoffMin/Max bound the reconnect delay (full jitter; defaults 500 ms and 30 s).
+	BackoffMin, BackoffMax time.Duration
+	// Client, if set, is used (with this user's token) to list the user's rooms after every
+	// login, so the upstream also subscribes to each room's deleteMessage events; rooms joined
+	// later are followed through subscriptions-changed. Without it deletions are not reported
+	// (a resync with chat.syncMessages still finds them).
+	Client *Client
+	// DialTimeout bounds dial + connect + login + subscriptions (default 30 s).
+	DialTimeout time.Duration
+}
+
+// Realtime is one user's upstream DDP connection with reconnects.
+type Realtime struct {
+	opts RealtimeOptions
+	log  *slog.Logger
+
+	emitMu sync.Mutex
+	emit   func(Event)
+
+	roomMu  sync.Mutex
+	roomOps []roomOp
+	roomSig chan struct{}
+}
+
+type roomOp struct {
+	rid  string
+	join bool
+}
+
+// NewRealtime validates opts. Nothing connects until Run.
+func NewRealtime(opts RealtimeOptions) (*Realtime, error) {
+	if opts.URL == "" || opts.UserID == "" || opts.Token == "" {
+		return nil, errors.New("rocketchat: realtime: URL, UserID and Token are required")
+	}
+	if opts.BackoffMin <= 0 {
+		opts.BackoffMin = 500 * time.Millisecond
+	}
+	if opts.BackoffMax <= 0 {
+		opts.BackoffMax = 30 * time.Second
+	}
+	if opts.BackoffMax < opts.BackoffMin {
+		opts.BackoffMax = opts.BackoffMin
+	}
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = 30 * time.Second
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Realtime{opts: opts, log: log.With("uid", opts.UserID), roomSig: make(chan struct{}, 1)}, nil
+}
+
+// Run connects, logs in with the token, subscribes and calls emit for every event until ctx
+// ends (it then returns ctx's error) or the token stops working (ErrAuthLost). Network
+// failures are retried with exponential backoff and full jitter; each successful
+// (re)connection is reported as StateEvent{State: StateConnected, Gap: <not the first>}.
+// emit is never called concurrently, must not block for long and must not call Run.
+func (r *Realtime) Run(ctx context.Context, emit func(Event)) error {
+	r.emit = emit
+	attempt := 0
+	connectedBefore := false
+	for {
+		up, err := r.connection(ctx, &connectedBefore)
+		if ctx.Err() != nil {
+			r.send(StateEvent{State: StateDisconnected, Err: ctx.Err()})
+			return ctx.Err()
+		}
+		r.send(StateEvent{State: StateDisconnected, Err: err})
+		if errors.Is(err, ErrAuthLost) {
+			return err
+		}
+		if up {
+			attempt = 0
+		}
+		d := r.backoff(attempt)
+		attempt++
+		r.log.InfoContext(ctx, "rocketchat upstream lost, reconnecting", "err", err, "in", d)
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		r.send(StateEvent{State: StateConnecting})
+	}
+}
+
+func (r *Realtime) backoff(attempt int) time.Duration {
+	ceil := r.opts.BackoffMax
+	if attempt < 30 {
+		if d := r.opts.BackoffMin << attempt; d > 0 && d < ceil {
+			ceil = d
+		}
+	}
+	return rand.N(ceil) + 1
+}
+
+func (r *Realtime) send(ev Event) {
+	r.emitMu.Lock()
+	defer r.emitMu.Unlock()
+	r.emit(ev)
+}
+
+func (r *Realtime) onData(d ddp.Data) {
+	if d.Msg != "changed" {
+		return
+	}
+	ev, err := decodeEvent(r.opts.UserID, d.Collection, d.Fields)
+	if err != nil {
+		if !errors.Is(err, errIgnored) {
+			r.log.Warn("rocketchat: undecodable stream event", "collection", d.Collection, "err", err)
+		}
+		return
+	}
+	if se, ok := ev.(SubscriptionEvent); ok && se.RoomID != "" && r.opts.Client != nil {
+		switch se.Action {
+		case "inserted", "removed":
+			r.roomMu.Lock()
+			r.roomOps = append(r.roomOps, roomOp{rid: se.RoomID, join: se.Action == "inserted"})
+			r.roomMu.Unlock()
+			select {
+			case r.roomSig <- struct{}{}:
+			default:
+			}
+		}
+	}
+	r.send(ev)
+}
+
+// connection runs one DDP connection until it ends. up reports whether it got as far as
+// StateConnected.
+func (r *Realtime) connection(ctx context.Context, connectedBefore *bool) (up bool, err error) {
+	setup, cancel := context.WithTimeout(ctx, r.opts.DialTimeout)
+	defer cancel()
+	c, err := ddp.Dial(setup, r.opts.URL, ddp.Options{
+		ReadLimit: r.opts.ReadLimit, PingInterval: r.opts.PingInterval, PingTimeout: r.opts.PingTimeout,
+		OnData: r.onData, Logger: r.log,
+		OnNosub: func(id string, err error) {
+			r.log.Warn("rocketchat: server ended a subscription", "sub", id, "err", err)
+		},
+	})
+	if err != nil {
+		return false, fmt.Errorf("rocketchat: realtime: %w", err)
+	}
+	defer c.Close()
+	if _, err := c.Call(setup, "login", map[string]any{"resume": r.opts.Token}); err != nil {
+		var me *ddp.Error
+		if errors.As(err, &me) && isAuthError(me) {
+			return false, fmt.Errorf("%w: resume refused: %s %s", ErrAuthLost, me.Code, me.Reason)
+		}
+		return false, fmt.Errorf("rocketchat: realtime: login: %w", err)
+	}
+	for _, ev := range []string{"message", "subscriptions-changed", "rooms-changed", "notification", "force_logout"} {
+		if _, err := c.Subscribe(setup, streamNotifyUser, r.opts.UserID+"/"+ev, streamOpts()); err != nil {
+			return false, fmt.Errorf("rocketchat: realtime: subscribe %s: %w", ev, err)
+		}
+	}
+	if _, err := c.Subscribe(setup, streamRoomMessages, myMessages, streamOpts()); err != nil {
+		return false, fmt.Errorf("rocketchat: realtime: subscribe %s: %w", myMessages, err)
+	}
+	// Drop room ops queued on an earlier connection: the room list is re-read now.
+	r.roomMu.Lock()
+	r.roomOps = nil
+	r.roomMu.Unlock()
+	roomSubs := map[string]string{}
+	if r.opts.Client != nil {
+		subs, _, err := r.opts.Client.SubscriptionsGet(setup, Credentials{UserID: r.opts.UserID, Token: r.opts.Token}, time.Time{})
+		if err != nil {
+			if errors.Is(err, ErrUnauthorized) {
+				return false, fmt.Errorf("%w: subscriptions.get: %v", ErrAuthLost, err)
+			}
+			return false, fmt.Errorf("rocketchat: realtime: list rooms: %w", err)
+		}
+		for _, raw := range subs {
+			var s struct {
+				RID string `json:"rid"`
+			}
+			if decodeJSON(raw, &s) == nil && s.RID != "" {
+				r.joinRoom(setup, c, roomSubs, s.RID)
+			}
+		}
+	}
+	r.send(StateEvent{State: StateConnected, Gap: *connectedBefore})
+	*connectedBefore = true
+	for {
+		select {
+		case <-ctx.Done():
+			return true, ctx.Err()
+		case <-c.Done():
+			return true, fmt.Errorf("rocketchat: realtime: %w", c.Err())
+		case <-r.roomSig:
+			r.roomMu.Lock()
+			ops := r.roomOps
+			r.roomOps = nil
+			r.roomMu.Unlock()
+			for _, op := range ops {
+				if op.join {
+					sctx, cancel := context.WithTimeout(ctx, r.opts.DialTimeout)
+					r.joinRoom(sctx, c, roomSubs, op.rid)
+					cancel()
+				} else if id, ok := roomSubs[op.rid]; ok {
+					delete(roomSubs, op.rid)
+					_ = c.Unsubscribe(ctx, id)
+				}
+			}
+		}
+	}
+}
+
+func (r *Realtime) joinRoom(ctx context.Context, c *ddp.Client, roomSubs map[string]string, rid string) {
+	if _, ok := roomSubs[rid]; ok {
+		return
+	}
+	id, err := c.Subscribe(ctx, streamNotifyRoom, rid+"/deleteMessage", streamOpts())
+	if err != nil {
+		r.log.Warn("rocketchat: cannot follow room deletions", "rid", rid, "err", err)
+		return
+	}
+	roomSubs[rid] = id
+}
+
+func streamOpts() map[string]any { return map[string]any{"useCollection": false, "args": []any{}} }
+
+// isAuthError tells a refused token apart from transient login failures.
+func isAuthError(e *ddp.Error) bool {
+	switch e.Code {
+	case "403", "error-user-is-not-activated", "error-app-user-is-not-allowed-to-login", "400":
+		return true
+	}
+	return false
+}
