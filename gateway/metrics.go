@@ -71,3 +71,12 @@ func (m *metrics) observeRC(endpoint string, start time.Time, resp *http.Respons
 func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
+
+// observeCall is rocketchat.ClientOptions.Observe: every logical Rocket.Chat call made by
+// the agent and the session manager.
+func (m *metrics) observeCall(endpoint string, status int, d time.Duration, err error) {
+	m.rcDur.WithLabelValues(endpoint).Observe(d.Seconds())
+	if err != nil || status >= 400 {
+		m.rcErrs.WithLabelValues(endpoint, strconv.Itoa(status)).Inc()
+	}
+}

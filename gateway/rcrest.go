@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rcgateway/rcgateway/rocketchat"
 )
 
 // rcCreds are one Rocket.Chat user's REST credentials (X-User-Id, X-Auth-Token).
@@ -169,7 +171,14 @@ func decodeRC(resp *http.Response, ep string, out any) error {
 // mapUpstream turns a Rocket.Chat failure into our own answer, never its raw body.
 func mapUpstream(err error) *apiError {
 	var re *rcError
-	if !errors.As(err, &re) {
+	var ae *rocketchat.APIError
+	switch {
+	case errors.As(err, &re):
+	case errors.As(err, &ae):
+		re = &rcError{Endpoint: ae.Endpoint, Status: ae.Status, ErrorType: ae.ErrorType}
+	case errors.Is(err, rocketchat.ErrRateLimited):
+		re = &rcError{Status: http.StatusTooManyRequests}
+	default:
 		return nil
 	}
 	switch {

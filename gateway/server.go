@@ -25,6 +25,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/rcgateway/rcgateway/config"
+	"github.com/rcgateway/rcgateway/rocketchat"
 )
 
 // Hub is what the gateway needs from the push hub.
@@ -96,7 +97,9 @@ type Server struct {
 	metrics  *metrics
 	demo     *Demo
 	web      http.Handler
-	closers  []func(context.Context) error // extra components, closed last-first
+	agent    *rocketchat.Agent
+	starters []func(context.Context) error // run by Serve before accepting
+	closers  []func(context.Context) error // extra components, closed last-first after sessions
 
 	draining  atomic.Bool
 	roomTypes sync.Map // rid → "c"/"p"/"d"
@@ -193,6 +196,13 @@ func (s *Server) authenticate(r *http.Request) (string, error) {
 // upstreams and log out minted tokens and the password-mode agent, all within
 // shutdown.timeout.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	for _, start := range s.starters {
+		if err := start(ctx); err != nil {
+			_ = ln.Close()
+			s.closeComponents(context.Background())
+			return err
+		}
+	}
 	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.bgCancel = cancel
 	if s.jwks != nil {
@@ -258,13 +268,22 @@ func (s *Server) shutdown(hs *http.Server, wait bool) error {
 		errs = append(errs, fmt.Errorf("gateway: shutdown sessions: %w", err))
 	}
 	s.log.Info("shutdown: upstreams stopped, tokens logged out")
+	if err := s.closeComponents(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	_ = hs.Close()
+	s.log.Info("shutdown: done", "took", time.Since(start).Round(time.Millisecond))
+	return errors.Join(errs...)
+}
+
+// closeComponents runs the closers, last first.
+func (s *Server) closeComponents(ctx context.Context) error {
+	var errs []error
 	for i := len(s.closers) - 1; i >= 0; i-- {
 		if err := s.closers[i](ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	_ = hs.Close()
-	s.log.Info("shutdown: done", "took", time.Since(start).Round(time.Millisecond))
 	return errors.Join(errs...)
 }
 
