@@ -1,0 +1,568 @@
+package rocketchat
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rcgateway/rcgateway/rocketchat/rctest"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func newSim(t *testing.T, opts rctest.Options) *rctest.Server {
+	t.Helper()
+	s := rctest.New(opts)
+	t.Cleanup(s.Close)
+	return s
+}
+
+func newTestClient(t *testing.T, s *rctest.Server, mod func(*ClientOptions)) *Client {
+	t.Helper()
+	o := ClientOptions{BaseURL: s.URL(), RetryWaitMin: 5 * time.Millisecond, RetryWaitMax: 20 * time.Millisecond, RateLimitMaxWait: 3 * time.Second}
+	if mod != nil {
+		mod(&o)
+	}
+	c, err := NewClient(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func adminLogin(t *testing.T, s *rctest.Server, c *Client) Credentials {
+	t.Helper()
+	u, p := s.AdminCredentials()
+	res, err := c.Login(testCtx(t), u, p)
+	if err != nil {
+		t.Fatalf("admin login: %v", err)
+	}
+	return res.Credentials
+}
+
+func userCred(s *rctest.Server, username string) Credentials {
+	uid, tok := s.LoginToken(username)
+	return Credentials{UserID: uid, Token: tok}
+}
+
+func field(t *testing.T, raw json.RawMessage, key string) any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatalf("decode %s: %v", raw, err)
+	}
+	return m[key]
+}
+
+func countRequests(s *rctest.Server, method, path string) int {
+	n := 0
+	for _, r := range s.Requests() {
+		if r.Method == method && r.Path == path {
+			n++
+		}
+	}
+	return n
+}
+
+func TestNewClientRejectsBadURL(t *testing.T) {
+	for _, u := range []string{"", "ftp://x", "localhost:3000", "http://"} {
+		if _, err := NewClient(ClientOptions{BaseURL: u}); err == nil {
+			t.Errorf("NewClient(%q) succeeded", u)
+		}
+	}
+}
+
+func TestInfoLoginMeLogout(t *testing.T) {
+	s := newSim(t, rctest.Options{Version: "7.4.0"})
+	c := newTestClient(t, s, nil)
+	ctx := testCtx(t)
+	si, err := c.Info(ctx)
+	if err != nil || si.Version != "7.4.0" || si.Major() != 7 {
+		t.Fatalf("Info = %+v, %v", si, err)
+	}
+	cred := adminLogin(t, s, c)
+	if cred.PasswordDigest != PasswordDigest("admin-pass") {
+		t.Error("login credentials lack the password digest")
+	}
+	me, err := c.Me(ctx, cred)
+	if err != nil || me.Username != "admin" || me.ID != cred.UserID || len(me.Raw) == 0 {
+		t.Fatalf("Me = %+v, %v", me, err)
+	}
+	if err := c.Logout(ctx, cred); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Me(ctx, cred)
+	if !errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("Me after logout = %v, want ErrUnauthorized", err)
+	}
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Status != 401 {
+		t.Fatalf("not an APIError: %v", err)
+	}
+}
+
+func TestLoginFailures(t *testing.T) {
+	s := newSim(t, rctest.Options{TwoFactor: true})
+	s.AddUser(rctest.UserSpec{Username: "vera", Password: "Secret-Pass-123!", Email: "vera@x.invalid", EmailVerified: true})
+	c := newTestClient(t, s, nil)
+	ctx := testCtx(t)
+	_, err := c.Login(ctx, "admin", "wrong")
+	if !errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrTOTPRequired) {
+		t.Errorf("wrong password = %v", err)
+	}
+	_, err = c.Login(ctx, "vera", "Secret-Pass-123!")
+	if !errors.Is(err, ErrTOTPRequired) {
+		t.Errorf("2FA login = %v, want ErrTOTPRequired", err)
+	}
+}
+
+func TestTwoFactorPasswordFallback(t *testing.T) {
+	s := newSim(t, rctest.Options{TwoFactor: true})
+	uid := s.AddUser(rctest.UserSpec{Username: "bob", Password: "Secret-Pass-123!", Email: "bob@x.invalid"})
+	c := newTestClient(t, s, nil)
+	ctx := testCtx(t)
+	admin := adminLogin(t, s, c)
+	noDigest := admin
+	noDigest.PasswordDigest = ""
+	if _, err := c.UpdateUser(ctx, noDigest, uid, map[string]any{"name": "Bobby"}); !errors.Is(err, ErrTOTPRequired) {
+		t.Fatalf("update without 2FA headers = %v, want ErrTOTPRequired", err)
+	}
+	u, err := c.UpdateUser(ctx, admin, uid, map[string]any{"name": "Bobby"})
+	if err != nil || u.Name != "Bobby" {
+		t.Fatalf("update with password fallback = %+v, %v", u, err)
+	}
+}
+
+func TestUsersCRUD(t *testing.T) {
+	s := newSim(t, rctest.Options{})
+	c := newTestClient(t, s, nil)
+	ctx := testCtx(t)
+	admin := adminLogin(t, s, c)
+	u, err := c.CreateUser(ctx, admin, NewUser{Username: "carol", Name: "Carol", Email: "carol@x.invalid", Password: "Secret-Pass-123!", Verified: true})
+	if err != nil || u.Username != "carol" || u.ID == "" {
+		t.Fatalf("CreateUser = %+v, %v", u, err)
+	}
+	got, err := c.UserInfo(ctx, admin, "carol")
+	if err != nil || got.ID != u.ID || got.Name != "Carol" {
+		t.Fatalf("UserInfo = %+v, %v", got, err)
+	}
+	if got, err = c.UserInfoByID(ctx, admin, u.ID); err != nil || got.Username != "carol" {
+		t.Fatalf("UserInfoByID = %+v, %v", got, err)
+	}
+	l, err := c.ListUsers(ctx, admin, Page{Count: 50})
+	if err != nil || len(l.Items) < 2 || l.Total < 2 {
+		t.Fatalf("ListUsers = %+v, %v", l, err)
+	}
+	if err := c.DeleteUser(ctx, admin, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.UserInfo(ctx, admin, "carol")
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Status != 400 {
+		t.Fatalf("UserInfo of deleted user = %v", err)
+	}
+	// A user's own credentials cannot create users.
+	bob := userCred(s, "admin")
+	s.AddUser(rctest.UserSpec{Username: "plain", Password: "x"})
+	plain := userCred(s, "plain")
+	_ = bob
+	if _, err := c.CreateUser(ctx, plain, NewUser{Username: "z", Name: "z", Email: "z@x.invalid", Password: "p"}); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("CreateUser as plain user = %v, want ErrForbidden", err)
+	}
+}
+
+func TestCreateTokenChoosesByVersion(t *testing.T) {
+	for _, tc := range []struct {
+		version, secret, send string
+		ok                    bool
+	}{
+		{"8.0.1", "s3cret", "s3cret", true},
+		{"8.0.1", "s3cret", "wrong", false},
+		{"7.4.0", "", "ignored", true},
+		{"6.13.0", "", "", true},
+	} {
+		t.Run(tc.version+"/"+tc.send, func(t *testing.T) {
+			s := newSim(t, rctest.Options{Version: tc.version, CreateTokenSecret: tc.secret})
+			s.AddUser(rctest.UserSpec{Username: "dave", Password: "x"})
+			c := newTestClient(t, s, nil)
+			ctx := testCtx(t)
+			admin := adminLogin(t, s, c)
+			cred, err := c.CreateToken(ctx, admin, "dave", tc.send)
+			if !tc.ok {
+				var ae *APIError
+				if !errors.As(err, &ae) || ae.ErrorType != "error-not-authorized" {
+					t.Fatalf("CreateToken = %v, want error-not-authorized", err)
+				}
+				return
+			}
+			if err != nil || cred.UserID != s.UserID("dave") || cred.Token == "" {
+				t.Fatalf("CreateToken = %+v, %v", cred, err)
+			}
+			me, err := c.Me(ctx, cred)
+			if err != nil || me.Username != "dave" {
+				t.Fatalf("Me with minted token = %+v, %v", me, err)
+			}
+		})
+	}
+}
+
+func TestRoomsAndMessages(t *testing.T) {
+	s := newSim(t, rctest.Options{})
+	s.AddUser(rctest.UserSpec{Username: "alice", Password: "x"})
+	bobID := s.AddUser(rctest.UserSpec{Username: "bob", Password: "x"})
+	c := newTestClient(t, s, nil)
+	ctx := testCtx(t)
+	alice := userCred(s, "alice")
+	bob := userCred(s, "bob")
+
+	ch, err := c.CreateRoom(ctx, alice, Channel, "team", nil)
+	if err != nil || ch.Type != "c" || ch.Name != "team" {
+		t.Fatalf("create channel = %+v, %v", ch, err)
+	}
+	if _, err := c.Invite(ctx, alice, Channel, ch.ID, bobID); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := c.RoomInfoKind(ctx, bob, Channel, ch.ID); err != nil || r.ID != ch.ID {
+		t.Fatalf("channels.info = %+v, %v", r, err)
+	}
+	if r, err := c.RoomInfo(ctx, bob, ch.ID); err != nil || r.ID != ch.ID {
+		t.Fatalf("rooms.info = %+v, %v", r, err)
+	}
+	start := time.Now().Add(-time.Second)
+	id := NewMessageID()
+	msg, err := c.SendMessage(ctx, alice, OutgoingMessage{ID: id, RoomID: ch.ID, Text: "hello"})
+	if err != nil || field(t, msg, "_id") != id || field(t, msg, "msg") != "hello" {
+		t.Fatalf("SendMessage = %s, %v", msg, err)
+	}
+	// Sending the same id again (a retry) yields the stored message, not a second one.
+	again, err := c.SendMessage(ctx, alice, OutgoingMessage{ID: id, RoomID: ch.ID, Text: "hello"})
+	if err != nil || field(t, again, "_id") != id {
+		t.Fatalf("resend = %s, %v", again, err)
+	}
+	if n := len(s.Messages(ch.ID)); n != 1 {
+		t.Fatalf("room has %d messages after a resend, want 1", n)
+	}
+	hist, err := c.History(ctx, bob, Channel, ch.ID, HistoryOptions{Count: 10})
+	if err != nil || len(hist) != 1 {
+		t.Fatalf("history = %d, %v", len(hist), err)
+	}
+	up, err := c.UpdateMessage(ctx, alice, ch.ID, id, "edited")
+	if err != nil || field(t, up, "msg") != "edited" {
+		t.Fatalf("update = %s, %v", up, err)
+	}
+	id2 := NewMessageID()
+	if _, err := c.SendMessage(ctx, bob, OutgoingMessage{ID: id2, RoomID: ch.ID, Text: "bye"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteMessage(ctx, bob, ch.ID, id2); err != nil {
+		t.Fatal(err)
+	}
+	updated, deleted, err := c.SyncMessages(ctx, bob, ch.ID, start)
+	if err != nil || len(updated) != 1 || len(deleted) != 1 || field(t, deleted[0], "_id") != id2 {
+		t.Fatalf("sync = %d updated, %v deleted, %v", len(updated), deleted, err)
+	}
+	rooms, _, err := c.RoomsGet(ctx, bob, time.Time{})
+	if err != nil || len(rooms) < 2 {
+		t.Fatalf("rooms.get = %d, %v", len(rooms), err)
+	}
+	subs, _, err := c.SubscriptionsGet(ctx, bob, start)
+	if err != nil || len(subs) == 0 {
+		t.Fatalf("subscriptions.get = %d, %v", len(subs), err)
+	}
+	if sub, _ := s.Subscription("bob", ch.ID); sub.Unread == 0 {
+		t.Fatalf("bob has no unread before read: %+v", sub)
+	}
+	if err := c.SubscriptionsRead(ctx, bob, ch.ID); err != nil {
+		t.Fatal(err)
+	}
+	if sub, _ := s.Subscription("bob", ch.ID); sub.Unread != 0 {
+		t.Fatalf("unread after read = %d", sub.Unread)
+	}
+	if _, err := c.Kick(ctx, alice, Channel, ch.ID, bobID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Join(ctx, bob, ch.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Leave(ctx, bob, Channel, ch.ID); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := c.ListRooms(ctx, bob, Channel, Page{}); err != nil || len(l.Items) < 2 {
+		t.Fatalf("channels.list = %+v, %v", l, err)
+	}
+
+	// Private groups.
+	g, err := c.CreateRoom(ctx, alice, Group, "secret", []string{"bob"})
+	if err != nil || g.Type != "p" {
+		t.Fatalf("groups.create = %+v, %v", g, err)
+	}
+	if _, err := c.RoomInfoKind(ctx, bob, Group, g.ID); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := c.ListRooms(ctx, bob, Group, Page{}); err != nil || len(l.Items) != 1 {
+		t.Fatalf("groups.list = %+v, %v", l, err)
+	}
+	if _, err := c.History(ctx, bob, Group, g.ID, HistoryOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Kick(ctx, alice, Group, g.ID, bobID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.RoomInfoKind(ctx, bob, Group, g.ID); err == nil {
+		t.Fatal("kicked user still reads the group")
+	}
+	if _, err := c.Invite(ctx, alice, Group, g.ID, bobID); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Leave(ctx, bob, Group, g.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	// Direct messages.
+	dm, err := c.CreateDirect(ctx, alice, "bob")
+	if err != nil || dm.Type != "d" {
+		t.Fatalf("im.create = %+v, %v", dm, err)
+	}
+	if _, err := c.SendMessage(ctx, alice, OutgoingMessage{RoomID: dm.ID, Text: "psst"}); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := c.History(ctx, bob, Direct, dm.ID, HistoryOptions{}); err != nil || len(h) != 1 {
+		t.Fatalf("im.history = %d, %v", len(h), err)
+	}
+	if l, err := c.ListRooms(ctx, bob, Direct, Page{}); err != nil || len(l.Items) != 1 {
+		t.Fatalf("im.list = %+v, %v", l, err)
+	}
+	if _, err := c.ListRooms(ctx, bob, RoomKind("bogus"), Page{}); err == nil {
+		t.Fatal("bogus kind accepted")
+	}
+}
+
+func TestUploadByVersion(t *testing.T) {
+	for _, v := range []string{"8.0.1", "7.4.0", "6.13.0"} {
+		t.Run(v, func(t *testing.T) {
+			s := newSim(t, rctest.Options{Version: v})
+			s.AddUser(rctest.UserSpec{Username: "alice", Password: "x"})
+			c := newTestClient(t, s, nil)
+			msg, err := c.UploadFile(testCtx(t), userCred(s, "alice"), "GENERAL", Upload{FileName: "a.txt", ContentType: "text/plain", Data: []byte("hi"), Msg: "file!"})
+			if err != nil {
+				t.Fatalf("upload: %v", err)
+			}
+			if field(t, msg, "rid") != "GENERAL" || field(t, msg, "file") == nil && field(t, msg, "files") == nil {
+				t.Fatalf("upload message = %s", msg)
+			}
+			old := countRequests(s, "POST", "/api/v1/rooms.upload/GENERAL")
+			if (v == "6.13.0") != (old == 1) {
+				t.Fatalf("rooms.upload used %d times on %s", old, v)
+			}
+		})
+	}
+}
+
+func TestRateLimitWaitedOut(t *testing.T) {
+	s := newSim(t, rctest.Options{})
+	c := newTestClient(t, s, nil)
+	cred := userCred(s, "admin")
+	s.FailNext("me", http.StatusTooManyRequests, 1)
+	start := time.Now()
+	if _, err := c.Me(testCtx(t), cred); err != nil {
+		t.Fatalf("Me after a 429: %v", err)
+	}
+	if waited := time.Since(start); waited < 500*time.Millisecond {
+		t.Fatalf("429 not waited out (%v)", waited)
+	}
+	if n := countRequests(s, "GET", "/api/v1/me"); n != 2 {
+		t.Fatalf("%d requests, want 2", n)
+	}
+}
+
+func TestRateLimitBeyondMaxWait(t *testing.T) {
+	s := newSim(t, rctest.Options{})
+	c := newTestClient(t, s, func(o *ClientOptions) { o.RateLimitMaxWait = 50 * time.Millisecond })
+	s.FailNext("me", http.StatusTooManyRequests, 1)
+	_, err := c.Me(testCtx(t), userCred(s, "admin"))
+	var rl *RateLimitError
+	if !errors.As(err, &rl) || !errors.Is(err, ErrRateLimited) || rl.Reset.IsZero() {
+		t.Fatalf("err = %v, want *RateLimitError", err)
+	}
+	if n := countRequests(s, "GET", "/api/v1/me"); n != 1 {
+		t.Fatalf("%d requests, want 1", n)
+	}
+}
+
+func TestRealRateLimiter(t *testing.T) {
+	s := newSim(t, rctest.Options{RateLimit: true, RateLimitCalls: 2, RateLimitWindow: 300 * time.Millisecond})
+	s.AddUser(rctest.UserSpec{Username: "alice", Password: "x"})
+	c := newTestClient(t, s, nil)
+	ctx := testCtx(t)
+	cred := userCred(s, "alice")
+	for i := 0; i < 5; i++ {
+		if _, err := c.Me(ctx, cred); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+}
+
+func TestRetries(t *testing.T) {
+	s := newSim(t, rctest.Options{})
+	c := newTestClient(t, s, nil)
+	ctx := testCtx(t)
+	cred := userCred(s, "admin")
+	s.FailNext("me", 503, 2)
+	if _, err := c.Me(ctx, cred); err != nil {
+		t.Fatalf("5xx not retried: %v", err)
+	}
+	if n := countRequests(s, "GET", "/api/v1/me"); n != 3 {
+		t.Fatalf("%d requests, want 3", n)
+	}
+	s.FailNext("me", 500, 10)
+	_, err := c.Me(ctx, cred)
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Status != 500 {
+		t.Fatalf("persistent 500 = %v", err)
+	}
+	if n := countRequests(s, "GET", "/api/v1/me"); n != 3+4 {
+		t.Fatalf("%d requests, want 7 (1 + RetryMax 3)", n)
+	}
+	s.FailNext("me", 400, 1)
+	_, err = c.Me(ctx, cred)
+	if !errors.As(err, &ae) || ae.Status != 400 || ae.ErrorType != "error-simulated" {
+		t.Fatalf("400 = %v", err)
+	}
+	if n := countRequests(s, "GET", "/api/v1/me"); n != 8 {
+		t.Fatalf("400 retried: %d requests", n)
+	}
+}
+
+func TestNetworkErrorRetried(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	var mu sync.Mutex
+	accepts := 0
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			accepts++
+			mu.Unlock()
+			conn.Close() // drop every request: a network error
+		}
+	}()
+	var observed []int
+	c, err := NewClient(ClientOptions{BaseURL: "http://" + addr, RetryMax: 2, RetryWaitMin: time.Millisecond, RetryWaitMax: 5 * time.Millisecond,
+		Observe: func(ep string, status int, d time.Duration, err error) { observed = append(observed, status) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Me(testCtx(t), Credentials{UserID: "u", Token: "secret-token"})
+	ln.Close()
+	<-done
+	if err == nil || strings.Contains(err.Error(), "secret-token") {
+		t.Fatalf("err = %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if accepts != 3 {
+		t.Fatalf("%d attempts, want 3", accepts)
+	}
+	if len(observed) != 1 || observed[0] != 0 {
+		t.Fatalf("observed = %v", observed)
+	}
+}
+
+func TestDecodeAPIError(t *testing.T) {
+	for _, tc := range []struct {
+		status         int
+		body           string
+		unauth, forbid bool
+		errType        string
+	}{
+		{401, `{"success":false,"status":"error","message":"You must be logged in to do this.","error":"You must be logged in to do this."}`, true, false, ""},
+		{401, `{"status":"error","message":"You must be logged in to do this."}`, true, false, ""},
+		{401, `{"success":false,"error":"You must be logged in to do this."}`, true, false, ""},
+		{401, `{"success":false,"error":"unauthorized"}`, false, true, "unauthorized"},
+		{403, `{"success":false,"error":"User does not have the permissions required for this action [error-unauthorized]"}`, false, true, ""},
+		{400, `{"success":false,"error":"TOTP Required [totp-required]","errorType":"totp-required","details":{"method":"password"}}`, false, false, "totp-required"},
+		{502, `<html>bad gateway</html>`, false, false, ""},
+	} {
+		e := decodeAPIError("x", tc.status, []byte(tc.body))
+		if errors.Is(e, ErrUnauthorized) != tc.unauth || errors.Is(e, ErrForbidden) != tc.forbid || e.ErrorType != tc.errType {
+			t.Errorf("%d %s → %+v (unauth %v forbid %v)", tc.status, tc.body, e, errors.Is(e, ErrUnauthorized), errors.Is(e, ErrForbidden))
+		}
+	}
+}
+
+func TestObserveAndNoSecretsInLogs(t *testing.T) {
+	s := newSim(t, rctest.Options{})
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	type obs struct {
+		ep     string
+		status int
+	}
+	var seen []obs
+	c := newTestClient(t, s, func(o *ClientOptions) {
+		o.Logger = slog.New(slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		o.Observe = func(ep string, status int, d time.Duration, err error) {
+			mu.Lock()
+			seen = append(seen, obs{ep, status})
+			mu.Unlock()
+		}
+	})
+	ctx := testCtx(t)
+	_, _ = c.Login(ctx, "admin", "admin-pass-wrong")
+	cred := adminLogin(t, s, c)
+	s.FailNext("chat.sendMessage", 400, 1)
+	_, _ = c.SendMessage(ctx, cred, OutgoingMessage{RoomID: "GENERAL", Text: "x"})
+	_, _ = c.Me(ctx, Credentials{UserID: cred.UserID, Token: "bad-token-value"})
+	mu.Lock()
+	defer mu.Unlock()
+	logs := buf.String()
+	for _, secret := range []string{cred.Token, "admin-pass", "bad-token-value", cred.PasswordDigest} {
+		if strings.Contains(logs, secret) {
+			t.Fatalf("log contains a secret %q:\n%s", secret, logs)
+		}
+	}
+	if !strings.Contains(logs, "chat.sendMessage") {
+		t.Fatalf("failed call not logged:\n%s", logs)
+	}
+	if len(seen) < 4 || seen[0].ep != "login" || seen[0].status != 401 {
+		t.Fatalf("observed = %+v", seen)
+	}
+	if cs := (Credentials{UserID: "u", Token: "tok"}).String(); strings.Contains(cs, "tok") {
+		t.Fatal("Credentials.String shows the token")
+	}
+}
+
+type lockedWriter struct {
+	w  *bytes.Buffer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
