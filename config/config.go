@@ -145,7 +145,7 @@ type JWT struct {
 	// NameIdentifier claim is tried).
 	UserIDClaim string `yaml:"user_id_claim"`
 	// UsernameClaim holds the product user name (default "preferred_username", then
-	// ABP's name claim, then "name").
+	// ABP's name claim, then "unique_name", then "name").
 	UsernameClaim string `yaml:"username_claim"`
 }
 

@@ -145,7 +145,7 @@ func (v *JWTVerifier) Verify(ctx context.Context, token string) (Identity, error
 	if v.opts.UsernameClaim != "" {
 		id.Username = claimString(claims, v.opts.UsernameClaim)
 	} else {
-		for _, c := range []string{"preferred_username", claimABPName, "unique_name"} {
+		for _, c := range []string{"preferred_username", claimABPName, "unique_name", "name"} {
 			if id.Username = claimString(claims, c); id.Username != "" {
 				break
 			}
