@@ -247,7 +247,7 @@ func parseDate(raw json.RawMessage) (time.Time, bool) {
 	var d struct {
 		Date *float64 `json:"$date"`
 	}
-	if json.Unmarshal(raw, &d) != nil || d.Date == nil {
+	if json.Unmarshal(raw, &d) != nil || d.Date == nil || *d.Date < -1e15 || *d.Date > 1e15 {
 		return time.Time{}, false
 	}
 	return time.UnixMilli(int64(*d.Date)), true

@@ -1,0 +1,326 @@
+package rocketchat
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/rcgateway/rcgateway/rocketchat/rctest"
+)
+
+// runner runs a Realtime in the background and collects its events.
+type runner struct {
+	t      *testing.T
+	events chan Event
+	done   chan error
+	cancel context.CancelFunc
+}
+
+func startRealtime(t *testing.T, s *rctest.Server, username string, mod func(*RealtimeOptions)) *runner {
+	t.Helper()
+	uid, tok := s.LoginToken(username)
+	c := newTestClient(t, s, nil)
+	o := RealtimeOptions{URL: s.WebSocketURL(), UserID: uid, Token: tok, Client: c,
+		BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond}
+	if mod != nil {
+		mod(&o)
+	}
+	rt, err := NewRealtime(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &runner{t: t, events: make(chan Event, 1000), done: make(chan error, 1), cancel: cancel}
+	go func() { r.done <- rt.Run(ctx, func(ev Event) { r.events <- ev }) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-r.done:
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return after cancel")
+		}
+	})
+	return r
+}
+
+// next waits for the first event satisfying match, skipping others.
+func (r *runner) next(match func(Event) bool, what string) Event {
+	r.t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case ev := <-r.events:
+			if match(ev) {
+				return ev
+			}
+		case err := <-r.done:
+			r.t.Fatalf("Run returned %v while waiting for %s", err, what)
+		case <-deadline:
+			r.t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+func isConnected(gap bool) func(Event) bool {
+	return func(ev Event) bool {
+		s, ok := ev.(StateEvent)
+		return ok && s.State == StateConnected && s.Gap == gap
+	}
+}
+
+func (r *runner) result() error {
+	r.t.Helper()
+	select {
+	case err := <-r.done:
+		r.done <- err // keep it for Cleanup
+		return err
+	case <-time.After(10 * time.Second):
+		r.t.Fatal("Run did not return")
+		return nil
+	}
+}
+
+func TestRealtimeEvents(t *testing.T) {
+	s := newSim(t, rctest.Options{})
+	s.AddUser(rctest.UserSpec{Username: "alice", Password: "x"})
+	s.AddUser(rctest.UserSpec{Username: "bob", Password: "x"})
+	r := startRealtime(t, s, "alice", nil)
+	r.next(isConnected(false), "connected")
+
+	mid := s.PostMessage("GENERAL", "bob", "hello @alice")
+	m := r.next(func(ev Event) bool { _, ok := ev.(MessageEvent); return ok }, "message").(MessageEvent)
+	if m.ID != mid || m.RoomID != "GENERAL" || m.UpdatedAt.IsZero() || m.Ephemeral {
+		t.Fatalf("message event = %+v", m)
+	}
+	r.next(func(ev Event) bool { e, ok := ev.(RoomEvent); return ok && e.Action == "updated" }, "rooms-changed")
+	r.next(func(ev Event) bool { e, ok := ev.(SubscriptionEvent); return ok && e.RoomID == "GENERAL" }, "subscriptions-changed")
+	r.next(func(ev Event) bool { _, ok := ev.(NotificationEvent); return ok }, "notification")
+
+	s.DeleteMessage(mid)
+	d := r.next(func(ev Event) bool { _, ok := ev.(MessageDeletedEvent); return ok }, "deleteMessage").(MessageDeletedEvent)
+	if d.RoomID != "GENERAL" || d.MessageID != mid {
+		t.Fatalf("delete event = %+v", d)
+	}
+
+	// A room joined later is followed for deletions too.
+	rid := s.AddRoom(rctest.RoomSpec{Type: "p", Name: "later", Members: []string{"bob"}})
+	s.AddMember(rid, "alice")
+	r.next(func(ev Event) bool {
+		e, ok := ev.(SubscriptionEvent)
+		return ok && e.Action == "inserted" && e.RoomID == rid
+	}, "subscription inserted")
+	// The subscription to <rid>/deleteMessage is made asynchronously; post until one of our
+	// deletions is reported.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mid2 := s.PostMessage(rid, "bob", "x")
+		r.next(func(ev Event) bool { e, ok := ev.(MessageEvent); return ok && e.ID == mid2 }, "message in new room")
+		s.DeleteMessage(mid2)
+		got := false
+		timeout := time.After(300 * time.Millisecond)
+	wait:
+		for {
+			select {
+			case ev := <-r.events:
+				if e, ok := ev.(MessageDeletedEvent); ok && e.MessageID == mid2 && e.RoomID == rid {
+					got = true
+					break wait
+				}
+			case <-timeout:
+				break wait
+			}
+		}
+		if got {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("deletions in a later-joined room are not reported")
+		}
+	}
+
+	// A message in a public channel alice has not joined is not hers.
+	pub := s.AddRoom(rctest.RoomSpec{Type: "c", Name: "public", Members: []string{"bob"}})
+	other := s.PostMessage(pub, "bob", "not for alice")
+	mine := s.PostMessage("GENERAL", "bob", "for alice")
+	ev := r.next(func(ev Event) bool { _, ok := ev.(MessageEvent); return ok }, "next message").(MessageEvent)
+	if ev.ID == other || ev.ID != mine {
+		t.Fatalf("got message %s, want %s (not %s)", ev.ID, mine, other)
+	}
+}
+
+func TestRealtimeReconnectsAfterDrop(t *testing.T) {
+	s := newSim(t, rctest.Options{})
+	s.AddUser(rctest.UserSpec{Username: "alice", Password: "x"})
+	s.AddUser(rctest.UserSpec{Username: "bob", Password: "x"})
+	r := startRealtime(t, s, "alice", nil)
+	r.next(isConnected(false), "connected")
+	for i := 0; i < 2; i++ {
+		s.DropConnections()
+		r.next(func(ev Event) bool {
+			e, ok := ev.(StateEvent)
+			return ok && e.State == StateDisconnected && e.Err != nil
+		}, "disconnected")
+		r.next(isConnected(true), "reconnected with gap")
+		mid := s.PostMessage("GENERAL", "bob", fmt.Sprintf("after drop %d", i))
+		r.next(func(ev Event) bool { e, ok := ev.(MessageEvent); return ok && e.ID == mid }, "message after reconnect")
+	}
+	if n := s.DDPConnections(s.UserID("alice")); n != 1 {
+		t.Fatalf("%d upstream connections, want 1", n)
+	}
+}
+
+func TestRealtimeReconnectsAfterFailedUpgrades(t *testing.T) {
+	s := newSim(t, rctest.Options{})
+	s.AddUser(rctest.UserSpec{Username: "alice", Password: "x"})
+	r := startRealtime(t, s, "alice", nil)
+	r.next(isConnected(false), "connected")
+	s.FailNext("websocket", 503, 3)
+	s.DropConnections()
+	r.next(isConnected(true), "reconnected after failed upgrades")
+}
+
+func TestRealtimeAuthLostOnRevocation(t *testing.T) {
+	s := newSim(t, rctest.Options{})
+	s.AddUser(rctest.UserSpec{Username: "alice", Password: "x"})
+	r := startRealtime(t, s, "alice", nil)
+	r.next(isConnected(false), "connected")
+	s.RevokeTokens("alice")
+	if err := r.result(); !errors.Is(err, ErrAuthLost) {
+		t.Fatalf("Run = %v, want ErrAuthLost", err)
+	}
+}
+
+func TestRealtimeForcedLogout(t *testing.T) {
+	s := newSim(t, rctest.Options{})
+	s.AddUser(rctest.UserSpec{Username: "alice", Password: "x"})
+	r := startRealtime(t, s, "alice", nil)
+	r.next(isConnected(false), "connected")
+	s.ForceLogout("alice")
+	r.next(func(ev Event) bool { _, ok := ev.(ForcedLogoutEvent); return ok }, "force_logout")
+	if err := r.result(); !errors.Is(err, ErrAuthLost) {
+		t.Fatalf("Run = %v, want ErrAuthLost", err)
+	}
+}
+
+func TestRealtimeExpiredTokenAtStart(t *testing.T) {
+	s := newSim(t, rctest.Options{})
+	s.AddUser(rctest.UserSpec{Username: "alice", Password: "x"})
+	uid, tok := s.LoginToken("alice")
+	s.ExpireTokens("alice")
+	r := startRealtime(t, s, "alice", func(o *RealtimeOptions) { o.UserID, o.Token = uid, tok })
+	if err := r.result(); !errors.Is(err, ErrAuthLost) {
+		t.Fatalf("Run = %v, want ErrAuthLost", err)
+	}
+}
+
+func TestRealtimeCancel(t *testing.T) {
+	s := newSim(t, rctest.Options{})
+	s.AddUser(rctest.UserSpec{Username: "alice", Password: "x"})
+	r := startRealtime(t, s, "alice", nil)
+	r.next(isConnected(false), "connected")
+	r.cancel()
+	if err := r.result(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v, want context.Canceled", err)
+	}
+}
+
+func TestRealtimeUnreachableKeepsRetrying(t *testing.T) {
+	s := newSim(t, rctest.Options{})
+	s.AddUser(rctest.UserSpec{Username: "alice", Password: "x"})
+	s.FailNext("websocket", 502, 1000)
+	r := startRealtime(t, s, "alice", nil)
+	for i := 0; i < 3; i++ {
+		r.next(func(ev Event) bool { e, ok := ev.(StateEvent); return ok && e.State == StateDisconnected }, "disconnected")
+	}
+	s.FailNext("websocket", 502, 0)
+	r.next(isConnected(false), "connected once the server is back")
+}
+
+func TestNewRealtimeValidates(t *testing.T) {
+	if _, err := NewRealtime(RealtimeOptions{URL: "ws://x"}); err == nil {
+		t.Fatal("missing credentials accepted")
+	}
+}
+
+func TestDecodeEvent(t *testing.T) {
+	const uid = "u1"
+	for _, tc := range []struct {
+		coll, fields string
+		want         Event
+		ignored      bool
+	}{
+		{"stream-room-messages", `{"eventName":"__my_messages__","args":[{"_id":"m","rid":"r","_updatedAt":{"$date":1000}},{"roomParticipant":true,"roomType":"c","roomName":"x"}]}`,
+			MessageEvent{RoomID: "r", ID: "m", UpdatedAt: time.UnixMilli(1000), Raw: json.RawMessage(`{"_id":"m","rid":"r","_updatedAt":{"$date":1000}}`)}, false},
+		{"stream-room-messages", `{"eventName":"__my_messages__","args":[{"_id":"m","rid":"r"},{"roomParticipant":false}]}`, nil, true},
+		{"stream-room-messages", `{"eventName":"r","args":[{"_id":"m","rid":"r","_updatedAt":"2024-07-10T13:48:28.296Z"}]}`,
+			MessageEvent{RoomID: "r", ID: "m", UpdatedAt: time.Date(2024, 7, 10, 13, 48, 28, 296e6, time.UTC), Raw: json.RawMessage(`{"_id":"m","rid":"r","_updatedAt":"2024-07-10T13:48:28.296Z"}`)}, false},
+		{"stream-notify-user", `{"eventName":"u1/message","args":[{"_id":"e","rid":"r"}]}`,
+			MessageEvent{RoomID: "r", ID: "e", Ephemeral: true, Raw: json.RawMessage(`{"_id":"e","rid":"r"}`)}, false},
+		{"stream-notify-user", `{"eventName":"u1/subscriptions-changed","args":["removed",{"_id":"s","rid":"r"}]}`,
+			SubscriptionEvent{Action: "removed", RoomID: "r", Raw: json.RawMessage(`{"_id":"s","rid":"r"}`)}, false},
+		{"stream-notify-user", `{"eventName":"u1/rooms-changed","args":["inserted",{"_id":"r"}]}`,
+			RoomEvent{Action: "inserted", Raw: json.RawMessage(`{"_id":"r"}`)}, false},
+		{"stream-notify-user", `{"eventName":"u1/notification","args":[{"title":"t"}]}`,
+			NotificationEvent{Raw: json.RawMessage(`{"title":"t"}`)}, false},
+		{"stream-notify-user", `{"eventName":"u1/force_logout","args":[]}`, ForcedLogoutEvent{}, false},
+		{"stream-notify-user", `{"eventName":"u2/force_logout","args":[]}`, nil, true},
+		{"stream-notify-user", `{"eventName":"u1/userData","args":[{}]}`, nil, true},
+		{"stream-notify-room", `{"eventName":"r/deleteMessage","args":[{"_id":"m"}]}`, MessageDeletedEvent{RoomID: "r", MessageID: "m"}, false},
+		{"stream-notify-room", `{"eventName":"r/user-activity","args":["bob",[]]}`, nil, true},
+		{"users", `{"username":"x"}`, nil, true},
+	} {
+		got, err := decodeEvent(uid, tc.coll, json.RawMessage(tc.fields))
+		if tc.ignored {
+			if !errors.Is(err, errIgnored) {
+				t.Errorf("%s %s: got %v, %v; want ignored", tc.coll, tc.fields, got, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s %s: %v", tc.coll, tc.fields, err)
+			continue
+		}
+		if fmt.Sprintf("%#v", normalize(got)) != fmt.Sprintf("%#v", normalize(tc.want)) {
+			t.Errorf("%s %s:\n got %#v\nwant %#v", tc.coll, tc.fields, got, tc.want)
+		}
+	}
+	for _, bad := range []string{
+		`{"eventName":"u1/subscriptions-changed","args":[1,{}]}`,
+		`{"eventName":"u1/rooms-changed","args":["updated","x"]}`,
+		`{"eventName":"u1/notification","args":[]}`,
+		`{"eventName":"u1/message","args":[{"_id":"x"}]}`,
+		`[1]`,
+	} {
+		if _, err := decodeEvent(uid, "stream-notify-user", json.RawMessage(bad)); err == nil || errors.Is(err, errIgnored) {
+			t.Errorf("%s: err = %v, want a decode error", bad, err)
+		}
+	}
+	if _, err := decodeEvent(uid, "stream-notify-room", json.RawMessage(`{"eventName":"r/deleteMessage","args":[{}]}`)); err == nil {
+		t.Error("deleteMessage without _id accepted")
+	}
+}
+
+func normalize(ev Event) Event {
+	if m, ok := ev.(MessageEvent); ok {
+		m.UpdatedAt = m.UpdatedAt.UTC()
+		return m
+	}
+	return ev
+}
+
+func FuzzDecodeEvent(f *testing.F) {
+	f.Add("stream-notify-user", []byte(`{"eventName":"u1/rooms-changed","args":["updated",{"_id":"r"}]}`))
+	f.Add("stream-room-messages", []byte(`{"eventName":"__my_messages__","args":[{"_id":"m","rid":"r","_updatedAt":{"$date":1e300}}]}`))
+	f.Fuzz(func(t *testing.T, coll string, fields []byte) {
+		ev, err := decodeEvent("u1", coll, fields)
+		if err == nil && ev == nil {
+			t.Fatal("nil event without error")
+		}
+		if err != nil && ev != nil {
+			t.Fatal("event with error")
+		}
+	})
+}
