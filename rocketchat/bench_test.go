@@ -1,0 +1,29 @@
+package rocketchat
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+var benchFields = json.RawMessage(`{"eventName":"__my_messages__","args":[{"_id":"jC9chsFddTvsbFQG7","rid":"GENERAL","msg":"hello @bob","ts":{"$date":1720619308262},"u":{"_id":"fZ3bvXC72pobjFPLJ","username":"alice","name":"Alice"},"_updatedAt":{"$date":1720619308296},"mentions":[{"_id":"WbYJfC5kTArcECGkp","username":"bob","name":"Bob","type":"user"}],"channels":[],"urls":[],"md":[{"type":"PARAGRAPH","value":[{"type":"PLAIN_TEXT","value":"hello "},{"type":"MENTION_USER","value":{"type":"PLAIN_TEXT","value":"bob"}}]}]},{"roomParticipant":true,"roomType":"c","roomName":"general"}]}`)
+
+// BenchmarkDecodeEvent decodes a typical message event; compare with
+// BenchmarkBaselineUnmarshalAny, a plain json.Unmarshal of the same bytes into any.
+func BenchmarkDecodeEvent(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decodeEvent("u1", streamRoomMessages, benchFields); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkBaselineUnmarshalAny(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		var v any
+		if err := json.Unmarshal(benchFields, &v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
