@@ -1,0 +1,50 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/rcgateway/rcgateway/rocketchat"
+)
+
+// The cluster seams. A single node uses the in-process defaults (NewLocalLeaser,
+// NewMemoryTokenStore, NewLocalPresence); a cluster plugs in shared implementations
+// (session/redisstore) without the Manager knowing where the state lives.
+
+// ErrLeaseLost is returned by Lease.Renew when another node holds the lease now.
+var ErrLeaseLost = errors.New("session: lease lost")
+
+// Leaser grants the cluster-wide ownership of one user's upstream connection.
+type Leaser interface {
+	// Acquire tries to make this node the owner of userID's upstream for ttl. ok is false,
+	// with a nil error, when another node holds the lease.
+	Acquire(ctx context.Context, userID string, ttl time.Duration) (l Lease, ok bool, err error)
+}
+
+// Lease is a held ownership. Token is a fencing token: it grows with every grant of the
+// same user's lease, so a stale owner can be told apart from the current one.
+type Lease interface {
+	Token() int64
+	// Renew extends the lease by its ttl; ErrLeaseLost when it is no longer ours.
+	Renew(ctx context.Context) error
+	// Release gives the lease up if it is still ours.
+	Release(ctx context.Context) error
+}
+
+// TokenStore caches users' Rocket.Chat credentials. Implementations never log them.
+type TokenStore interface {
+	// Get returns the cached credentials of a product user and when they expire.
+	Get(ctx context.Context, userID string) (cred rocketchat.Credentials, expires time.Time, ok bool, err error)
+	Put(ctx context.Context, userID string, cred rocketchat.Credentials, ttl time.Duration) error
+	Delete(ctx context.Context, userID string) error
+}
+
+// Presence counts browser connections per user across the cluster.
+type Presence interface {
+	// Add and Remove record that this node gained or lost one connection of userID.
+	Add(ctx context.Context, userID string) error
+	Remove(ctx context.Context, userID string) error
+	// Count is the number of the user's connections on all live nodes.
+	Count(ctx context.Context, userID string) (int, error)
+}
