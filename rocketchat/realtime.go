@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,7 +21,7 @@ var ErrAuthLost = errors.New("rocketchat: realtime: authentication lost")
 
 // RealtimeOptions configures one user's upstream.
 type RealtimeOptions struct {
-	URL           string // ws(s)://host/websocket
+	URL           string // ws(s)://host/websocket; http(s)://host[/prefix] is turned into that
 	UserID, Token string
 	Logger        *slog.Logger
 	// PingInterval/PingTimeout: client heartbeat (defaults 25 s / 15 s).
@@ -59,6 +61,11 @@ func NewRealtime(opts RealtimeOptions) (*Realtime, error) {
 	if opts.URL == "" || opts.UserID == "" || opts.Token == "" {
 		return nil, errors.New("rocketchat: realtime: URL, UserID and Token are required")
 	}
+	u, err := websocketURL(opts.URL)
+	if err != nil {
+		return nil, err
+	}
+	opts.URL = u
 	if opts.BackoffMin <= 0 {
 		opts.BackoffMin = 500 * time.Millisecond
 	}
@@ -257,4 +264,22 @@ func isAuthError(e *ddp.Error) bool {
 		return true
 	}
 	return false
+}
+
+// websocketURL accepts ws(s):// as is and maps http(s)://host[/prefix] to
+// ws(s)://host[/prefix]/websocket.
+func websocketURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("rocketchat: realtime: URL %q: want ws(s)://host/websocket or http(s)://host", raw)
+	}
+	switch u.Scheme {
+	case "ws", "wss":
+		return u.String(), nil
+	case "http", "https":
+		u.Scheme = strings.Replace(u.Scheme, "http", "ws", 1)
+		u.Path = strings.TrimSuffix(u.Path, "/") + "/websocket"
+		return u.String(), nil
+	}
+	return "", fmt.Errorf("rocketchat: realtime: URL %q: scheme must be ws, wss, http or https", raw)
 }

@@ -243,6 +243,50 @@ func TestNewRealtimeValidates(t *testing.T) {
 	if _, err := NewRealtime(RealtimeOptions{URL: "ws://x"}); err == nil {
 		t.Fatal("missing credentials accepted")
 	}
+	for in, want := range map[string]string{
+		"ws://h/websocket":    "ws://h/websocket",
+		"https://h":           "wss://h/websocket",
+		"http://h:3000/chat/": "ws://h:3000/chat/websocket",
+		"ftp://h":             "",
+		"h:3000":              "",
+	} {
+		rt, err := NewRealtime(RealtimeOptions{URL: in, UserID: "u", Token: "t"})
+		if want == "" {
+			if err == nil {
+				t.Errorf("%q accepted", in)
+			}
+			continue
+		}
+		if err != nil || rt.opts.URL != want {
+			t.Errorf("%q → %v, %v; want %q", in, rt, err, want)
+		}
+	}
+}
+
+func TestRealtimeHeartbeatsWithServer(t *testing.T) {
+	// The simulator pings after 30 ms of silence and closes after 60 ms more; the client
+	// pings after 40 ms. The connection must survive several rounds of both.
+	s := newSim(t, rctest.Options{PingInterval: 30 * time.Millisecond, PingTimeout: 60 * time.Millisecond, ResultBeforeUpdated: true})
+	s.AddUser(rctest.UserSpec{Username: "alice", Password: "x"})
+	s.AddUser(rctest.UserSpec{Username: "bob", Password: "x"})
+	r := startRealtime(t, s, "alice", func(o *RealtimeOptions) {
+		o.URL = s.URL()
+		o.PingInterval, o.PingTimeout = 40*time.Millisecond, 200*time.Millisecond
+	})
+	r.next(isConnected(false), "connected")
+	window := time.After(600 * time.Millisecond)
+	for done := false; !done; {
+		select {
+		case ev := <-r.events:
+			if st, ok := ev.(StateEvent); ok && st.State == StateDisconnected {
+				t.Fatalf("connection lost during heartbeats: %v", st.Err)
+			}
+		case <-window:
+			done = true
+		}
+	}
+	mid := s.PostMessage("GENERAL", "bob", "still there?")
+	r.next(func(ev Event) bool { e, ok := ev.(MessageEvent); return ok && e.ID == mid }, "message after heartbeats")
 }
 
 func TestDecodeEvent(t *testing.T) {

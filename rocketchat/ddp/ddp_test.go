@@ -466,3 +466,16 @@ func FuzzDecodeFrame(f *testing.F) {
 		}
 	})
 }
+
+func TestProtocolErrorEndsConnection(t *testing.T) {
+	url := fakeServer(t, func(p *peer) {
+		p.handshake(`{"server_id":"0"}`)
+		p.send(`{"msg":"unknown-kind"}`) // ignored
+		p.send(`{"msg":"error","reason":"Bad request","offendingMessage":{"msg":"x"}}`)
+		p.wait()
+	})
+	c := dial(t, url, Options{})
+	if err := waitDone(t, c); err == nil || !strings.Contains(err.Error(), "Bad request") {
+		t.Fatalf("Err = %v", err)
+	}
+}
