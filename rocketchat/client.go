@@ -880,8 +880,11 @@ func (c *Client) SendMessage(ctx context.Context, cred Credentials, m OutgoingMe
 			if got, gerr := c.GetMessage(ctx, cred, m.ID); gerr == nil {
 				var v struct {
 					RID string `json:"rid"`
+					U   struct {
+						ID string `json:"_id"`
+					} `json:"u"`
 				}
-				if json.Unmarshal(got, &v) == nil && v.RID == m.RoomID {
+				if json.Unmarshal(got, &v) == nil && v.RID == m.RoomID && v.U.ID == cred.UserID {
 					return got, nil
 				}
 			}

@@ -254,6 +254,10 @@ func TestRoomsAndMessages(t *testing.T) {
 	if err != nil || field(t, again, "_id") != id {
 		t.Fatalf("resend = %s, %v", again, err)
 	}
+	// Someone else's id is not "our" stored message.
+	if _, err := c.SendMessage(ctx, bob, OutgoingMessage{ID: id, RoomID: ch.ID, Text: "hijack"}); err == nil {
+		t.Fatal("bob's send with alice's message id succeeded")
+	}
 	if n := len(s.Messages(ch.ID)); n != 1 {
 		t.Fatalf("room has %d messages after a resend, want 1", n)
 	}

@@ -451,7 +451,9 @@ func (c *Client) Subscribe(ctx context.Context, name string, params ...any) (str
 		c.mu.Lock()
 		delete(c.subs, id)
 		c.mu.Unlock()
-		_ = c.write(context.Background(), map[string]any{"msg": "unsub", "id": id})
+		wctx, cancel := context.WithTimeout(context.Background(), c.opts.PingTimeout)
+		_ = c.write(wctx, map[string]any{"msg": "unsub", "id": id})
+		cancel()
 		return "", fmt.Errorf("ddp: sub %s: %w", name, ctx.Err())
 	}
 }
