@@ -371,8 +371,9 @@ func (c *Client) heartbeat(ctx context.Context) {
 	}
 }
 
-// Call invokes a server method and waits for its result. A Meteor error comes back as *Error.
-// A nil or undefined result is returned as nil.
+// Call invokes a server method and waits for its result frame, matched by id. The "updated"
+// frame for the call may arrive before or after the result and is not waited for. A Meteor
+// error comes back as *Error; a nil or undefined result is returned as nil.
 func (c *Client) Call(ctx context.Context, method string, params ...any) (json.RawMessage, error) {
 	if params == nil {
 		params = []any{}
