@@ -1,6 +1,7 @@
 package web
 
 import (
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -40,5 +41,25 @@ func TestHandlerMissingAssetIs404(t *testing.T) {
 func TestHandlerRejectsWrites(t *testing.T) {
 	if rec := get(t, http.MethodPost, "/"); rec.Code != http.StatusMethodNotAllowed {
 		t.Fatalf("POST /: status %d, want 405", rec.Code)
+	}
+}
+
+func TestHandlerCachesHashedAssets(t *testing.T) {
+	entries, err := fs.ReadDir(FS(), "assets")
+	if err != nil || len(entries) == 0 {
+		t.Fatalf("dist/assets is empty (%v): run `make web`", err)
+	}
+	for _, e := range entries {
+		rec := get(t, http.MethodGet, "/assets/"+e.Name())
+		if rec.Code != http.StatusOK {
+			t.Fatalf("GET /assets/%s: status %d", e.Name(), rec.Code)
+		}
+		if cc := rec.Header().Get("Cache-Control"); !strings.Contains(cc, "immutable") {
+			t.Fatalf("GET /assets/%s: Cache-Control %q, want immutable", e.Name(), cc)
+		}
+	}
+	rec := get(t, http.MethodGet, "/")
+	if !strings.Contains(rec.Body.String(), "/assets/") {
+		t.Fatalf("index.html does not reference the built assets")
 	}
 }
