@@ -1,0 +1,383 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/rcgateway/rcgateway/rocketchat"
+	"github.com/rcgateway/rcgateway/rocketchat/rctest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// recorder is a Pusher that keeps every push and kick.
+type recorder struct {
+	mu     sync.Mutex
+	pushes []recorded
+	kicks  []recorded
+	notify chan struct{}
+}
+
+type recorded struct {
+	user, target string
+	arg          json.RawMessage
+	reconnect    bool
+}
+
+func newRecorder() *recorder { return &recorder{notify: make(chan struct{}, 1)} }
+
+func (r *recorder) SendToUser(_ context.Context, userID, target string, arg any) error {
+	raw, ok := arg.(json.RawMessage)
+	if !ok {
+		return fmt.Errorf("recorder: arg is %T, want json.RawMessage", arg)
+	}
+	r.mu.Lock()
+	r.pushes = append(r.pushes, recorded{user: userID, target: target, arg: append(json.RawMessage(nil), raw...)})
+	r.mu.Unlock()
+	r.poke()
+	return nil
+}
+
+func (r *recorder) Kick(_ context.Context, userID, _ string, allowReconnect bool) error {
+	r.mu.Lock()
+	r.kicks = append(r.kicks, recorded{user: userID, reconnect: allowReconnect})
+	r.mu.Unlock()
+	r.poke()
+	return nil
+}
+
+func (r *recorder) poke() {
+	select {
+	case r.notify <- struct{}{}:
+	default:
+	}
+}
+
+// messagePushes counts getRoomMessageNotification pushes per message id.
+func (r *recorder) messagePushes() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := map[string]int{}
+	for _, p := range r.pushes {
+		if p.target != TargetMessage {
+			continue
+		}
+		var m struct {
+			ID string `json:"_id"`
+		}
+		_ = json.Unmarshal(p.arg, &m)
+		n[m.ID]++
+	}
+	return n
+}
+
+func (r *recorder) count(target string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, p := range r.pushes {
+		if p.target == target {
+			n++
+		}
+	}
+	return n
+}
+
+// waitFor waits until cond holds, re-checking on every push and on a short tick.
+func waitFor(t *testing.T, r *recorder, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.After(15 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s", what)
+		case <-r.notify:
+		case <-tick.C:
+		}
+	}
+}
+
+type fixture struct {
+	s   *rctest.Server
+	c   *rocketchat.Client
+	m   *Manager
+	rec *recorder
+}
+
+func newFixture(t *testing.T, mod func(*Options)) *fixture {
+	t.Helper()
+	s := rctest.New(rctest.Options{CreateTokenSecret: "s3cret"})
+	t.Cleanup(s.Close)
+	c, err := rocketchat.NewClient(rocketchat.ClientOptions{BaseURL: s.URL(), RetryWaitMin: time.Millisecond, RetryWaitMax: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, pass := s.AdminCredentials()
+	agent, err := rocketchat.NewAgent(rocketchat.AgentOptions{Client: c, Username: user, Password: pass, CreateTokenSecret: "s3cret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := agent.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	o := Options{
+		Client: c, Agent: agent, Pusher: rec, RealtimeURL: s.WebSocketURL(),
+		Linger: 100 * time.Millisecond, CheckInterval: 20 * time.Millisecond, LeaseTTL: 300 * time.Millisecond,
+		Realtime: rocketchat.RealtimeOptions{BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond},
+	}
+	if mod != nil {
+		mod(&o)
+	}
+	m, err := NewManager(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := m.Shutdown(ctx); err != nil {
+			t.Error(err)
+		}
+		_ = agent.Close(ctx)
+	})
+	return &fixture{s: s, c: c, m: m, rec: rec}
+}
+
+func (f *fixture) online(t *testing.T, u User, conns int) string {
+	t.Helper()
+	f.m.Remember(u)
+	for range conns {
+		f.m.UserOnline(u.ID)
+	}
+	waitFor(t, f.rec, "the upstream to log in", func() bool {
+		uid := f.s.UserID(RocketChatUsername(u.Username))
+		return uid != "" && f.s.DDPConnections(uid) == 1 && f.m.Stats().UpstreamsConnected == 1
+	})
+	return f.s.UserID(RocketChatUsername(u.Username))
+}
+
+func TestCredentialsMintOncePerUserAndProvision(t *testing.T) {
+	f := newFixture(t, nil)
+	u := User{ID: "p-42", Username: "erin", Name: "Erin"}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	creds := make([]rocketchat.Credentials, 20)
+	errs := make([]error, 20)
+	for i := range creds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			creds[i], errs[i] = f.m.Credentials(ctx, u)
+		}()
+	}
+	wg.Wait()
+	for i := range creds {
+		if errs[i] != nil {
+			t.Fatalf("caller %d: %v", i, errs[i])
+		}
+		if creds[i] != creds[0] {
+			t.Fatalf("caller %d got other credentials", i)
+		}
+	}
+	if got := f.m.Stats().TokenMints; got != 1 {
+		t.Fatalf("mints = %d, want 1", got)
+	}
+	if f.s.UserID("erin") == "" || creds[0].UserID != f.s.UserID("erin") {
+		t.Fatalf("erin was not provisioned as the token's user")
+	}
+	me, err := f.c.Me(ctx, creds[0])
+	if err != nil || me.Username != "erin" {
+		t.Fatalf("the minted token does not work: %v %+v", err, me)
+	}
+	// Invalidate forces a new mint.
+	f.m.Invalidate(u.ID)
+	if _, err := f.m.Credentials(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.m.Stats().TokenMints; got != 2 {
+		t.Fatalf("mints after invalidate = %d, want 2", got)
+	}
+}
+
+func TestUpstreamPushesEachMessageOnceAndStopsAfterLinger(t *testing.T) {
+	f := newFixture(t, nil)
+	f.s.AddUser(rctest.UserSpec{Username: "alice", Name: "Alice", Password: "pw-alice-1"})
+	f.s.AddUser(rctest.UserSpec{Username: "bob", Name: "Bob", Password: "pw-bob-1"})
+	rid := f.s.DirectRoom("alice", "bob")
+	alice := User{ID: "p-alice", Username: "alice"}
+	uid := f.online(t, alice, 2)
+	if f.m.Stats().Upstreams != 1 {
+		t.Fatalf("upstreams = %d, want one for two connections", f.m.Stats().Upstreams)
+	}
+
+	mid := f.s.PostMessage(rid, "bob", "hello alice")
+	waitFor(t, f.rec, "the message and its subscription change", func() bool {
+		return f.rec.messagePushes()[mid] >= 1 && f.rec.count(TargetSubscriptionChanged) >= 1
+	})
+	// Both streams carried it; give a later duplicate the chance to show by waiting for an
+	// event posted after it.
+	mid2 := f.s.PostMessage(rid, "bob", "second")
+	waitFor(t, f.rec, "the second message", func() bool { return f.rec.messagePushes()[mid2] >= 1 })
+	if n := f.rec.messagePushes(); n[mid] != 1 || n[mid2] != 1 {
+		t.Fatalf("message pushes = %v, want exactly one each", n)
+	}
+	f.rec.mu.Lock()
+	for _, p := range f.rec.pushes {
+		if p.user != alice.ID {
+			t.Errorf("push for %q, want only alice's product id", p.user)
+		}
+		if json.Valid(p.arg) && string(p.arg) != "" && containsDate(p.arg) {
+			t.Errorf("push still has an EJSON date: %s", p.arg)
+		}
+	}
+	f.rec.mu.Unlock()
+
+	f.m.UserOffline(alice.ID)
+	if f.s.DDPConnections(uid) != 1 {
+		t.Fatal("upstream closed while a connection remains")
+	}
+	f.m.UserOffline(alice.ID)
+	waitFor(t, f.rec, "the upstream to stop after linger", func() bool {
+		return f.s.DDPConnections(uid) == 0 && f.m.Stats().Upstreams == 0
+	})
+}
+
+func containsDate(raw []byte) bool {
+	return len(raw) > 0 && string(rewriteDates(raw)) != string(raw)
+}
+
+func TestNoUpstreamWithoutConnections(t *testing.T) {
+	f := newFixture(t, nil)
+	f.s.AddUser(rctest.UserSpec{Username: "carol", Password: "pw-carol-1"})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := f.m.Credentials(ctx, User{ID: "p-carol", Username: "carol"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.s.DDPConnections(f.s.UserID("carol")); n != 0 || f.m.Stats().Upstreams != 0 {
+		t.Fatalf("REST use opened an upstream: %d connections", n)
+	}
+}
+
+func TestResyncAfterUpstreamLossLosesNothing(t *testing.T) {
+	f := newFixture(t, nil)
+	f.s.AddUser(rctest.UserSpec{Username: "alice", Password: "pw-alice-1"})
+	f.s.AddUser(rctest.UserSpec{Username: "bob", Password: "pw-bob-1"})
+	rid := f.s.DirectRoom("alice", "bob")
+	f.online(t, User{ID: "p-alice", Username: "alice"}, 1)
+
+	// Keep the upstream down while messages are posted.
+	f.s.FailNext("websocket", 503, 5)
+	f.s.DropConnections()
+	var ids []string
+	for i := range 5 {
+		ids = append(ids, f.s.PostMessage(rid, "bob", fmt.Sprintf("during outage %d", i)))
+	}
+	waitFor(t, f.rec, "every message posted during the outage", func() bool {
+		n := f.rec.messagePushes()
+		for _, id := range ids {
+			if n[id] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	after := f.s.PostMessage(rid, "bob", "after")
+	waitFor(t, f.rec, "a live message after the resync", func() bool { return f.rec.messagePushes()[after] == 1 })
+	n := f.rec.messagePushes()
+	for _, id := range ids {
+		if n[id] != 1 {
+			t.Errorf("message %s pushed %d times, want 1", id, n[id])
+		}
+	}
+	st := f.m.Stats()
+	if st.Resyncs == 0 || st.Reconnects == 0 {
+		t.Fatalf("stats %+v: want a reconnect and a resync", st)
+	}
+}
+
+func TestTokenExpiryCyclesTheUpstream(t *testing.T) {
+	f := newFixture(t, func(o *Options) { o.TokenTTL = 400 * time.Millisecond })
+	f.s.AddUser(rctest.UserSpec{Username: "alice", Password: "pw-alice-1"})
+	f.s.AddUser(rctest.UserSpec{Username: "bob", Password: "pw-bob-1"})
+	rid := f.s.DirectRoom("alice", "bob")
+	uid := f.online(t, User{ID: "p-alice", Username: "alice"}, 1)
+	waitFor(t, f.rec, "a second token and upstream", func() bool {
+		return f.m.Stats().TokenMints >= 2 && f.s.DDPConnections(uid) == 1 && f.m.Stats().UpstreamsConnected == 1
+	})
+	mid := f.s.PostMessage(rid, "bob", "after the cycle")
+	waitFor(t, f.rec, "a message on the new upstream", func() bool { return f.rec.messagePushes()[mid] == 1 })
+	// Dropped tokens are logged out: Rocket.Chat does not pile them up.
+	waitFor(t, f.rec, "old tokens to be logged out", func() bool { return f.s.TokenCount("alice") <= 2 })
+}
+
+func TestRevokedTokensAreReminted(t *testing.T) {
+	f := newFixture(t, nil)
+	f.s.AddUser(rctest.UserSpec{Username: "alice", Password: "pw-alice-1"})
+	f.s.AddUser(rctest.UserSpec{Username: "bob", Password: "pw-bob-1"})
+	rid := f.s.DirectRoom("alice", "bob")
+	uid := f.online(t, User{ID: "p-alice", Username: "alice"}, 1)
+	f.s.RevokeTokens("alice")
+	waitFor(t, f.rec, "a new token and upstream", func() bool {
+		return f.m.Stats().AuthLosses >= 1 && f.m.Stats().TokenMints >= 2 && f.s.DDPConnections(uid) == 1 && f.m.Stats().UpstreamsConnected == 1
+	})
+	mid := f.s.PostMessage(rid, "bob", "after revocation")
+	waitFor(t, f.rec, "a message after re-mint", func() bool { return f.rec.messagePushes()[mid] == 1 })
+}
+
+func TestDeletedRocketChatUserIsClosedForGood(t *testing.T) {
+	f := newFixture(t, nil)
+	f.s.AddUser(rctest.UserSpec{Username: "alice", Password: "pw-alice-1"})
+	uid := f.online(t, User{ID: "p-alice", Username: "alice"}, 1)
+	user, pass := f.s.AdminCredentials()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := f.c.Login(ctx, user, pass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.c.DeleteUser(ctx, res.Credentials, uid); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, f.rec, "a final kick", func() bool {
+		f.rec.mu.Lock()
+		defer f.rec.mu.Unlock()
+		return len(f.rec.kicks) == 1 && !f.rec.kicks[0].reconnect && f.rec.kicks[0].user == "p-alice"
+	})
+	_ = f.c.Logout(ctx, res.Credentials)
+}
+
+func TestUpsertAndDelete(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	id, created, err := f.m.Upsert(ctx, User{ID: "p-7", Username: "frank", Name: "Frank", Email: "frank@example.com"})
+	if err != nil || !created || id != f.s.UserID("frank") {
+		t.Fatalf("upsert new = %q %v %v", id, created, err)
+	}
+	id2, created, err := f.m.Upsert(ctx, User{ID: "p-7", Username: "frank", Name: "Frank B."})
+	if err != nil || created || id2 != id {
+		t.Fatalf("upsert existing = %q %v %v", id2, created, err)
+	}
+	if err := f.m.Delete(ctx, "p-7"); err != nil {
+		t.Fatal(err)
+	}
+	if f.s.UserID("frank") != "" {
+		t.Fatal("frank still exists in Rocket.Chat")
+	}
+	if err := f.m.Delete(ctx, "p-unknown"); err == nil {
+		t.Fatal("deleting an unknown user succeeded")
+	}
+}

@@ -1,0 +1,151 @@
+package session
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/rcgateway/rcgateway/rocketchat"
+)
+
+// The push targets a browser receives. Each has one argument.
+const (
+	TargetMessage             = "getRoomMessageNotification"
+	TargetSubscriptionChanged = "getRoomSubscriptionChangedNotification"
+	TargetMessageDeleted      = "getRoomMessageDeletedNotification"
+	TargetNotification        = "getNotification"
+)
+
+// A Push is one invocation for all of a user's connections.
+type Push struct {
+	Target string
+	Arg    json.RawMessage
+}
+
+// translator turns one user's Rocket.Chat events into pushes. It remembers recently pushed
+// message versions so that a message seen on both rooms-changed and stream-room-messages
+// (or again in a resync) is pushed once.
+type translator struct {
+	mu   sync.Mutex
+	seen map[string]struct{}
+	ring []string
+	next int
+}
+
+const dedupeWindow = 1024
+
+func newTranslator() *translator {
+	return &translator{seen: make(map[string]struct{}, dedupeWindow), ring: make([]string, dedupeWindow)}
+}
+
+// firstTime records key and reports whether it was new.
+func (t *translator) firstTime(key string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.seen[key]; ok {
+		return false
+	}
+	if old := t.ring[t.next]; old != "" {
+		delete(t.seen, old)
+	}
+	t.ring[t.next] = key
+	t.seen[key] = struct{}{}
+	t.next = (t.next + 1) % len(t.ring)
+	return true
+}
+
+// translate maps ev to at most one push. ok is false when nothing is to be pushed.
+func (t *translator) translate(ev rocketchat.Event) (p Push, ok bool) {
+	switch e := ev.(type) {
+	case rocketchat.MessageEvent:
+		return t.message(e.ID, e.UpdatedAt.UnixMilli(), e.Raw)
+	case rocketchat.RoomEvent:
+		if e.Action == "removed" {
+			return Push{}, false
+		}
+		var room struct {
+			LastMessage json.RawMessage `json:"lastMessage"`
+		}
+		if json.Unmarshal(e.Raw, &room) != nil || !isObject(room.LastMessage) {
+			return Push{}, false
+		}
+		return t.rawMessage(room.LastMessage)
+	case rocketchat.SubscriptionEvent:
+		return subscriptionPush(e.Action, e.Raw), true
+	case rocketchat.NotificationEvent:
+		return Push{Target: TargetNotification, Arg: rewriteDates(e.Raw)}, true
+	case rocketchat.MessageDeletedEvent:
+		if !t.firstTime("deleted:" + e.MessageID) {
+			return Push{}, false
+		}
+		return deletedPush(e.RoomID, e.MessageID), true
+	}
+	return Push{}, false
+}
+
+// rawMessage pushes a message object whose id and update time are read from it.
+func (t *translator) rawMessage(raw json.RawMessage) (Push, bool) {
+	var m struct {
+		ID        string          `json:"_id"`
+		UpdatedAt json.RawMessage `json:"_updatedAt"`
+	}
+	if json.Unmarshal(raw, &m) != nil || m.ID == "" {
+		return Push{}, false
+	}
+	return t.message(m.ID, dateMillis(m.UpdatedAt), raw)
+}
+
+func (t *translator) message(id string, updatedMs int64, raw json.RawMessage) (Push, bool) {
+	if !t.firstTime(id + "@" + strconv.FormatInt(updatedMs, 10)) {
+		return Push{}, false
+	}
+	return Push{Target: TargetMessage, Arg: rewriteDates(raw)}, true
+}
+
+func subscriptionPush(action string, raw json.RawMessage) Push {
+	arg := make([]byte, 0, len(raw)+40)
+	arg = append(arg, `{"method":`...)
+	arg = strconv.AppendQuote(arg, action)
+	arg = append(arg, `,"msg":`...)
+	arg = append(arg, rewriteDates(raw)...)
+	arg = append(arg, '}')
+	return Push{Target: TargetSubscriptionChanged, Arg: arg}
+}
+
+func deletedPush(rid, id string) Push {
+	arg, _ := json.Marshal(struct {
+		RID string `json:"rid"`
+		ID  string `json:"_id"`
+	}{rid, id})
+	return Push{Target: TargetMessageDeleted, Arg: arg}
+}
+
+// dateMillis reads an EJSON {"$date": ms} or an ISO-8601 string; 0 when it is neither.
+func dateMillis(raw json.RawMessage) int64 {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return 0
+	}
+	if raw[0] == '{' {
+		if _, ms, ok := parseDateObject(raw, 0); ok {
+			return ms
+		}
+		return 0
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return 0
+	}
+	ts, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return 0
+	}
+	return ts.UnixMilli()
+}
+
+func isObject(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) > 0 && raw[0] == '{'
+}

@@ -1,0 +1,121 @@
+package session
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/rcgateway/rcgateway/rocketchat"
+)
+
+func TestRewriteDates(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{`{"a":1}`, `{"a":1}`},
+		{`{"ts":{"$date":1700000000123}}`, `{"ts":"2023-11-14T22:13:20.123Z"}`},
+		{`{"ts":{ "$date" : 0 },"x":[{"$date":1}]}`, `{"ts":"1970-01-01T00:00:00.000Z","x":["1970-01-01T00:00:00.001Z"]}`},
+		{`{"msg":"{\"$date\":5}"}`, `{"msg":"{\"$date\":5}"}`},                           // inside a string: untouched
+		{`{"ts":{"$date":"x"}}`, `{"ts":{"$date":"x"}}`},                                 // not a number: untouched
+		{`{"ts":{"$date":12,"y":1}}`, `{"ts":{"$date":12,"y":1}}`},                       // more keys: untouched
+		{`{"ts":{"$date":12`, `{"ts":{"$date":12`},                                       // truncated: copied
+		{`{"a":"\\","ts":{"$date":1000}}`, `{"a":"\\","ts":"1970-01-01T00:00:01.000Z"}`}, // escaped backslash
+	}
+	for _, c := range cases {
+		if got := string(rewriteDates([]byte(c.in))); got != c.want {
+			t.Errorf("rewriteDates(%s) = %s, want %s", c.in, got, c.want)
+		}
+	}
+}
+
+func FuzzRewriteDates(f *testing.F) {
+	f.Add([]byte(`{"ts":{"$date":1700000000123},"m":"x"}`))
+	f.Add([]byte(`{"$date":`))
+	f.Add([]byte(`"{\"$date\":1}"`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		out := rewriteDates(in)
+		if json.Valid(in) && !json.Valid(out) {
+			t.Fatalf("valid input became invalid: %q -> %q", in, out)
+		}
+	})
+}
+
+func TestTranslate(t *testing.T) {
+	msg := json.RawMessage(`{"_id":"m1","rid":"r1","msg":"hi","ts":{"$date":1000},"_updatedAt":{"$date":2000}}`)
+	msgISO := `{"_id":"m1","rid":"r1","msg":"hi","ts":"1970-01-01T00:00:01.000Z","_updatedAt":"1970-01-01T00:00:02.000Z"}`
+	edited := json.RawMessage(`{"_id":"m1","rid":"r1","msg":"hi!","_updatedAt":{"$date":3000},"editedAt":{"$date":3000}}`)
+	room := json.RawMessage(`{"_id":"r1","t":"d","lastMessage":` + string(msg) + `,"_updatedAt":{"$date":2000}}`)
+	sub := json.RawMessage(`{"_id":"s1","rid":"r1","unread":2,"_updatedAt":{"$date":2000}}`)
+	tr := newTranslator()
+	steps := []struct {
+		name       string
+		ev         rocketchat.Event
+		wantTarget string
+		wantArg    string
+	}{
+		{"room-messages", rocketchat.MessageEvent{RoomID: "r1", ID: "m1", UpdatedAt: time.UnixMilli(2000), Raw: msg}, TargetMessage, msgISO},
+		{"rooms-changed carries the same message", rocketchat.RoomEvent{Action: "updated", Raw: room}, "", ""},
+		{"edit is a new version", rocketchat.MessageEvent{RoomID: "r1", ID: "m1", UpdatedAt: time.UnixMilli(3000), Raw: edited}, TargetMessage,
+			`{"_id":"m1","rid":"r1","msg":"hi!","_updatedAt":"1970-01-01T00:00:03.000Z","editedAt":"1970-01-01T00:00:03.000Z"}`},
+		{"room removed", rocketchat.RoomEvent{Action: "removed", Raw: json.RawMessage(`{"_id":"r1"}`)}, "", ""},
+		{"room without lastMessage", rocketchat.RoomEvent{Action: "inserted", Raw: json.RawMessage(`{"_id":"r2"}`)}, "", ""},
+		{"subscription inserted", rocketchat.SubscriptionEvent{Action: "inserted", RoomID: "r1", Raw: sub}, TargetSubscriptionChanged,
+			`{"method":"inserted","msg":{"_id":"s1","rid":"r1","unread":2,"_updatedAt":"1970-01-01T00:00:02.000Z"}}`},
+		{"subscription removed", rocketchat.SubscriptionEvent{Action: "removed", Raw: json.RawMessage(`{"_id":"s1"}`)}, TargetSubscriptionChanged,
+			`{"method":"removed","msg":{"_id":"s1"}}`},
+		{"deleted", rocketchat.MessageDeletedEvent{RoomID: "r1", MessageID: "m1"}, TargetMessageDeleted, `{"rid":"r1","_id":"m1"}`},
+		{"deleted twice", rocketchat.MessageDeletedEvent{RoomID: "r1", MessageID: "m1"}, "", ""},
+		{"notification", rocketchat.NotificationEvent{Raw: json.RawMessage(`{"title":"bob","text":"hi","payload":{"rid":"r1"}}`)}, TargetNotification,
+			`{"title":"bob","text":"hi","payload":{"rid":"r1"}}`},
+		{"state", rocketchat.StateEvent{State: rocketchat.StateConnected}, "", ""},
+	}
+	for _, s := range steps {
+		p, ok := tr.translate(s.ev)
+		if s.wantTarget == "" {
+			if ok {
+				t.Errorf("%s: pushed %s %s, want nothing", s.name, p.Target, p.Arg)
+			}
+			continue
+		}
+		if !ok || p.Target != s.wantTarget || string(p.Arg) != s.wantArg {
+			t.Errorf("%s: got (%v) %s %s, want %s %s", s.name, ok, p.Target, p.Arg, s.wantTarget, s.wantArg)
+		}
+	}
+	// A REST copy (ISO dates) of an already pushed version is recognised too.
+	if p, ok := tr.rawMessage(json.RawMessage(msgISO)); ok {
+		t.Errorf("REST copy of a pushed message pushed again: %s", p.Arg)
+	}
+}
+
+func TestRocketChatUsername(t *testing.T) {
+	for in, want := range map[string]string{"alice": "alice", "a.b-c_d": "a.b-c_d", "张三": "__", "j doe@x": "j_doe_x"} {
+		if got := RocketChatUsername(in); got != want {
+			t.Errorf("RocketChatUsername(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+var benchMessage = json.RawMessage(`{"_id":"Xb7pQ2kWcTn4","rid":"GENERAL","msg":"Hello everyone, the build is green again.","ts":{"$date":1763800000123},"u":{"_id":"u1","username":"alice","name":"Alice Liddell"},"_updatedAt":{"$date":1763800000123},"urls":[],"mentions":[],"channels":[],"md":[{"type":"PARAGRAPH","value":[{"type":"PLAIN_TEXT","value":"Hello everyone, the build is green again."}]}]}`)
+
+// BenchmarkRewriteDates is the EJSON rewrite; BenchmarkRewriteDatesBaseline the cost of
+// only validating the same bytes with encoding/json, measured in the same run.
+func BenchmarkRewriteDates(b *testing.B) {
+	b.SetBytes(int64(len(benchMessage)))
+	for b.Loop() {
+		_ = rewriteDates(benchMessage)
+	}
+}
+
+func BenchmarkRewriteDatesBaseline(b *testing.B) {
+	b.SetBytes(int64(len(benchMessage)))
+	for b.Loop() {
+		_ = json.Valid(benchMessage)
+	}
+}
+
+func BenchmarkTranslateMessage(b *testing.B) {
+	tr := newTranslator()
+	i := int64(0)
+	for b.Loop() {
+		i++
+		_, _ = tr.translate(rocketchat.MessageEvent{RoomID: "GENERAL", ID: "x", UpdatedAt: time.UnixMilli(i), Raw: benchMessage})
+	}
+}

@@ -1,0 +1,472 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/rcgateway/rcgateway/rocketchat"
+)
+
+// Signals to a user's loop.
+const (
+	sigWake  = 1 << iota // presence changed
+	sigToken             // the token was dropped: reconnect with a new one
+	sigStop              // the user is gone: stop for good
+)
+
+// userLoop supervises one user's upstream on this node: it holds the lease, runs the
+// realtime connection, cycles it when the token expires and stops it after linger.
+type userLoop struct {
+	id     string
+	tr     *translator
+	mu     sync.Mutex
+	flags  int
+	notify chan struct{}
+
+	// lastAlive is when the previous upstream of this user (on this node) was last known
+	// to be receiving; the next connection resyncs from there. Zero: never connected.
+	lastAlive time.Time
+}
+
+func (ul *userLoop) signal(f int) {
+	ul.mu.Lock()
+	ul.flags |= f
+	ul.mu.Unlock()
+	select {
+	case ul.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (ul *userLoop) take() int {
+	ul.mu.Lock()
+	defer ul.mu.Unlock()
+	f := ul.flags
+	ul.flags = 0
+	return f
+}
+
+// UserOnline tells the manager that one more browser connection of userID is open on this
+// node (the hub's presence hook). It returns at once; the upstream starts in the background.
+func (m *Manager) UserOnline(userID string) {
+	m.presence(userID, true)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.local[userID]++
+	m.ensureLoop(userID)
+}
+
+// UserOffline tells the manager that one browser connection of userID closed on this node.
+func (m *Manager) UserOffline(userID string) {
+	m.presence(userID, false)
+	m.mu.Lock()
+	if m.local[userID] <= 1 {
+		delete(m.local, userID)
+	} else {
+		m.local[userID]--
+	}
+	ul := m.loops[userID]
+	m.mu.Unlock()
+	if ul != nil {
+		ul.signal(sigWake)
+	}
+}
+
+func (m *Manager) presence(userID string, add bool) {
+	ctx, cancel := context.WithTimeout(m.ctx, 5*time.Second)
+	defer cancel()
+	var err error
+	if add {
+		err = m.o.Presence.Add(ctx, userID)
+	} else {
+		err = m.o.Presence.Remove(ctx, userID)
+	}
+	if err != nil {
+		m.log.Warn("presence update failed", "user", userID, "add", add, "err", err)
+	}
+}
+
+// ensureLoop starts the user's loop if none runs. m.mu is held.
+func (m *Manager) ensureLoop(userID string) {
+	if m.closed {
+		return
+	}
+	if ul := m.loops[userID]; ul != nil {
+		ul.signal(sigWake)
+		return
+	}
+	ul := &userLoop{id: userID, tr: newTranslator(), notify: make(chan struct{}, 1)}
+	m.loops[userID] = ul
+	m.wg.Add(1)
+	go m.runLoop(ul)
+}
+
+// exitLoop removes ul if nothing keeps it: no local connections and (unless it is the
+// owner with remote connections, which the caller decided) nothing else. It reports
+// whether the loop may end.
+func (m *Manager) exitLoop(ul *userLoop, force bool) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !force && m.local[ul.id] > 0 && !m.closed {
+		return false
+	}
+	if m.loops[ul.id] == ul {
+		delete(m.loops, ul.id)
+	}
+	return true
+}
+
+type endReason int
+
+const (
+	endIdle endReason = iota
+	endStop
+	endToken
+	endAuthLost
+	endLeaseLost
+	endError
+)
+
+func (m *Manager) runLoop(ul *userLoop) {
+	defer m.wg.Done()
+	log := m.log.With("user", ul.id)
+	failures := 0
+	for {
+		if m.ctx.Err() != nil || ul.take()&sigStop != 0 {
+			m.exitLoop(ul, true)
+			return
+		}
+		lease, ok, err := m.o.Leaser.Acquire(m.ctx, ul.id, m.o.LeaseTTL)
+		if err != nil {
+			log.Warn("upstream lease acquire failed", "err", err)
+		}
+		if !ok {
+			// Another node owns the upstream: wait, and take over if it dies.
+			if m.exitLoop(ul, false) {
+				return
+			}
+			if !m.wait(ul, m.o.LeaseTTL/3) {
+				m.exitLoop(ul, true)
+				return
+			}
+			continue
+		}
+		reason, err := m.serve(ul, lease, log)
+		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if rerr := lease.Release(rctx); rerr != nil {
+			log.Warn("upstream lease release failed", "err", rerr)
+		}
+		cancel()
+		switch reason {
+		case endIdle, endStop:
+			if m.exitLoop(ul, reason == endStop) {
+				log.Debug("upstream stopped", "reason", reason)
+				return
+			}
+			failures = 0
+			continue
+		case endToken, endLeaseLost:
+			failures = 0
+			continue
+		case endAuthLost:
+			m.authLosses.Add(1)
+			m.dropToken(m.ctx, ul.id, false)
+			if m.userGone(ul.id) {
+				log.Info("rocket.chat user removed: closing the user's connections")
+				kctx, cancel := context.WithTimeout(m.ctx, 5*time.Second)
+				_ = m.o.Pusher.Kick(kctx, ul.id, "Your chat account was removed.", false)
+				cancel()
+				m.exitLoop(ul, true)
+				return
+			}
+		}
+		if err != nil {
+			log.Warn("upstream failed", "reason", reason, "err", err)
+		}
+		failures++
+		if !m.wait(ul, backoff(failures)) {
+			m.exitLoop(ul, true)
+			return
+		}
+	}
+}
+
+// wait blocks for d or until a signal arrives; false when the manager is shutting down.
+func (m *Manager) wait(ul *userLoop, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-m.ctx.Done():
+		return false
+	case <-t.C:
+	case <-ul.notify:
+	}
+	return true
+}
+
+func backoff(failures int) time.Duration {
+	d := 500 * time.Millisecond << min(failures, 6)
+	d = min(d, 30*time.Second)
+	return d/2 + rand.N(d/2+1)
+}
+
+// userGone reports whether the user's Rocket.Chat account no longer exists or is inactive.
+func (m *Manager) userGone(userID string) bool {
+	u, ok := m.identity(userID)
+	if !ok || m.o.Agent == nil {
+		return !ok
+	}
+	ctx, cancel := context.WithTimeout(m.ctx, 10*time.Second)
+	defer cancel()
+	var ru rocketchat.User
+	err := m.o.Agent.Do(ctx, func(ctx context.Context, admin rocketchat.Credentials) error {
+		var err error
+		ru, err = m.o.Client.UserInfo(ctx, admin, RocketChatUsername(u.Username))
+		return err
+	})
+	if errors.Is(err, rocketchat.ErrNotFound) || isInvalidUser(err) {
+		return true
+	}
+	return err == nil && !ru.Active
+}
+
+// serve runs one upstream connection with lease until a reason to end it.
+func (m *Manager) serve(ul *userLoop, lease Lease, log interface {
+	Warn(string, ...any)
+	Debug(string, ...any)
+}) (endReason, error) {
+	u, ok := m.identity(ul.id)
+	if !ok {
+		return endStop, ErrUnknownUser
+	}
+	cred, exp, err := m.credentials(m.ctx, u)
+	if err != nil {
+		if m.ctx.Err() != nil {
+			return endStop, nil
+		}
+		return endError, err
+	}
+	ro := m.o.Realtime
+	ro.URL, ro.UserID, ro.Token = m.o.RealtimeURL, cred.UserID, cred.Token
+	ro.Client = m.o.Client
+	if ro.Logger == nil {
+		ro.Logger = m.log
+	}
+	rt, err := rocketchat.NewRealtime(ro)
+	if err != nil {
+		return endError, err
+	}
+
+	ctx, cancel := context.WithCancel(m.ctx)
+	var bg sync.WaitGroup // resyncs started by this connection
+	defer bg.Wait()
+	defer cancel()
+
+	since := ul.lastAlive
+	if since.IsZero() && m.o.Clustered && lease.Token() > 1 {
+		// Taken over from another node: it may have missed events before it died.
+		since = time.Now().Add(-2 * m.o.LeaseTTL)
+	}
+	var connected bool
+	emit := func(ev rocketchat.Event) {
+		if se, ok := ev.(rocketchat.StateEvent); ok {
+			switch se.State {
+			case rocketchat.StateConnected:
+				m.connected.Add(1)
+				connected = true
+				if se.Gap {
+					m.reconnects.Add(1)
+				}
+				if !since.IsZero() {
+					from := since.Add(-m.o.ResyncSlack)
+					bg.Add(1)
+					go func() {
+						defer bg.Done()
+						m.resync(ctx, ul, cred, from)
+					}()
+				}
+			case rocketchat.StateDisconnected:
+				if connected {
+					m.connected.Add(-1)
+					connected = false
+				}
+				since = time.Now()
+			}
+			return
+		}
+		if _, ok := ev.(rocketchat.ForcedLogoutEvent); ok {
+			m.dropToken(ctx, ul.id, false)
+			return
+		}
+		m.push(ctx, ul, ev)
+	}
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(ctx, emit) }()
+	finish := func(r endReason, err error) (endReason, error) {
+		cancel()
+		<-done
+		ul.lastAlive = time.Now()
+		if connected {
+			m.connected.Add(-1)
+			connected = false
+		}
+		return r, err
+	}
+
+	tokenTimer := time.NewTimer(time.Until(exp))
+	defer tokenTimer.Stop()
+	renew := time.NewTicker(m.o.LeaseTTL / 3)
+	defer renew.Stop()
+	check := time.NewTicker(m.o.CheckInterval)
+	defer check.Stop()
+	var idleSince time.Time
+	for {
+		select {
+		case err := <-done:
+			ul.lastAlive = time.Now()
+			if connected {
+				m.connected.Add(-1)
+				connected = false
+			}
+			if errors.Is(err, rocketchat.ErrAuthLost) {
+				return endAuthLost, err
+			}
+			if m.ctx.Err() != nil {
+				return endStop, nil
+			}
+			return endError, err
+		case <-tokenTimer.C:
+			log.Debug("user token expired: cycling the upstream")
+			r, err := finish(endToken, nil)
+			m.dropToken(m.ctx, ul.id, true)
+			return r, err
+		case <-renew.C:
+			if err := lease.Renew(m.ctx); err != nil {
+				if errors.Is(err, ErrLeaseLost) {
+					return finish(endLeaseLost, nil)
+				}
+				log.Warn("upstream lease renew failed", "err", err)
+			}
+		case <-ul.notify:
+			f := ul.take()
+			if f&sigStop != 0 {
+				ul.signal(sigStop) // seen again by runLoop
+				return finish(endStop, nil)
+			}
+			if f&sigToken != 0 {
+				return finish(endToken, nil)
+			}
+			idleSince = m.idleCheck(ul, idleSince)
+		case <-check.C:
+			idleSince = m.idleCheck(ul, idleSince)
+		}
+		if !idleSince.IsZero() && time.Since(idleSince) >= m.o.Linger {
+			return finish(endIdle, nil)
+		}
+	}
+}
+
+// idleCheck returns when the user became idle (no connections anywhere), or zero while
+// the user has connections.
+func (m *Manager) idleCheck(ul *userLoop, idleSince time.Time) time.Time {
+	m.mu.Lock()
+	local := m.local[ul.id]
+	m.mu.Unlock()
+	if local > 0 {
+		return time.Time{}
+	}
+	ctx, cancel := context.WithTimeout(m.ctx, 2*time.Second)
+	defer cancel()
+	n, err := m.o.Presence.Count(ctx, ul.id)
+	if err != nil || n > 0 {
+		return time.Time{} // unknown: keep the upstream
+	}
+	if idleSince.IsZero() {
+		// Linger is measured from here; wake up when it ends.
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			t := time.NewTimer(m.o.Linger)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				ul.signal(sigWake)
+			case <-m.ctx.Done():
+			}
+		}()
+		return time.Now()
+	}
+	return idleSince
+}
+
+func (m *Manager) push(ctx context.Context, ul *userLoop, ev rocketchat.Event) {
+	p, ok := ul.tr.translate(ev)
+	if !ok {
+		return
+	}
+	m.send(ctx, ul.id, p)
+}
+
+func (m *Manager) send(ctx context.Context, userID string, p Push) {
+	if err := m.o.Pusher.SendToUser(ctx, userID, p.Target, p.Arg); err != nil {
+		m.pushErrors.Add(1)
+		m.log.Warn("push failed", "user", userID, "target", p.Target, "err", err)
+		return
+	}
+	m.pushes.Add(1)
+}
+
+// resync fetches what changed since from and pushes it: subscription changes, and the
+// messages of every room updated since then (new, edited and deleted). Messages already
+// pushed are recognised by the translator and not pushed twice.
+func (m *Manager) resync(ctx context.Context, ul *userLoop, cred rocketchat.Credentials, from time.Time) {
+	m.resyncs.Add(1)
+	log := m.log.With("user", ul.id)
+	subs, removedSubs, err := m.o.Client.SubscriptionsGet(ctx, cred, from)
+	if err != nil {
+		log.Warn("resync: subscriptions.get failed", "err", err)
+	}
+	for _, s := range subs {
+		m.send(ctx, ul.id, subscriptionPush("updated", s))
+	}
+	for _, s := range removedSubs {
+		m.send(ctx, ul.id, subscriptionPush("removed", s))
+	}
+	rooms, _, err := m.o.Client.RoomsGet(ctx, cred, from)
+	if err != nil {
+		log.Warn("resync: rooms.get failed", "err", err)
+		return
+	}
+	for _, raw := range rooms {
+		var room struct {
+			ID string `json:"_id"`
+		}
+		if json.Unmarshal(raw, &room) != nil || room.ID == "" {
+			continue
+		}
+		updated, deleted, err := m.o.Client.SyncMessages(ctx, cred, room.ID, from)
+		if err != nil {
+			log.Warn("resync: chat.syncMessages failed", "rid", room.ID, "err", err)
+			continue
+		}
+		// syncMessages lists newest first; push oldest first.
+		for i := len(updated) - 1; i >= 0; i-- {
+			if p, ok := ul.tr.rawMessage(updated[i]); ok {
+				m.send(ctx, ul.id, p)
+			}
+		}
+		for _, d := range deleted {
+			var msg struct {
+				ID string `json:"_id"`
+			}
+			if json.Unmarshal(d, &msg) == nil && msg.ID != "" && ul.tr.firstTime("deleted:"+msg.ID) {
+				m.send(ctx, ul.id, deletedPush(room.ID, msg.ID))
+			}
+		}
+	}
+	log.Debug("resync done", "since", from, "rooms", len(rooms), "subscriptions", len(subs))
+}
