@@ -199,7 +199,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	for _, start := range s.starters {
 		if err := start(ctx); err != nil {
 			_ = ln.Close()
-			s.closeComponents(context.Background())
+			sctx, cancel := context.WithTimeout(context.Background(), s.cfg.Shutdown.Timeout.D())
+			_ = s.hub.Shutdown(sctx)
+			_ = s.sessions.Shutdown(sctx)
+			_ = s.closeComponents(sctx)
+			cancel()
 			return err
 		}
 	}

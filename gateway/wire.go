@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/rcgateway/rcgateway/rocketchat"
+	"github.com/rcgateway/rcgateway/session"
 )
 
 // compose builds the Rocket.Chat client and admin agent, the session manager and the push
@@ -33,6 +34,39 @@ func (s *Server) compose() error {
 		return fmt.Errorf("gateway: %w", err)
 	}
 	s.agent = agent
+
+	// The hub and the manager refer to each other: the hub's presence hooks start and stop
+	// upstreams; the manager pushes through the hub.
+	var mgr *session.Manager
+	hub, err := s.newHub(func(uid string) {
+		if mgr != nil {
+			mgr.UserOnline(uid)
+		}
+	}, func(uid string) {
+		if mgr != nil {
+			mgr.UserOffline(uid)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	mgr, err = session.NewManager(session.Options{
+		Client:          client,
+		Agent:           agent,
+		Pusher:          hub,
+		RealtimeURL:     cfg.RocketChat.WebSocketURL(),
+		Strategy:        cfg.UserTokens.Strategy,
+		DefaultPassword: cfg.UserTokens.DefaultPassword.Value(),
+		TokenTTL:        cfg.UserTokens.TTL.D(),
+		Linger:          cfg.UserTokens.Linger.D(),
+		Logger:          s.log.With("component", "session"),
+	})
+	if err != nil {
+		_ = hub.Shutdown(context.Background())
+		return fmt.Errorf("gateway: %w", err)
+	}
+	s.hub = hub
+	s.sessions = sessionAdapter{mgr}
 	s.starters = append(s.starters, agent.Start)
 	s.closers = append(s.closers, func(ctx context.Context) error {
 		if err := agent.Close(ctx); err != nil {
@@ -41,5 +75,45 @@ func (s *Server) compose() error {
 		s.log.Info("shutdown: admin agent closed")
 		return nil
 	})
-	return errors.New("gateway: composition of push and session is not wired yet")
+	s.metrics.addStats(
+		stat{name: "rcgw_online_users", help: "Users with at least one browser connection on this node.", value: func() float64 { return float64(mgr.Stats().OnlineUsers) }},
+		stat{name: "rcgw_upstream_sessions", help: "Upstream (DDP) sessions on this node by state.", labels: map[string]string{"state": "connected"}, value: func() float64 { return float64(mgr.Stats().UpstreamsConnected) }},
+		stat{name: "rcgw_upstream_sessions", help: "Upstream (DDP) sessions on this node by state.", labels: map[string]string{"state": "connecting"}, value: func() float64 {
+			st := mgr.Stats()
+			return float64(st.Upstreams - st.UpstreamsConnected)
+		}},
+		stat{name: "rcgw_upstream_reconnects_total", help: "Upstream reconnects after a gap.", counter: true, value: func() float64 { return float64(mgr.Stats().Reconnects) }},
+		stat{name: "rcgw_upstream_resyncs_total", help: "Resyncs after upstream gaps.", counter: true, value: func() float64 { return float64(mgr.Stats().Resyncs) }},
+		stat{name: "rcgw_session_pushes_total", help: "Invocations the session manager pushed to users.", counter: true, value: func() float64 { return float64(mgr.Stats().Pushes) }},
+		stat{name: "rcgw_token_mints_total", help: "User tokens minted.", counter: true, value: func() float64 { return float64(mgr.Stats().TokenMints) }},
+		stat{name: "rcgw_auth_losses_total", help: "Upstreams ended because Rocket.Chat refused the user's token.", counter: true, value: func() float64 { return float64(mgr.Stats().AuthLosses) }},
+	)
+	return nil
 }
+
+// newHub builds the push hub with the gateway's authentication and the presence hooks.
+func (s *Server) newHub(online, offline func(string)) (Hub, error) {
+	return nil, errors.New("gateway: the push hub is not wired yet")
+}
+
+// sessionAdapter fits *session.Manager to Sessions.
+type sessionAdapter struct{ m *session.Manager }
+
+func userOf(id Identity) session.User {
+	return session.User{ID: id.UserID, Username: id.Username, Name: id.Name, Email: id.Email}
+}
+
+func (a sessionAdapter) Remember(id Identity) { a.m.Remember(userOf(id)) }
+
+func (a sessionAdapter) Credentials(ctx context.Context, id Identity) (rcCreds, error) {
+	c, err := a.m.Credentials(ctx, userOf(id))
+	return rcCreds{UserID: c.UserID, Token: c.Token}, err
+}
+
+func (a sessionAdapter) Upsert(ctx context.Context, u UserSpec) (string, bool, error) {
+	return a.m.Upsert(ctx, session.User{ID: u.UserID, Username: u.Username, Name: u.Name, Email: u.Email})
+}
+
+func (a sessionAdapter) Delete(ctx context.Context, id string) error { return a.m.Delete(ctx, id) }
+func (a sessionAdapter) Ready(ctx context.Context) error             { return a.m.Ready(ctx) }
+func (a sessionAdapter) Shutdown(ctx context.Context) error          { return a.m.Shutdown(ctx) }
