@@ -1,0 +1,309 @@
+package redisbackplane
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"reflect"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/rcgateway/rcgateway/push"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// redisServer is a real redis-server on a free loopback port.
+type redisServer struct {
+	t    *testing.T
+	port int
+	dir  string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func startRedis(t *testing.T) *redisServer {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Fatal("redis-server is not installed: run `make deps` (apt-get install redis-server)")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	r := &redisServer{t: t, port: port, dir: t.TempDir()}
+	r.start()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *redisServer) url() string { return "redis://127.0.0.1:" + strconv.Itoa(r.port) }
+
+func (r *redisServer) start() {
+	r.t.Helper()
+	r.cmd = exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", r.dir)
+	r.cmd.Stdout, r.cmd.Stderr = os.Stderr, os.Stderr
+	if !testing.Verbose() {
+		r.cmd.Stdout, r.cmd.Stderr = nil, nil
+	}
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	r.done = make(chan struct{})
+	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(r.cmd, r.done)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(r.port), 100*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("redis-server did not listen: %v", err)
+		}
+		select {
+		case <-r.done:
+			r.t.Fatal("redis-server exited at start")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func (r *redisServer) stop() {
+	if r.cmd == nil {
+		return
+	}
+	_ = r.cmd.Process.Kill()
+	<-r.done
+	r.cmd = nil
+}
+
+// node is one Backplane with the envelopes it received.
+type node struct {
+	b    *Backplane
+	mu   sync.Mutex
+	got  []push.Envelope
+	wake chan struct{}
+	up   chan bool
+}
+
+func newNode(t *testing.T, url string, queue int) *node {
+	t.Helper()
+	n := &node{wake: make(chan struct{}, 1), up: make(chan bool, 16)}
+	b, err := New(Options{URL: url, QueueSize: queue, OnState: func(up bool) { n.up <- up }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.b = b
+	t.Cleanup(func() { _ = b.Close() })
+	return n
+}
+
+func (n *node) start(t *testing.T) {
+	t.Helper()
+	if err := n.b.Start(context.Background(), n.deliver); err != nil {
+		t.Fatal(err)
+	}
+	n.waitUp(t, true)
+}
+
+func (n *node) waitUp(t *testing.T, want bool) {
+	t.Helper()
+	for {
+		select {
+		case up := <-n.up:
+			if up == want {
+				return
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatalf("backplane never reported up=%v", want)
+		}
+	}
+}
+
+func (n *node) deliver(e push.Envelope) {
+	n.mu.Lock()
+	n.got = append(n.got, e)
+	n.mu.Unlock()
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (n *node) waitCount(t *testing.T, want int) []push.Envelope {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		n.mu.Lock()
+		got := append([]push.Envelope(nil), n.got...)
+		n.mu.Unlock()
+		if len(got) >= want {
+			return got
+		}
+		select {
+		case <-n.wake:
+		case <-deadline:
+			t.Fatalf("received %d envelopes, want %d", len(got), want)
+		}
+	}
+}
+
+func env(kind push.AddressKind, key string, i int) push.Envelope {
+	return push.Envelope{To: push.Address{Kind: kind, Key: key}, Op: push.OpSend,
+		JSON: []byte(fmt.Sprintf(`{"type":1,"target":"t","arguments":[%d]}`+"\x1e", i)), MsgPack: []byte{byte(i)}}
+}
+
+func TestAddressedDeliveryAndOrder(t *testing.T) {
+	r := startRedis(t)
+	a, b := newNode(t, r.url(), 0), newNode(t, r.url(), 0)
+	a.start(t)
+	b.start(t)
+	ctx := context.Background()
+	user := push.Address{Kind: push.ToUser, Key: "u1"}
+	if err := b.b.Subscribe(ctx, user); err != nil {
+		t.Fatal(err)
+	}
+	const n = 2000
+	for i := range n {
+		if err := a.b.Publish(ctx, env(push.ToUser, "u1", i%256)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := b.waitCount(t, n)
+	for i, e := range got[:n] {
+		if e.MsgPack[0] != byte(i%256) || e.To != user {
+			t.Fatalf("envelope %d out of order or misaddressed: %+v", i, e)
+		}
+	}
+	// Everyone: both nodes, exclusions and group ops travel intact.
+	all := push.Envelope{To: push.Address{Kind: push.ToAll}, Op: push.OpClose, Exclude: []string{"c1", "c2"}, JSON: []byte("x\x1e")}
+	if err := b.b.Publish(ctx, all); err != nil {
+		t.Fatal(err)
+	}
+	ga := a.waitCount(t, 1)
+	if last := ga[len(ga)-1]; !reflect.DeepEqual(last.Exclude, all.Exclude) || last.Op != push.OpClose || last.To.Kind != push.ToAll {
+		t.Fatalf("node a got %+v", last)
+	}
+	gb := b.waitCount(t, n+1)
+	if last := gb[len(gb)-1]; last.Op != push.OpClose {
+		t.Fatalf("node b got %+v", last)
+	}
+	a.mu.Lock()
+	for _, e := range a.got {
+		if e.To.Kind == push.ToUser {
+			t.Fatalf("node a got a user envelope it never subscribed to")
+		}
+	}
+	a.mu.Unlock()
+	// After the last unsubscribe the node no longer receives the user's envelopes.
+	if err := b.b.Unsubscribe(ctx, user); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.b.Publish(ctx, push.Envelope{To: push.Address{Kind: push.ToAll}, Op: push.OpSend, JSON: []byte("fence\x1e")}); err != nil {
+		t.Fatal(err)
+	}
+	_ = a.b.Publish(ctx, env(push.ToUser, "u1", 7))
+	_ = a.b.Publish(ctx, push.Envelope{To: push.Address{Kind: push.ToAll}, Op: push.OpSend, JSON: []byte("fence2\x1e")})
+	gb = b.waitCount(t, n+3)
+	for _, e := range gb[n+1:] {
+		if e.To.Kind == push.ToUser {
+			t.Fatal("received a user envelope after unsubscribing")
+		}
+	}
+}
+
+func TestFullQueueDropsAndCounts(t *testing.T) {
+	r := startRedis(t)
+	a := newNode(t, r.url(), 2) // not started: nothing drains the queue
+	ctx := context.Background()
+	for i := range 2 {
+		if err := a.b.Publish(ctx, env(push.ToAll, "", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.b.Publish(ctx, env(push.ToAll, "", 3)); err != ErrQueueFull {
+		t.Fatalf("third publish = %v, want ErrQueueFull", err)
+	}
+	if s := a.b.Stats(); s.Dropped != 1 {
+		t.Fatalf("dropped = %d, want 1", s.Dropped)
+	}
+}
+
+func TestRedisRestartResumesDelivery(t *testing.T) {
+	r := startRedis(t)
+	a, b := newNode(t, r.url(), 0), newNode(t, r.url(), 0)
+	a.start(t)
+	b.start(t)
+	ctx := context.Background()
+	_ = a.b.Publish(ctx, env(push.ToAll, "", 1))
+	b.waitCount(t, 1)
+
+	r.stop()
+	b.waitUp(t, false)
+	// What is published while Redis is down is lost, and counted.
+	_ = a.b.Publish(ctx, env(push.ToAll, "", 2))
+	deadline := time.After(20 * time.Second)
+	for a.b.Stats().Dropped == 0 {
+		select {
+		case <-deadline:
+			t.Fatalf("a publish during the outage was not counted: %+v", a.b.Stats())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	r.start()
+	b.waitUp(t, true)
+	a.waitUp(t, true)
+	_ = a.b.Publish(ctx, env(push.ToAll, "", 3))
+	got := b.waitCount(t, 2)
+	if last := got[len(got)-1]; last.MsgPack[0] != 3 {
+		t.Fatalf("after the restart got %+v", last)
+	}
+	if b.b.Stats().Reconnects == 0 {
+		t.Fatal("no reconnect counted")
+	}
+}
+
+func TestEnvelopeRoundTrip(t *testing.T) {
+	for _, e := range []push.Envelope{
+		{To: push.Address{Kind: push.ToAll}, Op: push.OpSend, JSON: []byte("{}\x1e")},
+		{To: push.Address{Kind: push.ToGroup, Key: "g"}, Op: push.OpGroupAdd, Group: "room-1"},
+		{To: push.Address{Kind: push.ToConnection, Key: "c"}, Op: push.OpClose, Exclude: []string{"a", ""}, JSON: []byte("j"), MsgPack: []byte{1, 2}},
+	} {
+		got, err := decode(encode(nil, e))
+		if err != nil || !reflect.DeepEqual(got, e) {
+			t.Fatalf("round trip of %+v = %+v, %v", e, got, err)
+		}
+	}
+	for _, bad := range [][]byte{nil, {1}, {2, 1, 1}, {1, 9, 1}, {1, 1, 1, 0xff}, append(encode(nil, env(push.ToAll, "", 1)), 0)} {
+		if _, err := decode(bad); err == nil {
+			t.Fatalf("decode(%x) succeeded", bad)
+		}
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add(encode(nil, env(push.ToUser, "u", 1)))
+	f.Add(encode(nil, push.Envelope{To: push.Address{Kind: push.ToAll}, Op: push.OpClose, Exclude: []string{"x"}}))
+	f.Add([]byte{1, 2, 1, 0x80})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := decode(b)
+		if err != nil {
+			return
+		}
+		// Whatever decodes survives a round trip unchanged.
+		back, err := decode(encode(nil, e))
+		if err != nil || !reflect.DeepEqual(back, e) {
+			t.Fatalf("round trip of decoded %+v = %+v, %v", e, back, err)
+		}
+	})
+}
