@@ -53,7 +53,7 @@ type Options struct {
 // Stats are the backplane's counters.
 type Stats struct {
 	Published, Received, Dropped, PublishErrors, DecodeErrors, Reconnects uint64
-	Up                                                                     bool
+	Up                                                                    bool
 }
 
 // Backplane is a push.Backplane on Redis.
