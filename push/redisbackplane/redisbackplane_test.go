@@ -3,89 +3,18 @@ package redisbackplane
 import (
 	"context"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
 	"reflect"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/rcgateway/rcgateway/internal/redistest"
 	"github.com/rcgateway/rcgateway/push"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// redisServer is a real redis-server on a free loopback port.
-type redisServer struct {
-	t    *testing.T
-	port int
-	dir  string
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-func startRedis(t *testing.T) *redisServer {
-	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Fatal("redis-server is not installed: run `make deps` (apt-get install redis-server)")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	r := &redisServer{t: t, port: port, dir: t.TempDir()}
-	r.start()
-	t.Cleanup(r.stop)
-	return r
-}
-
-func (r *redisServer) url() string { return "redis://127.0.0.1:" + strconv.Itoa(r.port) }
-
-func (r *redisServer) start() {
-	r.t.Helper()
-	r.cmd = exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", r.dir)
-	r.cmd.Stdout, r.cmd.Stderr = os.Stderr, os.Stderr
-	if !testing.Verbose() {
-		r.cmd.Stdout, r.cmd.Stderr = nil, nil
-	}
-	if err := r.cmd.Start(); err != nil {
-		r.t.Fatal(err)
-	}
-	r.done = make(chan struct{})
-	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(r.cmd, r.done)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(r.port), 100*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("redis-server did not listen: %v", err)
-		}
-		select {
-		case <-r.done:
-			r.t.Fatal("redis-server exited at start")
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
-func (r *redisServer) stop() {
-	if r.cmd == nil {
-		return
-	}
-	_ = r.cmd.Process.Kill()
-	<-r.done
-	r.cmd = nil
-}
 
 // node is one Backplane with the envelopes it received.
 type node struct {
@@ -164,8 +93,8 @@ func env(kind push.AddressKind, key string, i int) push.Envelope {
 }
 
 func TestAddressedDeliveryAndOrder(t *testing.T) {
-	r := startRedis(t)
-	a, b := newNode(t, r.url(), 0), newNode(t, r.url(), 0)
+	r := redistest.Start(t)
+	a, b := newNode(t, r.URL(), 0), newNode(t, r.URL(), 0)
 	a.start(t)
 	b.start(t)
 	ctx := context.Background()
@@ -223,8 +152,8 @@ func TestAddressedDeliveryAndOrder(t *testing.T) {
 }
 
 func TestFullQueueDropsAndCounts(t *testing.T) {
-	r := startRedis(t)
-	a := newNode(t, r.url(), 2) // not started: nothing drains the queue
+	r := redistest.Start(t)
+	a := newNode(t, r.URL(), 2) // not started: nothing drains the queue
 	ctx := context.Background()
 	for i := range 2 {
 		if err := a.b.Publish(ctx, env(push.ToAll, "", i)); err != nil {
@@ -240,15 +169,15 @@ func TestFullQueueDropsAndCounts(t *testing.T) {
 }
 
 func TestRedisRestartResumesDelivery(t *testing.T) {
-	r := startRedis(t)
-	a, b := newNode(t, r.url(), 0), newNode(t, r.url(), 0)
+	r := redistest.Start(t)
+	a, b := newNode(t, r.URL(), 0), newNode(t, r.URL(), 0)
 	a.start(t)
 	b.start(t)
 	ctx := context.Background()
 	_ = a.b.Publish(ctx, env(push.ToAll, "", 1))
 	b.waitCount(t, 1)
 
-	r.stop()
+	r.Stop()
 	b.waitUp(t, false)
 	// What is published while Redis is down is lost, and counted.
 	_ = a.b.Publish(ctx, env(push.ToAll, "", 2))
@@ -260,7 +189,7 @@ func TestRedisRestartResumesDelivery(t *testing.T) {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	r.start()
+	r.Start()
 	b.waitUp(t, true)
 	a.waitUp(t, true)
 	_ = a.b.Publish(ctx, env(push.ToAll, "", 3))

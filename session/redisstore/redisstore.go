@@ -1,0 +1,301 @@
+// Package redisstore implements the session package's cluster seams on Redis: the
+// per-user upstream lease (with a fencing token), the shared user-token cache and the
+// cluster-wide count of browser connections per user.
+//
+// Keys, with Prefix (default "rcgw:session"):
+//
+//	<prefix>:lease:<user>   "<node>:<fence>", with the lease's expiry
+//	<prefix>:fence:<user>   the user's last fencing token (INCR)
+//	<prefix>:token:<user>   the user's Rocket.Chat credentials, with the token's TTL
+//	<prefix>:presence:<user> hash node → that node's connection count
+//	<prefix>:alive:<node>   present while the node lives (refreshed every AliveTTL/3)
+//
+// Tokens are stored as they are: Redis must be private to the gateway nodes (and should use
+// TLS and a password). This package never logs them.
+package redisstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/rcgateway/rcgateway/rocketchat"
+	"github.com/rcgateway/rcgateway/session"
+)
+
+// Options configures a Store.
+type Options struct {
+	URL      string // redis:// or rediss://
+	Password string // overrides the URL's password when set
+	Prefix   string // default "rcgw:session"
+	// NodeID names this node (default: random). Two live nodes must not share it.
+	NodeID string
+	// AliveTTL is how long a node's connection counts outlive it (default 15 s).
+	AliveTTL time.Duration
+	Logger   *slog.Logger
+}
+
+// Store implements session.Leaser, session.TokenStore and session.Presence.
+type Store struct {
+	o      Options
+	log    *slog.Logger
+	client rueidis.Client
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+var (
+	_ session.Leaser     = (*Store)(nil)
+	_ session.TokenStore = (*Store)(nil)
+	_ session.Presence   = (*Store)(nil)
+)
+
+// New connects to Redis and starts the node's liveness refresher. Close stops it.
+func New(o Options) (*Store, error) {
+	opt, err := rueidis.ParseURL(o.URL)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: parse url: %w", err)
+	}
+	if o.Password != "" {
+		opt.Password = o.Password
+	}
+	opt.DisableCache = true
+	client, err := rueidis.NewClient(opt)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: connect: %w", err)
+	}
+	if o.Prefix == "" {
+		o.Prefix = "rcgw:session"
+	}
+	if o.NodeID == "" {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		o.NodeID = hex.EncodeToString(b[:])
+	}
+	if o.AliveTTL <= 0 {
+		o.AliveTTL = 15 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{o: o, log: o.Logger, client: client}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	if err := s.beat(ctx); err != nil {
+		cancel()
+		client.Close()
+		return nil, fmt.Errorf("redisstore: %w", err)
+	}
+	s.wg.Add(1)
+	go s.alive(ctx)
+	return s, nil
+}
+
+// NodeID is this node's name in presence counts and leases.
+func (s *Store) NodeID() string { return s.o.NodeID }
+
+func (s *Store) key(kind, id string) string { return s.o.Prefix + ":" + kind + ":" + id }
+
+func (s *Store) beat(ctx context.Context) error {
+	cmd := s.client.B().Set().Key(s.key("alive", s.o.NodeID)).Value("1").Px(s.o.AliveTTL).Build()
+	if err := s.client.Do(ctx, cmd).Error(); err != nil {
+		return fmt.Errorf("node heartbeat: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) alive(ctx context.Context) {
+	defer s.wg.Done()
+	t := time.NewTicker(s.o.AliveTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.beat(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("redisstore: node heartbeat failed", "err", err)
+			}
+		}
+	}
+}
+
+// Close stops the refresher, removes this node's liveness key and closes the client.
+func (s *Store) Close() error {
+	s.cancel()
+	s.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = s.client.Do(ctx, s.client.B().Del().Key(s.key("alive", s.o.NodeID)).Build()).Error()
+	s.client.Close()
+	return nil
+}
+
+// Leases.
+
+var acquireScript = rueidis.NewLuaScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local fence = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1] .. ':' .. fence, 'PX', ARGV[2])
+return fence`)
+
+var renewScript = rueidis.NewLuaScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`)
+
+var releaseScript = rueidis.NewLuaScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`)
+
+// Acquire makes this node the owner of userID's upstream for ttl, unless another node is.
+func (s *Store) Acquire(ctx context.Context, userID string, ttl time.Duration) (session.Lease, bool, error) {
+	ms := strconv.FormatInt(ttl.Milliseconds(), 10)
+	fence, err := acquireScript.Exec(ctx, s.client, []string{s.key("lease", userID), s.key("fence", userID)}, []string{s.o.NodeID, ms}).AsInt64()
+	if err != nil {
+		return nil, false, fmt.Errorf("redisstore: acquire lease: %w", err)
+	}
+	if fence == 0 {
+		return nil, false, nil
+	}
+	return &lease{s: s, key: s.key("lease", userID), value: s.o.NodeID + ":" + strconv.FormatInt(fence, 10), fence: fence, ms: ms}, true, nil
+}
+
+type lease struct {
+	s     *Store
+	key   string
+	value string
+	fence int64
+	ms    string
+}
+
+func (l *lease) Token() int64 { return l.fence }
+
+func (l *lease) Renew(ctx context.Context) error {
+	n, err := renewScript.Exec(ctx, l.s.client, []string{l.key}, []string{l.value, l.ms}).AsInt64()
+	if err != nil {
+		return fmt.Errorf("redisstore: renew lease: %w", err)
+	}
+	if n == 0 {
+		return session.ErrLeaseLost
+	}
+	return nil
+}
+
+func (l *lease) Release(ctx context.Context) error {
+	if err := releaseScript.Exec(ctx, l.s.client, []string{l.key}, []string{l.value}).Error(); err != nil {
+		return fmt.Errorf("redisstore: release lease: %w", err)
+	}
+	return nil
+}
+
+// Tokens.
+
+type storedToken struct {
+	UserID string `json:"u"`
+	Token  string `json:"t"`
+}
+
+// Get returns the user's shared credentials and when they expire.
+func (s *Store) Get(ctx context.Context, userID string) (rocketchat.Credentials, time.Time, bool, error) {
+	k := s.key("token", userID)
+	res := s.client.DoMulti(ctx, s.client.B().Get().Key(k).Build(), s.client.B().Pttl().Key(k).Build())
+	raw, err := res[0].AsBytes()
+	if rueidis.IsRedisNil(err) {
+		return rocketchat.Credentials{}, time.Time{}, false, nil
+	}
+	if err != nil {
+		return rocketchat.Credentials{}, time.Time{}, false, fmt.Errorf("redisstore: get token: %w", err)
+	}
+	pttl, err := res[1].AsInt64()
+	if err != nil {
+		return rocketchat.Credentials{}, time.Time{}, false, fmt.Errorf("redisstore: get token ttl: %w", err)
+	}
+	if pttl <= 0 {
+		return rocketchat.Credentials{}, time.Time{}, false, nil
+	}
+	var st storedToken
+	if err := json.Unmarshal(raw, &st); err != nil || st.Token == "" {
+		return rocketchat.Credentials{}, time.Time{}, false, errors.New("redisstore: get token: unreadable entry")
+	}
+	return rocketchat.Credentials{UserID: st.UserID, Token: st.Token}, time.Now().Add(time.Duration(pttl) * time.Millisecond), true, nil
+}
+
+// Put shares the user's credentials for ttl.
+func (s *Store) Put(ctx context.Context, userID string, cred rocketchat.Credentials, ttl time.Duration) error {
+	raw, _ := json.Marshal(storedToken{UserID: cred.UserID, Token: cred.Token})
+	if err := s.client.Do(ctx, s.client.B().Set().Key(s.key("token", userID)).Value(rueidis.BinaryString(raw)).Px(ttl).Build()).Error(); err != nil {
+		return fmt.Errorf("redisstore: put token: %w", err)
+	}
+	return nil
+}
+
+// Delete forgets the user's credentials.
+func (s *Store) Delete(ctx context.Context, userID string) error {
+	if err := s.client.Do(ctx, s.client.B().Del().Key(s.key("token", userID)).Build()).Error(); err != nil {
+		return fmt.Errorf("redisstore: delete token: %w", err)
+	}
+	return nil
+}
+
+// Presence.
+
+var removeScript = rueidis.NewLuaScript(`
+local n = redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
+if n <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
+return n`)
+
+// Add counts one more connection of userID on this node.
+func (s *Store) Add(ctx context.Context, userID string) error {
+	if err := s.client.Do(ctx, s.client.B().Hincrby().Key(s.key("presence", userID)).Field(s.o.NodeID).Increment(1).Build()).Error(); err != nil {
+		return fmt.Errorf("redisstore: presence add: %w", err)
+	}
+	return nil
+}
+
+// Remove counts one connection of userID less on this node.
+func (s *Store) Remove(ctx context.Context, userID string) error {
+	if err := removeScript.Exec(ctx, s.client, []string{s.key("presence", userID)}, []string{s.o.NodeID}).Error(); err != nil {
+		return fmt.Errorf("redisstore: presence remove: %w", err)
+	}
+	return nil
+}
+
+// Count sums the user's connections on live nodes; counts of dead nodes are removed.
+func (s *Store) Count(ctx context.Context, userID string) (int, error) {
+	k := s.key("presence", userID)
+	m, err := s.client.Do(ctx, s.client.B().Hgetall().Key(k).Build()).AsIntMap()
+	if err != nil {
+		return 0, fmt.Errorf("redisstore: presence count: %w", err)
+	}
+	if len(m) == 0 {
+		return 0, nil
+	}
+	nodes := make([]string, 0, len(m))
+	cmds := make(rueidis.Commands, 0, len(m))
+	for node := range m {
+		nodes = append(nodes, node)
+		cmds = append(cmds, s.client.B().Exists().Key(s.key("alive", node)).Build())
+	}
+	total := 0
+	for i, r := range s.client.DoMulti(ctx, cmds...) {
+		alive, err := r.AsInt64()
+		if err != nil {
+			return 0, fmt.Errorf("redisstore: presence count: %w", err)
+		}
+		if alive == 0 {
+			_ = s.client.Do(ctx, s.client.B().Hdel().Key(k).Field(nodes[i]).Build()).Error()
+			continue
+		}
+		total += int(m[nodes[i]])
+	}
+	return total, nil
+}

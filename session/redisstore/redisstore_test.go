@@ -1,0 +1,138 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/rcgateway/rcgateway/internal/redistest"
+	"github.com/rcgateway/rcgateway/rocketchat"
+	"github.com/rcgateway/rcgateway/session"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func newStore(t *testing.T, url, node string, alive time.Duration) *Store {
+	t.Helper()
+	s, err := New(Options{URL: url, NodeID: node, AliveTTL: alive})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func TestLeaseIsExclusiveAndFenced(t *testing.T) {
+	r := redistest.Start(t)
+	a, b := newStore(t, r.URL(), "a", 0), newStore(t, r.URL(), "b", 0)
+	ctx := context.Background()
+	la, ok, err := a.Acquire(ctx, "u1", 300*time.Millisecond)
+	if err != nil || !ok {
+		t.Fatalf("a acquire: %v %v", ok, err)
+	}
+	if _, ok, err := b.Acquire(ctx, "u1", time.Second); err != nil || ok {
+		t.Fatalf("b acquired a held lease: %v %v", ok, err)
+	}
+	if _, ok, _ := b.Acquire(ctx, "u2", time.Second); !ok {
+		t.Fatal("another user's lease was refused")
+	}
+	if err := la.Renew(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Let a's lease expire (a "died"): b takes over with a larger fencing token, and a's
+	// renew now fails.
+	deadline := time.Now().Add(5 * time.Second)
+	tick := time.NewTicker(50 * time.Millisecond) // Redis expires the key; poll it
+	defer tick.Stop()
+	var lb session.Lease
+	for lb == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("b never took over the expired lease")
+		}
+		l, ok, err := b.Acquire(ctx, "u1", time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			lb = l
+			break
+		}
+		<-tick.C
+	}
+	if lb.Token() <= la.Token() {
+		t.Fatalf("fencing token did not grow: %d then %d", la.Token(), lb.Token())
+	}
+	if err := la.Renew(ctx); !errors.Is(err, session.ErrLeaseLost) {
+		t.Fatalf("stale renew = %v, want ErrLeaseLost", err)
+	}
+	if err := la.Release(ctx); err != nil { // releasing a lost lease leaves the new owner alone
+		t.Fatal(err)
+	}
+	if _, ok, _ := a.Acquire(ctx, "u1", time.Second); ok {
+		t.Fatal("a stale release freed b's lease")
+	}
+	if err := lb.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := a.Acquire(ctx, "u1", time.Second); !ok {
+		t.Fatal("lease not free after release")
+	}
+}
+
+func TestTokensAreSharedWithTTL(t *testing.T) {
+	r := redistest.Start(t)
+	a, b := newStore(t, r.URL(), "a", 0), newStore(t, r.URL(), "b", 0)
+	ctx := context.Background()
+	cred := rocketchat.Credentials{UserID: "rc1", Token: "tok"}
+	if err := a.Put(ctx, "p1", cred, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	got, exp, ok, err := b.Get(ctx, "p1")
+	if err != nil || !ok || got != cred || time.Until(exp) < 59*time.Minute {
+		t.Fatalf("get = %+v %v %v %v", got, exp, ok, err)
+	}
+	if err := b.Delete(ctx, "p1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok, err := a.Get(ctx, "p1"); ok || err != nil {
+		t.Fatalf("deleted token still there: %v %v", ok, err)
+	}
+}
+
+func TestPresenceCountsLiveNodesOnly(t *testing.T) {
+	r := redistest.Start(t)
+	a := newStore(t, r.URL(), "a", 0)
+	b, err := New(Options{URL: r.URL(), NodeID: "b", AliveTTL: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, s := range []*Store{a, a, b} {
+		if err := s.Add(ctx, "u"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := a.Count(ctx, "u"); n != 3 || err != nil {
+		t.Fatalf("count = %d %v, want 3", n, err)
+	}
+	if err := a.Remove(ctx, "u"); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := b.Count(ctx, "u"); n != 2 {
+		t.Fatalf("count after remove = %d, want 2", n)
+	}
+	// Node b dies without removing its connection: its count vanishes with its heartbeat.
+	_ = b.Close()
+	if n, _ := a.Count(ctx, "u"); n != 1 {
+		t.Fatalf("count after b died = %d, want 1", n)
+	}
+	if err := a.Remove(ctx, "u"); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := a.Count(ctx, "u"); n != 0 {
+		t.Fatalf("count = %d, want 0", n)
+	}
+}
