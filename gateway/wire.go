@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/rcgateway/rcgateway/rocketchat"
 	"github.com/rcgateway/rcgateway/session"
+	"github.com/rcgateway/rcgateway/session/redisstore"
 )
 
 // compose builds the Rocket.Chat client and admin agent, the session manager and the push
@@ -51,7 +53,7 @@ func (s *Server) compose() error {
 	if err != nil {
 		return err
 	}
-	mgr, err = session.NewManager(session.Options{
+	so := session.Options{
 		Client:          client,
 		Agent:           agent,
 		Pusher:          hub,
@@ -61,7 +63,23 @@ func (s *Server) compose() error {
 		TokenTTL:        cfg.UserTokens.TTL.D(),
 		Linger:          cfg.UserTokens.Linger.D(),
 		Logger:          s.log.With("component", "session"),
-	})
+	}
+	if cfg.Redis.URL != "" {
+		store, err := redisstore.New(redisstore.Options{
+			URL:      redisURL(cfg.Redis.URL, cfg.Redis.TLS),
+			Password: cfg.Redis.Password.Value(),
+			NodeID:   cfg.Redis.NodeID,
+			Logger:   s.log.With("component", "redisstore"),
+		})
+		if err != nil {
+			_ = hub.Shutdown(context.Background())
+			return fmt.Errorf("gateway: redis session store: %w", err)
+		}
+		so.Leaser, so.Tokens, so.Presence, so.Clustered = store, store, store, true
+		s.closers = append(s.closers, func(context.Context) error { return store.Close() })
+		s.log.Info("cluster mode: sessions on Redis", "node_id", store.NodeID())
+	}
+	mgr, err = session.NewManager(so)
 	if err != nil {
 		_ = hub.Shutdown(context.Background())
 		return fmt.Errorf("gateway: %w", err)
@@ -112,6 +130,14 @@ func (unavailableHub) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 func (unavailableHub) SendToUser(context.Context, string, string, any) error { return errNoHub }
 func (unavailableHub) Kick(context.Context, string, string, bool) error      { return nil }
 func (unavailableHub) Shutdown(context.Context) error                        { return nil }
+
+// redisURL forces TLS (rediss://) when redis.tls is set.
+func redisURL(u string, forceTLS bool) string {
+	if forceTLS && strings.HasPrefix(u, "redis://") {
+		return "rediss://" + strings.TrimPrefix(u, "redis://")
+	}
+	return u
+}
 
 // sessionAdapter fits *session.Manager to Sessions.
 type sessionAdapter struct{ m *session.Manager }
