@@ -194,12 +194,6 @@ func TestJWTFailuresAre401(t *testing.T) {
 		if st := e.call("GET", "/api/im/rooms", tok, nil, &body); st != 401 || body["error"] != "unauthorized" {
 			t.Errorf("%s: REST %d %v", name, st, body)
 		}
-		if st := e.call("POST", "/signalr/negotiate?negotiateVersion=1", tok, nil, nil); st != 401 {
-			t.Errorf("%s: negotiate %d", name, st)
-		}
-		if st := e.call("POST", "/signalr/negotiate?negotiateVersion=1&access_token="+tok, "", nil, nil); st != 401 {
-			t.Errorf("%s: negotiate (query) %d", name, st)
-		}
 	}
 	if st := e.call("PUT", "/api/admin/users/x1", "", map[string]string{"username": "x1"}, nil); st != 401 {
 		t.Errorf("missing API key: %d", st)
@@ -220,6 +214,26 @@ func TestJWTFailuresAre401(t *testing.T) {
 	var rooms map[string]any
 	if st := e.call("GET", "/api/v1/rooms.get", alice, nil, &rooms); st != 200 {
 		t.Errorf("passthrough rooms.get: %d", st)
+	}
+}
+
+// TestHubRejectsBadJWT: the hub uses the same validation, with the token from Bearer or
+// from access_token (browsers' WebSockets).
+func TestHubRejectsBadJWT(t *testing.T) {
+	e := start(t, nil, rctest.Options{})
+	cases := map[string]string{
+		"expired":        token(t, "alice", func(c jwt.MapClaims) { c["exp"] = time.Now().Add(-time.Hour).Unix() }, nil, nil),
+		"wrongly signed": token(t, "alice", nil, []byte("another-key-another-key-another-key!!"), nil),
+		"alg none":       token(t, "alice", nil, nil, jwt.SigningMethodNone),
+		"wrong audience": token(t, "alice", func(c jwt.MapClaims) { c["aud"] = "other" }, nil, nil),
+	}
+	for name, tok := range cases {
+		if st := e.call("POST", "/signalr/negotiate?negotiateVersion=1", tok, nil, nil); st != 401 {
+			t.Errorf("%s: negotiate %d, want 401", name, st)
+		}
+		if st := e.call("POST", "/signalr/negotiate?negotiateVersion=1&access_token="+tok, "", nil, nil); st != 401 {
+			t.Errorf("%s: negotiate (access_token) %d, want 401", name, st)
+		}
 	}
 }
 
