@@ -1,0 +1,428 @@
+package signalr
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/tinylib/msgp/msgp"
+)
+
+type msgpackProtocol struct{}
+
+func (msgpackProtocol) Name() string { return "messagepack" }
+func (msgpackProtocol) Binary() bool { return true }
+
+// maxRecord is the largest length a varint prefix may announce (2 GiB - 1).
+const maxRecord = math.MaxInt32
+
+// readVarint reads the record length prefix: 7-bit groups, least significant first, at
+// most 5 bytes. n == 0 means more bytes are needed.
+func readVarint(b []byte) (v uint64, n int, err error) {
+	for i := 0; i < 5; i++ {
+		if i >= len(b) {
+			return 0, 0, nil
+		}
+		v |= uint64(b[i]&0x7f) << (7 * i)
+		if b[i]&0x80 == 0 {
+			if v > maxRecord {
+				return 0, 0, fmt.Errorf("%w: record length %d", ErrInvalid, v)
+			}
+			return v, i + 1, nil
+		}
+	}
+	return 0, 0, fmt.Errorf("%w: length prefix longer than 5 bytes", ErrInvalid)
+}
+
+func appendVarint(b []byte, v int) []byte {
+	for v >= 0x80 {
+		b = append(b, byte(v)|0x80)
+		v >>= 7
+	}
+	return append(b, byte(v))
+}
+
+func (msgpackProtocol) Parse(buf []byte, maxSize int) (Message, int, error) {
+	size, hn, err := readVarint(buf)
+	if err != nil || hn == 0 {
+		return Message{}, 0, err
+	}
+	if maxSize > 0 && size > uint64(maxSize) {
+		return Message{}, 0, ErrTooLarge
+	}
+	if uint64(len(buf)-hn) < size {
+		return Message{}, 0, nil
+	}
+	n := hn + int(size)
+	m, err := decodeMsgPack(buf[hn:n])
+	if err != nil {
+		return Message{}, n, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return m, n, nil
+}
+
+func decodeMsgPack(b []byte) (m Message, err error) {
+	sz, b, err := msgp.ReadArrayHeaderBytes(b)
+	if err != nil {
+		return m, err
+	}
+	if sz == 0 {
+		return m, fmt.Errorf("empty message array")
+	}
+	t, b, err := msgp.ReadInt64Bytes(b)
+	if err != nil {
+		return m, err
+	}
+	m.Type = MessageType(t)
+	need := func(n uint32) error {
+		if sz < n {
+			return fmt.Errorf("message type %d needs %d elements, has %d", t, n, sz)
+		}
+		return nil
+	}
+	switch m.Type {
+	case Invocation, StreamInvocation:
+		if err := need(5); err != nil {
+			return m, err
+		}
+		if m.Headers, b, err = readHeaders(b); err != nil {
+			return m, err
+		}
+		if m.InvocationID, b, err = readOptString(b); err != nil {
+			return m, err
+		}
+		var target string
+		if target, b, err = msgp.ReadStringBytes(b); err != nil {
+			return m, err
+		}
+		if target == "" {
+			return m, fmt.Errorf("empty target")
+		}
+		m.Target = target
+		var n uint32
+		if n, b, err = msgp.ReadArrayHeaderBytes(b); err != nil {
+			return m, err
+		}
+		m.Arguments = make([]json.RawMessage, 0, n)
+		for range n {
+			var v json.RawMessage
+			if v, b, err = toJSON(b); err != nil {
+				return m, err
+			}
+			m.Arguments = append(m.Arguments, v)
+		}
+		if sz >= 6 {
+			if n, b, err = msgp.ReadArrayHeaderBytes(b); err != nil {
+				return m, err
+			}
+			for range n {
+				var s string
+				if s, b, err = msgp.ReadStringBytes(b); err != nil {
+					return m, err
+				}
+				m.StreamIDs = append(m.StreamIDs, s)
+			}
+		}
+	case StreamItem:
+		if err := need(4); err != nil {
+			return m, err
+		}
+		if m.Headers, b, err = readHeaders(b); err != nil {
+			return m, err
+		}
+		if m.InvocationID, b, err = msgp.ReadStringBytes(b); err != nil {
+			return m, err
+		}
+		if m.Item, _, err = toJSON(b); err != nil {
+			return m, err
+		}
+	case Completion:
+		if err := need(4); err != nil {
+			return m, err
+		}
+		if m.Headers, b, err = readHeaders(b); err != nil {
+			return m, err
+		}
+		if m.InvocationID, b, err = msgp.ReadStringBytes(b); err != nil {
+			return m, err
+		}
+		var kind int64
+		if kind, b, err = msgp.ReadInt64Bytes(b); err != nil {
+			return m, err
+		}
+		switch kind {
+		case 1:
+			if err := need(5); err != nil {
+				return m, err
+			}
+			if m.Error, _, err = msgp.ReadStringBytes(b); err != nil {
+				return m, err
+			}
+		case 2:
+		case 3:
+			if err := need(5); err != nil {
+				return m, err
+			}
+			if m.Result, _, err = toJSON(b); err != nil {
+				return m, err
+			}
+			m.HasResult = true
+		default:
+			return m, fmt.Errorf("completion result kind %d", kind)
+		}
+	case CancelInvocation:
+		if err := need(3); err != nil {
+			return m, err
+		}
+		if m.Headers, b, err = readHeaders(b); err != nil {
+			return m, err
+		}
+		if m.InvocationID, _, err = msgp.ReadStringBytes(b); err != nil {
+			return m, err
+		}
+	case Ping:
+	case Close:
+		if sz >= 2 {
+			if m.Error, b, err = readOptString(b); err != nil {
+				return m, err
+			}
+		}
+		if sz >= 3 {
+			if m.AllowReconnect, _, err = msgp.ReadBoolBytes(b); err != nil {
+				return m, err
+			}
+		}
+	case Ack, Sequence:
+		if err := need(2); err != nil {
+			return m, err
+		}
+		if m.SequenceID, _, err = msgp.ReadInt64Bytes(b); err != nil {
+			return m, err
+		}
+	default:
+		return Message{Type: m.Type}, nil
+	}
+	return m, nil
+}
+
+func readHeaders(b []byte) (map[string]string, []byte, error) {
+	n, b, err := msgp.ReadMapHeaderBytes(b)
+	if err != nil || n == 0 {
+		return nil, b, err
+	}
+	if int(n) > len(b) {
+		return nil, b, msgp.ErrShortBytes
+	}
+	h := make(map[string]string, n)
+	for range n {
+		var k, v string
+		if k, b, err = msgp.ReadStringBytes(b); err != nil {
+			return nil, b, err
+		}
+		if v, b, err = msgp.ReadStringBytes(b); err != nil {
+			return nil, b, err
+		}
+		h[k] = v
+	}
+	return h, b, nil
+}
+
+func readOptString(b []byte) (string, []byte, error) {
+	if msgp.IsNil(b) {
+		b, err := msgp.ReadNilBytes(b)
+		return "", b, err
+	}
+	return msgp.ReadStringBytes(b)
+}
+
+// toJSON converts one MessagePack value to JSON.
+func toJSON(b []byte) (json.RawMessage, []byte, error) {
+	rest, err := msgp.Skip(b)
+	if err != nil {
+		return nil, b, err
+	}
+	var out bytes.Buffer
+	if _, err := msgp.UnmarshalAsJSON(&out, b[:len(b)-len(rest)]); err != nil {
+		return nil, b, err
+	}
+	if !json.Valid(out.Bytes()) {
+		return nil, b, fmt.Errorf("value does not convert to JSON")
+	}
+	return json.RawMessage(out.Bytes()), rest, nil
+}
+
+func (msgpackProtocol) Append(dst []byte, m *Message) ([]byte, error) {
+	body, err := appendMsgPackBody(make([]byte, 0, 64+rawLen(m)), m)
+	if err != nil {
+		return dst, err
+	}
+	dst = appendVarint(dst, len(body))
+	return append(dst, body...), nil
+}
+
+func rawLen(m *Message) int {
+	n := len(m.Result) + len(m.Item)
+	for _, a := range m.Arguments {
+		n += len(a)
+	}
+	return n
+}
+
+func appendHeaders(b []byte, h map[string]string) []byte {
+	b = msgp.AppendMapHeader(b, uint32(len(h)))
+	for k, v := range h {
+		b = msgp.AppendString(b, k)
+		b = msgp.AppendString(b, v)
+	}
+	return b
+}
+
+func appendMsgPackBody(b []byte, m *Message) ([]byte, error) {
+	var err error
+	switch m.Type {
+	case Invocation, StreamInvocation:
+		n := uint32(5)
+		if len(m.StreamIDs) > 0 {
+			n = 6
+		}
+		b = msgp.AppendArrayHeader(b, n)
+		b = msgp.AppendInt(b, int(m.Type))
+		b = appendHeaders(b, m.Headers)
+		if m.InvocationID == "" {
+			b = msgp.AppendNil(b)
+		} else {
+			b = msgp.AppendString(b, m.InvocationID)
+		}
+		b = msgp.AppendString(b, m.Target)
+		b = msgp.AppendArrayHeader(b, uint32(len(m.Arguments)))
+		for _, a := range m.Arguments {
+			if b, err = AppendJSONAsMsgPack(b, a); err != nil {
+				return b, err
+			}
+		}
+		if n == 6 {
+			b = msgp.AppendArrayHeader(b, uint32(len(m.StreamIDs)))
+			for _, s := range m.StreamIDs {
+				b = msgp.AppendString(b, s)
+			}
+		}
+	case StreamItem:
+		b = msgp.AppendArrayHeader(b, 4)
+		b = msgp.AppendInt(b, int(m.Type))
+		b = appendHeaders(b, m.Headers)
+		b = msgp.AppendString(b, m.InvocationID)
+		if b, err = AppendJSONAsMsgPack(b, orNull(m.Item)); err != nil {
+			return b, err
+		}
+	case Completion:
+		switch {
+		case m.Error != "":
+			b = msgp.AppendArrayHeader(b, 5)
+			b = msgp.AppendInt(b, int(m.Type))
+			b = appendHeaders(b, m.Headers)
+			b = msgp.AppendString(b, m.InvocationID)
+			b = msgp.AppendInt(b, 1)
+			b = msgp.AppendString(b, m.Error)
+		case m.HasResult:
+			b = msgp.AppendArrayHeader(b, 5)
+			b = msgp.AppendInt(b, int(m.Type))
+			b = appendHeaders(b, m.Headers)
+			b = msgp.AppendString(b, m.InvocationID)
+			b = msgp.AppendInt(b, 3)
+			if b, err = AppendJSONAsMsgPack(b, orNull(m.Result)); err != nil {
+				return b, err
+			}
+		default:
+			b = msgp.AppendArrayHeader(b, 4)
+			b = msgp.AppendInt(b, int(m.Type))
+			b = appendHeaders(b, m.Headers)
+			b = msgp.AppendString(b, m.InvocationID)
+			b = msgp.AppendInt(b, 2)
+		}
+	case CancelInvocation:
+		b = msgp.AppendArrayHeader(b, 3)
+		b = msgp.AppendInt(b, int(m.Type))
+		b = appendHeaders(b, m.Headers)
+		b = msgp.AppendString(b, m.InvocationID)
+	case Ping:
+		b = msgp.AppendArrayHeader(b, 1)
+		b = msgp.AppendInt(b, int(m.Type))
+	case Close:
+		b = msgp.AppendArrayHeader(b, 3)
+		b = msgp.AppendInt(b, int(m.Type))
+		if m.Error == "" {
+			b = msgp.AppendNil(b)
+		} else {
+			b = msgp.AppendString(b, m.Error)
+		}
+		b = msgp.AppendBool(b, m.AllowReconnect)
+	case Ack, Sequence:
+		b = msgp.AppendArrayHeader(b, 2)
+		b = msgp.AppendInt(b, int(m.Type))
+		b = msgp.AppendInt64(b, m.SequenceID)
+	default:
+		return b, fmt.Errorf("%w: cannot encode message type %d", ErrInvalid, m.Type)
+	}
+	return b, nil
+}
+
+// AppendJSONAsMsgPack appends the JSON value raw as MessagePack: objects become maps (keys
+// in sorted order), arrays arrays, integral numbers integers and others float64.
+func AppendJSONAsMsgPack(b []byte, raw json.RawMessage) ([]byte, error) {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return b, fmt.Errorf("%w: argument is not JSON: %v", ErrInvalid, err)
+	}
+	if d.More() {
+		return b, fmt.Errorf("%w: argument has trailing data", ErrInvalid)
+	}
+	return appendValue(b, v)
+}
+
+func appendValue(b []byte, v any) ([]byte, error) {
+	var err error
+	switch x := v.(type) {
+	case nil:
+		return msgp.AppendNil(b), nil
+	case bool:
+		return msgp.AppendBool(b, x), nil
+	case string:
+		return msgp.AppendString(b, x), nil
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return msgp.AppendInt64(b, i), nil
+		}
+		f, err := x.Float64()
+		if err != nil {
+			return b, fmt.Errorf("%w: number %s", ErrInvalid, x)
+		}
+		return msgp.AppendFloat64(b, f), nil
+	case []any:
+		b = msgp.AppendArrayHeader(b, uint32(len(x)))
+		for _, e := range x {
+			if b, err = appendValue(b, e); err != nil {
+				return b, err
+			}
+		}
+		return b, nil
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		b = msgp.AppendMapHeader(b, uint32(len(x)))
+		for _, k := range keys {
+			b = msgp.AppendString(b, k)
+			if b, err = appendValue(b, x[k]); err != nil {
+				return b, err
+			}
+		}
+		return b, nil
+	}
+	return b, fmt.Errorf("%w: unexpected JSON value %T", ErrInvalid, v)
+}
