@@ -2,11 +2,11 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 
+	"github.com/rcgateway/rcgateway/push"
+	"github.com/rcgateway/rcgateway/push/redisbackplane"
 	"github.com/rcgateway/rcgateway/rocketchat"
 	"github.com/rcgateway/rcgateway/session"
 	"github.com/rcgateway/rcgateway/session/redisstore"
@@ -110,26 +110,47 @@ func (s *Server) compose() error {
 	return nil
 }
 
-// newHub builds the push hub with the gateway's authentication and the presence hooks.
-// TEMPORARY: package push has not landed yet; until it does the hub path answers 503 and
-// pushes fail, so the REST API and the sessions can run and be tested on their own.
+// newHub builds the push hub with the gateway's authentication, the presence hooks and,
+// when redis.url is set, the Redis backplane.
 func (s *Server) newHub(online, offline func(string)) (Hub, error) {
-	s.log.Warn("push hub not available in this build: /signalr answers 503")
-	return unavailableHub{}, nil
+	cfg := s.cfg
+	var bp push.Backplane
+	if cfg.Redis.URL != "" {
+		b, err := redisbackplane.New(redisbackplane.Options{
+			URL:      redisURL(cfg.Redis.URL, cfg.Redis.TLS),
+			Password: cfg.Redis.Password.Value(),
+			Logger:   s.log.With("component", "redisbackplane"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("gateway: redis backplane: %w", err)
+		}
+		bp = b
+		s.closers = append(s.closers, func(context.Context) error { return b.Close() })
+	}
+	h, err := push.NewHub(push.Options{
+		Path:              cfg.Hub.Path,
+		Authenticate:      s.authenticate,
+		KeepAliveInterval: cfg.Hub.KeepAlive.D(),
+		ClientTimeout:     cfg.Hub.ClientTimeout.D(),
+		HandshakeTimeout:  cfg.Hub.HandshakeTimeout.D(),
+		SingleLogin:       cfg.Hub.SingleLogin,
+		Backplane:         bp,
+		Logger:            s.log.With("component", "push"),
+		OnUserOnline:      online,
+		OnUserOffline:     offline,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	s.metrics.addStats(
+		stat{name: "rcgw_hub_connections", help: "Browser (SignalR) connections on this node.", value: func() float64 { return float64(h.Stats().Connections) }},
+		stat{name: "rcgw_hub_users", help: "Users with browser connections on this node.", value: func() float64 { return float64(h.Stats().Users) }},
+		stat{name: "rcgw_hub_pushes_total", help: "Sends accepted by the hub.", counter: true, value: func() float64 { return float64(h.Stats().Pushes) }},
+		stat{name: "rcgw_hub_deliveries_total", help: "Records queued to browser connections.", counter: true, value: func() float64 { return float64(h.Stats().Deliveries) }},
+		stat{name: "rcgw_hub_queue_drops_total", help: "Connections closed because their send queue was full (slow consumers).", counter: true, value: func() float64 { return float64(h.Stats().SlowConsumerCloses) }},
+	)
+	return h, nil
 }
-
-var errNoHub = errors.New("gateway: push hub not available in this build")
-
-type unavailableHub struct{}
-
-func (unavailableHub) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusServiceUnavailable)
-	_, _ = w.Write([]byte(`{"error":"unavailable","message":"push hub not available in this build"}`))
-}
-func (unavailableHub) SendToUser(context.Context, string, string, any) error { return errNoHub }
-func (unavailableHub) Kick(context.Context, string, string, bool) error      { return nil }
-func (unavailableHub) Shutdown(context.Context) error                        { return nil }
 
 // redisURL forces TLS (rediss://) when redis.tls is set.
 func redisURL(u string, forceTLS bool) string {

@@ -7,10 +7,12 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/rcgateway/rcgateway/config"
+	"github.com/rcgateway/rcgateway/push/pushtest"
 	"github.com/rcgateway/rcgateway/rocketchat/rctest"
 )
 
@@ -201,12 +203,40 @@ func TestReconnectLosesNothing(t *testing.T) {
 	}
 }
 
-// dial opens a SignalR connection to the gateway's hub with a product JWT.
-// The push hub and its test client (push/pushtest) have not landed in this tree yet, so
-// the hub answers 503 and every push test stops here with what is missing.
+// dial opens a SignalR connection (push/pushtest, JSON protocol, WebSockets) to the
+// gateway's hub with a product JWT; it is closed when the test ends.
 func (e *env) dial(tok string) conn {
 	e.t.Helper()
-	st := e.call("POST", "/signalr/negotiate?negotiateVersion=1", tok, nil, nil)
-	e.t.Fatalf("hub negotiate answered %d: package push (Hub, pushtest client) is not in this tree yet; wire gateway.newHub and this dial to push.NewHub / push/pushtest", st)
-	return nil
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := pushtest.Dial(ctx, e.base+"/signalr", tok, 256)
+	if err != nil {
+		e.t.Fatalf("dial hub: %v", err)
+	}
+	pc := &pushConn{c: c}
+	e.t.Cleanup(pc.Close)
+	return pc
 }
+
+type pushConn struct {
+	c    *pushtest.Client
+	once sync.Once
+}
+
+func (p *pushConn) Next(ctx context.Context) (inv, error) {
+	select {
+	case in, ok := <-p.c.Invocations:
+		if !ok {
+			return inv{}, fmt.Errorf("connection closed (%+v)", p.c.Closed())
+		}
+		var arg json.RawMessage
+		if len(in.Arguments) > 0 {
+			arg = in.Arguments[0]
+		}
+		return inv{Target: in.Target, Arg: arg}, nil
+	case <-ctx.Done():
+		return inv{}, ctx.Err()
+	}
+}
+
+func (p *pushConn) Close() { p.once.Do(func() { _ = p.c.Close() }) }
