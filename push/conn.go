@@ -1,0 +1,330 @@
+package push
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rcgateway/rcgateway/push/signalr"
+)
+
+// Transports a connection is bound to.
+const (
+	transportNone int32 = iota
+	transportWebSockets
+	transportSSE
+	transportLongPolling
+)
+
+// HubError is an error a Handler returns to show its message to the caller; other errors
+// are reported with a generic text.
+type HubError struct{ Message string }
+
+func (e *HubError) Error() string { return e.Message }
+
+// conn is one SignalR connection on this node.
+type conn struct {
+	h                 *Hub
+	id, token, userID string
+	created           time.Time
+
+	transport  atomic.Int32
+	protoP     atomic.Pointer[protoBox]
+	ready      atomic.Bool // handshake done and registered
+	handshaken atomic.Bool
+
+	q         chan []byte
+	done      chan struct{}
+	closeOnce sync.Once
+	finalRec  []byte // written after the queue when done closes
+
+	lastRecv, lastSent, lastActive atomic.Int64
+	polling                        atomic.Bool
+	finalSent                      atomic.Bool
+	removed                        atomic.Bool
+
+	inMu  sync.Mutex
+	inbuf []byte
+
+	groups map[string]struct{} // guarded by h.mu
+}
+
+type protoBox struct{ p signalr.Protocol }
+
+func (h *Hub) newConn(userID string) *conn {
+	now := time.Now()
+	c := &conn{h: h, id: newID(16), token: newID(16), userID: userID, created: now,
+		q: make(chan []byte, h.o.SendQueueSize), done: make(chan struct{}), groups: map[string]struct{}{}}
+	c.lastRecv.Store(now.UnixNano())
+	c.lastSent.Store(now.UnixNano())
+	c.lastActive.Store(now.UnixNano())
+	return c
+}
+
+// protocol is the negotiated hub protocol (JSON until the handshake says otherwise).
+func (c *conn) protocol() signalr.Protocol {
+	if b := c.protoP.Load(); b != nil {
+		return b.p
+	}
+	return signalr.JSON
+}
+
+func (c *conn) isClosed() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// enqueue queues one record; a full queue closes the connection (allowReconnect).
+func (c *conn) enqueue(rec []byte) bool {
+	if c.isClosed() {
+		return false
+	}
+	select {
+	case c.q <- rec:
+		return true
+	default:
+		c.h.slowCloses.Add(1)
+		c.h.log.Warn("push: slow consumer closed", "conn", c.id, "user", c.userID)
+		js, mp := closeRecords("Connection closed: the client did not keep up.", true)
+		c.closeWith(js, mp)
+		return false
+	}
+}
+
+func (c *conn) closeWith(js, mp []byte) {
+	if c.protocol().Binary() {
+		c.close(mp, "")
+	} else {
+		c.close(js, "")
+	}
+}
+
+// close ends the connection after the queued records and rec (a Close record, or nil).
+func (c *conn) close(rec []byte, _ string) {
+	c.closeOnce.Do(func() {
+		c.finalRec = rec
+		close(c.done)
+	})
+}
+
+// drain appends every queued record to buf.
+func (c *conn) drain(buf []byte) []byte {
+	for {
+		select {
+		case rec := <-c.q:
+			buf = append(buf, rec...)
+		default:
+			return buf
+		}
+	}
+}
+
+// receive processes bytes from the client: the handshake, then hub messages.
+func (c *conn) receive(ctx context.Context, data []byte) error {
+	c.inMu.Lock()
+	defer c.inMu.Unlock()
+	c.lastRecv.Store(time.Now().UnixNano())
+	c.inbuf = append(c.inbuf, data...)
+	for len(c.inbuf) > 0 {
+		if !c.handshaken.Load() {
+			req, n, err := signalr.ParseHandshake(c.inbuf, c.h.maxRecv)
+			if err != nil {
+				c.rejectHandshake(err.Error())
+				return err
+			}
+			if n == 0 {
+				return nil
+			}
+			c.inbuf = c.inbuf[n:]
+			if err := c.acceptHandshake(req); err != nil {
+				return err
+			}
+			continue
+		}
+		m, n, err := c.protocol().Parse(c.inbuf, c.h.maxRecv)
+		if err != nil {
+			js, mp := closeRecords("Connection closed with an error.", true)
+			c.closeWith(js, mp)
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+		c.inbuf = c.inbuf[n:]
+		c.dispatch(ctx, m)
+	}
+	c.inbuf = nil // release a large buffer once fully consumed
+	return nil
+}
+
+func (c *conn) rejectHandshake(msg string) {
+	rec := signalr.AppendHandshakeResponse(nil, msg)
+	c.close(rec, "")
+}
+
+func (c *conn) acceptHandshake(req signalr.HandshakeRequest) error {
+	p, ok := signalr.ProtocolByName(req.Protocol)
+	switch {
+	case !ok:
+		err := fmt.Errorf("The protocol '%s' is not supported.", req.Protocol) //nolint:staticcheck // wire text
+		c.rejectHandshake(err.Error())
+		return err
+	case req.Version < 1 || req.Version > 2:
+		err := fmt.Errorf("The server does not support version %d of the '%s' protocol.", req.Version, req.Protocol) //nolint:staticcheck // wire text
+		c.rejectHandshake(err.Error())
+		return err
+	case p.Binary() && c.transport.Load() == transportSSE:
+		err := fmt.Errorf("Cannot use the '%s' protocol on the current transport. The transport does not support 'Binary' transfer format.", req.Protocol) //nolint:staticcheck // wire text
+		c.rejectHandshake(err.Error())
+		return err
+	}
+	c.protoP.Store(&protoBox{p})
+	c.enqueue(signalr.AppendHandshakeResponse(nil, ""))
+	c.handshaken.Store(true)
+	if err := c.h.register(c); err != nil {
+		c.close(nil, "")
+		return err
+	}
+	return nil
+}
+
+func (c *conn) dispatch(ctx context.Context, m signalr.Message) {
+	switch m.Type {
+	case signalr.Invocation:
+		c.invoke(ctx, m)
+	case signalr.StreamInvocation:
+		c.complete(m.InvocationID, nil, "Streaming is not supported by this server.")
+	case signalr.Close:
+		c.close(nil, "")
+	default:
+		// Ping only proves liveness; completions, stream items, cancels, acks and unknown
+		// types are ignored, as the protocol allows.
+	}
+}
+
+func (c *conn) invoke(ctx context.Context, m signalr.Message) {
+	fn := c.h.handler(m.Target)
+	if fn == nil {
+		if m.InvocationID != "" {
+			c.complete(m.InvocationID, nil, fmt.Sprintf("Unknown hub method '%s'", m.Target))
+		}
+		return
+	}
+	res, err := fn(ctx, CallInfo{UserID: c.userID, ConnectionID: c.id}, m.Arguments)
+	if m.InvocationID == "" {
+		return
+	}
+	if err != nil {
+		msg := fmt.Sprintf("An unexpected error occurred invoking '%s' on the server.", m.Target)
+		var he *HubError
+		if errors.As(err, &he) {
+			msg += " HubException: " + he.Message
+		}
+		c.complete(m.InvocationID, nil, msg)
+		return
+	}
+	c.complete(m.InvocationID, res, "")
+}
+
+func (c *conn) complete(id string, res any, errMsg string) {
+	if id == "" {
+		return
+	}
+	m := &signalr.Message{Type: signalr.Completion, InvocationID: id, Error: errMsg}
+	if errMsg == "" && res != nil {
+		raw, ok := res.(json.RawMessage)
+		if !ok {
+			var err error
+			if raw, err = json.Marshal(res); err != nil {
+				m.Error = "The server could not encode the result."
+			}
+		}
+		if m.Error == "" {
+			m.Result, m.HasResult = raw, true
+		}
+	}
+	rec, err := c.protocol().Append(nil, m)
+	if err != nil {
+		c.h.log.Warn("push: encode completion", "err", err)
+		return
+	}
+	c.enqueue(rec)
+}
+
+// tick runs the heartbeat's checks for this connection.
+func (c *conn) tick(now time.Time) {
+	o := &c.h.o
+	tr := c.transport.Load()
+	since := func(v *atomic.Int64) time.Duration { return now.Sub(time.Unix(0, v.Load())) }
+	if tr == transportNone {
+		if now.Sub(c.created) > o.DisconnectTimeout {
+			c.close(nil, "")
+			c.h.remove(c)
+		}
+		return
+	}
+	if tr == transportLongPolling {
+		if !c.polling.Load() && since(&c.lastActive) > o.DisconnectTimeout {
+			c.close(nil, "")
+			c.h.remove(c)
+		}
+		return
+	}
+	if c.isClosed() {
+		return
+	}
+	if !c.handshaken.Load() {
+		if now.Sub(c.created) > o.HandshakeTimeout {
+			c.close(nil, "")
+		}
+		return
+	}
+	if since(&c.lastRecv) > o.ClientTimeout {
+		js, mp := closeRecords("Server timeout elapsed without receiving a message from the client.", true)
+		c.closeWith(js, mp)
+		return
+	}
+	if since(&c.lastSent) >= o.KeepAliveInterval {
+		select {
+		case c.q <- signalr.PingRecord(c.protocol()):
+			c.lastSent.Store(now.UnixNano())
+		default:
+		}
+	}
+}
+
+func transportName(t int32) string {
+	return [...]string{"none", "WebSockets", "ServerSentEvents", "LongPolling"}[t]
+}
+
+// bind binds the connection to a transport the first time; a different or second binding
+// of a streaming transport fails.
+func (c *conn) bind(t int32) error {
+	if c.transport.CompareAndSwap(transportNone, t) {
+		return nil
+	}
+	if cur := c.transport.Load(); cur != t {
+		return errors.New("Cannot change transports mid-connection") //nolint:staticcheck // wire text
+	}
+	if t != transportLongPolling {
+		return errAlreadyBound
+	}
+	return nil
+}
+
+var errAlreadyBound = errors.New("connection already has an active transport")
+
+func contentTypeFor(p signalr.Protocol) string {
+	if p.Binary() {
+		return "application/octet-stream"
+	}
+	return "text/plain; charset=utf-8"
+}

@@ -1,0 +1,374 @@
+package push
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// transportWriteTimeout bounds one write to a client (ASP.NET's TransportSendTimeout).
+const transportWriteTimeout = 10 * time.Second
+
+// ServeHTTP serves negotiate and the three transports under the hub's path.
+func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	path := strings.TrimSuffix(r.URL.Path, "/")
+	switch path {
+	case h.o.Path + "/negotiate":
+		h.negotiate(w, r)
+	case h.o.Path:
+		h.serveConnection(w, r)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func (h *Hub) authenticate(w http.ResponseWriter, r *http.Request) (string, bool) {
+	user, err := h.o.Authenticate(r)
+	if err != nil || user == "" {
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		http.Error(w, "Unauthorized", http.StatusUnauthorized)
+		return "", false
+	}
+	return user, true
+}
+
+type negotiateTransport struct {
+	Transport       string   `json:"transport"`
+	TransferFormats []string `json:"transferFormats"`
+}
+
+var availableTransports = []negotiateTransport{
+	{"WebSockets", []string{"Text", "Binary"}},
+	{"ServerSentEvents", []string{"Text"}},
+	{"LongPolling", []string{"Text", "Binary"}},
+}
+
+func (h *Hub) negotiate(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	user, ok := h.authenticate(w, r)
+	if !ok {
+		return
+	}
+	version := 0
+	if v := r.URL.Query().Get("negotiateVersion"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			writeJSON(w, map[string]string{"error": "The client requested an invalid protocol version '" + v + "'"})
+			return
+		}
+		version = min(n, 1)
+	}
+	c := h.newConn(user)
+	if version == 0 {
+		c.token = c.id
+	}
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	h.byToken[c.token] = c
+	h.mu.Unlock()
+	resp := struct {
+		NegotiateVersion    int                  `json:"negotiateVersion"`
+		ConnectionID        string               `json:"connectionId"`
+		ConnectionToken     string               `json:"connectionToken,omitempty"`
+		AvailableTransports []negotiateTransport `json:"availableTransports"`
+	}{version, c.id, "", availableTransports}
+	if version > 0 {
+		resp.ConnectionToken = c.token
+	}
+	writeJSON(w, resp)
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-cache, no-store")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func noCache(w http.ResponseWriter) {
+	w.Header().Set("Cache-Control", "no-cache, no-store")
+	w.Header().Set("Pragma", "no-cache")
+	w.Header().Set("Expires", "Thu, 01 Jan 1970 00:00:00 GMT")
+}
+
+func (h *Hub) serveConnection(w http.ResponseWriter, r *http.Request) {
+	token := r.URL.Query().Get("id")
+	isWS := r.Method == http.MethodGet && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+	if token == "" {
+		if isWS { // skipNegotiation: a WebSocket without negotiate
+			user, ok := h.authenticate(w, r)
+			if !ok {
+				return
+			}
+			c := h.newConn(user)
+			h.mu.Lock()
+			if h.closed {
+				h.mu.Unlock()
+				http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
+				return
+			}
+			h.byToken[c.token] = c
+			h.byID[c.id] = c
+			h.mu.Unlock()
+			c.transport.Store(transportWebSockets)
+			h.serveWebSocket(w, r, c)
+			return
+		}
+		http.Error(w, "Connection ID required", http.StatusBadRequest)
+		return
+	}
+	user, ok := h.authenticate(w, r)
+	if !ok {
+		return
+	}
+	h.mu.RLock()
+	c := h.byToken[token]
+	h.mu.RUnlock()
+	if c == nil || c.userID != user || c.removed.Load() {
+		http.Error(w, "No Connection with that ID", http.StatusNotFound)
+		return
+	}
+	switch {
+	case isWS:
+		if err := c.bind(transportWebSockets); err != nil {
+			http.Error(w, "No Connection with that ID", http.StatusNotFound)
+			return
+		}
+		h.track(c)
+		h.serveWebSocket(w, r, c)
+	case r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/event-stream"):
+		if err := c.bind(transportSSE); err != nil {
+			http.Error(w, "No Connection with that ID", http.StatusNotFound)
+			return
+		}
+		h.track(c)
+		h.serveSSE(w, r, c)
+	case r.Method == http.MethodGet:
+		if err := c.bind(transportLongPolling); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		h.track(c)
+		h.servePoll(w, r, c)
+	case r.Method == http.MethodPost:
+		h.servePost(w, r, c)
+	case r.Method == http.MethodDelete:
+		if c.transport.Load() != transportLongPolling {
+			http.Error(w, "Cannot terminate this connection using the DELETE endpoint.", http.StatusBadRequest)
+			return
+		}
+		c.close(nil, "")
+		w.WriteHeader(http.StatusAccepted)
+	default:
+		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+	}
+}
+
+// track makes a connection that started a transport addressable by id.
+func (h *Hub) track(c *conn) {
+	h.mu.Lock()
+	h.byID[c.id] = c
+	h.mu.Unlock()
+}
+
+func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, c *conn) {
+	defer h.remove(c)
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled, InsecureSkipVerify: true})
+	if err != nil {
+		c.close(nil, "")
+		return
+	}
+	ws.SetReadLimit(int64(h.maxRecv)*4 + 64<<10)
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		c.writeWebSocket(ctx, ws)
+	}()
+	for {
+		_, data, err := ws.Read(ctx)
+		if err != nil {
+			c.close(nil, "")
+			break
+		}
+		if err := c.receive(ctx, data); err != nil {
+			h.log.Debug("push: closing connection after bad input", "conn", c.id, "err", err)
+			break
+		}
+	}
+	<-writerDone
+}
+
+func (c *conn) writeWebSocket(ctx context.Context, ws *websocket.Conn) {
+	buf := make([]byte, 0, 4096)
+	write := func(b []byte) error {
+		typ := websocket.MessageText
+		if c.protocol().Binary() {
+			typ = websocket.MessageBinary
+		}
+		wctx, cancel := context.WithTimeout(ctx, transportWriteTimeout)
+		defer cancel()
+		err := ws.Write(wctx, typ, b)
+		c.lastSent.Store(time.Now().UnixNano())
+		return err
+	}
+	for {
+		select {
+		case rec := <-c.q:
+			buf = c.drain(append(buf[:0], rec...))
+			if err := write(buf); err != nil {
+				c.close(nil, "")
+				ws.CloseNow()
+				return
+			}
+			if cap(buf) > 64<<10 {
+				buf = make([]byte, 0, 4096)
+			}
+		case <-c.done:
+			buf = append(c.drain(buf[:0]), c.finalRec...)
+			if len(buf) > 0 {
+				_ = write(buf)
+			}
+			_ = ws.Close(websocket.StatusNormalClosure, "")
+			return
+		case <-ctx.Done():
+			ws.CloseNow()
+			return
+		}
+	}
+}
+
+func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request, c *conn) {
+	defer h.remove(c)
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	noCache(w)
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, ":\r\n")
+	fl.Flush()
+	rc := http.NewResponseController(w)
+	buf := make([]byte, 0, 4096)
+	write := func(records []byte) error {
+		buf = append(append(append(buf[:0], "data: "...), records...), "\r\n\r\n"...)
+		_ = rc.SetWriteDeadline(time.Now().Add(transportWriteTimeout))
+		_, err := w.Write(buf)
+		if err == nil {
+			err = rc.Flush()
+		}
+		c.lastSent.Store(time.Now().UnixNano())
+		return err
+	}
+	var recs []byte
+	for {
+		select {
+		case rec := <-c.q:
+			recs = c.drain(append(recs[:0], rec...))
+			if err := write(recs); err != nil {
+				c.close(nil, "")
+				return
+			}
+		case <-c.done:
+			recs = append(c.drain(recs[:0]), c.finalRec...)
+			if len(recs) > 0 {
+				_ = write(recs)
+			}
+			return
+		case <-r.Context().Done():
+			c.close(nil, "")
+			return
+		}
+	}
+}
+
+func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request, c *conn) {
+	noCache(w)
+	if !c.polling.CompareAndSwap(false, true) {
+		http.Error(w, "Conflict", http.StatusConflict)
+		return
+	}
+	defer func() {
+		c.lastActive.Store(time.Now().UnixNano())
+		c.polling.Store(false)
+	}()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if !c.handshaken.Load() && c.lastSent.Load() == c.created.UnixNano() && len(c.q) == 0 && !c.isClosed() {
+		// The first poll answers at once: the client then sends its handshake.
+		c.lastSent.Store(time.Now().UnixNano())
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	t := time.NewTimer(h.o.PollTimeout)
+	defer t.Stop()
+	var body []byte
+	select {
+	case rec := <-c.q:
+		body = c.drain(append([]byte(nil), rec...))
+	case <-c.done:
+		if !c.finalSent.CompareAndSwap(false, true) {
+			h.remove(c)
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		body = append(c.drain(nil), c.finalRec...)
+		if len(body) == 0 {
+			h.remove(c)
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+	case <-t.C:
+	case <-r.Context().Done():
+		return
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+	c.lastSent.Store(time.Now().UnixNano())
+}
+
+func (h *Hub) servePost(w http.ResponseWriter, r *http.Request, c *conn) {
+	if c.transport.Load() == transportWebSockets {
+		http.Error(w, "POST requests are not allowed on WebSocket connections.", http.StatusMethodNotAllowed)
+		return
+	}
+	if c.isClosed() {
+		http.Error(w, "No Connection with that ID", http.StatusNotFound)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(h.maxRecv)*4+64<<10))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			js, mp := closeRecords("Connection closed with an error.", true)
+			c.closeWith(js, mp)
+			http.Error(w, "Request Entity Too Large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		http.Error(w, "Bad Request", http.StatusBadRequest)
+		return
+	}
+	c.lastActive.Store(time.Now().UnixNano())
+	if err := c.receive(r.Context(), body); err != nil {
+		h.log.Debug("push: closing connection after bad input", "conn", c.id, "err", err)
+	}
+	w.WriteHeader(http.StatusOK)
+}

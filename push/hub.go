@@ -1,0 +1,501 @@
+// Package push is a SignalR server that unmodified @microsoft/signalr clients connect to. It
+// addresses connections by user id, connection id, group or everyone, and knows nothing of
+// what it pushes: it is given targets and JSON arguments.
+//
+// Every send is encoded once per hub protocol and handed to a Backplane as an Envelope; the
+// Envelopes that reach this node are written to its connections by one writer per
+// connection, from a small bounded queue, coalescing what has queued into one write. A
+// connection whose queue is full is closed (allowReconnect) rather than slowing anyone down.
+package push
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rcgateway/rcgateway/push/signalr"
+)
+
+// Options configures a Hub. Zero values take the defaults in brackets.
+type Options struct {
+	// Path is where the hub is mounted [/signalr]; negotiate is Path+"/negotiate".
+	Path string
+	// Authenticate returns the user id of a request (token from "Authorization: Bearer"
+	// or the access_token query parameter). An error answers 401 with no detail.
+	Authenticate func(*http.Request) (userID string, err error)
+	// KeepAliveInterval between server pings [15s], ClientTimeout without any client
+	// message [30s], HandshakeTimeout [15s].
+	KeepAliveInterval, ClientTimeout, HandshakeTimeout time.Duration
+	// PollTimeout is how long a long poll is held [90s]; DisconnectTimeout how long a
+	// negotiated or long-polling connection lives without a request [15s].
+	PollTimeout, DisconnectTimeout time.Duration
+	// MaxReceiveMessageSize bounds one incoming record [32 KiB].
+	MaxReceiveMessageSize int64
+	// SendQueueSize bounds the records waiting for one connection [128].
+	SendQueueSize int
+	// SingleLogin closes a user's older connections (allowReconnect false) when a new one
+	// completes its handshake, on any node.
+	SingleLogin bool
+	// Backplane carries sends between nodes [a MemoryBackplane, closed by the hub].
+	Backplane Backplane
+	Logger    *slog.Logger
+	// OnUserOnline and OnUserOffline are called when a user's first connection on this node
+	// completes its handshake and when its last one here closes. They must return quickly.
+	OnUserOnline, OnUserOffline func(userID string)
+}
+
+// CallInfo says who invoked a hub method.
+type CallInfo struct {
+	UserID, ConnectionID string
+}
+
+// Handler is a client-invocable hub method. Its result (JSON-marshalable, or a
+// json.RawMessage) is the Completion of a blocking call.
+type Handler func(ctx context.Context, c CallInfo, args []json.RawMessage) (any, error)
+
+// Stats are the hub's counters.
+type Stats struct {
+	Connections, Users                                int
+	Pushes, Deliveries, SlowConsumerCloses, Published uint64
+}
+
+// Hub is the SignalR server.
+type Hub struct {
+	o       Options
+	log     *slog.Logger
+	bp      Backplane
+	ownBP   bool
+	maxRecv int
+
+	mu       sync.RWMutex
+	byToken  map[string]*conn
+	byID     map[string]*conn
+	users    map[string]map[*conn]struct{}
+	groups   map[string]map[*conn]struct{}
+	handlers map[string]Handler
+	closed   bool
+	drained  chan struct{} // closed when the last connection leaves after Shutdown
+
+	msgpackConns atomic.Int64
+	pushes, deliveries, slowCloses, published atomic.Uint64
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// NewHub starts a hub and its backplane delivery. Shutdown stops it.
+func NewHub(o Options) (*Hub, error) {
+	if o.Authenticate == nil {
+		return nil, errors.New("push: new hub: Authenticate is required")
+	}
+	if o.Path == "" {
+		o.Path = "/signalr"
+	}
+	o.Path = "/" + strings.Trim(o.Path, "/")
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.KeepAliveInterval, 15*time.Second)
+	def(&o.ClientTimeout, 30*time.Second)
+	def(&o.HandshakeTimeout, 15*time.Second)
+	def(&o.PollTimeout, 90*time.Second)
+	def(&o.DisconnectTimeout, 15*time.Second)
+	if o.MaxReceiveMessageSize <= 0 {
+		o.MaxReceiveMessageSize = 32 << 10
+	}
+	if o.SendQueueSize <= 0 {
+		o.SendQueueSize = 128
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	h := &Hub{
+		o: o, log: o.Logger, bp: o.Backplane, maxRecv: int(o.MaxReceiveMessageSize),
+		byToken: map[string]*conn{}, byID: map[string]*conn{},
+		users: map[string]map[*conn]struct{}{}, groups: map[string]map[*conn]struct{}{},
+		handlers: map[string]Handler{},
+	}
+	if h.bp == nil {
+		h.bp, h.ownBP = NewMemoryBackplane(), true
+	}
+	h.ctx, h.cancel = context.WithCancel(context.Background())
+	if err := h.bp.Start(h.ctx, h.deliver); err != nil {
+		h.cancel()
+		return nil, fmt.Errorf("push: start backplane: %w", err)
+	}
+	h.wg.Add(1)
+	go h.heartbeat()
+	return h, nil
+}
+
+// On registers a client-invocable method. Names match case-insensitively.
+func (h *Hub) On(method string, fn Handler) {
+	h.mu.Lock()
+	h.handlers[strings.ToLower(method)] = fn
+	h.mu.Unlock()
+}
+
+func (h *Hub) handler(method string) Handler {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.handlers[strings.ToLower(method)]
+}
+
+// Stats returns the counters.
+func (h *Hub) Stats() Stats {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return Stats{Connections: len(h.byID), Users: len(h.users), Pushes: h.pushes.Load(),
+		Deliveries: h.deliveries.Load(), SlowConsumerCloses: h.slowCloses.Load(), Published: h.published.Load()}
+}
+
+// SendToUser invokes target with one argument on every connection of userID, on any node.
+func (h *Hub) SendToUser(ctx context.Context, userID, target string, arg any) error {
+	return h.send(ctx, Address{Kind: ToUser, Key: userID}, target, arg)
+}
+
+// SendToConnection invokes target on one connection.
+func (h *Hub) SendToConnection(ctx context.Context, connectionID, target string, arg any) error {
+	return h.send(ctx, Address{Kind: ToConnection, Key: connectionID}, target, arg)
+}
+
+// SendToGroup invokes target on every member of group.
+func (h *Hub) SendToGroup(ctx context.Context, group, target string, arg any) error {
+	return h.send(ctx, Address{Kind: ToGroup, Key: group}, target, arg)
+}
+
+// SendToAll invokes target on every connection.
+func (h *Hub) SendToAll(ctx context.Context, target string, arg any) error {
+	return h.send(ctx, Address{Kind: ToAll}, target, arg)
+}
+
+func (h *Hub) send(ctx context.Context, to Address, target string, arg any) error {
+	raw, ok := arg.(json.RawMessage)
+	if !ok {
+		var err error
+		if raw, err = json.Marshal(arg); err != nil {
+			return fmt.Errorf("push: send %s: %w", target, err)
+		}
+	}
+	e := Envelope{To: to, Op: OpSend, JSON: signalr.AppendInvocationJSON(make([]byte, 0, len(raw)+64), target, raw)}
+	if h.needMsgPack() {
+		var err error
+		if e.MsgPack, err = signalr.AppendInvocationMsgPack(nil, target, raw); err != nil {
+			return fmt.Errorf("push: send %s: %w", target, err)
+		}
+	}
+	h.pushes.Add(1)
+	return h.publish(ctx, e)
+}
+
+// needMsgPack: a cluster may have MessagePack clients elsewhere; alone, only if we do.
+func (h *Hub) needMsgPack() bool {
+	return !h.ownBP || h.msgpackConns.Load() > 0
+}
+
+func (h *Hub) publish(ctx context.Context, e Envelope) error {
+	if err := h.bp.Publish(ctx, e); err != nil {
+		return fmt.Errorf("push: publish: %w", err)
+	}
+	h.published.Add(1)
+	return nil
+}
+
+func closeRecords(errMsg string, allowReconnect bool) (js, mp []byte) {
+	m := &signalr.Message{Type: signalr.Close, Error: errMsg, AllowReconnect: allowReconnect}
+	js, _ = signalr.JSON.Append(nil, m)
+	mp, _ = signalr.MessagePack.Append(nil, m)
+	return js, mp
+}
+
+// Kick sends Close{error: reason, allowReconnect} to every connection of userID, on any
+// node, and closes them.
+func (h *Hub) Kick(ctx context.Context, userID, reason string, allowReconnect bool) error {
+	js, mp := closeRecords(reason, allowReconnect)
+	return h.publish(ctx, Envelope{To: Address{Kind: ToUser, Key: userID}, Op: OpClose, JSON: js, MsgPack: mp})
+}
+
+// AddToGroup adds a connection, wherever it is, to group.
+func (h *Hub) AddToGroup(ctx context.Context, connectionID, group string) error {
+	return h.publish(ctx, Envelope{To: Address{Kind: ToConnection, Key: connectionID}, Op: OpGroupAdd, Group: group})
+}
+
+// RemoveFromGroup removes a connection from group.
+func (h *Hub) RemoveFromGroup(ctx context.Context, connectionID, group string) error {
+	return h.publish(ctx, Envelope{To: Address{Kind: ToConnection, Key: connectionID}, Op: OpGroupRemove, Group: group})
+}
+
+// deliver applies an Envelope to this node's connections.
+func (h *Hub) deliver(e Envelope) {
+	h.mu.RLock()
+	var targets []*conn
+	switch e.To.Kind {
+	case ToAll:
+		targets = make([]*conn, 0, len(h.byID))
+		for _, c := range h.byID {
+			targets = append(targets, c)
+		}
+	case ToUser:
+		for c := range h.users[e.To.Key] {
+			targets = append(targets, c)
+		}
+	case ToGroup:
+		for c := range h.groups[e.To.Key] {
+			targets = append(targets, c)
+		}
+	case ToConnection:
+		if c := h.byID[e.To.Key]; c != nil && c.ready.Load() {
+			targets = append(targets, c)
+		}
+	}
+	h.mu.RUnlock()
+	for _, c := range targets {
+		if excluded(e.Exclude, c.id) {
+			continue
+		}
+		switch e.Op {
+		case OpSend:
+			rec := e.JSON
+			if c.protocol().Binary() {
+				rec = e.MsgPack
+			}
+			if rec == nil {
+				continue
+			}
+			if c.enqueue(rec) {
+				h.deliveries.Add(1)
+			}
+		case OpClose:
+			rec := e.JSON
+			if c.protocol().Binary() {
+				rec = e.MsgPack
+			}
+			c.close(rec, "closed by the server")
+		case OpGroupAdd, OpGroupRemove:
+			h.setGroup(c, e.Group, e.Op == OpGroupAdd)
+		}
+	}
+}
+
+func excluded(list []string, id string) bool {
+	for _, x := range list {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *Hub) setGroup(c *conn, group string, add bool) {
+	h.mu.Lock()
+	members := h.groups[group]
+	_, was := members[c]
+	if add && !was && !c.isClosed() {
+		if members == nil {
+			members = map[*conn]struct{}{}
+			h.groups[group] = members
+		}
+		members[c] = struct{}{}
+		c.groups[group] = struct{}{}
+	} else if !add && was {
+		delete(members, c)
+		delete(c.groups, group)
+		if len(members) == 0 {
+			delete(h.groups, group)
+		}
+	}
+	first, last := add && !was && len(members) == 1, !add && was && len(members) == 0
+	h.mu.Unlock()
+	a := Address{Kind: ToGroup, Key: group}
+	if first {
+		_ = h.bp.Subscribe(h.ctx, a)
+	} else if last {
+		_ = h.bp.Unsubscribe(h.ctx, a)
+	}
+}
+
+// register makes a connection addressable once its handshake succeeded.
+func (h *Hub) register(c *conn) error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return errors.New("push: hub is shutting down")
+	}
+	set := h.users[c.userID]
+	first := set == nil
+	if first {
+		set = map[*conn]struct{}{}
+		h.users[c.userID] = set
+	}
+	set[c] = struct{}{}
+	c.ready.Store(true)
+	h.mu.Unlock()
+	if c.protocol().Binary() {
+		h.msgpackConns.Add(1)
+	}
+	_ = h.bp.Subscribe(h.ctx, Address{Kind: ToConnection, Key: c.id})
+	if first {
+		_ = h.bp.Subscribe(h.ctx, Address{Kind: ToUser, Key: c.userID})
+		if h.o.OnUserOnline != nil {
+			h.o.OnUserOnline(c.userID)
+		}
+	}
+	if h.o.SingleLogin {
+		js, mp := closeRecords("Logged in elsewhere.", false)
+		_ = h.publish(h.ctx, Envelope{To: Address{Kind: ToUser, Key: c.userID}, Op: OpClose, Exclude: []string{c.id}, JSON: js, MsgPack: mp})
+	}
+	return nil
+}
+
+// remove forgets a connection; it runs once per connection, when its transport ends.
+func (h *Hub) remove(c *conn) {
+	if c.removed.Swap(true) {
+		return
+	}
+	h.mu.Lock()
+	delete(h.byToken, c.token)
+	delete(h.byID, c.id)
+	wasReady := c.ready.Swap(false)
+	last := false
+	if wasReady {
+		if set := h.users[c.userID]; set != nil {
+			delete(set, c)
+			if len(set) == 0 {
+				delete(h.users, c.userID)
+				last = true
+			}
+		}
+	}
+	var emptied []string
+	for g := range c.groups {
+		if m := h.groups[g]; m != nil {
+			delete(m, c)
+			if len(m) == 0 {
+				delete(h.groups, g)
+				emptied = append(emptied, g)
+			}
+		}
+	}
+	drained := h.closed && len(h.byID) == 0 && h.drained != nil
+	h.mu.Unlock()
+	if !wasReady {
+		if drained {
+			h.signalDrained()
+		}
+		return
+	}
+	if c.protocol().Binary() {
+		h.msgpackConns.Add(-1)
+	}
+	_ = h.bp.Unsubscribe(h.ctx, Address{Kind: ToConnection, Key: c.id})
+	for _, g := range emptied {
+		_ = h.bp.Unsubscribe(h.ctx, Address{Kind: ToGroup, Key: g})
+	}
+	if last {
+		_ = h.bp.Unsubscribe(h.ctx, Address{Kind: ToUser, Key: c.userID})
+		if h.o.OnUserOffline != nil {
+			h.o.OnUserOffline(c.userID)
+		}
+	}
+	if drained {
+		h.signalDrained()
+	}
+}
+
+func (h *Hub) signalDrained() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	select {
+	case <-h.drained:
+	default:
+		close(h.drained)
+	}
+}
+
+// heartbeat pings idle connections and enforces the client, handshake and disconnect
+// timeouts, like ASP.NET's one-second connection scan.
+func (h *Hub) heartbeat() {
+	defer h.wg.Done()
+	tick := min(h.o.KeepAliveInterval, h.o.ClientTimeout, h.o.HandshakeTimeout, h.o.DisconnectTimeout) / 4
+	tick = max(min(tick, time.Second), 5*time.Millisecond)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case now := <-t.C:
+			h.mu.RLock()
+			conns := make([]*conn, 0, len(h.byToken))
+			for _, c := range h.byToken {
+				conns = append(conns, c)
+			}
+			h.mu.RUnlock()
+			for _, c := range conns {
+				c.tick(now)
+			}
+		}
+	}
+}
+
+// Shutdown sends Close{allowReconnect:true} to every connection, waits until their
+// transports have ended (or ctx ends) and stops the hub's goroutines.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	h.drained = make(chan struct{})
+	conns := make([]*conn, 0, len(h.byToken))
+	for _, c := range h.byToken {
+		conns = append(conns, c)
+	}
+	if len(h.byID) == 0 {
+		close(h.drained)
+	}
+	h.mu.Unlock()
+	js, mp := closeRecords("", true)
+	for _, c := range conns {
+		if c.protocol().Binary() {
+			c.close(mp, "server shutting down")
+		} else {
+			c.close(js, "server shutting down")
+		}
+		// Without a transport goroutine nothing else would forget these now.
+		if tr := c.transport.Load(); tr == transportNone || (tr == transportLongPolling && !c.polling.Load()) {
+			h.remove(c)
+		}
+	}
+	var err error
+	select {
+	case <-h.drained:
+	case <-ctx.Done():
+		err = fmt.Errorf("push: shutdown: %w", ctx.Err())
+	}
+	h.cancel()
+	h.wg.Wait()
+	if h.ownBP {
+		_ = h.bp.Close()
+	}
+	return err
+}
+
+func newID(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
