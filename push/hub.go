@@ -85,7 +85,7 @@ type Hub struct {
 	closed   bool
 	drained  chan struct{} // closed when the last connection leaves after Shutdown
 
-	msgpackConns atomic.Int64
+	msgpackConns                              atomic.Int64
 	pushes, deliveries, slowCloses, published atomic.Uint64
 
 	ctx    context.Context

@@ -61,7 +61,9 @@ func newEnv(t *testing.T, mod func(*Options)) *env {
 		return a + b, nil
 	})
 	h.On("whoami", func(_ context.Context, c CallInfo, _ []json.RawMessage) (any, error) { return c.UserID, nil })
-	h.On("fail", func(context.Context, CallInfo, []json.RawMessage) (any, error) { return nil, errors.New("secret detail") })
+	h.On("fail", func(context.Context, CallInfo, []json.RawMessage) (any, error) {
+		return nil, errors.New("secret detail")
+	})
 	srv := httptest.NewServer(h)
 	e := &env{t: t, h: h, srv: srv, url: srv.URL + "/signalr"}
 	t.Cleanup(func() {
@@ -623,7 +625,10 @@ func TestShutdownClosesWithReconnect(t *testing.T) {
 }
 
 func TestClientTimeoutAndKeepAlive(t *testing.T) {
-	e := newEnv(t, func(o *Options) { o.KeepAliveInterval = 50 * time.Millisecond; o.ClientTimeout = 300 * time.Millisecond })
+	e := newEnv(t, func(o *Options) {
+		o.KeepAliveInterval = 50 * time.Millisecond
+		o.ClientTimeout = 300 * time.Millisecond
+	})
 	ws := rawWS(t, e, "alice", `{"protocol":"json","version":1}`)
 	defer ws.CloseNow()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
