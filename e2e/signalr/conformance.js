@@ -1,0 +1,106 @@
+// Conformance of the push hub with the official @microsoft/signalr client (and its
+// MessagePack protocol), for every transport and protocol pair the transport allows.
+// Usage: node conformance.js <base URL of the test server>
+// The server under test serves the hub at /signalr and test controls at /ctl/*.
+'use strict';
+const signalR = require('@microsoft/signalr');
+const { MessagePackHubProtocol } = require('@microsoft/signalr-protocol-msgpack');
+
+const base = process.argv[2];
+const T = signalR.HttpTransportType;
+const cases = [
+  { name: 'WebSockets/json', transport: T.WebSockets, msgpack: false },
+  { name: 'WebSockets/messagepack', transport: T.WebSockets, msgpack: true },
+  { name: 'ServerSentEvents/json', transport: T.ServerSentEvents, msgpack: false },
+  { name: 'LongPolling/json', transport: T.LongPolling, msgpack: false },
+  { name: 'LongPolling/messagepack', transport: T.LongPolling, msgpack: true },
+];
+
+let passed = 0;
+let failed = 0;
+function check(cond, what) {
+  if (!cond) throw new Error('check failed: ' + what);
+}
+function within(ms, promise, what) {
+  return Promise.race([promise, new Promise((_, rej) => setTimeout(() => rej(new Error('timeout: ' + what)), ms))]);
+}
+async function ctl(path) {
+  const r = await fetch(base + '/ctl/' + path, { method: 'POST' });
+  check(r.ok, 'control ' + path + ' answered ' + r.status);
+}
+function build(c, token) {
+  const b = new signalR.HubConnectionBuilder()
+    .withUrl(base + '/signalr', { accessTokenFactory: () => token, transport: c.transport })
+    .withAutomaticReconnect([0, 50, 100, 200, 400])
+    .configureLogging(signalR.LogLevel.None);
+  if (c.msgpack) b.withHubProtocol(new MessagePackHubProtocol());
+  return b.build();
+}
+
+async function runCase(c, i) {
+  const user = 'u' + i;
+  const conn = build(c, 'tok-' + user);
+  const got = [];
+  let waiter = null;
+  conn.on('push', (arg) => {
+    got.push(arg.seq);
+    if (waiter && got.length >= waiter.n) waiter.resolve();
+  });
+  const waitFor = (n) => new Promise((resolve) => {
+    if (got.length >= n) return resolve();
+    waiter = { n, resolve };
+  });
+  await within(10000, conn.start(), 'start');
+
+  // 500 pushes, in order.
+  await ctl(`push?user=${user}&n=500&from=0`);
+  await within(20000, waitFor(500), '500 pushes');
+  for (let k = 0; k < 500; k++) check(got[k] === k, `push ${k} in order (got ${got[k]})`);
+
+  // A server method and its result.
+  check((await within(5000, conn.invoke('add', 2, 3), 'invoke')) === 5, 'add(2,3) = 5');
+
+  // The server drops the transport (Close allowReconnect:true): the client reconnects.
+  const reconnected = new Promise((resolve) => conn.onreconnected(resolve));
+  await ctl(`kick?user=${user}&reconnect=true`);
+  await within(10000, reconnected, 'automatic reconnect');
+  await ctl(`push?user=${user}&n=10&from=500`);
+  await within(10000, waitFor(510), 'pushes after reconnect');
+  check(got[509] === 509, 'push after reconnect');
+
+  // Close with allowReconnect:false stops the client for good.
+  let reconnecting = false;
+  conn.onreconnecting(() => { reconnecting = true; });
+  const closed = new Promise((resolve) => conn.onclose(resolve));
+  await ctl(`kick?user=${user}&reconnect=false`);
+  const err = await within(10000, closed, 'final close');
+  check(!reconnecting, 'no reconnect after a final Close');
+  check(conn.state === signalR.HubConnectionState.Disconnected, 'disconnected');
+  check(err && /Kicked for the test/.test(String(err)), 'close error carries the reason: ' + err);
+
+  // A bad token makes start() reject.
+  const bad = build(c, 'bad-token');
+  let rejected = false;
+  try {
+    await within(10000, bad.start(), 'bad start');
+  } catch (e) {
+    rejected = !/timeout/.test(String(e));
+  }
+  check(rejected, 'start() with a bad token rejects');
+}
+
+(async () => {
+  for (let i = 0; i < cases.length; i++) {
+    const c = cases[i];
+    try {
+      await runCase(c, i);
+      console.log('ok   ' + c.name);
+      passed++;
+    } catch (e) {
+      console.log('FAIL ' + c.name + ': ' + (e && e.stack || e));
+      failed++;
+    }
+  }
+  console.log(`signalr conformance: ${passed} passed, ${failed} failed`);
+  process.exit(failed === 0 ? 0 : 1);
+})();
