@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +30,7 @@ const (
 )
 
 type env struct {
+	stop func() // shuts the gateway down and waits (idempotent)
 	t    *testing.T
 	rc   *rctest.Server
 	base string
@@ -85,18 +87,22 @@ func startWith(t *testing.T, mod func(*config.Config), rcOpts rctest.Options, be
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Serve: %v", err)
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Serve: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Error("gateway did not stop")
 			}
-		case <-time.After(10 * time.Second):
-			t.Error("gateway did not stop")
-		}
-	})
-	e := &env{t: t, rc: rc, base: "http://" + ln.Addr().String(), cfg: cfg}
+		})
+	}
+	t.Cleanup(stop)
+	e := &env{t: t, rc: rc, base: "http://" + ln.Addr().String(), cfg: cfg, stop: stop}
 	waitFor(t, "gateway ready", 20*time.Second, func() bool {
 		select {
 		case err := <-done:
@@ -109,7 +115,16 @@ func startWith(t *testing.T, mod func(*config.Config), rcOpts rctest.Options, be
 			return false
 		}
 		resp.Body.Close()
-		return resp.StatusCode == 200
+		if resp.StatusCode == 200 {
+			return true
+		}
+		select {
+		case err := <-done:
+			done <- err
+			t.Fatalf("gateway stopped: %v", err)
+		default:
+		}
+		return false
 	})
 	return e
 }

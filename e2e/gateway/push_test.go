@@ -103,6 +103,14 @@ func TestMessagePushedOnceToEachConnection(t *testing.T) {
 	if n := e.upstreams("bob"); n != 0 {
 		t.Fatalf("bob (no connections) has %d upstreams", n)
 	}
+	for name, want := range map[string]float64{"rcgw_hub_connections": 2, "rcgw_hub_users": 1, "rcgw_online_users": 1} {
+		if got := e.metric(name); got != want {
+			t.Errorf("metric %s = %v, want %v", name, got, want)
+		}
+	}
+	if e.metric("rcgw_hub_pushes_total") < 2 || e.metric("rcgw_session_pushes_total") < 2 {
+		t.Errorf("push counters not moving")
+	}
 }
 
 // TestSubscriptionChangePushed: adding alice to a room → getRoomSubscriptionChangedNotification.
@@ -240,3 +248,69 @@ func (p *pushConn) Next(ctx context.Context) (inv, error) {
 }
 
 func (p *pushConn) Close() { p.once.Do(func() { _ = p.c.Close() }) }
+
+// TestAdminPushKickDelete: a product backend pushes a custom target, kicks, and deletes a
+// user (whose connections get Close{allowReconnect:false}).
+func TestAdminPushKickDelete(t *testing.T) {
+	e := start(t, nil, rctest.Options{})
+	var up map[string]any
+	if st := e.call("PUT", "/api/admin/users/p-alice", "", map[string]string{"username": "alice", "name": "Alice"}, &up, "X-API-Key", apiKey); st != 200 || up["created"] != false {
+		t.Fatalf("upsert existing: %d %v", st, up)
+	}
+	tok := token(t, "alice", nil, nil, nil)
+	c := e.dial(tok).(*pushConn)
+	if st := e.call("POST", "/api/admin/users/p-alice/push", "", map[string]any{"target": "orderShipped", "payload": map[string]int{"order": 7}}, nil, "X-API-Key", apiKey); st != 202 {
+		t.Fatalf("push: %d", st)
+	}
+	if got := nextTarget(t, c, "orderShipped", nil); string(got) != `{"order":7}` {
+		t.Fatalf("custom push: %s", got)
+	}
+	if st := e.call("POST", "/api/admin/users/p-alice/kick", "", map[string]any{"reason": "maintenance", "allowReconnect": true}, nil, "X-API-Key", apiKey); st != 204 {
+		t.Fatalf("kick: %d", st)
+	}
+	closed := waitClosed(t, c)
+	if !closed.AllowReconnect {
+		t.Fatalf("kick with allowReconnect: %+v", closed)
+	}
+	c2 := e.dial(tok).(*pushConn)
+	if st := e.call("DELETE", "/api/admin/users/p-alice", "", nil, nil, "X-API-Key", apiKey); st != 204 {
+		t.Fatalf("delete: %d", st)
+	}
+	if closed := waitClosed(t, c2); closed.AllowReconnect {
+		t.Fatalf("delete: Close %+v, want allowReconnect false", closed)
+	}
+}
+
+// TestShutdownTellsBrowsersToReconnect: on shutdown every connection gets
+// Close{allowReconnect:true} and the upstream is stopped.
+func TestShutdownTellsBrowsersToReconnect(t *testing.T) {
+	e := start(t, nil, rctest.Options{})
+	c := e.dial(token(t, "alice", nil, nil, nil)).(*pushConn)
+	waitFor(t, "alice's upstream", 10*time.Second, func() bool { return e.upstreams("alice") == 1 })
+	e.stop()
+	if closed := waitClosed(t, c); !closed.AllowReconnect {
+		t.Fatalf("shutdown Close: %+v, want allowReconnect true", closed)
+	}
+	waitFor(t, "upstream stopped", 5*time.Second, func() bool { return e.upstreams("alice") == 0 })
+}
+
+// waitClosed drains the connection until it ends and returns the server's Close.
+func waitClosed(t *testing.T, c *pushConn) pushtest.CloseMessage {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case _, ok := <-c.c.Invocations:
+			if ok {
+				continue
+			}
+			cm := c.c.Closed()
+			if cm == nil {
+				t.Fatal("connection ended without a Close message")
+			}
+			return *cm
+		case <-timeout:
+			t.Fatal("connection not closed within 10s")
+		}
+	}
+}
