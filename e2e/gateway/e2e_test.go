@@ -56,11 +56,18 @@ func startWith(t *testing.T, mod func(*config.Config), rcOpts rctest.Options, be
 	if before != nil {
 		before(rc)
 	}
+	return startGateway(t, rc, rcOpts.CreateTokenSecret, mod)
+}
+
+// startGateway starts one real gateway node against rc on a free port and waits until it
+// is ready; it stops when the test ends.
+func startGateway(t *testing.T, rc *rctest.Server, createTokenSecret string, mod func(*config.Config)) *env {
+	t.Helper()
 	cfg := config.Default()
 	cfg.RocketChat.URL = rc.URL()
 	u, p := rc.AdminCredentials()
 	cfg.RocketChat.Admin.Username, cfg.RocketChat.Admin.Password = u, config.Secret(p)
-	cfg.UserTokens.CreateTokenSecret = config.Secret(rcOpts.CreateTokenSecret)
+	cfg.UserTokens.CreateTokenSecret = config.Secret(createTokenSecret)
 	cfg.UserTokens.Linger = config.Duration(300 * time.Millisecond)
 	cfg.Auth.JWT.HS256Secret = secret
 	cfg.Auth.JWT.Audience = []string{"im-gateway"}
