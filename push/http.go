@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -306,14 +307,21 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request, c *conn) {
 		http.Error(w, "Conflict", http.StatusConflict)
 		return
 	}
-	defer func() {
-		c.lastActive.Store(time.Now().UnixNano())
-		c.polling.Store(false)
-	}()
+	// The poll ends before its answer is written: a client that has read the answer may
+	// poll again at once, and that poll must not conflict with this one.
+	var endOnce sync.Once
+	endPoll := func() {
+		endOnce.Do(func() {
+			c.lastActive.Store(time.Now().UnixNano())
+			c.polling.Store(false)
+		})
+	}
+	defer endPoll()
 	w.Header().Set("Content-Type", "application/octet-stream")
 	if !c.handshaken.Load() && c.lastSent.Load() == c.created.UnixNano() && len(c.q) == 0 && !c.isClosed() {
 		// The first poll answers at once: the client then sends its handshake.
 		c.lastSent.Store(time.Now().UnixNano())
+		endPoll()
 		w.WriteHeader(http.StatusOK)
 		return
 	}
@@ -326,12 +334,14 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request, c *conn) {
 	case <-c.done:
 		if !c.finalSent.CompareAndSwap(false, true) {
 			h.remove(c)
+			endPoll()
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
 		body = append(c.drain(nil), c.finalRec...)
 		if len(body) == 0 {
 			h.remove(c)
+			endPoll()
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
@@ -340,6 +350,7 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request, c *conn) {
 		return
 	}
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	endPoll()
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
 	c.lastSent.Store(time.Now().UnixNano())
