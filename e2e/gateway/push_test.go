@@ -57,6 +57,36 @@ func withID(id string) func(json.RawMessage) bool {
 
 func (e *env) upstreams(user string) int { return e.rc.DDPConnections(e.rc.UserID(user)) }
 
+// settle waits until user's upstream is connected and subscribed: the DDP connection count
+// rises before login and subscriptions finish, so probe messages (from carol, in a room
+// only the user and carol share) are posted until one is pushed to every connection.
+func (e *env) settle(user string, conns ...conn) {
+	e.t.Helper()
+	waitFor(e.t, user+"'s upstream", 10*time.Second, func() bool { return e.upstreams(user) == 1 })
+	if e.rc.UserID("carol") == "" {
+		e.rc.AddUser(rctest.UserSpec{Username: "carol", Name: "Carol", NoDefaultChannels: true})
+	}
+	rid := e.rc.DirectRoom(user, "carol")
+	for i, c := range conns {
+		ok := false
+		for try := 0; try < 50 && !ok; try++ {
+			id := e.rc.PostMessage(rid, "carol", fmt.Sprintf("probe %d", try))
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			for !ok {
+				in, err := c.Next(ctx)
+				if err != nil {
+					break
+				}
+				ok = in.Target == "getRoomMessageNotification" && msgField(in.Arg, "_id") == id
+			}
+			cancel()
+		}
+		if !ok {
+			e.t.Fatalf("connection %d of %s: no probe pushed", i+1, user)
+		}
+	}
+}
+
 func (e *env) metric(name string) float64 {
 	resp, err := http.Get(e.base + "/metrics")
 	if err != nil {
@@ -81,18 +111,19 @@ func TestMessagePushedOnceToEachConnection(t *testing.T) {
 	e := start(t, nil, rctest.Options{})
 	tok := token(t, "alice", nil, nil, nil)
 	c1, c2 := e.dial(tok), e.dial(tok)
-	waitFor(t, "alice's upstream", 10*time.Second, func() bool { return e.upstreams("alice") == 1 })
+	e.settle("alice", c1, c2)
 	mid := e.rc.PostMessage("GENERAL", "bob", "hello alice")
 	marker := e.rc.PostMessage("GENERAL", "bob", "marker")
+	inGeneral := func(r json.RawMessage) bool { return msgField(r, "rid") == "GENERAL" }
 	for i, c := range []conn{c1, c2} {
-		got := nextTarget(t, c, "getRoomMessageNotification", nil)
+		got := nextTarget(t, c, "getRoomMessageNotification", inGeneral)
 		if msgField(got, "_id") != mid || msgField(got, "msg") != "hello alice" || msgField(got, "rid") != "GENERAL" {
 			t.Fatalf("connection %d: first push %s, want message %s", i+1, got, mid)
 		}
 		if ts := msgField(got, "ts"); !strings.HasSuffix(ts, "Z") {
 			t.Errorf("connection %d: ts %q is not an ISO date", i+1, ts)
 		}
-		next := nextTarget(t, c, "getRoomMessageNotification", nil)
+		next := nextTarget(t, c, "getRoomMessageNotification", inGeneral)
 		if msgField(next, "_id") != marker {
 			t.Fatalf("connection %d: after the message came %s, want the marker (a duplicate?)", i+1, next)
 		}
@@ -117,7 +148,7 @@ func TestMessagePushedOnceToEachConnection(t *testing.T) {
 func TestSubscriptionChangePushed(t *testing.T) {
 	e := start(t, nil, rctest.Options{})
 	c := e.dial(token(t, "alice", nil, nil, nil))
-	waitFor(t, "alice's upstream", 10*time.Second, func() bool { return e.upstreams("alice") == 1 })
+	e.settle("alice", c)
 	rid := e.rc.AddRoom(rctest.RoomSpec{Type: "p", Name: "plans", Owner: "bob", Members: []string{"alice"}})
 	got := nextTarget(t, c, "getRoomSubscriptionChangedNotification", func(r json.RawMessage) bool {
 		var v struct {
@@ -148,7 +179,7 @@ func TestUpstreamLifecycle(t *testing.T) {
 		t.Fatalf("alice has %d upstreams without connections", n)
 	}
 	cb := e.dial(bob)
-	waitFor(t, "bob's upstream", 10*time.Second, func() bool { return e.upstreams("bob") == 1 })
+	e.settle("bob", cb)
 	var sent struct{ Message map[string]any }
 	if st := e.call("POST", "/api/im/rooms/GENERAL/messages", alice, map[string]string{"text": "via REST"}, &sent); st != 201 {
 		t.Fatalf("send: %d", st)
@@ -166,7 +197,7 @@ func TestUpstreamLifecycle(t *testing.T) {
 func TestTokenExpiryCyclesUpstream(t *testing.T) {
 	e := start(t, func(c *config.Config) { c.UserTokens.TTL = config.Duration(time.Second) }, rctest.Options{})
 	c := e.dial(token(t, "alice", nil, nil, nil))
-	waitFor(t, "alice's upstream", 10*time.Second, func() bool { return e.upstreams("alice") == 1 })
+	e.settle("alice", c)
 	first := e.metric("rcgw_token_mints_total")
 	waitFor(t, "a second token mint", 15*time.Second, func() bool { return e.metric("rcgw_token_mints_total") > first })
 	waitFor(t, "the upstream back", 10*time.Second, func() bool { return e.upstreams("alice") == 1 })
@@ -179,7 +210,7 @@ func TestTokenExpiryCyclesUpstream(t *testing.T) {
 func TestReconnectLosesNothing(t *testing.T) {
 	e := start(t, nil, rctest.Options{})
 	c := e.dial(token(t, "alice", nil, nil, nil))
-	waitFor(t, "alice's upstream", 10*time.Second, func() bool { return e.upstreams("alice") == 1 })
+	e.settle("alice", c)
 	e.rc.DropConnections()
 	want := map[string]bool{}
 	var order []string
@@ -190,7 +221,7 @@ func TestReconnectLosesNothing(t *testing.T) {
 	}
 	seen := map[string]int{}
 	for len(seen) < len(want) {
-		got := nextTarget(t, c, "getRoomMessageNotification", nil)
+		got := nextTarget(t, c, "getRoomMessageNotification", func(r json.RawMessage) bool { return msgField(r, "rid") == "GENERAL" })
 		id := msgField(got, "_id")
 		seen[id]++
 		if !want[id] {
@@ -198,7 +229,7 @@ func TestReconnectLosesNothing(t *testing.T) {
 		}
 	}
 	marker := e.rc.PostMessage("GENERAL", "bob", "marker")
-	if got := nextTarget(t, c, "getRoomMessageNotification", nil); msgField(got, "_id") != marker {
+	if got := nextTarget(t, c, "getRoomMessageNotification", func(r json.RawMessage) bool { return msgField(r, "rid") == "GENERAL" }); msgField(got, "_id") != marker {
 		t.Fatalf("after the outage messages came %s, want the marker (a duplicate?)", got)
 	}
 	for id, n := range seen {
@@ -286,7 +317,7 @@ func TestAdminPushKickDelete(t *testing.T) {
 func TestShutdownTellsBrowsersToReconnect(t *testing.T) {
 	e := start(t, nil, rctest.Options{})
 	c := e.dial(token(t, "alice", nil, nil, nil)).(*pushConn)
-	waitFor(t, "alice's upstream", 10*time.Second, func() bool { return e.upstreams("alice") == 1 })
+	e.settle("alice", c)
 	e.stop()
 	if closed := waitClosed(t, c); !closed.AllowReconnect {
 		t.Fatalf("shutdown Close: %+v, want allowReconnect true", closed)
@@ -312,5 +343,34 @@ func waitClosed(t *testing.T, c *pushConn) pushtest.CloseMessage {
 		case <-timeout:
 			t.Fatal("connection not closed within 10s")
 		}
+	}
+}
+
+// TestDeletionAndNotificationPushed: a deleted message → getRoomMessageDeletedNotification
+// {rid, _id}; a direct message → getNotification for the recipient.
+func TestDeletionAndNotificationPushed(t *testing.T) {
+	e := start(t, nil, rctest.Options{})
+	c := e.dial(token(t, "alice", nil, nil, nil))
+	e.settle("alice", c)
+	mid := e.rc.PostMessage("GENERAL", "bob", "soon gone")
+	nextTarget(t, c, "getRoomMessageNotification", withID(mid))
+	e.rc.DeleteMessage(mid)
+	got := nextTarget(t, c, "getRoomMessageDeletedNotification", nil)
+	if msgField(got, "_id") != mid || msgField(got, "rid") != "GENERAL" {
+		t.Fatalf("deleted push: %s", got)
+	}
+	dm := e.rc.DirectRoom("alice", "bob")
+	dmid := e.rc.PostMessage(dm, "bob", "psst")
+	n := nextTarget(t, c, "getNotification", func(r json.RawMessage) bool { return strings.Contains(string(r), dm) })
+	var v struct {
+		Title   string `json:"title"`
+		Text    string `json:"text"`
+		Payload struct {
+			ID  string `json:"_id"`
+			RID string `json:"rid"`
+		} `json:"payload"`
+	}
+	if err := json.Unmarshal(n, &v); err != nil || v.Payload.RID != dm || (v.Payload.ID != "" && v.Payload.ID != dmid) {
+		t.Fatalf("notification push: %s", n)
 	}
 }
