@@ -1,9 +1,8 @@
 package gateway_test
 
 import (
-	"context"
+	"encoding/json"
 	"testing"
-	"time"
 
 	"github.com/rcgateway/rcgateway/config"
 	"github.com/rcgateway/rcgateway/internal/redistest"
@@ -27,39 +26,17 @@ func TestTwoNodesOnRedis(t *testing.T) {
 	b := startGateway(t, rc, secret, node("node-b"))
 	tok := token(t, "alice", nil, nil, nil)
 	ca, cb := a.dial(tok), b.dial(tok)
-	waitFor(t, "alice's upstream", 10*time.Second, func() bool { return a.upstreams("alice") == 1 })
-	// A connection's backplane subscription may trail its handshake: push a probe through
-	// the admin API until both tabs see one, so the test starts from a settled cluster.
-	for i, c := range []conn{ca, cb} {
-		synced := false
-		for try := 0; try < 50 && !synced; try++ {
-			if st := a.call("POST", "/api/admin/users/p-alice/push", "", map[string]any{"target": "probe", "payload": try}, nil, "X-API-Key", apiKey); st != 202 {
-				t.Fatalf("probe push: %d", st)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-			for {
-				in, err := c.Next(ctx)
-				if err != nil {
-					break
-				}
-				if in.Target == "probe" {
-					synced = true
-					break
-				}
-			}
-			cancel()
-		}
-		if !synced {
-			t.Fatalf("node %d: the probe never arrived", i)
-		}
-	}
+	// Wait until the upstream is subscribed and both tabs (one via the Redis backplane)
+	// receive pushes.
+	a.settle("alice", ca, cb)
+	inGeneral := func(r json.RawMessage) bool { return msgField(r, "rid") == "GENERAL" }
 	mid := rc.PostMessage("GENERAL", "bob", "to both nodes")
 	marker := rc.PostMessage("GENERAL", "bob", "marker")
 	for i, c := range []conn{ca, cb} {
-		if got := nextTarget(t, c, "getRoomMessageNotification", nil); msgField(got, "_id") != mid {
+		if got := nextTarget(t, c, "getRoomMessageNotification", inGeneral); msgField(got, "_id") != mid {
 			t.Fatalf("node %d: first push %s, want %s", i, got, mid)
 		}
-		if got := nextTarget(t, c, "getRoomMessageNotification", nil); msgField(got, "_id") != marker {
+		if got := nextTarget(t, c, "getRoomMessageNotification", inGeneral); msgField(got, "_id") != marker {
 			t.Fatalf("node %d: duplicate or missing push: %s", i, got)
 		}
 	}
