@@ -28,8 +28,11 @@ type userLoop struct {
 	notify chan struct{}
 
 	// lastAlive is when the previous upstream of this user (on this node) was last known
-	// to be receiving; the next connection resyncs from there. Zero: never connected.
+	// to be receiving; the next connection resyncs from there. Zero: never connected, and
+	// the first connection resyncs from started, so that nothing posted while it was being
+	// set up (login, subscriptions) is lost.
 	lastAlive time.Time
+	started   time.Time
 }
 
 func (ul *userLoop) signal(f int) {
@@ -99,7 +102,7 @@ func (m *Manager) ensureLoop(userID string) {
 		ul.signal(sigWake)
 		return
 	}
-	ul := &userLoop{id: userID, tr: newTranslator(), notify: make(chan struct{}, 1)}
+	ul := &userLoop{id: userID, tr: newTranslator(), notify: make(chan struct{}, 1), started: time.Now()}
 	m.loops[userID] = ul
 	m.wg.Add(1)
 	go m.runLoop(ul)
@@ -267,9 +270,12 @@ func (m *Manager) serve(ul *userLoop, lease Lease, log interface {
 	defer cancel()
 
 	since := ul.lastAlive
-	if since.IsZero() && m.o.Clustered && lease.Token() > 1 {
+	switch {
+	case since.IsZero() && m.o.Clustered && lease.Token() > 1:
 		// Taken over from another node: it may have missed events before it died.
-		since = time.Now().Add(-2 * m.o.LeaseTTL)
+		since = ul.started.Add(-2 * m.o.LeaseTTL)
+	case since.IsZero():
+		since = ul.started
 	}
 	var connected bool
 	emit := func(ev rocketchat.Event) {

@@ -69,8 +69,10 @@ type Backplane struct {
 	dc      rueidis.DedicatedClient
 	deliver func(push.Envelope)
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	firstUp   chan struct{}
+	firstOnce sync.Once
 
 	published, received, dropped, publishErrors, decodeErrors, reconnects atomic.Uint64
 	up                                                                    atomic.Bool
@@ -131,10 +133,21 @@ func (b *Backplane) Start(ctx context.Context, deliver func(push.Envelope)) erro
 	b.deliver = deliver
 	b.subs[b.Channel(push.Address{Kind: push.ToAll})]++
 	b.mu.Unlock()
+	firstUp := make(chan struct{})
+	b.firstUp = firstUp
 	ctx, b.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	b.wg.Add(2)
 	go b.publisher(ctx)
 	go b.subscriber(ctx)
+	// Be subscribed before the hub accepts connections, so none misses its first sends;
+	// if Redis is down, go on and let the subscriber catch up.
+	t := time.NewTimer(5 * time.Second)
+	defer t.Stop()
+	select {
+	case <-firstUp:
+	case <-t.C:
+		b.log.Warn("redis backplane: not subscribed yet; continuing")
+	}
 	return nil
 }
 
@@ -241,6 +254,7 @@ func (b *Backplane) subscribeOnce(ctx context.Context) error {
 	if !b.up.Swap(true) && b.o.OnState != nil {
 		b.o.OnState(true)
 	}
+	b.firstOnce.Do(func() { close(b.firstUp) })
 	select {
 	case err := <-broken:
 		return err
