@@ -530,7 +530,10 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	m.closed = true
 	tokens := make([]rocketchat.Credentials, 0, len(m.minted))
 	for id, mt := range m.minted {
-		tokens = append(tokens, mt.cred)
+		// In a cluster other nodes share these tokens: they stay until they expire.
+		if !m.o.Clustered {
+			tokens = append(tokens, mt.cred)
+		}
 		delete(m.minted, id)
 	}
 	m.mu.Unlock()

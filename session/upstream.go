@@ -277,13 +277,13 @@ func (m *Manager) serve(ul *userLoop, lease Lease, log interface {
 	case since.IsZero():
 		since = ul.started
 	}
-	var connected bool
+	var connected, everConnected bool
 	emit := func(ev rocketchat.Event) {
 		if se, ok := ev.(rocketchat.StateEvent); ok {
 			switch se.State {
 			case rocketchat.StateConnected:
 				m.connected.Add(1)
-				connected = true
+				connected, everConnected = true, true
 				if se.Gap {
 					m.reconnects.Add(1)
 				}
@@ -312,10 +312,17 @@ func (m *Manager) serve(ul *userLoop, lease Lease, log interface {
 	}
 	done := make(chan error, 1)
 	go func() { done <- rt.Run(ctx, emit) }()
+	// alive records, once Run has returned, up to when this connection received events; a
+	// connection that never came up leaves the next one's resync point where it was.
+	alive := func() {
+		if everConnected {
+			ul.lastAlive = time.Now()
+		}
+	}
 	finish := func(r endReason, err error) (endReason, error) {
 		cancel()
 		<-done
-		ul.lastAlive = time.Now()
+		alive()
 		if connected {
 			m.connected.Add(-1)
 			connected = false
@@ -333,7 +340,7 @@ func (m *Manager) serve(ul *userLoop, lease Lease, log interface {
 	for {
 		select {
 		case err := <-done:
-			ul.lastAlive = time.Now()
+			alive()
 			if connected {
 				m.connected.Add(-1)
 				connected = false
