@@ -53,6 +53,23 @@ func TestOfficialClientConformance(t *testing.T) {
 			}
 		}
 	})
+	mux.HandleFunc("POST /ctl/drop", func(w http.ResponseWriter, r *http.Request) {
+		user := r.URL.Query().Get("user")
+		h.mu.RLock()
+		var conns []*conn
+		for c := range h.users[user] {
+			conns = append(conns, c)
+		}
+		h.mu.RUnlock()
+		for _, c := range conns {
+			c.dropTransport()
+		}
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		from, _ := strconv.Atoi(r.URL.Query().Get("from"))
+		for i := from; i < from+n; i++ {
+			_ = h.SendToUser(r.Context(), user, "push", map[string]int{"seq": i})
+		}
+	})
 	mux.HandleFunc("POST /ctl/kick", func(w http.ResponseWriter, r *http.Request) {
 		reason := ""
 		if r.URL.Query().Get("reconnect") != "true" {

@@ -34,7 +34,8 @@ type conn struct {
 
 	transport  atomic.Int32
 	protoP     atomic.Pointer[protoBox]
-	ready      atomic.Bool // handshake done and registered
+	ready      atomic.Bool   // handshake done and registered
+	started    chan struct{} // closed once registered: the queue may be written from then on
 	handshaken atomic.Bool
 
 	q         chan []byte
@@ -50,6 +51,11 @@ type conn struct {
 	inMu  sync.Mutex
 	inbuf []byte
 
+	allowStateful bool        // negotiate asked for stateful reconnect
+	stateful      atomic.Bool // and the handshake (version 2, WebSockets) enabled it
+	smu           sync.Mutex
+	st            state
+
 	groups map[string]struct{} // guarded by h.mu
 }
 
@@ -58,7 +64,7 @@ type protoBox struct{ p signalr.Protocol }
 func (h *Hub) newConn(userID string) *conn {
 	now := time.Now()
 	c := &conn{h: h, id: newID(16), token: newID(16), userID: userID, created: now,
-		q: make(chan []byte, h.o.SendQueueSize), done: make(chan struct{}), groups: map[string]struct{}{}}
+		q: make(chan []byte, h.o.SendQueueSize), done: make(chan struct{}), started: make(chan struct{}), groups: map[string]struct{}{}}
 	c.lastRecv.Store(now.UnixNano())
 	c.lastSent.Store(now.UnixNano())
 	c.lastActive.Store(now.UnixNano())
@@ -159,10 +165,31 @@ func (c *conn) receive(ctx context.Context, data []byte) error {
 			return nil
 		}
 		c.inbuf = c.inbuf[n:]
-		c.dispatch(ctx, m)
+		if m.Type == signalr.Sequence && c.stateful.Load() {
+			c.smu.Lock()
+			fatal := m.SequenceID > c.st.inSeq+1
+			c.smu.Unlock()
+			if fatal {
+				js, mp := closeRecords("Sequence ID greater than amount of messages we've received.", false)
+				c.closeWith(js, mp)
+				return errors.New("push: client sequence ahead of what was received")
+			}
+		}
+		if c.countInbound(&m) {
+			c.dispatch(ctx, m)
+		}
 	}
 	c.inbuf = nil // release a large buffer once fully consumed
 	return nil
+}
+
+// waitStarted waits until the connection may be written to, or has ended, or ctx ends.
+func (c *conn) waitStarted(ctx context.Context) {
+	select {
+	case <-c.started:
+	case <-c.done:
+	case <-ctx.Done():
+	}
 }
 
 func (c *conn) rejectHandshake(msg string) {
@@ -187,9 +214,16 @@ func (c *conn) acceptHandshake(req signalr.HandshakeRequest) error {
 		return err
 	}
 	c.protoP.Store(&protoBox{p})
+	if c.allowStateful && req.Version >= 2 && c.transport.Load() == transportWebSockets {
+		c.stateful.Store(true)
+	}
+	// The answer is queued first, so no send overtakes it, but written only once the
+	// connection is registered, so every send after the client has seen it arrives.
 	c.enqueue(signalr.AppendHandshakeResponse(nil, ""))
 	c.handshaken.Store(true)
-	if err := c.h.register(c); err != nil {
+	err := c.h.register(c)
+	close(c.started)
+	if err != nil {
 		c.close(nil, "")
 		return err
 	}
@@ -204,6 +238,8 @@ func (c *conn) dispatch(ctx context.Context, m signalr.Message) {
 		c.complete(m.InvocationID, nil, "Streaming is not supported by this server.")
 	case signalr.Close:
 		c.close(nil, "")
+	case signalr.Ack:
+		c.acked(m.SequenceID)
 	default:
 		// Ping only proves liveness; completions, stream items, cancels, acks and unknown
 		// types are ignored, as the protocol allows.
@@ -256,7 +292,7 @@ func (c *conn) complete(id string, res any, errMsg string) {
 		c.h.log.Warn("push: encode completion", "err", err)
 		return
 	}
-	c.enqueue(rec)
+	c.enqueueNumbered(rec)
 }
 
 // tick runs the heartbeat's checks for this connection.
@@ -280,6 +316,21 @@ func (c *conn) tick(now time.Time) {
 	}
 	if c.isClosed() {
 		return
+	}
+	if c.stateful.Load() {
+		c.smu.Lock()
+		inactive := c.st.inactive
+		c.smu.Unlock()
+		if inactive {
+			if since(&c.lastActive) > o.DisconnectTimeout {
+				c.close(nil, "")
+				c.h.remove(c)
+			}
+			return
+		}
+		if ack := c.ackRecord(now); ack != nil {
+			c.enqueue(ack)
+		}
 	}
 	if !c.handshaken.Load() {
 		if now.Sub(c.created) > o.HandshakeTimeout {

@@ -74,6 +74,7 @@ func (h *Hub) negotiate(w http.ResponseWriter, r *http.Request) {
 	if version == 0 {
 		c.token = c.id
 	}
+	c.allowStateful = r.URL.Query().Get("useStatefulReconnect") == "true"
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -83,11 +84,12 @@ func (h *Hub) negotiate(w http.ResponseWriter, r *http.Request) {
 	h.byToken[c.token] = c
 	h.mu.Unlock()
 	resp := struct {
-		NegotiateVersion    int                  `json:"negotiateVersion"`
-		ConnectionID        string               `json:"connectionId"`
-		ConnectionToken     string               `json:"connectionToken,omitempty"`
-		AvailableTransports []negotiateTransport `json:"availableTransports"`
-	}{version, c.id, "", availableTransports}
+		NegotiateVersion     int                  `json:"negotiateVersion"`
+		ConnectionID         string               `json:"connectionId"`
+		ConnectionToken      string               `json:"connectionToken,omitempty"`
+		AvailableTransports  []negotiateTransport `json:"availableTransports"`
+		UseStatefulReconnect bool                 `json:"useStatefulReconnect,omitempty"`
+	}{version, c.id, "", availableTransports, c.allowStateful}
 	if version > 0 {
 		resp.ConnectionToken = c.token
 	}
@@ -146,6 +148,10 @@ func (h *Hub) serveConnection(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case isWS:
 		if err := c.bind(transportWebSockets); err != nil {
+			if c.stateful.Load() {
+				h.resumeWebSocket(w, r, c)
+				return
+			}
 			http.Error(w, "No Connection with that ID", http.StatusNotFound)
 			return
 		}
@@ -187,24 +193,59 @@ func (h *Hub) track(c *conn) {
 }
 
 func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, c *conn) {
-	defer h.remove(c)
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled, InsecureSkipVerify: true})
 	if err != nil {
 		c.close(nil, "")
+		h.remove(c)
 		return
 	}
+	c.smu.Lock()
+	c.st.ws = ws
+	c.smu.Unlock()
+	h.runWebSocket(r.Context(), c, ws, nil)
+}
+
+// resumeWebSocket takes a stateful connection's new socket after a drop.
+func (h *Hub) resumeWebSocket(w http.ResponseWriter, r *http.Request, c *conn) {
+	c.smu.Lock()
+	suspended := c.st.inactive
+	c.smu.Unlock()
+	if !suspended {
+		http.Error(w, "Conflict", http.StatusConflict)
+		return
+	}
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled, InsecureSkipVerify: true})
+	if err != nil {
+		return
+	}
+	preamble, ok := c.resume(ws)
+	if !ok {
+		ws.CloseNow()
+		return
+	}
+	h.runWebSocket(r.Context(), c, ws, preamble)
+}
+
+// runWebSocket reads from and (through its writer) writes to one socket of c. When the
+// socket drops without a close on a stateful connection, c stays for a resume.
+func (h *Hub) runWebSocket(parent context.Context, c *conn, ws *websocket.Conn, preamble []byte) {
 	ws.SetReadLimit(int64(h.maxRecv)*4 + 64<<10)
-	ctx, cancel := context.WithCancel(r.Context())
+	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
-		c.writeWebSocket(ctx, ws)
+		c.writeWebSocket(ctx, ws, preamble)
 	}()
+	suspended := false
 	for {
 		_, data, err := ws.Read(ctx)
 		if err != nil {
-			c.close(nil, "")
+			if websocket.CloseStatus(err) == -1 && c.suspend() {
+				suspended = true
+			} else {
+				c.close(nil, "")
+			}
 			break
 		}
 		if err := c.receive(ctx, data); err != nil {
@@ -212,10 +253,16 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, c *conn) {
 			break
 		}
 	}
+	if suspended {
+		cancel() // the writer stops; the connection waits for a new socket
+	}
 	<-writerDone
+	if !suspended {
+		h.remove(c)
+	}
 }
 
-func (c *conn) writeWebSocket(ctx context.Context, ws *websocket.Conn) {
+func (c *conn) writeWebSocket(ctx context.Context, ws *websocket.Conn, preamble []byte) {
 	buf := make([]byte, 0, 4096)
 	write := func(b []byte) error {
 		typ := websocket.MessageText
@@ -228,12 +275,19 @@ func (c *conn) writeWebSocket(ctx context.Context, ws *websocket.Conn) {
 		c.lastSent.Store(time.Now().UnixNano())
 		return err
 	}
+	c.waitStarted(ctx)
+	if len(preamble) > 0 {
+		if err := write(preamble); err != nil {
+			ws.CloseNow()
+			return
+		}
+	}
 	for {
 		select {
 		case rec := <-c.q:
 			buf = c.drain(append(buf[:0], rec...))
 			if err := write(buf); err != nil {
-				c.close(nil, "")
+				// The reader sees the broken socket and closes or suspends the connection.
 				ws.CloseNow()
 				return
 			}
@@ -280,6 +334,7 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request, c *conn) {
 		return err
 	}
 	var recs []byte
+	c.waitStarted(r.Context())
 	for {
 		select {
 		case rec := <-c.q:
@@ -328,6 +383,16 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request, c *conn) {
 	t := time.NewTimer(h.o.PollTimeout)
 	defer t.Stop()
 	var body []byte
+	select {
+	case <-c.started:
+	case <-c.done:
+	case <-t.C:
+		endPoll()
+		w.WriteHeader(http.StatusOK)
+		return
+	case <-r.Context().Done():
+		return
+	}
 	select {
 	case rec := <-c.q:
 		body = c.drain(append([]byte(nil), rec...))

@@ -274,7 +274,7 @@ func (h *Hub) deliver(e Envelope) {
 			if rec == nil {
 				continue
 			}
-			if c.enqueue(rec) {
+			if c.enqueueNumbered(rec) {
 				h.deliveries.Add(1)
 			}
 		case OpClose:
@@ -333,6 +333,9 @@ func (h *Hub) register(c *conn) error {
 		h.mu.Unlock()
 		return errors.New("push: hub is shutting down")
 	}
+	if c.protocol().Binary() {
+		h.msgpackConns.Add(1) // before the connection is addressable: its sends need MessagePack
+	}
 	set := h.users[c.userID]
 	first := set == nil
 	if first {
@@ -342,9 +345,6 @@ func (h *Hub) register(c *conn) error {
 	set[c] = struct{}{}
 	c.ready.Store(true)
 	h.mu.Unlock()
-	if c.protocol().Binary() {
-		h.msgpackConns.Add(1)
-	}
 	_ = h.bp.Subscribe(h.ctx, Address{Kind: ToConnection, Key: c.id})
 	if first {
 		_ = h.bp.Subscribe(h.ctx, Address{Kind: ToUser, Key: c.userID})

@@ -89,7 +89,48 @@ async function runCase(c, i) {
   check(rejected, 'start() with a bad token rejects');
 }
 
+// Stateful reconnect (WebSockets, hub protocol version 2): the server drops the socket
+// without a close and pushes while it is down; the client resumes on the same connection
+// and every push arrives once, in order.
+async function runStateful(i) {
+  const user = 'u' + i;
+  const conn = new signalR.HubConnectionBuilder()
+    .withUrl(base + '/signalr', { accessTokenFactory: () => 'tok-' + user, transport: T.WebSockets })
+    .withStatefulReconnect()
+    .configureLogging(signalR.LogLevel.None)
+    .build();
+  const got = [];
+  let waiter = null;
+  conn.on('push', (arg) => {
+    got.push(arg.seq);
+    if (waiter && got.length >= waiter.n) waiter.resolve();
+  });
+  const waitFor = (n) => new Promise((resolve) => {
+    if (got.length >= n) return resolve();
+    waiter = { n, resolve };
+  });
+  await within(10000, conn.start(), 'start');
+  const id = conn.connectionId;
+  await ctl(`push?user=${user}&n=20&from=0`);
+  await within(10000, waitFor(20), 'first pushes');
+  await ctl(`drop?user=${user}&n=30&from=20`);
+  await within(15000, waitFor(50), 'pushes sent while the socket was down');
+  check(got.length === 50, 'no duplicates: got ' + got.length);
+  for (let k = 0; k < 50; k++) check(got[k] === k, `push ${k} in order (got ${got[k]})`);
+  check(conn.connectionId === id, 'same connection after the resume');
+  check((await within(5000, conn.invoke('add', 20, 22), 'invoke after resume')) === 42, 'invoke after resume');
+  await conn.stop();
+}
+
 (async () => {
+  try {
+    await runStateful(cases.length);
+    console.log('ok   WebSockets/json stateful reconnect');
+    passed++;
+  } catch (e) {
+    console.log('FAIL WebSockets/json stateful reconnect: ' + (e && e.stack || e));
+    failed++;
+  }
   for (let i = 0; i < cases.length; i++) {
     const c = cases[i];
     try {
