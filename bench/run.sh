@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 REPS=${REPS:-3}
+WORKLOADS=${WORKLOADS:-"W1 W2 W3 W4 W6"}   # a subset, e.g. WORKLOADS=W1
+want() { case " $WORKLOADS " in *" $1 "*) return 0 ;; esac; return 1; }
 W1_SMALL=${W1_SMALL:-1000} W1_LARGE=${W1_LARGE:-3000}   # users, 2 connections each
 W2_USERS=${W2_USERS:-1000} W2_RATE=${W2_RATE:-10000} W2_DUR=${W2_DUR:-8s}  # 3 connections each
 W3_RATE=${W3_RATE:-1000} W3_DUR=${W3_DUR:-8s}
@@ -108,19 +110,21 @@ for rep in $(seq 1 "$REPS"); do
   # Alternate which peer goes first (ABAB, then BABA).
   if [ $((rep % 2)) -eq 1 ]; then pair=(gateway floor); else pair=(floor gateway); fi
   for p in "${pair[@]}"; do
-    measure "W1/$p/$rep/small" "$p" -scenario idle -users "$W1_SMALL" -conns 2 -settle 3s
-    measure "W1/$p/$rep/large" "$p" -scenario idle -users "$W1_LARGE" -conns 2 -settle 3s
-    measure "W2/$p/$rep" "$p" -scenario fanout -users "$W2_USERS" -conns 3 -rate "$W2_RATE" -dur "$W2_DUR" -settle 1s
+    if want W1; then
+      measure "W1/$p/$rep/small" "$p" -scenario idle -users "$W1_SMALL" -conns 2 -settle 3s
+      measure "W1/$p/$rep/large" "$p" -scenario idle -users "$W1_LARGE" -conns 2 -settle 3s
+    fi
+    want W2 && measure "W2/$p/$rep" "$p" -scenario fanout -users "$W2_USERS" -conns 3 -rate "$W2_RATE" -dur "$W2_DUR" -settle 1s
   done
   if [ $((rep % 2)) -eq 1 ]; then pair=(gateway ddp); else pair=(ddp gateway); fi
   for p in "${pair[@]}"; do
     conns=3; [ "$p" = ddp ] && conns=1
-    measure "W3/$p/$rep" "$p" -scenario fanout -users 1000 -conns "$conns" -rate "$W3_RATE" -dur "$W3_DUR" -settle 1s
-    measure "W4/$p/$rep" "$p" -scenario storm -users "$W4_USERS" -conns 1 -concurrency 500
+    want W3 && measure "W3/$p/$rep" "$p" -scenario fanout -users 1000 -conns "$conns" -rate "$W3_RATE" -dur "$W3_DUR" -settle 1s
+    want W4 && measure "W4/$p/$rep" "$p" -scenario storm -users "$W4_USERS" -conns 1 -concurrency 500
   done
   if [ $((rep % 2)) -eq 1 ]; then pair=(gateway gateway-redis); else pair=(gateway-redis gateway); fi
   for p in "${pair[@]}"; do
-    measure "W6/$p/$rep" "$p" -scenario fanout -users "$W2_USERS" -conns 3 -rate "$W2_RATE" -dur "$W2_DUR" -settle 1s
+    want W6 && measure "W6/$p/$rep" "$p" -scenario fanout -users "$W2_USERS" -conns 3 -rate "$W2_RATE" -dur "$W2_DUR" -settle 1s
   done
 done
 

@@ -36,8 +36,10 @@ type translator struct {
 
 const dedupeWindow = 1024
 
+// newTranslator starts empty: the dedupe window grows with use, so an idle user costs
+// almost nothing.
 func newTranslator() *translator {
-	return &translator{seen: make(map[string]struct{}, dedupeWindow), ring: make([]string, dedupeWindow)}
+	return &translator{seen: map[string]struct{}{}}
 }
 
 // firstTime records key and reports whether it was new.
@@ -47,12 +49,14 @@ func (t *translator) firstTime(key string) bool {
 	if _, ok := t.seen[key]; ok {
 		return false
 	}
-	if old := t.ring[t.next]; old != "" {
-		delete(t.seen, old)
+	if len(t.ring) < dedupeWindow {
+		t.ring = append(t.ring, key)
+	} else {
+		delete(t.seen, t.ring[t.next])
+		t.ring[t.next] = key
+		t.next = (t.next + 1) % dedupeWindow
 	}
-	t.ring[t.next] = key
 	t.seen[key] = struct{}{}
-	t.next = (t.next + 1) % len(t.ring)
 	return true
 }
 

@@ -2,6 +2,7 @@ package session
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -117,5 +118,23 @@ func BenchmarkTranslateMessage(b *testing.B) {
 	for b.Loop() {
 		i++
 		_, _ = tr.translate(rocketchat.MessageEvent{RoomID: "GENERAL", ID: "x", UpdatedAt: time.UnixMilli(i), Raw: benchMessage})
+	}
+}
+
+func TestDedupeWindowForgetsOldest(t *testing.T) {
+	tr := newTranslator()
+	for i := range dedupeWindow + 10 {
+		if !tr.firstTime(fmt.Sprint(i)) {
+			t.Fatalf("key %d seen before", i)
+		}
+	}
+	if tr.firstTime(fmt.Sprint(dedupeWindow + 5)) {
+		t.Fatal("a recent key was forgotten")
+	}
+	if !tr.firstTime("3") {
+		t.Fatal("an old key outside the window is still remembered")
+	}
+	if len(tr.seen) != dedupeWindow || len(tr.ring) != dedupeWindow {
+		t.Fatalf("window holds %d/%d keys, want %d", len(tr.seen), len(tr.ring), dedupeWindow)
 	}
 }
