@@ -105,6 +105,9 @@ func decodeMsgPack(b []byte) (m Message, err error) {
 		if n, b, err = msgp.ReadArrayHeaderBytes(b); err != nil {
 			return m, err
 		}
+		if int64(n) > int64(len(b)) { // every value takes at least one byte
+			return m, msgp.ErrShortBytes
+		}
 		m.Arguments = make([]json.RawMessage, 0, n)
 		for range n {
 			var v json.RawMessage
@@ -116,6 +119,9 @@ func decodeMsgPack(b []byte) (m Message, err error) {
 		if sz >= 6 {
 			if n, b, err = msgp.ReadArrayHeaderBytes(b); err != nil {
 				return m, err
+			}
+			if int64(n) > int64(len(b)) {
+				return m, msgp.ErrShortBytes
 			}
 			for range n {
 				var s string
