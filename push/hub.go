@@ -476,7 +476,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 			c.close(js, "server shutting down")
 		}
 		// Without a transport goroutine nothing else would forget these now.
-		if tr := c.transport.Load(); tr == transportNone || (tr == transportLongPolling && !c.polling.Load()) {
+		if tr := c.transport.Load(); tr == transportNone || (tr == transportLongPolling && !c.polling.Load()) || c.suspended() {
 			h.remove(c)
 		}
 	}

@@ -136,6 +136,16 @@ func (c *conn) suspend() bool {
 	return true
 }
 
+// suspended reports whether the connection waits for a resume (no socket goroutine).
+func (c *conn) suspended() bool {
+	if !c.stateful.Load() {
+		return false
+	}
+	c.smu.Lock()
+	defer c.smu.Unlock()
+	return c.st.inactive
+}
+
 // resume takes a new socket for a suspended connection. It returns what to write first:
 // the Sequence message and every unacknowledged record.
 func (c *conn) resume(ws *websocket.Conn) (preamble []byte, ok bool) {
