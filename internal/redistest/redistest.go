@@ -75,6 +75,14 @@ func (s *Server) Start() {
 	}
 }
 
+// PID is the running process's id (0 while stopped), for reading its CPU time.
+func (s *Server) PID() int {
+	if s.cmd == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
 // Stop kills the process and waits for it.
 func (s *Server) Stop() {
 	if s.cmd == nil {

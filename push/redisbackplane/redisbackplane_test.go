@@ -3,6 +3,7 @@ package redisbackplane
 import (
 	"context"
 	"fmt"
+	"os"
 	"reflect"
 	"sync"
 	"testing"
@@ -14,7 +15,13 @@ import (
 	"github.com/rcgateway/rcgateway/push"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if url := os.Getenv(benchClientEnv); url != "" { // BenchmarkDelivery's browser process
+		runBenchClient(url)
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // node is one Backplane with the envelopes it received.
 type node struct {
