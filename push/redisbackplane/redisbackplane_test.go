@@ -243,3 +243,38 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestGroupAndConnectionAddresses(t *testing.T) {
+	r := redistest.Start(t)
+	a, b := newNode(t, r.URL(), 0), newNode(t, r.URL(), 0)
+	a.start(t)
+	b.start(t)
+	ctx := context.Background()
+	for _, ad := range []push.Address{{Kind: push.ToGroup, Key: "room-1"}, {Kind: push.ToConnection, Key: "c9"}} {
+		if err := b.b.Subscribe(ctx, ad); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Unsubscribed addresses are not received; the subscribed group and connection are,
+	// in publishing order, with their ops, exclusions and group names intact.
+	sent := []push.Envelope{
+		{To: push.Address{Kind: push.ToGroup, Key: "room-2"}, Op: push.OpSend, JSON: []byte("no\x1e")},
+		{To: push.Address{Kind: push.ToGroup, Key: "room-1"}, Op: push.OpSend, Exclude: []string{"c1"}, JSON: []byte("g\x1e"), MsgPack: []byte{1}},
+		{To: push.Address{Kind: push.ToConnection, Key: "c8"}, Op: push.OpSend, JSON: []byte("no\x1e")},
+		{To: push.Address{Kind: push.ToConnection, Key: "c9"}, Op: push.OpGroupAdd, Group: "room-3"},
+		{To: push.Address{Kind: push.ToConnection, Key: "c9"}, Op: push.OpClose, JSON: []byte("close\x1e")},
+	}
+	for _, e := range sent {
+		if err := a.b.Publish(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := b.waitCount(t, 3)
+	want := []push.Envelope{sent[1], sent[3], sent[4]}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("node b got %+v, want %+v", got, want)
+	}
+	if s := b.b.Stats(); s.Received != 3 || s.DecodeErrors != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+}
