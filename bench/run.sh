@@ -7,12 +7,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 REPS=${REPS:-3}
-WORKLOADS=${WORKLOADS:-"W1 W2 W3 W4 W6"}   # a subset, e.g. WORKLOADS=W1
+WORKLOADS=${WORKLOADS:-"W1 W2 W3 W4 W5 W6"}   # a subset, e.g. WORKLOADS=W1
 want() { case " $WORKLOADS " in *" $1 "*) return 0 ;; esac; return 1; }
 W1_SMALL=${W1_SMALL:-1000} W1_LARGE=${W1_LARGE:-3000}   # users, 2 connections each
 W2_USERS=${W2_USERS:-1000} W2_RATE=${W2_RATE:-10000} W2_DUR=${W2_DUR:-8s}  # 3 connections each
 W3_RATE=${W3_RATE:-1000} W3_DUR=${W3_DUR:-8s}
 W4_USERS=${W4_USERS:-2000}
+W5_USERS=${W5_USERS:-1000}   # 2 connections each
 SERVER_CORE=${SERVER_CORE:-1} CLIENT_CORE=${CLIENT_CORE:-0}
 FAKERC=127.0.0.1:3190 PEER=127.0.0.1:8190 REDIS_PORT=6390
 SECRET=bench-secret-bench-secret-bench-secret
@@ -115,6 +116,7 @@ for rep in $(seq 1 "$REPS"); do
       measure "W1/$p/$rep/large" "$p" -scenario idle -users "$W1_LARGE" -conns 2 -settle 3s
     fi
     want W2 && measure "W2/$p/$rep" "$p" -scenario fanout -users "$W2_USERS" -conns 3 -rate "$W2_RATE" -dur "$W2_DUR" -settle 1s
+    want W5 && measure "W5/$p/$rep" "$p" -scenario reconnect -users "$W5_USERS" -conns 2 -rate 1000 -dur 6s -settle 1s
   done
   if [ $((rep % 2)) -eq 1 ]; then pair=(gateway ddp); else pair=(ddp gateway); fi
   for p in "${pair[@]}"; do

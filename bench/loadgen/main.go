@@ -4,8 +4,9 @@
 // plain WebSocket) and ddp (straight to fakerc: connect, resume login, subscribe; the
 // baseline a frontend-auth deployment would see). Scenarios: idle (connect, settle, read
 // the server's memory), fanout (connect, then fakerc emits at -rate for -dur; server CPU per
-// delivery, drops, reorders, latency) and storm (everyone connects at once; time until every
-// user's upstream is subscribed).
+// delivery, drops, reorders, latency), storm (everyone connects at once; time until every
+// user's upstream is subscribed) and reconnect (every browser connection drops and comes back
+// while events flow; reconnect time against the initial connect time, events delivered).
 package main
 
 import (
@@ -60,30 +61,33 @@ func main() {
 }
 
 type result struct {
-	Label       string  `json:"label"`
-	Mode        string  `json:"mode"`
-	Scenario    string  `json:"scenario"`
-	Users       int     `json:"users"`
-	Conns       int     `json:"conns"`
-	ConnectS    float64 `json:"connect_s"`
-	ReadyS      float64 `json:"ready_s"`
-	RSSKiB      int64   `json:"rss_kib,omitempty"`
-	ServerCPUS  float64 `json:"server_cpu_s,omitempty"`
-	LoadgenCPUS float64 `json:"loadgen_cpu_s"`
-	Deliveries  uint64  `json:"deliveries"`
-	Expected    uint64  `json:"expected,omitempty"`
-	Gaps        uint64  `json:"gaps"`
-	Reorders    uint64  `json:"reorders"`
-	P50us       float64 `json:"p50_us,omitempty"`
-	P99us       float64 `json:"p99_us,omitempty"`
-	P999us      float64 `json:"p999_us,omitempty"`
-	CPUusPerDel float64 `json:"cpu_us_per_delivery,omitempty"`
-	Errors      int64   `json:"errors"`
+	Label          string  `json:"label"`
+	Mode           string  `json:"mode"`
+	Scenario       string  `json:"scenario"`
+	Users          int     `json:"users"`
+	Conns          int     `json:"conns"`
+	ConnectS       float64 `json:"connect_s"`
+	ReadyS         float64 `json:"ready_s"`
+	RSSKiB         int64   `json:"rss_kib,omitempty"`
+	ServerCPUS     float64 `json:"server_cpu_s,omitempty"`
+	LoadgenCPUS    float64 `json:"loadgen_cpu_s"`
+	Deliveries     uint64  `json:"deliveries"`
+	Expected       uint64  `json:"expected,omitempty"`
+	Gaps           uint64  `json:"gaps"`
+	Reorders       uint64  `json:"reorders"`
+	P50us          float64 `json:"p50_us,omitempty"`
+	P99us          float64 `json:"p99_us,omitempty"`
+	P999us         float64 `json:"p999_us,omitempty"`
+	CPUusPerDel    float64 `json:"cpu_us_per_delivery,omitempty"`
+	ReconnectS     float64 `json:"reconnect_s,omitempty"`
+	ReconnectRatio float64 `json:"reconnect_ratio,omitempty"`
+	Errors         int64   `json:"errors"`
 }
 
 type client struct {
 	c      config
 	ws     []*websocket.Conn
+	names  []string // one per connection, for reconnects
 	mu     sync.Mutex
 	tracks []*track
 	errs   atomic.Int64
@@ -116,6 +120,7 @@ func run(ctx context.Context, c config) (result, error) {
 				t := &track{}
 				cl.mu.Lock()
 				cl.ws = append(cl.ws, ws)
+				cl.names = append(cl.names, name)
 				cl.tracks = append(cl.tracks, t)
 				cl.mu.Unlock()
 				cl.wg.Add(1)
@@ -138,6 +143,23 @@ func run(ctx context.Context, c config) (result, error) {
 	}
 
 	switch c.scenario {
+	case "reconnect":
+		// Events keep flowing while every browser connection drops and comes back with
+		// 0-1 s of jitter; the time until all are back is compared with the initial connect.
+		if err := get(ctx, fmt.Sprintf("%s/start?rate=%d&dur=%s&users=%d", c.fakerc, c.rate, c.dur, c.users)); err != nil {
+			return res, err
+		}
+		wait(ctx, c.settle)
+		t0 := time.Now()
+		if err := cl.reconnectAll(ctx); err != nil {
+			return res, err
+		}
+		res.ReconnectS = time.Since(t0).Seconds()
+		if res.ConnectS > 0 {
+			res.ReconnectRatio = res.ReconnectS / res.ConnectS
+		}
+		wait(ctx, time.Until(t0.Add(c.dur)))
+		res.Expected = uint64(float64(c.rate)*c.dur.Seconds()) * uint64(c.conns)
 	case "storm":
 	case "idle":
 		wait(ctx, c.settle)
@@ -176,6 +198,49 @@ func run(ctx context.Context, c config) (result, error) {
 		res.CPUusPerDel = res.ServerCPUS * 1e6 / float64(res.Deliveries)
 	}
 	return res, nil
+}
+
+// reconnectAll closes every connection and opens it again after 0-1 s of jitter (the
+// same user), waiting until all are back.
+func (cl *client) reconnectAll(ctx context.Context) error {
+	cl.mu.Lock()
+	old := cl.ws
+	names := cl.names
+	cl.ws = nil
+	cl.mu.Unlock()
+	for _, ws := range old {
+		ws.CloseNow()
+	}
+	sem := make(chan struct{}, cl.c.concurrency)
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for i, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			wait(ctx, time.Duration(i*7919%1000)*time.Millisecond) // spread over a second
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			ws, err := cl.dial(ctx, name)
+			if err != nil {
+				failed.Add(1)
+				return
+			}
+			t := &track{}
+			cl.mu.Lock()
+			cl.ws = append(cl.ws, ws)
+			cl.tracks = append(cl.tracks, t)
+			cl.mu.Unlock()
+			cl.wg.Add(1)
+			go cl.read(ctx, ws, t)
+		}()
+	}
+	wg.Wait()
+	if n := failed.Load(); n > 0 {
+		cl.errs.Add(n)
+		return fmt.Errorf("%d reconnects failed", n)
+	}
+	return nil
 }
 
 func (cl *client) dial(ctx context.Context, name string) (*websocket.Conn, error) {

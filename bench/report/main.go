@@ -15,20 +15,22 @@ import (
 )
 
 type line struct {
-	Label       string  `json:"label"` // "<workload>/<peer>/<rep>[/<size>]"
-	Users       int     `json:"users"`
-	Conns       int     `json:"conns"`
-	ReadyS      float64 `json:"ready_s"`
-	RSSKiB      int64   `json:"rss_kib"`
-	Deliveries  uint64  `json:"deliveries"`
-	Expected    uint64  `json:"expected"`
-	Gaps        uint64  `json:"gaps"`
-	Reorders    uint64  `json:"reorders"`
-	P50us       float64 `json:"p50_us"`
-	P99us       float64 `json:"p99_us"`
-	CPUusPerDel float64 `json:"cpu_us_per_delivery"`
-	LoadgenCPUS float64 `json:"loadgen_cpu_s"`
-	Errors      int64   `json:"errors"`
+	Label          string  `json:"label"` // "<workload>/<peer>/<rep>[/<size>]"
+	Users          int     `json:"users"`
+	Conns          int     `json:"conns"`
+	ReadyS         float64 `json:"ready_s"`
+	RSSKiB         int64   `json:"rss_kib"`
+	Deliveries     uint64  `json:"deliveries"`
+	Expected       uint64  `json:"expected"`
+	Gaps           uint64  `json:"gaps"`
+	Reorders       uint64  `json:"reorders"`
+	P50us          float64 `json:"p50_us"`
+	P99us          float64 `json:"p99_us"`
+	CPUusPerDel    float64 `json:"cpu_us_per_delivery"`
+	LoadgenCPUS    float64 `json:"loadgen_cpu_s"`
+	ReconnectS     float64 `json:"reconnect_s"`
+	ReconnectRatio float64 `json:"reconnect_ratio"`
+	Errors         int64   `json:"errors"`
 }
 
 func main() {
@@ -133,6 +135,14 @@ func table(by map[string]line, reps []string) string {
 		{"W3 Δp50 latency, gateway − direct DDP", "ms", "≤ 0.3", delta(func(l line) float64 { return l.P50us }), nil},
 		{"W3 Δp99 latency, gateway − direct DDP", "ms", "≤ 2", delta(func(l line) float64 { return l.P99us }), nil},
 		{"W4 login storm, time to all upstreams ready, gateway ÷ direct DDP", "×", "≤ 1.3", ratio("W4", "gateway", "ddp", func(l line) float64 { return l.ReadyS }), nil},
+		{"W5 reconnect storm, time to all browser connections back ÷ initial connect time (gateway)", "×", "≤ 1.5", func(rep string) (float64, bool) {
+			l, ok := get("W5/gateway/" + rep)
+			return l.ReconnectRatio, ok && l.ReconnectRatio > 0
+		}, func() string {
+			l, _ := get("W5/floor/" + reps[0])
+			g, _ := get("W5/gateway/" + reps[0])
+			return fmt.Sprintf("rep 1: floor %.2f×; events not delivered while reconnecting: gateway %d, floor %d of %d", l.ReconnectRatio, int64(g.Expected)-int64(g.Deliveries), int64(l.Expected)-int64(l.Deliveries), g.Expected)
+		}},
 		{"W6 CPU per delivery, gateway via Redis ÷ gateway in-process", "×", "≤ 1.3", ratio("W6", "gateway-redis", "gateway", cpu), func() string {
 			return "drops via Redis " + sum("W6", "gateway-redis", func(l line) uint64 { return l.Gaps })()
 		}},
