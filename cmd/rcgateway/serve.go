@@ -8,8 +8,11 @@ import (
 	"io"
 	"io/fs"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"runtime/debug"
+	"time"
 
 	"github.com/rcgateway/rcgateway/config"
 	"github.com/rcgateway/rcgateway/gateway"
@@ -59,6 +62,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, envir
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "config file (default $RCGW_CONFIG or ./config.yaml)")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060; off by default, keep it private)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -80,7 +84,40 @@ func serve(ctx context.Context, args []string, getenv func(string) string, envir
 		return fmt.Errorf("listen %s: %w", cfg.HTTP.Listen, err)
 	}
 	log.Info("rcgateway listening", "addr", ln.Addr().String(), "hub", cfg.Hub.Path)
+	if *pprofAddr != "" {
+		stop, err := servePprof(*pprofAddr)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stop()
+		log.Info("pprof listening", "addr", *pprofAddr)
+	}
 	return srv.Serve(ctx, ln)
+}
+
+// servePprof serves the runtime profiles on their own listener until stop is called.
+func servePprof(addr string) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("pprof listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = hs.Serve(ln)
+	}()
+	return func() {
+		_ = hs.Close()
+		<-done
+	}, nil
 }
 
 func configCheck(args []string, getenv func(string) string, environ []string, stdout, stderr io.Writer) error {
