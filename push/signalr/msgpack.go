@@ -1,11 +1,9 @@
 package signalr
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
-	"slices"
 
 	"github.com/tinylib/msgp/msgp"
 )
@@ -245,35 +243,37 @@ func readOptString(b []byte) (string, []byte, error) {
 
 // toJSON converts one MessagePack value to JSON.
 func toJSON(b []byte) (json.RawMessage, []byte, error) {
-	rest, err := msgp.Skip(b)
+	out, rest, err := msgpackToJSON(nil, b, 0)
 	if err != nil {
 		return nil, b, err
 	}
-	var out bytes.Buffer
-	if _, err := msgp.UnmarshalAsJSON(&out, b[:len(b)-len(rest)]); err != nil {
-		return nil, b, err
-	}
-	if !json.Valid(out.Bytes()) {
-		return nil, b, fmt.Errorf("value does not convert to JSON")
-	}
-	return json.RawMessage(out.Bytes()), rest, nil
+	return json.RawMessage(out), rest, nil
 }
 
 func (msgpackProtocol) Append(dst []byte, m *Message) ([]byte, error) {
-	body, err := appendMsgPackBody(make([]byte, 0, 64+rawLen(m)), m)
+	at := len(dst)
+	body, err := appendMsgPackBody(append(dst, prefixRoom[:]...), m)
 	if err != nil {
 		return dst, err
 	}
-	dst = appendVarint(dst, len(body))
-	return append(dst, body...), nil
+	return frameMsgPack(body, at)
 }
 
-func rawLen(m *Message) int {
-	n := len(m.Result) + len(m.Item)
-	for _, a := range m.Arguments {
-		n += len(a)
+// prefixRoom is the room left for the length prefix before a body is written in place.
+var prefixRoom [5]byte
+
+// frameMsgPack writes the varint length of the body at b[at+5:] into the room left at b[at:]
+// and moves the body down to follow it.
+func frameMsgPack(b []byte, at int) ([]byte, error) {
+	n := len(b) - at - len(prefixRoom)
+	if n > maxRecord {
+		return b[:at], fmt.Errorf("%w: record of %d bytes", ErrTooLarge, n)
 	}
-	return n
+	var v [5]byte
+	p := appendVarint(v[:0], n)
+	copy(b[at:], p)
+	copy(b[at+len(p):], b[at+len(prefixRoom):])
+	return b[:at+len(p)+n], nil
 }
 
 func appendHeaders(b []byte, h map[string]string) []byte {
@@ -372,63 +372,4 @@ func appendMsgPackBody(b []byte, m *Message) ([]byte, error) {
 		return b, fmt.Errorf("%w: cannot encode message type %d", ErrInvalid, m.Type)
 	}
 	return b, nil
-}
-
-// AppendJSONAsMsgPack appends the JSON value raw as MessagePack: objects become maps (keys
-// in sorted order), arrays arrays, integral numbers integers and others float64.
-func AppendJSONAsMsgPack(b []byte, raw json.RawMessage) ([]byte, error) {
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	var v any
-	if err := d.Decode(&v); err != nil {
-		return b, fmt.Errorf("%w: argument is not JSON: %v", ErrInvalid, err)
-	}
-	if d.More() {
-		return b, fmt.Errorf("%w: argument has trailing data", ErrInvalid)
-	}
-	return appendValue(b, v)
-}
-
-func appendValue(b []byte, v any) ([]byte, error) {
-	var err error
-	switch x := v.(type) {
-	case nil:
-		return msgp.AppendNil(b), nil
-	case bool:
-		return msgp.AppendBool(b, x), nil
-	case string:
-		return msgp.AppendString(b, x), nil
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return msgp.AppendInt64(b, i), nil
-		}
-		f, err := x.Float64()
-		if err != nil {
-			return b, fmt.Errorf("%w: number %s", ErrInvalid, x)
-		}
-		return msgp.AppendFloat64(b, f), nil
-	case []any:
-		b = msgp.AppendArrayHeader(b, uint32(len(x)))
-		for _, e := range x {
-			if b, err = appendValue(b, e); err != nil {
-				return b, err
-			}
-		}
-		return b, nil
-	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		b = msgp.AppendMapHeader(b, uint32(len(x)))
-		for _, k := range keys {
-			b = msgp.AppendString(b, k)
-			if b, err = appendValue(b, x[k]); err != nil {
-				return b, err
-			}
-		}
-		return b, nil
-	}
-	return b, fmt.Errorf("%w: unexpected JSON value %T", ErrInvalid, v)
 }

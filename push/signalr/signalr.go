@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/tinylib/msgp/msgp"
 )
 
 // MessageType is a hub message's "type".
@@ -118,7 +120,8 @@ func AppendHandshakeResponse(dst []byte, errMsg string) []byte {
 	return append(dst, '}', RecordSeparator)
 }
 
-// AppendInvocationJSON appends a non-blocking invocation as a JSON record.
+// AppendInvocationJSON appends a non-blocking invocation as a JSON record. The arguments are
+// copied as they are: they must be valid JSON (the hub's own payloads are).
 func AppendInvocationJSON(dst []byte, target string, args ...json.RawMessage) []byte {
 	dst = append(dst, `{"type":1,"target":`...)
 	dst = appendJSONString(dst, target)
@@ -132,9 +135,22 @@ func AppendInvocationJSON(dst []byte, target string, args ...json.RawMessage) []
 	return append(dst, ']', '}', RecordSeparator)
 }
 
-// AppendInvocationMsgPack appends a non-blocking invocation as a MessagePack record.
+// AppendInvocationMsgPack appends a non-blocking invocation, [1, {}, nil, target, [args]],
+// as a MessagePack record, converting each JSON argument in one pass. On error dst is
+// returned unchanged.
 func AppendInvocationMsgPack(dst []byte, target string, args ...json.RawMessage) ([]byte, error) {
-	return MessagePack.Append(dst, &Message{Type: Invocation, Target: target, Arguments: args})
+	at := len(dst)
+	b := append(dst, prefixRoom[:]...)
+	b = append(b, 0x95, byte(Invocation), 0x80, 0xc0)
+	b = msgp.AppendString(b, target)
+	b = msgp.AppendArrayHeader(b, uint32(len(args)))
+	for _, a := range args {
+		var err error
+		if b, err = AppendJSONAsMsgPack(b, a); err != nil {
+			return dst[:at], err
+		}
+	}
+	return frameMsgPack(b, at)
 }
 
 var (
@@ -148,9 +164,4 @@ func PingRecord(p Protocol) []byte {
 		return pingMsgPack
 	}
 	return pingJSON
-}
-
-func appendJSONString(dst []byte, s string) []byte {
-	b, _ := json.Marshal(s)
-	return append(dst, b...)
 }
