@@ -277,6 +277,7 @@ func (s *jsonScanner) str(b []byte) ([]byte, error) {
 					return b, errNotJSON
 				}
 				if utf16.IsSurrogate(r) {
+					r1 := r
 					r = utf8.RuneError
 					if s.pos+1 < len(s.in) && s.in[s.pos] == '\\' && s.in[s.pos+1] == 'u' {
 						save := s.pos
@@ -285,7 +286,7 @@ func (s *jsonScanner) str(b []byte) ([]byte, error) {
 						if !ok {
 							return b, errNotJSON
 						}
-						if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
+						if d := utf16.DecodeRune(r1, r2); d != utf8.RuneError {
 							r = d
 						} else {
 							s.pos = save // the second escape stands on its own

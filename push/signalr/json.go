@@ -48,6 +48,13 @@ func (jsonProtocol) Parse(buf []byte, maxSize int) (Message, int, error) {
 	}
 	var w jsonMessage
 	if err := json.Unmarshal(rec, &w); err != nil {
+		// A message of an unknown type is ignored whatever its other fields hold.
+		var t struct {
+			Type *int `json:"type"`
+		}
+		if json.Unmarshal(rec, &t) == nil && t.Type != nil && (*t.Type < int(Invocation) || *t.Type > int(Sequence)) {
+			return Message{Type: MessageType(*t.Type)}, n, nil
+		}
 		return Message{}, n, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	if w.Type == nil {

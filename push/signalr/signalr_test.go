@@ -6,6 +6,8 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+
+	"github.com/tinylib/msgp/msgp"
 )
 
 func TestHandshake(t *testing.T) {
@@ -172,45 +174,97 @@ func TestMsgPackFraming(t *testing.T) {
 	}
 }
 
+// normalize clears what an encoder leaves out when empty.
+func normalize(m Message) Message {
+	if len(m.Headers) == 0 {
+		m.Headers = nil
+	}
+	if len(m.StreamIDs) == 0 {
+		m.StreamIDs = nil
+	}
+	return m
+}
+
+// fuzzParse checks that Parse never panics, consumes a sane length, and that every message
+// it accepts re-encodes to a record that parses back to the same message.
+func fuzzParse(t *testing.T, p Protocol, b []byte) {
+	m, n, err := p.Parse(b, 1<<16)
+	if n < 0 || n > len(b) {
+		t.Fatalf("n = %d of %d", n, len(b))
+	}
+	if err != nil {
+		if !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrTooLarge) {
+			t.Fatalf("unexpected error kind: %v", err)
+		}
+		return
+	}
+	if n == 0 || m.Type < Invocation || m.Type > Sequence {
+		return
+	}
+	rec, err := p.Append(nil, &m)
+	if err != nil {
+		t.Fatalf("re-encoding %+v: %v", m, err)
+	}
+	m2, n2, err := p.Parse(rec, 0)
+	if err != nil || n2 != len(rec) {
+		t.Fatalf("re-parsing %q: %d %v", rec, n2, err)
+	}
+	if p == MessagePack { // the second pass sees arguments already normalised to JSON
+		rec2, _ := p.Append(nil, &m2)
+		if !bytes.Equal(rec, rec2) {
+			t.Fatalf("unstable encoding %x then %x", rec, rec2)
+		}
+		return
+	}
+	if !reflect.DeepEqual(normalize(m), normalize(m2)) {
+		t.Fatalf("%+v came back as %+v", m, m2)
+	}
+}
+
 func FuzzParseJSON(f *testing.F) {
-	f.Add([]byte(`{"type":1,"target":"x","arguments":[1]}` + "\x1e"))
+	for _, c := range wireCases {
+		f.Add([]byte(c.json + "\x1e"))
+	}
+	f.Add([]byte(`{"type":1,"target":"x","arguments":[1],"headers":{},"streamIds":[]}` + "\x1e"))
 	f.Add([]byte(`{"type":3,"invocationId":"1","result":{"a":[1,2]}}` + "\x1e"))
+	f.Add([]byte(`{"type":99,"target":5}` + "\x1e"))
 	f.Add([]byte("{\x1e"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		m, n, err := JSON.Parse(b, 1<<16)
-		if err != nil || n == 0 || m.Type < Invocation || m.Type > Sequence {
-			return
-		}
-		if _, err := JSON.Append(nil, &m); err != nil && m.Type != Invocation && m.Type != StreamInvocation {
-			t.Fatalf("re-encoding %+v: %v", m, err)
-		}
-	})
+	f.Fuzz(func(t *testing.T, b []byte) { fuzzParse(t, JSON, b) })
 }
 
 func FuzzParseMsgPack(f *testing.F) {
-	f.Add([]byte{0x02, 0x91, 0x06})
+	for _, c := range wireCases {
+		f.Add(framed(unhex(f, c.mp)))
+	}
 	f.Add([]byte{0x03, 0x92, 0x07, 0xc0})
-	rec, _ := MessagePack.Append(nil, &Message{Type: Invocation, InvocationID: "1", Target: "t", Arguments: []json.RawMessage{json.RawMessage(`{"a":[1,"b",null,2.5]}`)}})
-	f.Add(rec)
-	f.Fuzz(func(t *testing.T, b []byte) {
-		m, n, err := MessagePack.Parse(b, 1<<16)
-		if err != nil || n == 0 || m.Type < Invocation || m.Type > Sequence {
-			return
-		}
-		if _, err := MessagePack.Append(nil, &m); err != nil {
-			t.Fatalf("re-encoding %+v: %v", m, err)
-		}
-	})
+	f.Add(framed(unhex(f, "95 01 80 a1 30 a3 416464 94 01 a3 74776f 81 a1 61 c3 d6 ff 00000000")))
+	f.Add(framed(unhex(f, "91 ca 7fc00000 c4 03 010203 d7 ff 1d535300 5f5e1000 82 01 c0 cf ffffffffffffffff c0")))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x07})
+	f.Fuzz(func(t *testing.T, b []byte) { fuzzParse(t, MessagePack, b) })
 }
 
 func FuzzHandshake(f *testing.F) {
 	f.Add([]byte(`{"protocol":"json","version":1}` + "\x1e"))
+	f.Add([]byte(`{"protocol":"messagepack","version":2}` + "\x1e\x02\x91\x06"))
 	f.Add([]byte(`{"protocol":1}` + "\x1e"))
+	f.Add([]byte(`{"protocol":"json"`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_, _, _ = ParseHandshake(b, 1024)
+		req, n, err := ParseHandshake(b, 1024)
+		if n < 0 || n > len(b) || (err == nil && n > 0 && b[n-1] != RecordSeparator) {
+			t.Fatalf("n = %d of %d", n, len(b))
+		}
+		if err == nil && n > 0 {
+			if _, ok := ProtocolByName(req.Protocol); ok && !json.Valid(b[:n-1]) {
+				t.Fatalf("accepted invalid JSON %q", b[:n-1])
+			}
+		}
+		if err != nil && !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrTooLarge) {
+			t.Fatalf("unexpected error kind: %v", err)
+		}
 	})
 }
 
+// benchArg is a Rocket.Chat message as pushed to browsers, about 400 bytes of JSON.
 var benchArg = json.RawMessage(`{"_id":"Xb7pQ2kWcTn4","rid":"GENERAL","msg":"Hello everyone, the build is green again.","ts":"2025-11-22T08:26:40.123Z","u":{"_id":"u1","username":"alice","name":"Alice Liddell"},"_updatedAt":"2025-11-22T08:26:40.123Z","urls":[],"mentions":[],"channels":[],"md":[{"type":"PARAGRAPH","value":[{"type":"PLAIN_TEXT","value":"Hello everyone, the build is green again."}]}]}`)
 
 func BenchmarkInvocationJSON(b *testing.B) {
@@ -218,11 +272,56 @@ func BenchmarkInvocationJSON(b *testing.B) {
 	for b.Loop() {
 		buf = AppendInvocationJSON(buf[:0], "getRoomMessageNotification", benchArg)
 	}
+	b.SetBytes(int64(len(buf)))
 }
 
 func BenchmarkInvocationMsgPack(b *testing.B) {
 	buf := make([]byte, 0, 1024)
 	for b.Loop() {
-		buf, _ = AppendInvocationMsgPack(buf[:0], "getRoomMessageNotification", benchArg)
+		var err error
+		if buf, err = AppendInvocationMsgPack(buf[:0], "getRoomMessageNotification", benchArg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(int64(len(buf)))
+}
+
+// BenchmarkInvocationMsgPackReflect is the baseline for BenchmarkInvocationMsgPack: the same
+// record built the usual way, decoding the JSON into Go values and encoding them with msgp.
+func BenchmarkInvocationMsgPackReflect(b *testing.B) {
+	buf := make([]byte, 0, 1024)
+	for b.Loop() {
+		var v any
+		if err := json.Unmarshal(benchArg, &v); err != nil {
+			b.Fatal(err)
+		}
+		body := msgp.AppendArrayHeader(buf[:0], 5)
+		body = append(body, 0x01, 0x80, 0xc0)
+		body = msgp.AppendString(body, "getRoomMessageNotification")
+		body = msgp.AppendArrayHeader(body, 1)
+		body, err := msgp.AppendIntf(body, v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		buf = append(appendVarint(make([]byte, 0, len(body)+5), len(body)), body...)
+	}
+	b.SetBytes(int64(len(buf)))
+}
+
+func BenchmarkParseInvocation(b *testing.B) {
+	m := &Message{Type: Invocation, InvocationID: "7", Target: "sendMessage", Arguments: []json.RawMessage{benchArg}}
+	for _, p := range []Protocol{JSON, MessagePack} {
+		rec, err := p.Append(nil, m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(p.Name(), func(b *testing.B) {
+			for b.Loop() {
+				if _, _, err := p.Parse(rec, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.SetBytes(int64(len(rec)))
+		})
 	}
 }
