@@ -44,6 +44,7 @@ type conn struct {
 	finalRec  []byte // written after the queue when done closes
 
 	lastRecv, lastSent, lastActive atomic.Int64
+	writingSince                   atomic.Int64 // start of the WebSocket write in progress, 0 if none
 	polling                        atomic.Bool
 	finalSent                      atomic.Bool
 	removed                        atomic.Bool
@@ -313,6 +314,10 @@ func (c *conn) tick(now time.Time) {
 			c.h.remove(c)
 		}
 		return
+	}
+	if w := c.writingSince.Load(); w != 0 && now.Sub(time.Unix(0, w)) > transportWriteTimeout {
+		c.h.log.Debug("push: write timed out, aborting the socket", "conn", c.id)
+		c.dropTransport()
 	}
 	if c.isClosed() {
 		return

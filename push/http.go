@@ -263,16 +263,19 @@ func (h *Hub) runWebSocket(parent context.Context, c *conn, ws *websocket.Conn, 
 }
 
 func (c *conn) writeWebSocket(ctx context.Context, ws *websocket.Conn, preamble []byte) {
-	buf := make([]byte, 0, 4096)
+	var buf []byte // grown on first use: an idle connection holds no write buffer
 	write := func(b []byte) error {
 		typ := websocket.MessageText
 		if c.protocol().Binary() {
 			typ = websocket.MessageBinary
 		}
-		wctx, cancel := context.WithTimeout(ctx, transportWriteTimeout)
-		defer cancel()
-		err := ws.Write(wctx, typ, b)
-		c.lastSent.Store(time.Now().UnixNano())
+		// No per-write context (it would allocate a timer on every write): the heartbeat
+		// aborts a socket whose write has been stuck for transportWriteTimeout.
+		c.writingSince.Store(time.Now().UnixNano())
+		err := ws.Write(context.Background(), typ, b)
+		now := time.Now().UnixNano()
+		c.writingSince.Store(0)
+		c.lastSent.Store(now)
 		return err
 	}
 	c.waitStarted(ctx)
@@ -292,7 +295,7 @@ func (c *conn) writeWebSocket(ctx context.Context, ws *websocket.Conn, preamble 
 				return
 			}
 			if cap(buf) > 64<<10 {
-				buf = make([]byte, 0, 4096)
+				buf = nil
 			}
 		case <-c.done:
 			buf = append(c.drain(buf[:0]), c.finalRec...)

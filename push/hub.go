@@ -240,12 +240,15 @@ func (h *Hub) RemoveFromGroup(ctx context.Context, connectionID, group string) e
 // deliver applies an Envelope to this node's connections.
 func (h *Hub) deliver(e Envelope) {
 	h.mu.RLock()
-	var targets []*conn
+	var small [8]*conn // most sends reach a few connections: no allocation for them
+	targets := small[:0]
 	switch e.To.Kind {
 	case ToAll:
 		targets = make([]*conn, 0, len(h.byID))
 		for _, c := range h.byID {
-			targets = append(targets, c)
+			if c.ready.Load() { // not before its handshake answer
+				targets = append(targets, c)
+			}
 		}
 	case ToUser:
 		for c := range h.users[e.To.Key] {
@@ -450,9 +453,13 @@ func (h *Hub) heartbeat() {
 	}
 }
 
-// Shutdown sends Close{allowReconnect:true} to every connection, waits until their
-// transports have ended (or ctx ends) and stops the hub's goroutines.
-func (h *Hub) Shutdown(ctx context.Context) error {
+// Shutdown is Close, under the name the gateway was first written against.
+func (h *Hub) Shutdown(ctx context.Context) error { return h.Close(ctx) }
+
+// Close sends Close{allowReconnect:true} to every connection, waits until their
+// transports have ended (or ctx ends) and stops the hub's goroutines. A hub that created
+// its own MemoryBackplane closes it; a Backplane passed in Options is the caller's to close.
+func (h *Hub) Close(ctx context.Context) error {
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -22,7 +23,13 @@ import (
 	"github.com/rcgateway/rcgateway/push/signalr"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(benchClientEnv); spec != "" { // the benchmarks' browser process
+		runBenchClient(spec)
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // testAuth accepts "tok-<user>" as a bearer token or access_token.
 func testAuth(r *http.Request) (string, error) {
