@@ -295,6 +295,7 @@ func rawWS(t *testing.T, e *env, user, handshake string) *websocket.Conn {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ws.SetReadLimit(16 << 20) // the hub coalesces queued records into one message
 	if err := ws.Write(ctx, websocket.MessageText, []byte(handshake+"\x1e")); err != nil {
 		t.Fatal(err)
 	}
