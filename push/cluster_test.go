@@ -1,0 +1,226 @@
+package push
+
+import (
+	"context"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rcgateway/rcgateway/push/pushtest"
+)
+
+// bus is a Backplane shared by several hubs in one process, standing in for Redis: an
+// Envelope reaches the nodes subscribed to its address (every node for ToAll), as a
+// pub/sub backplane would deliver it.
+type bus struct {
+	mu    sync.Mutex
+	nodes []*busNode
+}
+
+type busNode struct {
+	b       *bus
+	deliver func(Envelope)
+	subs    map[Address]int
+}
+
+func (b *bus) node() *busNode {
+	n := &busNode{b: b, subs: map[Address]int{}}
+	b.mu.Lock()
+	b.nodes = append(b.nodes, n)
+	b.mu.Unlock()
+	return n
+}
+
+func (n *busNode) Start(_ context.Context, deliver func(Envelope)) error {
+	n.b.mu.Lock()
+	n.deliver = deliver
+	n.b.mu.Unlock()
+	return nil
+}
+
+func (n *busNode) Publish(_ context.Context, e Envelope) error {
+	n.b.mu.Lock()
+	var to []func(Envelope)
+	for _, x := range n.b.nodes {
+		if x.deliver != nil && (e.To.Kind == ToAll || x.subs[e.To] > 0) {
+			to = append(to, x.deliver)
+		}
+	}
+	n.b.mu.Unlock()
+	for _, d := range to {
+		d(e)
+	}
+	return nil
+}
+
+func (n *busNode) Subscribe(_ context.Context, a Address) error {
+	n.b.mu.Lock()
+	n.subs[a]++
+	n.b.mu.Unlock()
+	return nil
+}
+
+func (n *busNode) Unsubscribe(_ context.Context, a Address) error {
+	n.b.mu.Lock()
+	if n.subs[a]--; n.subs[a] <= 0 {
+		delete(n.subs, a)
+	}
+	n.b.mu.Unlock()
+	return nil
+}
+
+func (n *busNode) subscribed(a Address) bool {
+	n.b.mu.Lock()
+	defer n.b.mu.Unlock()
+	return n.subs[a] > 0
+}
+
+func (n *busNode) Close() error {
+	n.b.mu.Lock()
+	n.deliver = nil
+	n.b.mu.Unlock()
+	return nil
+}
+
+// cluster is two hubs on one bus.
+type cluster struct {
+	hubs  [2]*Hub
+	nodes [2]*busNode
+	urls  [2]string
+}
+
+func newCluster(t *testing.T, mod func(node int, o *Options)) *cluster {
+	t.Helper()
+	b := &bus{}
+	cl := &cluster{}
+	for i := range cl.hubs {
+		cl.nodes[i] = b.node()
+		o := Options{Authenticate: testAuth, Backplane: cl.nodes[i]}
+		if mod != nil {
+			mod(i, &o)
+		}
+		h, err := NewHub(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(h)
+		cl.hubs[i], cl.urls[i] = h, srv.URL+"/signalr"
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := h.Close(ctx); err != nil {
+				t.Error(err)
+			}
+			srv.Close()
+		})
+	}
+	return cl
+}
+
+func (cl *cluster) dial(t *testing.T, node int, user string) *pushtest.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := pushtest.Dial(ctx, cl.urls[node], "tok-"+user, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func TestClusterRoutesThroughTheBackplane(t *testing.T) {
+	cl := newCluster(t, nil)
+	ctx := context.Background()
+	a0, a1, b1 := cl.dial(t, 0, "alice"), cl.dial(t, 1, "alice"), cl.dial(t, 1, "bob")
+	if !cl.nodes[0].subscribed(Address{ToUser, "alice"}) || cl.nodes[0].subscribed(Address{ToUser, "bob"}) ||
+		!cl.nodes[1].subscribed(Address{ToConnection, b1.ConnectionID}) {
+		t.Fatal("subscriptions do not follow the local connections")
+	}
+	// A send on node 0 reaches the user's connections on both nodes, in order.
+	for i := range 100 {
+		if err := cl.hubs[0].SendToUser(ctx, "alice", "m", seqArg(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []*pushtest.Client{a0, a1} {
+		for i := range 100 {
+			if got := argSeq(t, recv(t, c).Arguments[0]); got != i {
+				t.Fatalf("push %d arrived as %d", i, got)
+			}
+		}
+	}
+	// Connection and group addresses cross nodes too.
+	if err := cl.hubs[0].SendToConnection(ctx, b1.ConnectionID, "m", seqArg(1)); err != nil {
+		t.Fatal(err)
+	}
+	if argSeq(t, recv(t, b1).Arguments[0]) != 1 {
+		t.Fatal("connection send")
+	}
+	if err := cl.hubs[0].AddToGroup(ctx, b1.ConnectionID, "room"); err != nil {
+		t.Fatal(err)
+	}
+	if !cl.nodes[1].subscribed(Address{ToGroup, "room"}) {
+		t.Fatal("node 1 did not subscribe to the group its connection joined")
+	}
+	_ = cl.hubs[0].SendToGroup(ctx, "room", "g", seqArg(2))
+	_ = cl.hubs[0].RemoveFromGroup(ctx, b1.ConnectionID, "room")
+	_ = cl.hubs[0].SendToGroup(ctx, "room", "g", seqArg(3))
+	_ = cl.hubs[0].SendToAll(ctx, "all", seqArg(4))
+	if inv := recv(t, b1); inv.Target != "g" || argSeq(t, inv.Arguments[0]) != 2 {
+		t.Fatalf("group send = %+v", inv)
+	}
+	if inv := recv(t, b1); inv.Target != "all" || argSeq(t, inv.Arguments[0]) != 4 {
+		t.Fatalf("after leaving the group got %+v, want the send to all", inv)
+	}
+	if cl.nodes[1].subscribed(Address{ToGroup, "room"}) {
+		t.Fatal("node 1 still subscribed to an empty group")
+	}
+	// A kick on node 1 closes the user's connections on node 0 as well.
+	if err := cl.hubs[1].Kick(ctx, "alice", "Account disabled.", false); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*pushtest.Client{a0, a1} {
+		if m := waitDone(t, c); m == nil || m.Error != "Account disabled." || m.AllowReconnect {
+			t.Fatalf("kick close = %+v", m)
+		}
+	}
+	waitFor(t, func() bool { return !cl.nodes[0].subscribed(Address{ToUser, "alice"}) && cl.hubs[0].Stats().Users == 0 })
+}
+
+func TestSingleLoginAcrossNodes(t *testing.T) {
+	var mu sync.Mutex
+	offline := map[int]int{}
+	cl := newCluster(t, func(i int, o *Options) {
+		o.SingleLogin = true
+		o.OnUserOffline = func(string) { mu.Lock(); offline[i]++; mu.Unlock() }
+	})
+	old := cl.dial(t, 0, "alice")
+	newer := cl.dial(t, 1, "alice")
+	if m := waitDone(t, old); m == nil || m.AllowReconnect || m.Error == "" {
+		t.Fatalf("the older connection on the other node closed with %+v, want a final Close with a reason", m)
+	}
+	// The newest stays and still receives.
+	if err := cl.hubs[0].SendToUser(context.Background(), "alice", "m", seqArg(9)); err != nil {
+		t.Fatal(err)
+	}
+	if argSeq(t, recv(t, newer).Arguments[0]) != 9 {
+		t.Fatal("the newest connection lost its pushes")
+	}
+	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return offline[0] == 1 && offline[1] == 0 })
+}
+
+// waitFor polls cond for up to 5 s.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5 s")
+		}
+		<-tick.C
+	}
+}
