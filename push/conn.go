@@ -312,6 +312,8 @@ func (c *conn) tick(now time.Time) {
 		if !c.polling.Load() && since(&c.lastActive) > o.DisconnectTimeout {
 			c.close(nil, "")
 			c.h.remove(c)
+		} else if !c.handshaken.Load() && !c.isClosed() && now.Sub(c.created) > o.HandshakeTimeout {
+			c.rejectHandshake("Handshake was canceled.")
 		}
 		return
 	}
@@ -339,7 +341,7 @@ func (c *conn) tick(now time.Time) {
 	}
 	if !c.handshaken.Load() {
 		if now.Sub(c.created) > o.HandshakeTimeout {
-			c.close(nil, "")
+			c.rejectHandshake("Handshake was canceled.")
 		}
 		return
 	}

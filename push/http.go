@@ -152,21 +152,21 @@ func (h *Hub) serveConnection(w http.ResponseWriter, r *http.Request) {
 				h.resumeWebSocket(w, r, c)
 				return
 			}
-			http.Error(w, "No Connection with that ID", http.StatusNotFound)
+			bindRefused(w, c, err)
 			return
 		}
 		h.track(c)
 		h.serveWebSocket(w, r, c)
 	case r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/event-stream"):
 		if err := c.bind(transportSSE); err != nil {
-			http.Error(w, "No Connection with that ID", http.StatusNotFound)
+			bindRefused(w, c, err)
 			return
 		}
 		h.track(c)
 		h.serveSSE(w, r, c)
 	case r.Method == http.MethodGet:
 		if err := c.bind(transportLongPolling); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
+			bindRefused(w, c, err)
 			return
 		}
 		h.track(c)
@@ -182,6 +182,19 @@ func (h *Hub) serveConnection(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusAccepted)
 	default:
 		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+	}
+}
+
+// bindRefused answers a transport request the connection cannot take: 404 once it has
+// ended, 409 for a second stream of its transport, 400 for another transport.
+func bindRefused(w http.ResponseWriter, c *conn, err error) {
+	switch {
+	case c.isClosed():
+		http.Error(w, "No Connection with that ID", http.StatusNotFound)
+	case errors.Is(err, errAlreadyBound):
+		http.Error(w, "Conflict", http.StatusConflict)
+	default:
+		http.Error(w, err.Error(), http.StatusBadRequest)
 	}
 }
 
