@@ -70,6 +70,19 @@ func TestOfficialClientConformance(t *testing.T) {
 			_ = h.SendToUser(r.Context(), user, "push", map[string]int{"seq": i})
 		}
 	})
+	mux.HandleFunc("POST /ctl/abort", func(w http.ResponseWriter, r *http.Request) {
+		// The transport ends with no Close message: the socket is cut, a stream or poll ends.
+		h.mu.RLock()
+		var conns []*conn
+		for c := range h.users[r.URL.Query().Get("user")] {
+			conns = append(conns, c)
+		}
+		h.mu.RUnlock()
+		for _, c := range conns {
+			c.dropTransport()
+			c.close(nil, "")
+		}
+	})
 	mux.HandleFunc("POST /ctl/kick", func(w http.ResponseWriter, r *http.Request) {
 		reason := ""
 		if r.URL.Query().Get("reconnect") != "true" {

@@ -14,6 +14,8 @@ const cases = [
   { name: 'ServerSentEvents/json', transport: T.ServerSentEvents, msgpack: false },
   { name: 'LongPolling/json', transport: T.LongPolling, msgpack: false },
   { name: 'LongPolling/messagepack', transport: T.LongPolling, msgpack: true },
+  { name: 'WebSockets/json skipNegotiation', transport: T.WebSockets, msgpack: false, skip: true },
+  { name: 'WebSockets/messagepack skipNegotiation', transport: T.WebSockets, msgpack: true, skip: true },
 ];
 
 let passed = 0;
@@ -30,7 +32,7 @@ async function ctl(path) {
 }
 function build(c, token) {
   const b = new signalR.HubConnectionBuilder()
-    .withUrl(base + '/signalr', { accessTokenFactory: () => token, transport: c.transport })
+    .withUrl(base + '/signalr', { accessTokenFactory: () => token, transport: c.transport, skipNegotiation: !!c.skip })
     .withAutomaticReconnect([0, 50, 100, 200, 400])
     .configureLogging(signalR.LogLevel.None);
   if (c.msgpack) b.withHubProtocol(new MessagePackHubProtocol());
@@ -51,6 +53,8 @@ async function runCase(c, i) {
     waiter = { n, resolve };
   });
   await within(10000, conn.start(), 'start');
+  if (c.skip) check(conn.connectionId === null, 'no connectionId without negotiate');
+  else check(/^[A-Za-z0-9_-]{22}$/.test(conn.connectionId), 'connectionId ' + conn.connectionId);
 
   // 500 pushes, in order.
   await ctl(`push?user=${user}&n=500&from=0`);
@@ -59,6 +63,10 @@ async function runCase(c, i) {
 
   // A server method and its result.
   check((await within(5000, conn.invoke('add', 2, 3), 'invoke')) === 5, 'add(2,3) = 5');
+  let invokeErr = null;
+  try { await within(5000, conn.invoke('nope'), 'invoke unknown'); } catch (e) { invokeErr = String(e); }
+  check(/Unknown hub method 'nope'/.test(invokeErr), 'unknown method rejects: ' + invokeErr);
+  await within(5000, conn.send('add', 1, 1), 'send (non-blocking)');
 
   // The server drops the transport (Close allowReconnect:true): the client reconnects.
   const reconnected = new Promise((resolve) => conn.onreconnected(resolve));
@@ -67,6 +75,14 @@ async function runCase(c, i) {
   await ctl(`push?user=${user}&n=10&from=500`);
   await within(10000, waitFor(510), 'pushes after reconnect');
   check(got[509] === 509, 'push after reconnect');
+
+  // The server drops the transport without any Close message: the client reconnects too.
+  const reconnected2 = new Promise((resolve) => conn.onreconnected(resolve));
+  await ctl(`abort?user=${user}`);
+  await within(10000, reconnected2, 'automatic reconnect after a transport drop');
+  await ctl(`push?user=${user}&n=10&from=510`);
+  await within(10000, waitFor(520), 'pushes after the second reconnect');
+  for (let k = 500; k < 520; k++) check(got[k] === k, `push ${k} after reconnects (got ${got[k]})`);
 
   // Close with allowReconnect:false stops the client for good.
   let reconnecting = false;
@@ -92,13 +108,14 @@ async function runCase(c, i) {
 // Stateful reconnect (WebSockets, hub protocol version 2): the server drops the socket
 // without a close and pushes while it is down; the client resumes on the same connection
 // and every push arrives once, in order.
-async function runStateful(i) {
+async function runStateful(i, msgpack) {
   const user = 'u' + i;
-  const conn = new signalR.HubConnectionBuilder()
+  const b = new signalR.HubConnectionBuilder()
     .withUrl(base + '/signalr', { accessTokenFactory: () => 'tok-' + user, transport: T.WebSockets })
     .withStatefulReconnect()
-    .configureLogging(signalR.LogLevel.None)
-    .build();
+    .configureLogging(signalR.LogLevel.None);
+  if (msgpack) b.withHubProtocol(new MessagePackHubProtocol());
+  const conn = b.build();
   const got = [];
   let waiter = null;
   conn.on('push', (arg) => {
@@ -123,13 +140,16 @@ async function runStateful(i) {
 }
 
 (async () => {
-  try {
-    await runStateful(cases.length);
-    console.log('ok   WebSockets/json stateful reconnect');
-    passed++;
-  } catch (e) {
-    console.log('FAIL WebSockets/json stateful reconnect: ' + (e && e.stack || e));
-    failed++;
+  for (const [k, msgpack] of [false, true].entries()) {
+    const name = 'WebSockets/' + (msgpack ? 'messagepack' : 'json') + ' stateful reconnect';
+    try {
+      await runStateful(cases.length + k, msgpack);
+      console.log('ok   ' + name);
+      passed++;
+    } catch (e) {
+      console.log('FAIL ' + name + ': ' + (e && e.stack || e));
+      failed++;
+    }
   }
   for (let i = 0; i < cases.length; i++) {
     const c = cases[i];
