@@ -224,3 +224,28 @@ func waitFor(t *testing.T, cond func() bool) {
 		<-tick.C
 	}
 }
+
+// TestSingleLoginNewestWinsWhenClosesCross: two connections of a user log in at once, so
+// each one's single-login Close reaches the other's node after it registered. The newest
+// must survive whichever order the Closes are applied in.
+func TestSingleLoginNewestWinsWhenClosesCross(t *testing.T) {
+	e := newEnv(t, nil)
+	older, newer := e.dial("alice", 10), e.dial("alice", 10)
+	if !newerConnection(newer.ConnectionID, older.ConnectionID) || newerConnection(older.ConnectionID, newer.ConnectionID) {
+		t.Fatal("connection ids do not order by creation")
+	}
+	js, mp := closeRecords("Logged in elsewhere.", false)
+	ctx := context.Background()
+	// The older connection's Close (excluding itself) arrives late: it must not close the newer.
+	_ = e.h.publish(ctx, Envelope{To: Address{ToUser, "alice"}, Op: OpClose, Exclude: []string{older.ConnectionID}, JSON: js, MsgPack: mp})
+	_ = e.h.publish(ctx, Envelope{To: Address{ToUser, "alice"}, Op: OpClose, Exclude: []string{newer.ConnectionID}, JSON: js, MsgPack: mp})
+	if m := waitDone(t, older); m == nil || m.Error != "Logged in elsewhere." || m.AllowReconnect {
+		t.Fatalf("older closed with %+v", m)
+	}
+	if err := e.h.SendToUser(ctx, "alice", "m", seqArg(3)); err != nil {
+		t.Fatal(err)
+	}
+	if argSeq(t, recv(t, newer).Arguments[0]) != 3 {
+		t.Fatal("the newer connection was closed")
+	}
+}

@@ -64,7 +64,7 @@ type protoBox struct{ p signalr.Protocol }
 
 func (h *Hub) newConn(userID string) *conn {
 	now := time.Now()
-	c := &conn{h: h, id: newID(16), token: newID(16), userID: userID, created: now,
+	c := &conn{h: h, id: newConnectionID(now), token: newID(16), userID: userID, created: now,
 		q: make(chan []byte, h.o.SendQueueSize), done: make(chan struct{}), started: make(chan struct{}), groups: map[string]struct{}{}}
 	c.lastRecv.Store(now.UnixNano())
 	c.lastSent.Store(now.UnixNano())

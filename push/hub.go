@@ -9,9 +9,11 @@
 package push
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,8 +44,9 @@ type Options struct {
 	MaxReceiveMessageSize int64
 	// SendQueueSize bounds the records waiting for one connection [128].
 	SendQueueSize int
-	// SingleLogin closes a user's older connections (allowReconnect false) when a new one
-	// completes its handshake, on any node.
+	// SingleLogin closes a user's older connections (Close with a reason and
+	// allowReconnect false) when a new one completes its handshake, on any node. The
+	// newest (by creation) wins, also when two log in at once.
 	SingleLogin bool
 	// Backplane carries sends between nodes [a MemoryBackplane, closed by the hub].
 	Backplane Backplane
@@ -264,8 +267,19 @@ func (h *Hub) deliver(e Envelope) {
 		}
 	}
 	h.mu.RUnlock()
+	// A Close to a user that excludes connections (the single-login policy excludes the
+	// newest) leaves alone connections newer than those excluded: when two log in at
+	// once, on one node or two, each node's decision is the same and the newest survives.
+	var newest string
+	if e.Op == OpClose && e.To.Kind == ToUser {
+		for _, x := range e.Exclude {
+			if newest == "" || newerConnection(x, newest) {
+				newest = x
+			}
+		}
+	}
 	for _, c := range targets {
-		if excluded(e.Exclude, c.id) {
+		if excluded(e.Exclude, c.id) || (newest != "" && newerConnection(c.id, newest)) {
 			continue
 		}
 		switch e.Op {
@@ -499,6 +513,31 @@ func (h *Hub) Close(ctx context.Context) error {
 		_ = h.bp.Close()
 	}
 	return err
+}
+
+// newConnectionID is a public connection id: 8 bytes of creation time (ns, big endian)
+// and 8 random bytes, base64url, 22 characters like ASP.NET's. The time orders
+// connections across nodes for the single-login policy; the secret is the token.
+func newConnectionID(now time.Time) string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixNano()))
+	_, _ = rand.Read(b[8:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// newerConnection reports whether connection id a was created after b (ids of another
+// form compare as strings).
+func newerConnection(a, b string) bool {
+	var ba, bb [16]byte
+	na, ea := base64.RawURLEncoding.Decode(ba[:], []byte(a))
+	nb, eb := base64.RawURLEncoding.Decode(bb[:], []byte(b))
+	if ea != nil || eb != nil || na != 16 || nb != 16 {
+		return a > b
+	}
+	if c := bytes.Compare(ba[:], bb[:]); c != 0 {
+		return c > 0
+	}
+	return false
 }
 
 func newID(n int) string {
