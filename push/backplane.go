@@ -56,6 +56,9 @@ type Envelope struct {
 // Publish must not block a sender for long: an implementation that cannot keep up drops
 // and counts. Subscribe and Unsubscribe tell the backplane which addresses have local
 // connections on this node; an implementation may use them to limit what it receives.
+// They are counted: the hub subscribes once per local connection (or group member) and
+// unsubscribes as often, concurrently, so an address stays subscribed until it has had
+// as many Unsubscribes as Subscribes.
 type Backplane interface {
 	// Start begins delivering Envelopes for this node's subscribed addresses to deliver.
 	// deliver is called from at most one goroutine at a time per address.

@@ -3,7 +3,9 @@ package push
 import (
 	"context"
 	"net/http/httptest"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -247,5 +249,57 @@ func TestSingleLoginNewestWinsWhenClosesCross(t *testing.T) {
 	}
 	if argSeq(t, recv(t, newer).Arguments[0]) != 3 {
 		t.Fatal("the newer connection was closed")
+	}
+}
+
+// TestPresenceHooksAlternate: connections of one user open and close concurrently; the
+// hooks must never overlap for that user, must alternate, and must end offline.
+func TestPresenceHooksAlternate(t *testing.T) {
+	var mu sync.Mutex
+	var events []bool
+	var inHook atomic.Int32
+	var overlap atomic.Bool
+	hook := func(online bool) func(string) {
+		return func(string) {
+			if inHook.Add(1) > 1 {
+				overlap.Store(true)
+			}
+			runtime.Gosched() // widen the window for a racing connection
+			mu.Lock()
+			events = append(events, online)
+			mu.Unlock()
+			inHook.Add(-1)
+		}
+	}
+	e := newEnv(t, func(o *Options) { o.OnUserOnline, o.OnUserOffline = hook(true), hook(false) })
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 5 {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				c, err := pushtest.Dial(ctx, e.url, "tok-alice", 1)
+				cancel()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				_ = c.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	waitFor(t, func() bool { return e.h.Stats().Connections == 0 })
+	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(events) > 0 && !events[len(events)-1] && inHook.Load() == 0 })
+	mu.Lock()
+	defer mu.Unlock()
+	if overlap.Load() {
+		t.Fatal("hooks for one user overlapped")
+	}
+	for i, on := range events {
+		if on != (i%2 == 0) {
+			t.Fatalf("hook %d is online=%v: calls do not alternate (%v)", i, on, events)
+		}
 	}
 }

@@ -52,7 +52,10 @@ type Options struct {
 	Backplane Backplane
 	Logger    *slog.Logger
 	// OnUserOnline and OnUserOffline are called when a user's first connection on this node
-	// completes its handshake and when its last one here closes. They must return quickly.
+	// completes its handshake and when its last one here closes. For one user the calls
+	// never overlap and always alternate (online, offline, online...); different users'
+	// calls may run concurrently. They must return quickly: the connection's handshake
+	// answer waits for OnUserOnline. They may call the Hub.
 	OnUserOnline, OnUserOffline func(userID string)
 }
 
@@ -84,6 +87,7 @@ type Hub struct {
 	byID     map[string]*conn
 	users    map[string]map[*conn]struct{}
 	groups   map[string]map[*conn]struct{}
+	presence map[string]*presence
 	handlers map[string]Handler
 	closed   bool
 	drained  chan struct{} // closed when the last connection leaves after Shutdown
@@ -128,7 +132,7 @@ func NewHub(o Options) (*Hub, error) {
 		o: o, log: o.Logger, bp: o.Backplane, maxRecv: int(o.MaxReceiveMessageSize),
 		byToken: map[string]*conn{}, byID: map[string]*conn{},
 		users: map[string]map[*conn]struct{}{}, groups: map[string]map[*conn]struct{}{},
-		handlers: map[string]Handler{},
+		presence: map[string]*presence{}, handlers: map[string]Handler{},
 	}
 	if h.bp == nil {
 		h.bp, h.ownBP = NewMemoryBackplane(), true
@@ -315,35 +319,40 @@ func excluded(list []string, id string) bool {
 	return false
 }
 
+// setGroup adds c to or removes it from group. Backplane subscriptions are counted, one
+// per member connection, so concurrent changes need no ordering.
 func (h *Hub) setGroup(c *conn, group string, add bool) {
 	h.mu.Lock()
 	members := h.groups[group]
 	_, was := members[c]
-	if add && !was && !c.isClosed() {
+	changed := false
+	if add && !was && !c.isClosed() && !c.removed.Load() {
 		if members == nil {
 			members = map[*conn]struct{}{}
 			h.groups[group] = members
 		}
 		members[c] = struct{}{}
 		c.groups[group] = struct{}{}
+		changed = true
 	} else if !add && was {
 		delete(members, c)
 		delete(c.groups, group)
 		if len(members) == 0 {
 			delete(h.groups, group)
 		}
+		changed = true
 	}
-	first, last := add && !was && len(members) == 1, !add && was && len(members) == 0
 	h.mu.Unlock()
 	a := Address{Kind: ToGroup, Key: group}
-	if first {
+	if changed && add {
 		_ = h.bp.Subscribe(h.ctx, a)
-	} else if last {
+	} else if changed {
 		_ = h.bp.Unsubscribe(h.ctx, a)
 	}
 }
 
-// register makes a connection addressable once its handshake succeeded.
+// register makes a connection addressable once its handshake succeeded. The backplane
+// gets one Subscribe per connection for its id and its user (Unsubscribe in remove).
 func (h *Hub) register(c *conn) error {
 	h.mu.Lock()
 	if h.closed {
@@ -354,8 +363,7 @@ func (h *Hub) register(c *conn) error {
 		h.msgpackConns.Add(1) // before the connection is addressable: its sends need MessagePack
 	}
 	set := h.users[c.userID]
-	first := set == nil
-	if first {
+	if set == nil {
 		set = map[*conn]struct{}{}
 		h.users[c.userID] = set
 	}
@@ -363,12 +371,8 @@ func (h *Hub) register(c *conn) error {
 	c.ready.Store(true)
 	h.mu.Unlock()
 	_ = h.bp.Subscribe(h.ctx, Address{Kind: ToConnection, Key: c.id})
-	if first {
-		_ = h.bp.Subscribe(h.ctx, Address{Kind: ToUser, Key: c.userID})
-		if h.o.OnUserOnline != nil {
-			h.o.OnUserOnline(c.userID)
-		}
-	}
+	_ = h.bp.Subscribe(h.ctx, Address{Kind: ToUser, Key: c.userID})
+	h.announcePresence(c.userID)
 	if h.o.SingleLogin {
 		js, mp := closeRecords("Logged in elsewhere.", false)
 		_ = h.publish(h.ctx, Envelope{To: Address{Kind: ToUser, Key: c.userID}, Op: OpClose, Exclude: []string{c.id}, JSON: js, MsgPack: mp})
@@ -385,49 +389,81 @@ func (h *Hub) remove(c *conn) {
 	delete(h.byToken, c.token)
 	delete(h.byID, c.id)
 	wasReady := c.ready.Swap(false)
-	last := false
 	if wasReady {
 		if set := h.users[c.userID]; set != nil {
 			delete(set, c)
 			if len(set) == 0 {
 				delete(h.users, c.userID)
-				last = true
 			}
 		}
 	}
-	var emptied []string
+	left := make([]string, 0, len(c.groups))
 	for g := range c.groups {
+		left = append(left, g)
 		if m := h.groups[g]; m != nil {
 			delete(m, c)
 			if len(m) == 0 {
 				delete(h.groups, g)
-				emptied = append(emptied, g)
 			}
 		}
 	}
+	clear(c.groups)
 	drained := h.closed && len(h.byID) == 0 && h.drained != nil
 	h.mu.Unlock()
-	if !wasReady {
-		if drained {
-			h.signalDrained()
+	if wasReady {
+		if c.protocol().Binary() {
+			h.msgpackConns.Add(-1)
 		}
-		return
-	}
-	if c.protocol().Binary() {
-		h.msgpackConns.Add(-1)
-	}
-	_ = h.bp.Unsubscribe(h.ctx, Address{Kind: ToConnection, Key: c.id})
-	for _, g := range emptied {
-		_ = h.bp.Unsubscribe(h.ctx, Address{Kind: ToGroup, Key: g})
-	}
-	if last {
+		_ = h.bp.Unsubscribe(h.ctx, Address{Kind: ToConnection, Key: c.id})
 		_ = h.bp.Unsubscribe(h.ctx, Address{Kind: ToUser, Key: c.userID})
-		if h.o.OnUserOffline != nil {
-			h.o.OnUserOffline(c.userID)
+		for _, g := range left {
+			_ = h.bp.Unsubscribe(h.ctx, Address{Kind: ToGroup, Key: g})
 		}
+		h.announcePresence(c.userID)
 	}
 	if drained {
 		h.signalDrained()
+	}
+}
+
+// presence is what the hooks last said about a user, guarded by h.mu.
+type presence struct {
+	online  bool // OnUserOnline was the last hook called
+	calling bool // a goroutine is calling a hook for this user
+}
+
+// announcePresence calls OnUserOnline or OnUserOffline until the hooks agree with whether
+// userID has local connections. Calls for one user never overlap and always alternate,
+// whatever the races between its connections; different users do not wait for each other.
+func (h *Hub) announcePresence(userID string) {
+	for {
+		h.mu.Lock()
+		p := h.presence[userID]
+		if p == nil {
+			p = &presence{}
+			h.presence[userID] = p
+		}
+		online := len(h.users[userID]) > 0
+		if p.calling || p.online == online {
+			// Either the caller in progress re-checks when done, or nothing changed.
+			if !p.calling && !p.online {
+				delete(h.presence, userID)
+			}
+			h.mu.Unlock()
+			return
+		}
+		p.calling, p.online = true, online
+		h.mu.Unlock()
+		hook := h.o.OnUserOffline
+		if online {
+			hook = h.o.OnUserOnline
+		}
+		if hook != nil {
+			hook(userID)
+		}
+		h.mu.Lock()
+		p.calling = false
+		h.mu.Unlock()
 	}
 }
 
