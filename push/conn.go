@@ -48,6 +48,7 @@ type conn struct {
 	polling                        atomic.Bool
 	finalSent                      atomic.Bool
 	removed                        atomic.Bool
+	pinged                         atomic.Bool // a client Ping arrived: the client timeout applies
 
 	inMu  sync.Mutex
 	inbuf []byte
@@ -241,9 +242,11 @@ func (c *conn) dispatch(ctx context.Context, m signalr.Message) {
 		c.close(nil, "")
 	case signalr.Ack:
 		c.acked(m.SequenceID)
+	case signalr.Ping:
+		c.pinged.Store(true) // arms the client timeout, as in ASP.NET
 	default:
-		// Ping only proves liveness; completions, stream items, cancels, acks and unknown
-		// types are ignored, as the protocol allows.
+		// Completions, stream items, cancels and unknown types are ignored, as the
+		// protocol allows.
 	}
 }
 
@@ -345,7 +348,7 @@ func (c *conn) tick(now time.Time) {
 		}
 		return
 	}
-	if since(&c.lastRecv) > o.ClientTimeout {
+	if c.pinged.Load() && since(&c.lastRecv) > o.ClientTimeout {
 		js, mp := closeRecords("Server timeout elapsed without receiving a message from the client.", true)
 		c.closeWith(js, mp)
 		return

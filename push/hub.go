@@ -35,7 +35,7 @@ type Options struct {
 	// or the access_token query parameter). An error answers 401 with no detail.
 	Authenticate func(*http.Request) (userID string, err error)
 	// KeepAliveInterval between server pings [15s], ClientTimeout without any client
-	// message [30s], HandshakeTimeout [15s].
+	// message once the client has sent its first Ping [30s], HandshakeTimeout [15s].
 	KeepAliveInterval, ClientTimeout, HandshakeTimeout time.Duration
 	// PollTimeout is how long a long poll is held [90s]; DisconnectTimeout how long a
 	// negotiated or long-polling connection lives without a request [15s].

@@ -641,6 +641,11 @@ func TestClientTimeoutAndKeepAlive(t *testing.T) {
 	defer ws.CloseNow()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// The client timeout is armed by the client's first Ping (the JS client sends one
+	// right after the handshake); then silence closes the connection.
+	if err := ws.Write(ctx, websocket.MessageText, []byte("{\"type\":6}\x1e")); err != nil {
+		t.Fatal(err)
+	}
 	var got []byte
 	for {
 		_, d, err := ws.Read(ctx)

@@ -305,3 +305,31 @@ func TestNonBlockingInvocation(t *testing.T) {
 		t.Fatalf("stream invocation answered %q %v", data, err)
 	}
 }
+
+// TestClientTimeoutArmedByPing: a client that never pinged is not timed out (ASP.NET arms
+// the watchdog on the first Ping); the server keeps pinging it.
+func TestClientTimeoutArmedByPing(t *testing.T) {
+	e := newEnv(t, func(o *Options) {
+		o.KeepAliveInterval = 40 * time.Millisecond
+		o.ClientTimeout = 120 * time.Millisecond
+	})
+	ws := rawWS(t, e, "alice", `{"protocol":"json","version":1}`)
+	defer ws.CloseNow()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	pings := 0
+	for time.Since(start) < 4*e.h.o.ClientTimeout {
+		_, d, err := ws.Read(ctx)
+		if err != nil {
+			t.Fatalf("closed after %v without a client Ping: %v", time.Since(start), err)
+		}
+		if bytes.Contains(d, []byte(`"type":7`)) {
+			t.Fatalf("Close %q for a client that never pinged", d)
+		}
+		pings += bytes.Count(d, []byte(`{"type":6}`))
+	}
+	if pings < 3 {
+		t.Fatalf("%d keep-alive pings in %v", pings, 4*e.h.o.ClientTimeout)
+	}
+}
