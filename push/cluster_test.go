@@ -291,7 +291,11 @@ func TestPresenceHooksAlternate(t *testing.T) {
 	}
 	wg.Wait()
 	waitFor(t, func() bool { return e.h.Stats().Connections == 0 })
-	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(events) > 0 && !events[len(events)-1] && inHook.Load() == 0 })
+	waitFor(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(events) > 0 && !events[len(events)-1] && inHook.Load() == 0
+	})
 	mu.Lock()
 	defer mu.Unlock()
 	if overlap.Load() {
