@@ -333,3 +333,29 @@ func TestClientTimeoutArmedByPing(t *testing.T) {
 		t.Fatalf("%d keep-alive pings in %v", pings, 4*e.h.o.ClientTimeout)
 	}
 }
+
+// TestUnusedConnectionsExpire: a negotiated connection that never starts a transport, and
+// a long-polling one that stops polling, are forgotten after DisconnectTimeout.
+func TestUnusedConnectionsExpire(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.DisconnectTimeout = 100 * time.Millisecond })
+	unused := negotiate(t, e, "alice")
+	polled := negotiate(t, e, "alice")
+	if code, _ := poll(t, e, polled); code != 200 {
+		t.Fatalf("first poll %d", code)
+	}
+	post(t, e, polled, "{\"protocol\":\"json\",\"version\":1}\x1e", 200)
+	waitFor(t, func() bool { return e.h.Stats().Users == 1 })
+	waitFor(t, func() bool {
+		e.h.mu.RLock()
+		defer e.h.mu.RUnlock()
+		return len(e.h.byToken) == 0
+	})
+	if st := e.h.Stats(); st.Connections != 0 || st.Users != 0 {
+		t.Fatalf("stats after expiry %+v", st)
+	}
+	for _, tok := range []string{unused, polled} {
+		if code, _ := poll(t, e, tok); code != 404 {
+			t.Fatalf("expired token polled: %d", code)
+		}
+	}
+}
