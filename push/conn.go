@@ -49,6 +49,7 @@ type conn struct {
 	finalSent                      atomic.Bool
 	removed                        atomic.Bool
 	pinged                         atomic.Bool // a client Ping arrived: the client timeout applies
+	deleted                        atomic.Bool // a long-polling client sent DELETE
 
 	inMu  sync.Mutex
 	inbuf []byte

@@ -179,6 +179,12 @@ func (h *Hub) serveConnection(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		c.close(nil, "")
+		// Forgotten now, not after DisconnectTimeout: by the poll in flight when it ends,
+		// or here if none is.
+		c.deleted.Store(true)
+		if !c.polling.Load() {
+			h.remove(c)
+		}
 		w.WriteHeader(http.StatusAccepted)
 	default:
 		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
@@ -387,7 +393,12 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request, c *conn) {
 			c.polling.Store(false)
 		})
 	}
-	defer endPoll()
+	defer func() {
+		endPoll()
+		if c.deleted.Load() {
+			h.remove(c)
+		}
+	}()
 	w.Header().Set("Content-Type", "application/octet-stream")
 	if !c.handshaken.Load() && c.lastSent.Load() == c.created.UnixNano() && len(c.q) == 0 && !c.isClosed() {
 		// The first poll answers at once: the client then sends its handshake.

@@ -359,3 +359,45 @@ func TestUnusedConnectionsExpire(t *testing.T) {
 		}
 	}
 }
+
+// TestLongPollingDeleteForgetsAtOnce: DELETE (the JS client's stop) forgets the connection
+// at once, with or without a poll in flight, rather than after DisconnectTimeout.
+func TestLongPollingDeleteForgetsAtOnce(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.DisconnectTimeout = time.Hour })
+	for _, inFlight := range []bool{false, true} {
+		tok := negotiate(t, e, "alice")
+		if code, _ := poll(t, e, tok); code != 200 {
+			t.Fatalf("first poll %d", code)
+		}
+		post(t, e, tok, "{\"protocol\":\"json\",\"version\":1}\x1e", 200)
+		if code, body := poll(t, e, tok); code != 200 || string(body) != "{}\x1e" {
+			t.Fatalf("handshake poll %d %q", code, body)
+		}
+		polled := make(chan int, 1)
+		if inFlight {
+			go func() { code, _ := poll(t, e, tok); polled <- code }()
+			waitFor(t, func() bool {
+				e.h.mu.RLock()
+				defer e.h.mu.RUnlock()
+				c := e.h.byToken[tok]
+				return c != nil && c.polling.Load()
+			})
+		}
+		req, _ := http.NewRequest(http.MethodDelete, e.url+"?id="+tok, nil)
+		req.Header.Set("Authorization", "Bearer tok-alice")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("DELETE = %d", resp.StatusCode)
+		}
+		if inFlight {
+			if code := <-polled; code != http.StatusNoContent {
+				t.Fatalf("poll in flight at DELETE ended with %d, want 204", code)
+			}
+		}
+		waitFor(t, func() bool { st := e.h.Stats(); return st.Connections == 0 && st.Users == 0 })
+	}
+}
