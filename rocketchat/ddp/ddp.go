@@ -414,49 +414,93 @@ func (c *Client) forget(id string) {
 	c.mu.Unlock()
 }
 
+// Sub names one subscription for SubscribeAll.
+type Sub struct {
+	Name   string
+	Params []any
+}
+
 // Subscribe starts a subscription and waits for ready. A nosub answer is returned as the
 // server's *Error (or a plain error when nosub carried none). It returns the subscription id.
 func (c *Client) Subscribe(ctx context.Context, name string, params ...any) (string, error) {
-	if params == nil {
-		params = []any{}
+	ids, err := c.SubscribeAll(ctx, Sub{Name: name, Params: params})
+	if err != nil {
+		return "", err
 	}
-	id := c.newID()
-	s := &subscription{ready: make(chan struct{})}
+	return ids[0], nil
+}
+
+// SubscribeAll sends every sub at once, without waiting for one to be ready before sending
+// the next (the server answers each in turn; one round trip instead of len(subs)), then waits
+// until all are ready. It returns their ids in order. On the first nosub or when ctx ends it
+// returns that error and unsubscribes the others best-effort: either all are live or none.
+func (c *Client) SubscribeAll(ctx context.Context, subs ...Sub) ([]string, error) {
+	ids := make([]string, len(subs))
+	pending := make([]*subscription, len(subs))
 	c.mu.Lock()
 	if c.err != nil {
 		err := c.err
 		c.mu.Unlock()
-		return "", fmt.Errorf("ddp: sub %s: %w", name, err)
+		return nil, fmt.Errorf("ddp: sub %s: %w", subs[0].Name, err)
 	}
-	c.subs[id] = s
+	for i := range subs {
+		ids[i] = c.newID()
+		pending[i] = &subscription{ready: make(chan struct{})}
+		c.subs[ids[i]] = pending[i]
+	}
 	c.mu.Unlock()
-	if err := c.write(ctx, map[string]any{"msg": "sub", "id": id, "name": name, "params": params}); err != nil {
+	// abandon forgets every sub and unsubscribes those of the first sent ones that the
+	// server has not already ended.
+	abandon := func(sent int) {
 		c.mu.Lock()
-		delete(c.subs, id)
-		c.mu.Unlock()
-		return "", fmt.Errorf("ddp: sub %s: %w", name, err)
-	}
-	select {
-	case <-s.ready:
-		if s.err != nil {
-			var me *Error
-			if errors.As(s.err, &me) {
-				return "", me
-			}
-			return "", fmt.Errorf("ddp: sub %s: %w", name, s.err)
+		for _, id := range ids {
+			delete(c.subs, id)
 		}
-		return id, nil
-	case <-ctx.Done():
-		// Leave the entry: a late ready becomes a live sub the caller no longer knows,
-		// so unsubscribe it best-effort.
-		c.mu.Lock()
-		delete(c.subs, id)
 		c.mu.Unlock()
 		wctx, cancel := context.WithTimeout(context.Background(), c.opts.PingTimeout)
-		_ = c.write(wctx, map[string]any{"msg": "unsub", "id": id})
-		cancel()
-		return "", fmt.Errorf("ddp: sub %s: %w", name, ctx.Err())
+		defer cancel()
+		for i, id := range ids[:sent] {
+			select {
+			case <-pending[i].ready:
+				if pending[i].err != nil {
+					continue // nosub: nothing to end
+				}
+			default:
+			}
+			if c.write(wctx, map[string]any{"msg": "unsub", "id": id}) != nil {
+				return
+			}
+		}
 	}
+	for i, s := range subs {
+		params := s.Params
+		if params == nil {
+			params = []any{}
+		}
+		if err := c.write(ctx, map[string]any{"msg": "sub", "id": ids[i], "name": s.Name, "params": params}); err != nil {
+			abandon(i)
+			return nil, fmt.Errorf("ddp: sub %s: %w", s.Name, err)
+		}
+	}
+	for i, s := range pending {
+		select {
+		case <-s.ready:
+			if s.err == nil {
+				continue
+			}
+			abandon(len(subs))
+			var me *Error
+			if errors.As(s.err, &me) {
+				return nil, me
+			}
+			return nil, fmt.Errorf("ddp: sub %s: %w", subs[i].Name, s.err)
+		case <-ctx.Done():
+			// A late ready would make a live sub the caller no longer knows: unsubscribe.
+			abandon(len(subs))
+			return nil, fmt.Errorf("ddp: sub %s: %w", subs[i].Name, ctx.Err())
+		}
+	}
+	return ids, nil
 }
 
 // Unsubscribe stops a subscription. It does not wait for the server's nosub.

@@ -479,3 +479,60 @@ func TestProtocolErrorEndsConnection(t *testing.T) {
 		t.Fatalf("Err = %v", err)
 	}
 }
+
+func TestSubscribeAllSendsEverySubBeforeAnyReady(t *testing.T) {
+	unsubs := make(chan []string, 1)
+	url := fakeServer(t, func(p *peer) {
+		p.handshake(`{"server_id":"0"}`)
+		// First batch: the server reads all three subs before it answers any.
+		var ids []string
+		for range 3 {
+			m := p.recv()
+			if m["msg"] != "sub" {
+				t.Errorf("frame = %v", m)
+				return
+			}
+			ids = append(ids, m["id"].(string))
+		}
+		p.send(`{"msg":"ready","subs":["` + ids[2] + `","` + ids[0] + `"]}`)
+		p.send(`{"msg":"ready","subs":["` + ids[1] + `"]}`)
+		// Second batch: the middle sub is refused; the two live ones are ended by the client.
+		ids = ids[:0]
+		for range 3 {
+			ids = append(ids, p.recv()["id"].(string))
+		}
+		p.send(`{"msg":"ready","subs":["` + ids[0] + `","` + ids[2] + `"]}`)
+		p.send(`{"msg":"nosub","id":"` + ids[1] + `","error":{"error":"not-allowed","message":"not-allowed","errorType":"Meteor.Error"}}`)
+		var got []string
+		for range 2 {
+			m := p.recv()
+			if m["msg"] != "unsub" {
+				t.Errorf("frame = %v, want unsub", m)
+			}
+			got = append(got, m["id"].(string))
+		}
+		if got[0] != ids[0] || got[1] != ids[2] {
+			t.Errorf("unsubscribed %v, want %v and %v", got, ids[0], ids[2])
+		}
+		unsubs <- got
+		p.wait()
+	})
+	c := dial(t, url, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	subs := []Sub{{Name: "a", Params: []any{"x"}}, {Name: "b"}, {Name: "c", Params: []any{"z", 1}}}
+	ids, err := c.SubscribeAll(ctx, subs...)
+	if err != nil || len(ids) != 3 || ids[0] == ids[1] || ids[1] == ids[2] {
+		t.Fatalf("SubscribeAll = %v, %v", ids, err)
+	}
+	_, err = c.SubscribeAll(ctx, subs...)
+	var me *Error
+	if !errors.As(err, &me) || me.Code != "not-allowed" {
+		t.Fatalf("SubscribeAll with a refused sub = %v", err)
+	}
+	select {
+	case <-unsubs:
+	case <-ctx.Done():
+		t.Fatal("live subs of a failed SubscribeAll were not ended")
+	}
+}
