@@ -116,8 +116,13 @@ for rep in $(seq 1 "$REPS"); do
       measure "W1/$p/$rep/large" "$p" -scenario idle -users "$W1_LARGE" -conns 2 -settle 3s
     fi
     want W2 && measure "W2/$p/$rep" "$p" -scenario fanout -users "$W2_USERS" -conns 3 -rate "$W2_RATE" -dur "$W2_DUR" -settle 1s
-    want W5 && measure "W5/$p/$rep" "$p" -scenario reconnect -users "$W5_USERS" -conns 2 -rate 1000 -dur 6s -settle 1s
+    # The gateway's connections resume (stateful reconnect, as withStatefulReconnect() in
+    # @microsoft/signalr); the floor has no resume and reconnects as new connections.
+    resume=(); [ "$p" = gateway ] && resume=(-stateful)
+    want W5 && measure "W5/$p/$rep" "$p" -scenario reconnect -users "$W5_USERS" -conns 2 -rate 1000 -dur 6s -settle 1s "${resume[@]}"
   done
+  # Upstream side: every gateway-to-Rocket.Chat connection drops while events flow.
+  want W5 && measure "W5u/gateway/$rep" gateway -scenario upstream -users "$W5_USERS" -conns 2 -rate 1000 -dur 6s -settle 1s
   if [ $((rep % 2)) -eq 1 ]; then pair=(gateway ddp); else pair=(ddp gateway); fi
   for p in "${pair[@]}"; do
     conns=3; [ "$p" = ddp ] && conns=1

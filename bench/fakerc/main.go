@@ -2,7 +2,10 @@
 // what the gateway needs (the REST calls of the admin agent and the session manager, and the
 // DDP realtime API) and emits timed, sequenced messages on stream-room-messages
 // "__my_messages__" at a given total rate. Any user exists; user <name>'s token is
-// "tok-<name>" and id "uid-<name>".
+// "tok-<name>" and id "uid-<name>"; each user's messages are in room "r-<name>". Like
+// Rocket.Chat, it keeps what it emitted (the last two minutes) whether or not the user was
+// connected, and serves it through rooms.get and chat.syncMessages, so a gateway that lost
+// its upstream can catch up.
 //
 // Control: GET /start?rate=<events/s>&dur=<duration>&users=<n> (events go round-robin to the
 // first n subscribed users), GET /stats, GET /drop-all (closes every DDP connection).
@@ -73,11 +76,12 @@ type server struct {
 	mu    sync.Mutex
 	conns map[*conn]struct{}
 	subs  map[string]*conn // user → connection subscribed to __my_messages__
+	users map[string]*user // user → what was emitted for the user
 	genMu sync.Mutex
 	gen   context.CancelFunc
 	genWG sync.WaitGroup
 
-	sent, dropped atomic.Uint64
+	emitted, sent, dropped atomic.Uint64 // generated; written to a connection; failed to write
 }
 
 type conn struct {
@@ -85,11 +89,24 @@ type conn struct {
 	user  string
 	subID string
 	wmu   sync.Mutex
-	seq   uint64 // per-user sequence of emitted events
 }
 
+// user is one user's emitted messages, guarded by server.mu.
+type user struct {
+	seq  uint64    // per-user sequence of emitted events
+	hist []stored  // oldest first, the last historyKeep
+	last time.Time // when the room was last updated
+}
+
+type stored struct {
+	at   time.Time
+	rest []byte // the message as REST returns it
+}
+
+const historyKeep = 2 * time.Minute
+
 func newServer(loginDelay time.Duration, log *slog.Logger) *server {
-	return &server{loginDelay: loginDelay, log: log, conns: map[*conn]struct{}{}, subs: map[string]*conn{}}
+	return &server{loginDelay: loginDelay, log: log, conns: map[*conn]struct{}{}, subs: map[string]*conn{}, users: map[string]*user{}}
 }
 
 func (s *server) routes() http.Handler {
@@ -136,9 +153,41 @@ func (s *server) routes() http.Handler {
 		js(w, map[string]any{"update": []any{}, "remove": []any{}, "success": true})
 	}
 	mux.HandleFunc("/api/v1/subscriptions.get", empty)
-	mux.HandleFunc("/api/v1/rooms.get", empty)
+	mux.HandleFunc("/api/v1/rooms.get", func(w http.ResponseWriter, r *http.Request) {
+		name := strings.TrimPrefix(r.Header.Get("X-User-Id"), "uid-")
+		since, _ := time.Parse(time.RFC3339Nano, r.URL.Query().Get("updatedSince"))
+		s.mu.Lock()
+		u := s.users[name]
+		var last time.Time
+		if u != nil {
+			last = u.last
+		}
+		s.mu.Unlock()
+		rooms := []any{}
+		if !last.IsZero() && !last.Before(since) {
+			rooms = append(rooms, map[string]any{"_id": "r-" + name, "t": "d", "usernames": []string{name, "peer"}, "_updatedAt": last.UTC().Format(isoMillis)})
+		}
+		js(w, map[string]any{"update": rooms, "remove": []any{}, "success": true})
+	})
 	mux.HandleFunc("/api/v1/chat.syncMessages", func(w http.ResponseWriter, r *http.Request) {
-		js(w, map[string]any{"result": map[string]any{"updated": []any{}, "deleted": []any{}}, "success": true})
+		name := strings.TrimPrefix(r.Header.Get("X-User-Id"), "uid-")
+		since, err := time.Parse(time.RFC3339Nano, r.URL.Query().Get("lastUpdate"))
+		if err != nil || r.URL.Query().Get("roomId") != "r-"+name {
+			http.Error(w, `{"success":false,"error":"bad request"}`, http.StatusBadRequest)
+			return
+		}
+		var updated []json.RawMessage // newest first, as Rocket.Chat lists them
+		s.mu.Lock()
+		if u := s.users[name]; u != nil {
+			for i := len(u.hist) - 1; i >= 0 && u.hist[i].at.After(since); i-- {
+				updated = append(updated, u.hist[i].rest)
+			}
+		}
+		s.mu.Unlock()
+		if updated == nil {
+			updated = []json.RawMessage{}
+		}
+		js(w, map[string]any{"result": map[string]any{"updated": updated, "deleted": []any{}}, "success": true})
 	})
 	mux.HandleFunc("/websocket", s.serveDDP)
 	mux.HandleFunc("/start", s.start)
@@ -146,7 +195,7 @@ func (s *server) routes() http.Handler {
 		s.mu.Lock()
 		c, n := len(s.conns), len(s.subs)
 		s.mu.Unlock()
-		js(w, map[string]any{"connections": c, "subscribed": n, "sent": s.sent.Load(), "dropped": s.dropped.Load()})
+		js(w, map[string]any{"connections": c, "subscribed": n, "emitted": s.emitted.Load(), "sent": s.sent.Load(), "dropped": s.dropped.Load()})
 	})
 	mux.HandleFunc("/drop-all", func(w http.ResponseWriter, r *http.Request) {
 		js(w, map[string]any{"dropped": s.dropAll()})
@@ -154,8 +203,10 @@ func (s *server) routes() http.Handler {
 	return mux
 }
 
+// dropAll closes every DDP connection. Nobody counts as subscribed from here on.
 func (s *server) dropAll() int {
 	s.mu.Lock()
+	clear(s.subs)
 	cs := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {
 		cs = append(cs, c)
@@ -287,12 +338,12 @@ func (s *server) start(w http.ResponseWriter, r *http.Request) {
 	}
 	s.stopGen()
 	s.mu.Lock()
-	users := make([]*conn, 0, len(s.subs))
-	for _, c := range s.subs {
-		users = append(users, c)
+	users := make([]string, 0, len(s.subs))
+	for name := range s.subs {
+		users = append(users, name)
 	}
 	s.mu.Unlock()
-	sort.Slice(users, func(i, j int) bool { return users[i].user < users[j].user })
+	sort.Strings(users)
 	if n > 0 && n < len(users) {
 		users = users[:n]
 	}
@@ -319,8 +370,9 @@ func (s *server) stopGen() {
 	s.genWG.Wait()
 }
 
-// generate emits events in 1 ms ticks, keeping the total on schedule.
-func (s *server) generate(ctx context.Context, users []*conn, rate int) {
+// generate emits events in 1 ms ticks, keeping the total on schedule. Every event is kept
+// in its user's history; it is sent when the user has a subscribed connection.
+func (s *server) generate(ctx context.Context, users []string, rate int) {
 	defer s.genWG.Done()
 	start := time.Now()
 	t := time.NewTicker(time.Millisecond)
@@ -334,10 +386,13 @@ func (s *server) generate(ctx context.Context, users []*conn, rate int) {
 		case now := <-t.C:
 			due := int(now.Sub(start).Seconds() * float64(rate))
 			for ; emitted < due; emitted++ {
-				c := users[next%len(users)]
+				name := users[next%len(users)]
 				next++
-				c.seq++
-				buf = appendEvent(buf[:0], c, time.Now())
+				c := s.record(name, time.Now(), &buf)
+				s.emitted.Add(1)
+				if c == nil {
+					continue
+				}
 				if err := c.write(ctx, buf); err != nil {
 					if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 						s.dropped.Add(1)
@@ -350,24 +405,58 @@ func (s *server) generate(ctx context.Context, users []*conn, rate int) {
 	}
 }
 
-// appendEvent appends the changed frame of one message for c's user, carrying the send
-// time (unix ns) and the user's sequence number in the message's "bench" field.
-func appendEvent(b []byte, c *conn, now time.Time) []byte {
-	ms := now.UnixMilli()
-	b = append(b, `{"msg":"changed","collection":"stream-room-messages","id":"id","fields":{"eventName":"__my_messages__","args":[{"_id":"m-`...)
-	b = append(b, c.user...)
+// record numbers and stores the user's next message, puts its changed frame in *buf and
+// returns the user's subscribed connection, if any.
+func (s *server) record(name string, now time.Time, buf *[]byte) *conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.users[name]
+	if u == nil {
+		u = &user{}
+		s.users[name] = u
+	}
+	u.seq++
+	at := now.Truncate(time.Millisecond) // Rocket.Chat's dates have millisecond precision
+	cut := 0
+	for cut < len(u.hist) && at.Sub(u.hist[cut].at) > historyKeep {
+		cut++
+	}
+	u.hist = append(u.hist[cut:], stored{at: at, rest: appendMessage(nil, name, u.seq, at, now, true)})
+	u.last = at
+	*buf = appendMessage(append((*buf)[:0], `{"msg":"changed","collection":"stream-room-messages","id":"id","fields":{"eventName":"__my_messages__","args":[`...), name, u.seq, at, now, false)
+	*buf = append(*buf, `,{"roomParticipant":true,"roomType":"d","roomName":"peer"}]}}`...)
+	return s.subs[name]
+}
+
+const isoMillis = "2006-01-02T15:04:05.000Z07:00"
+
+// appendMessage appends one message of name's room dated at, carrying the send time (unix
+// ns) and the user's sequence number in its "bench" field; dates as REST writes them (ISO)
+// or as the realtime API does (EJSON).
+func appendMessage(b []byte, name string, seq uint64, at, sent time.Time, rest bool) []byte {
+	date := func(b []byte) []byte {
+		if rest {
+			b = append(b, '"')
+			b = at.UTC().AppendFormat(b, isoMillis)
+			return append(b, '"')
+		}
+		b = append(b, `{"$date":`...)
+		b = strconv.AppendInt(b, at.UnixMilli(), 10)
+		return append(b, '}')
+	}
+	b = append(b, `{"_id":"m-`...)
+	b = append(b, name...)
 	b = append(b, '-')
-	b = strconv.AppendUint(b, c.seq, 10)
+	b = strconv.AppendUint(b, seq, 10)
 	b = append(b, `","rid":"r-`...)
-	b = append(b, c.user...)
-	b = append(b, `","msg":"benchmark message with a realistic length of text inside it","ts":{"$date":`...)
-	b = strconv.AppendInt(b, ms, 10)
-	b = append(b, `},"u":{"_id":"uid-peer","username":"peer","name":"Peer User"},"_updatedAt":{"$date":`...)
-	b = strconv.AppendInt(b, ms, 10)
-	b = append(b, `},"urls":[],"mentions":[],"channels":[],"bench":{"seq":`...)
-	b = strconv.AppendUint(b, c.seq, 10)
+	b = append(b, name...)
+	b = append(b, `","msg":"benchmark message with a realistic length of text inside it","ts":`...)
+	b = date(b)
+	b = append(b, `,"u":{"_id":"uid-peer","username":"peer","name":"Peer User"},"_updatedAt":`...)
+	b = date(b)
+	b = append(b, `,"urls":[],"mentions":[],"channels":[],"bench":{"seq":`...)
+	b = strconv.AppendUint(b, seq, 10)
 	b = append(b, `,"sent":`...)
-	b = strconv.AppendInt(b, now.UnixNano(), 10)
-	b = append(b, `}},{"roomParticipant":true,"roomType":"d","roomName":"peer"}]}}`...)
-	return b
+	b = strconv.AppendInt(b, sent.UnixNano(), 10)
+	return append(b, `}}`...)
 }

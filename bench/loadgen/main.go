@@ -5,8 +5,10 @@
 // baseline a frontend-auth deployment would see). Scenarios: idle (connect, settle, read
 // the server's memory), fanout (connect, then fakerc emits at -rate for -dur; server CPU per
 // delivery, drops, reorders, latency), storm (everyone connects at once; time until every
-// user's upstream is subscribed) and reconnect (every browser connection drops and comes back
-// while events flow; reconnect time against the initial connect time, events delivered).
+// user's upstream is subscribed), reconnect (every browser connection drops and comes back
+// while events flow; reconnect time against the initial connect time, events delivered;
+// -stateful resumes the same connections) and upstream (every upstream connection of the
+// gateway drops while events flow; time until all are subscribed again, events delivered).
 package main
 
 import (
@@ -33,12 +35,13 @@ type config struct {
 	mode, scenario, target, fakerc, secret, prefix, label string
 	users, conns, concurrency, rate, pid                  int
 	dur, settle                                           time.Duration
+	stateful                                              bool
 }
 
 func main() {
 	var c config
 	flag.StringVar(&c.mode, "mode", "signalr", "signalr | raw | ddp")
-	flag.StringVar(&c.scenario, "scenario", "fanout", "idle | fanout | storm")
+	flag.StringVar(&c.scenario, "scenario", "fanout", "idle | fanout | storm | reconnect | upstream")
 	flag.StringVar(&c.target, "target", "http://127.0.0.1:8080", "server base URL (fakerc's for ddp)")
 	flag.StringVar(&c.fakerc, "fakerc", "http://127.0.0.1:3100", "fakerc control URL")
 	flag.StringVar(&c.secret, "secret", "bench-secret", "HS256 secret of the gateway's product JWTs")
@@ -51,6 +54,7 @@ func main() {
 	flag.IntVar(&c.pid, "pid", 0, "server process id, for CPU and memory")
 	flag.DurationVar(&c.dur, "dur", 10*time.Second, "event duration (fanout)")
 	flag.DurationVar(&c.settle, "settle", 3*time.Second, "settle time before measuring")
+	flag.BoolVar(&c.stateful, "stateful", false, "signalr: negotiate stateful reconnect (protocol v2); a reconnect resumes the same connection")
 	flag.Parse()
 	out, err := run(context.Background(), c)
 	if err != nil {
@@ -85,14 +89,25 @@ type result struct {
 }
 
 type client struct {
-	c      config
-	ws     []*websocket.Conn
-	names  []string // one per connection, for reconnects
-	mu     sync.Mutex
-	tracks []*track
-	errs   atomic.Int64
-	keep   atomic.Bool // keep latencies
-	wg     sync.WaitGroup
+	c     config
+	mu    sync.Mutex
+	conns []*lconn
+	errs  atomic.Int64
+	keep  atomic.Bool // keep latencies
+	wg    sync.WaitGroup
+}
+
+// lconn is one browser connection: its socket (replaced on reconnect) and its track. With
+// stateful reconnect it also keeps the hub's connection token and the count of numbered
+// messages received, which is acknowledged every second and decides what a replay repeats.
+type lconn struct {
+	name string
+	id   string // connection token (stateful only)
+	t    *track
+	recv atomic.Int64 // numbered messages processed
+	next int64        // sequence id of the next numbered message; reader only
+	ws   *websocket.Conn
+	done chan struct{} // closed when the socket's reader returns
 }
 
 func run(ctx context.Context, c config) (result, error) {
@@ -111,20 +126,15 @@ func run(ctx context.Context, c config) (result, error) {
 			go func(name string) {
 				defer dialWG.Done()
 				defer func() { <-sem }()
-				ws, err := cl.dial(ctx, name)
-				if err != nil {
+				lc := &lconn{name: name, t: &track{}}
+				if err := cl.open(ctx, lc, false); err != nil {
 					cl.errs.Add(1)
 					firstErr.CompareAndSwap(nil, err)
 					return
 				}
-				t := &track{}
 				cl.mu.Lock()
-				cl.ws = append(cl.ws, ws)
-				cl.names = append(cl.names, name)
-				cl.tracks = append(cl.tracks, t)
+				cl.conns = append(cl.conns, lc)
 				cl.mu.Unlock()
-				cl.wg.Add(1)
-				go cl.read(ctx, ws, t)
 			}(fmt.Sprintf("%s%05d", c.prefix, u))
 		}
 	}
@@ -159,7 +169,27 @@ func run(ctx context.Context, c config) (result, error) {
 			res.ReconnectRatio = res.ReconnectS / res.ConnectS
 		}
 		wait(ctx, time.Until(t0.Add(c.dur)))
-		res.Expected = uint64(float64(c.rate)*c.dur.Seconds()) * uint64(c.conns)
+		res.Expected = emitted(c.fakerc) * uint64(c.conns)
+	case "upstream":
+		// Every upstream connection (gateway to Rocket.Chat) drops while events flow. The
+		// time until every user is subscribed again is compared with the initial one
+		// (ready_s); what was emitted meanwhile must come back through the gateway's resync.
+		t1 := time.Now()
+		if err := get(ctx, fmt.Sprintf("%s/start?rate=%d&dur=%s&users=%d", c.fakerc, c.rate, c.dur, c.users)); err != nil {
+			return res, err
+		}
+		wait(ctx, c.settle)
+		t0 := time.Now()
+		if err := get(ctx, c.fakerc+"/drop-all"); err != nil {
+			return res, err
+		}
+		if err := waitSubscribed(ctx, c.fakerc, c.users, 60*time.Second); err != nil {
+			return res, err
+		}
+		res.ReconnectS = time.Since(t0).Seconds()
+		res.ReconnectRatio = res.ReconnectS / res.ReadyS
+		wait(ctx, time.Until(t1.Add(c.dur+3*time.Second))) // the last resyncs included
+		res.Expected = emitted(c.fakerc) * uint64(c.conns)
 	case "storm":
 	case "idle":
 		wait(ctx, c.settle)
@@ -174,20 +204,22 @@ func run(ctx context.Context, c config) (result, error) {
 		wait(ctx, c.dur+time.Second)
 		res.ServerCPUS = cpuSeconds(c.pid) - cpu0
 		res.LoadgenCPUS = cpuSeconds(os.Getpid()) - self0
-		res.Expected = uint64(float64(c.rate)*c.dur.Seconds()) * uint64(c.conns)
+		res.Expected = emitted(c.fakerc) * uint64(c.conns)
 	default:
 		return res, fmt.Errorf("unknown scenario %q", c.scenario)
 	}
 	cancel()
 	cl.mu.Lock()
-	for _, ws := range cl.ws {
-		ws.CloseNow()
+	for _, lc := range cl.conns {
+		if lc.ws != nil {
+			lc.ws.CloseNow()
+		}
 	}
 	cl.mu.Unlock()
 	cl.wg.Wait()
 	var tot totals
-	for _, t := range cl.tracks {
-		tot.add(t)
+	for _, lc := range cl.conns {
+		tot.add(lc.t)
 	}
 	res.Deliveries, res.Gaps, res.Reorders, res.Errors = tot.deliveries, tot.gaps, tot.reorders, cl.errs.Load()
 	if len(tot.lat) > 0 {
@@ -200,46 +232,74 @@ func run(ctx context.Context, c config) (result, error) {
 	return res, nil
 }
 
-// reconnectAll closes every connection and opens it again after 0-1 s of jitter (the
-// same user), waiting until all are back.
+// reconnectAll drops every connection's socket (no close frame, as when a network path
+// breaks) and opens it again after 0-1 s of jitter, waiting until all are back. Without
+// -stateful a reconnect is a new connection of the same user (a new track); with it, the
+// same connection resumes and the hub replays what the drop lost.
 func (cl *client) reconnectAll(ctx context.Context) error {
 	cl.mu.Lock()
-	old := cl.ws
-	names := cl.names
-	cl.ws = nil
+	conns := append([]*lconn(nil), cl.conns...)
 	cl.mu.Unlock()
-	for _, ws := range old {
-		ws.CloseNow()
+	for _, lc := range conns {
+		lc.ws.CloseNow()
 	}
 	sem := make(chan struct{}, cl.c.concurrency)
 	var wg sync.WaitGroup
 	var failed atomic.Int64
-	for i, name := range names {
+	var firstErr atomic.Value
+	for i, lc := range conns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			wait(ctx, time.Duration(i*7919%1000)*time.Millisecond) // spread over a second
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			ws, err := cl.dial(ctx, name)
-			if err != nil {
+			<-lc.done
+			if !cl.c.stateful {
+				lc = &lconn{name: lc.name, t: &track{}} // the old one keeps its track
+			}
+			if err := cl.open(ctx, lc, cl.c.stateful); err != nil {
 				failed.Add(1)
+				firstErr.CompareAndSwap(nil, err)
 				return
 			}
-			t := &track{}
-			cl.mu.Lock()
-			cl.ws = append(cl.ws, ws)
-			cl.tracks = append(cl.tracks, t)
-			cl.mu.Unlock()
-			cl.wg.Add(1)
-			go cl.read(ctx, ws, t)
+			if !cl.c.stateful {
+				cl.mu.Lock()
+				cl.conns = append(cl.conns, lc)
+				cl.mu.Unlock()
+			}
 		}()
 	}
 	wg.Wait()
 	if n := failed.Load(); n > 0 {
 		cl.errs.Add(n)
-		return fmt.Errorf("%d reconnects failed", n)
+		return fmt.Errorf("%d reconnects failed, first: %v", n, firstErr.Load())
 	}
+	return nil
+}
+
+// open dials lc's socket (resuming lc's hub connection when resume is set) and starts its
+// reader.
+func (cl *client) open(ctx context.Context, lc *lconn, resume bool) error {
+	var ws *websocket.Conn
+	var first []byte
+	var err error
+	if cl.c.mode == "signalr" {
+		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		ws, lc.id, first, err = dialSignalR(dctx, cl.c.target, cl.token(lc.name), lc.id, resume, cl.c.stateful)
+		cancel()
+	} else {
+		ws, err = cl.dial(ctx, lc.name)
+	}
+	if err != nil {
+		return err
+	}
+	cl.mu.Lock()
+	lc.ws = ws
+	lc.done = make(chan struct{})
+	cl.mu.Unlock()
+	cl.wg.Add(1)
+	go cl.read(ctx, lc, ws, first)
 	return nil
 }
 
@@ -257,8 +317,6 @@ func (cl *client) dial(ctx context.Context, name string) (*websocket.Conn, error
 		return ws, nil
 	case "ddp":
 		return dialDDP(dctx, wsURL(cl.c.target)+"/websocket", name, opts)
-	case "signalr":
-		return dialSignalR(dctx, cl.c.target, cl.token(name), opts)
 	}
 	return nil, fmt.Errorf("unknown mode %q", cl.c.mode)
 }
@@ -272,39 +330,68 @@ func (cl *client) token(name string) string {
 	return s
 }
 
-func dialSignalR(ctx context.Context, base, token string, opts *websocket.DialOptions) (*websocket.Conn, error) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/signalr/negotiate?negotiateVersion=1", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
+// dialSignalR negotiates (unless it resumes connection id) and opens the WebSocket with
+// the JSON hub protocol, version 2 when stateful. It returns the socket, the connection
+// token and whatever came in the handshake answer's frame after the answer.
+func dialSignalR(ctx context.Context, base, token, id string, resume, stateful bool) (*websocket.Conn, string, []byte, error) {
+	if !resume {
+		q := "negotiateVersion=1"
+		if stateful {
+			q += "&useStatefulReconnect=true"
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/signalr/negotiate?"+q, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil, "", nil, fmt.Errorf("negotiate: %w", err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return nil, "", nil, fmt.Errorf("negotiate: %s", resp.Status)
+		}
+		var n struct {
+			ConnectionToken      string `json:"connectionToken"`
+			UseStatefulReconnect bool   `json:"useStatefulReconnect"`
+		}
+		if err := json.Unmarshal(body, &n); err != nil || n.ConnectionToken == "" {
+			return nil, "", nil, errors.New("negotiate: no connectionToken")
+		}
+		if stateful && !n.UseStatefulReconnect {
+			return nil, "", nil, errors.New("negotiate: the server did not agree to stateful reconnect")
+		}
+		id = n.ConnectionToken
+	}
+	ws, _, err := websocket.Dial(ctx, wsURL(base)+"/signalr?id="+id+"&access_token="+token,
+		&websocket.DialOptions{CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
-		return nil, fmt.Errorf("negotiate: %w", err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("negotiate: %s", resp.Status)
-	}
-	var n struct {
-		ConnectionToken string `json:"connectionToken"`
-	}
-	if err := json.Unmarshal(body, &n); err != nil || n.ConnectionToken == "" {
-		return nil, errors.New("negotiate: no connectionToken")
-	}
-	ws, _, err := websocket.Dial(ctx, wsURL(base)+"/signalr?id="+n.ConnectionToken+"&access_token="+token, opts)
-	if err != nil {
-		return nil, fmt.Errorf("websocket: %w", err)
+		return nil, "", nil, fmt.Errorf("websocket: %w", err)
 	}
 	ws.SetReadLimit(16 << 20)
-	if err := ws.Write(ctx, websocket.MessageText, []byte(`{"protocol":"json","version":1}`+"\x1e")); err != nil {
+	if resume {
+		// A resumed connection does no handshake (the official client does not either):
+		// both sides send their Sequence, the hub then replays. This client sends no
+		// numbered messages, so its next one is 1.
+		if err := ws.Write(ctx, websocket.MessageText, []byte(`{"type":9,"sequenceId":1}`+"\x1e")); err != nil {
+			ws.CloseNow()
+			return nil, "", nil, err
+		}
+		return ws, id, nil, nil
+	}
+	version := "1"
+	if stateful {
+		version = "2"
+	}
+	if err := ws.Write(ctx, websocket.MessageText, []byte(`{"protocol":"json","version":`+version+`}`+"\x1e")); err != nil {
 		ws.CloseNow()
-		return nil, err
+		return nil, "", nil, err
 	}
 	_, hs, err := ws.Read(ctx)
 	if err != nil || !bytes.HasPrefix(hs, []byte("{}")) {
 		ws.CloseNow()
-		return nil, fmt.Errorf("handshake: %q %v", hs, err)
+		return nil, "", nil, fmt.Errorf("handshake: %q %v", hs, err)
 	}
-	return ws, nil
+	return ws, id, bytes.TrimPrefix(hs[2:], []byte{0x1e}), nil
 }
 
 func dialDDP(ctx context.Context, url, name string, opts *websocket.DialOptions) (*websocket.Conn, error) {
@@ -336,8 +423,12 @@ func dialDDP(ctx context.Context, url, name string, opts *websocket.DialOptions)
 }
 
 // read receives until the connection ends, answering DDP pings.
-func (cl *client) read(ctx context.Context, ws *websocket.Conn, t *track) {
+func (cl *client) read(ctx context.Context, lc *lconn, ws *websocket.Conn, first []byte) {
 	defer cl.wg.Done()
+	defer close(lc.done)
+	if len(first) > 0 {
+		cl.handle(lc, first)
+	}
 	for {
 		_, data, err := ws.Read(ctx)
 		if err != nil {
@@ -347,25 +438,79 @@ func (cl *client) read(ctx context.Context, ws *websocket.Conn, t *track) {
 			_ = ws.Write(ctx, websocket.MessageText, []byte(`{"msg":"pong"}`))
 			continue
 		}
-		t.observe(data, time.Now().UnixNano(), cl.keep.Load())
+		cl.handle(lc, data)
 	}
 }
 
-// pinger keeps SignalR connections inside the server's client timeout.
+// handle records one received frame. On a stateful connection it follows the hub's
+// numbering: invocations, stream items and completions count; a Sequence message says the
+// number of the next one (after a resume), and numbers already received are replays,
+// skipped as the official client skips them.
+func (cl *client) handle(lc *lconn, data []byte) {
+	now, keep := time.Now().UnixNano(), cl.keep.Load()
+	if !cl.c.stateful {
+		lc.t.observe(data, now, keep)
+		return
+	}
+	for len(data) > 0 {
+		rec, rest, _ := bytes.Cut(data, []byte{0x1e})
+		data = rest
+		switch typ := jsonInt(rec, `"type":`); {
+		case typ == 9:
+			lc.next = jsonInt(rec, `"sequenceId":`)
+		case typ >= 1 && typ <= 5:
+			if lc.next == 0 {
+				lc.next = 1
+			}
+			seq := lc.next
+			lc.next++
+			if seq <= lc.recv.Load() {
+				continue
+			}
+			lc.recv.Store(seq)
+			lc.t.observe(rec, now, keep)
+		}
+	}
+}
+
+// jsonInt is the integer after the first occurrence of key in rec (0 if none); the hub
+// writes "type" first, so the first "type" is the message's.
+func jsonInt(rec []byte, key string) int64 {
+	i := bytes.Index(rec, []byte(key))
+	if i < 0 {
+		return 0
+	}
+	v, _ := leadingUint(rec[i+len(key):])
+	return int64(v)
+}
+
+// pinger keeps SignalR connections inside the server's client timeout (a ping every 10 s)
+// and, on stateful connections, acknowledges what was received once a second.
 func (cl *client) pinger(ctx context.Context) {
 	defer cl.wg.Done()
-	tk := time.NewTicker(10 * time.Second)
+	tk := time.NewTicker(time.Second)
 	defer tk.Stop()
-	for {
+	acked := map[*lconn]int64{}
+	for n := 1; ; n++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tk.C:
+		}
+		cl.mu.Lock()
+		conns := append([]*lconn(nil), cl.conns...)
+		cl.mu.Unlock()
+		for _, lc := range conns {
 			cl.mu.Lock()
-			conns := append([]*websocket.Conn(nil), cl.ws...)
+			ws := lc.ws
 			cl.mu.Unlock()
-			for _, ws := range conns {
+			if n%10 == 0 {
 				_ = ws.Write(ctx, websocket.MessageText, []byte(`{"type":6}`+"\x1e"))
+			}
+			if r := lc.recv.Load(); cl.c.stateful && r > acked[lc] {
+				if ws.Write(ctx, websocket.MessageText, []byte(`{"type":8,"sequenceId":`+strconv.FormatInt(r, 10)+"}\x1e")) == nil {
+					acked[lc] = r
+				}
 			}
 		}
 	}
@@ -390,6 +535,20 @@ func waitSubscribed(ctx context.Context, fakerc string, users int, limit time.Du
 		}
 		wait(ctx, 5*time.Millisecond)
 	}
+}
+
+// emitted is how many events fakerc generated (each is due on every connection of its user).
+func emitted(fakerc string) uint64 {
+	var st struct {
+		Emitted uint64 `json:"emitted"`
+	}
+	resp, err := http.Get(fakerc + "/stats")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	_ = json.NewDecoder(resp.Body).Decode(&st)
+	return st.Emitted
 }
 
 func get(ctx context.Context, url string) error {
