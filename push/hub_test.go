@@ -304,7 +304,18 @@ func rawWS(t *testing.T, e *env, user, handshake string) *websocket.Conn {
 
 func negotiate(t *testing.T, e *env, user string) string {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, e.url+"/negotiate?negotiateVersion=1", nil)
+	return negotiateWith(t, e, user, false)
+}
+
+// negotiateWith negotiates for user, asking for stateful reconnect when stateful is set
+// (and failing unless the hub agrees), and returns the connection token.
+func negotiateWith(t *testing.T, e *env, user string, stateful bool) string {
+	t.Helper()
+	q := "negotiateVersion=1"
+	if stateful {
+		q += "&useStatefulReconnect=true"
+	}
+	req, _ := http.NewRequest(http.MethodPost, e.url+"/negotiate?"+q, nil)
 	req.Header.Set("Authorization", "Bearer tok-"+user)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -312,10 +323,11 @@ func negotiate(t *testing.T, e *env, user string) string {
 	}
 	defer resp.Body.Close()
 	var n struct {
-		ConnectionToken string
-		ConnectionID    string
+		ConnectionToken      string
+		ConnectionID         string
+		UseStatefulReconnect bool
 	}
-	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&n) != nil || n.ConnectionToken == "" || n.ConnectionToken == n.ConnectionID {
+	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&n) != nil || n.ConnectionToken == "" || n.ConnectionToken == n.ConnectionID || n.UseStatefulReconnect != stateful {
 		t.Fatalf("negotiate: %d %+v", resp.StatusCode, n)
 	}
 	return n.ConnectionToken

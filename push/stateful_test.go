@@ -2,8 +2,6 @@ package push
 
 import (
 	"context"
-	"encoding/json"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -25,7 +23,7 @@ func TestShutdownWithSuspendedConnection(t *testing.T) {
 	e.url = srv.URL + "/signalr"
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	tok := negotiateStateful(t, e, "alice")
+	tok := negotiateWith(t, e, "alice", true)
 	ws, _, err := websocket.Dial(ctx, strings.Replace(e.url, "http", "ws", 1)+"?id="+tok+"&access_token=tok-alice", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -60,23 +58,4 @@ func suspendedAny(h *Hub) bool {
 		}
 	}
 	return false
-}
-
-func negotiateStateful(t *testing.T, e *env, user string) string {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, e.url+"/negotiate?negotiateVersion=1&useStatefulReconnect=true", nil)
-	req.Header.Set("Authorization", "Bearer tok-"+user)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var n struct {
-		ConnectionToken      string
-		UseStatefulReconnect bool
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&n); err != nil || !n.UseStatefulReconnect {
-		t.Fatalf("negotiate: %+v %v", n, err)
-	}
-	return n.ConnectionToken
 }
