@@ -1058,20 +1058,30 @@ func (c *call) roomHistory(t string) reply {
 }
 
 func (c *call) roomList(t string) reply {
-	s := c.s
 	if t == "c" && !c.can("view-c-room") {
 		return forbidden()
 	}
+	return c.listRooms(kindWord(t)+"s", t, t != "c")
+}
+
+// listRooms answers a room listing under key: the rooms of kind t (only the caller's when
+// joined is set), sorted by name, or by id for direct messages, which have no name; paged.
+func (c *call) listRooms(key, t string, joined bool) reply {
+	s := c.s
 	var rooms []*room
 	for _, r := range s.rooms {
-		if r.t == t && (t == "c" || s.isMember(c.u.id, r)) {
+		if r.t == t && (!joined || s.isMember(c.u.id, r)) {
 			rooms = append(rooms, r)
 		}
 	}
-	sort.Slice(rooms, func(i, j int) bool { return rooms[i].name < rooms[j].name })
+	if t == "d" {
+		sort.Slice(rooms, func(i, j int) bool { return rooms[i].id < rooms[j].id })
+	} else {
+		sort.Slice(rooms, func(i, j int) bool { return rooms[i].name < rooms[j].name })
+	}
 	offset, count := c.paging()
 	p := page(rooms, offset, count)
-	return ok(map[string]any{kindWord(t) + "s": docs(p, s.roomDoc), "count": len(p), "offset": offset, "total": len(rooms)})
+	return ok(map[string]any{key: docs(p, s.roomDoc), "count": len(p), "offset": offset, "total": len(rooms)})
 }
 
 func (c *call) imCreate() reply {
@@ -1122,19 +1132,7 @@ func (c *call) imHistory() reply {
 	return c.history(r)
 }
 
-func (c *call) imList() reply {
-	s := c.s
-	var rooms []*room
-	for _, r := range s.rooms {
-		if r.t == "d" && s.isMember(c.u.id, r) {
-			rooms = append(rooms, r)
-		}
-	}
-	sort.Slice(rooms, func(i, j int) bool { return rooms[i].id < rooms[j].id })
-	offset, count := c.paging()
-	p := page(rooms, offset, count)
-	return ok(map[string]any{"ims": docs(p, s.roomDoc), "count": len(p), "offset": offset, "total": len(rooms)})
-}
+func (c *call) imList() reply { return c.listRooms("ims", "d", true) }
 
 func (c *call) roomsGet() reply {
 	s := c.s
@@ -1532,19 +1530,7 @@ func (c *call) roomMessages(t string) reply {
 	return ok(map[string]any{"messages": docs(p, s.msgDoc), "count": len(p), "offset": offset, "total": len(sorted)})
 }
 
-func (c *call) channelsListJoined() reply {
-	s := c.s
-	var rooms []*room
-	for _, r := range s.rooms {
-		if r.t == "c" && s.isMember(c.u.id, r) {
-			rooms = append(rooms, r)
-		}
-	}
-	sort.Slice(rooms, func(i, j int) bool { return rooms[i].name < rooms[j].name })
-	offset, count := c.paging()
-	p := page(rooms, offset, count)
-	return ok(map[string]any{"channels": docs(p, s.roomDoc), "count": len(p), "offset": offset, "total": len(rooms)})
-}
+func (c *call) channelsListJoined() reply { return c.listRooms("channels", "c", true) }
 
 func (c *call) chatReact() reply {
 	s := c.s
