@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/rcgateway/rcgateway/config"
+	"github.com/rcgateway/rcgateway/internal/apitest"
 	"github.com/rcgateway/rcgateway/rocketchat/rctest"
 )
 
@@ -146,43 +147,17 @@ func (f *fixture) token(username string) string {
 }
 
 // do sends a request and decodes a JSON answer into out (if non-nil); it returns the status.
+// Every error answer must be the facade's {error, message}.
 func (f *fixture) do(method, path, token string, body any, out any, hdr ...string) int {
 	f.t.Helper()
-	var rd io.Reader
-	if b, ok := body.([]byte); ok {
-		rd = bytes.NewReader(b)
-	} else if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, f.http.URL+path, rd)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 400 {
+	status, b := apitest.Do(f.t, method, f.http.URL+path, token, body, out, hdr...)
+	if status >= 400 {
 		var e map[string]string
 		if err := json.Unmarshal(b, &e); err != nil || e["error"] == "" || e["message"] == "" {
-			f.t.Errorf("%s %s: %d body is not {error,message}: %s", method, path, resp.StatusCode, b)
+			f.t.Errorf("%s %s: %d body is not {error,message}: %s", method, path, status, b)
 		}
 	}
-	if out != nil && len(b) > 0 {
-		if err := json.Unmarshal(b, out); err != nil {
-			f.t.Fatalf("%s %s: decode %s: %v", method, path, b, err)
-		}
-	}
-	return resp.StatusCode
+	return status
 }
 
 func TestJWTRejectedWith401(t *testing.T) {

@@ -1,9 +1,7 @@
 package gateway_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/rcgateway/rcgateway/config"
 	"github.com/rcgateway/rcgateway/gateway"
+	"github.com/rcgateway/rcgateway/internal/apitest"
 	"github.com/rcgateway/rcgateway/rocketchat/rctest"
 )
 
@@ -160,33 +159,8 @@ func token(t *testing.T, user string, mod func(jwt.MapClaims), key []byte, metho
 
 func (e *env) call(method, path, tok string, body any, out any, hdr ...string) int {
 	e.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, e.base+path, rd)
-	if tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if out != nil && len(b) > 0 {
-		if err := json.Unmarshal(b, out); err != nil {
-			e.t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, b)
-		}
-	}
-	return resp.StatusCode
+	status, _ := apitest.Do(e.t, method, e.base+path, tok, body, out, hdr...)
+	return status
 }
 
 // waitFor polls cond (a state observed through the simulator's hooks) until a deadline.
