@@ -3,38 +3,19 @@
 package browser
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/rcgateway/rcgateway/internal/demotest"
 )
 
 const chromiumPath = "/usr/bin/chromium"
-
-var listeningRE = regexp.MustCompile(`rcgateway demo: listening on (http://\S+)`)
-
-// repoRoot is two levels up from this package (e2e/browser).
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatalf("repo root: %v", err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		t.Fatalf("repo root %s has no go.mod: %v", root, err)
-	}
-	return root
-}
 
 func requireTools(t *testing.T, root string) {
 	t.Helper()
@@ -49,114 +30,10 @@ func requireTools(t *testing.T, root string) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
-	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatalf("free port: %v", err)
-	}
-	return addr
-}
-
-// lockedBuffer collects a process's output for the failure message.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// startDemo builds and starts `rcgateway demo` and returns its base URL. The process is
-// stopped and waited for when the test ends.
-func startDemo(t *testing.T, root string) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "rcgateway")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/rcgateway")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/rcgateway: %v\n%s", err, out)
-	}
-
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "demo", "-listen", freeAddr(t))
-	cmd.Dir = t.TempDir()
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-	cmd.WaitDelay = 10 * time.Second
-	logs := &lockedBuffer{}
-	pr, pw := io.Pipe()
-	cmd.Stdout = pw
-	cmd.Stderr = pw
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatalf("start rcgateway demo: %v", err)
-	}
-	found := make(chan string, 1)
-	scanned := make(chan struct{})
-	go func() {
-		defer close(scanned)
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			fmt.Fprintln(logs, line)
-			if m := listeningRE.FindStringSubmatch(line); m != nil {
-				select {
-				case found <- m[1]:
-				default:
-				}
-			}
-		}
-		_, _ = io.Copy(io.Discard, pr)
-	}()
-	exited := make(chan error, 1)
-	go func() {
-		err := cmd.Wait()
-		_ = pw.Close()
-		exited <- err
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			t.Errorf("rcgateway demo did not exit")
-		}
-		<-scanned
-		if t.Failed() {
-			t.Logf("rcgateway demo output:\n%s", logs.String())
-		}
-	})
-
-	select {
-	case u := <-found:
-		return strings.TrimRight(u, "/")
-	case err := <-exited:
-		exited <- err
-		t.Fatalf("rcgateway demo exited before listening: %v\n%s", err, logs.String())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("rcgateway demo printed no %q line within 60s:\n%s", "listening on", logs.String())
-	}
-	return ""
-}
-
 func TestTwoUsersChatInChromium(t *testing.T) {
-	root := repoRoot(t)
+	root := demotest.RepoRoot(t)
 	requireTools(t, root)
-	base := startDemo(t, root)
+	base := demotest.Start(t).URL
 
 	artifact := filepath.Join(root, "e2e", "artifacts", "chat.png")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
