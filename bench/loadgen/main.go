@@ -89,12 +89,13 @@ type result struct {
 }
 
 type client struct {
-	c     config
-	mu    sync.Mutex
-	conns []*lconn
-	errs  atomic.Int64
-	keep  atomic.Bool // keep latencies
-	wg    sync.WaitGroup
+	c      config
+	mu     sync.Mutex
+	conns  []*lconn
+	errs   atomic.Int64
+	events atomic.Uint64 // events received on all connections (replays skipped)
+	keep   atomic.Bool   // keep latencies
+	wg     sync.WaitGroup
 }
 
 // lconn is one browser connection: its socket (replaced on reconnect) and its track. With
@@ -169,7 +170,7 @@ func run(ctx context.Context, c config) (result, error) {
 			res.ReconnectRatio = res.ReconnectS / res.ConnectS
 		}
 		wait(ctx, time.Until(t0.Add(c.dur)))
-		res.Expected = emitted(c.fakerc) * uint64(c.conns)
+		res.Expected = cl.drain(ctx, c)
 	case "upstream":
 		// Every upstream connection (gateway to Rocket.Chat) drops while events flow. The
 		// time until every user is subscribed again is compared with the initial one
@@ -188,8 +189,8 @@ func run(ctx context.Context, c config) (result, error) {
 		}
 		res.ReconnectS = time.Since(t0).Seconds()
 		res.ReconnectRatio = res.ReconnectS / res.ReadyS
-		wait(ctx, time.Until(t1.Add(c.dur+3*time.Second))) // the last resyncs included
-		res.Expected = emitted(c.fakerc) * uint64(c.conns)
+		wait(ctx, time.Until(t1.Add(c.dur)))
+		res.Expected = cl.drain(ctx, c)
 	case "storm":
 	case "idle":
 		wait(ctx, c.settle)
@@ -201,10 +202,10 @@ func run(ctx context.Context, c config) (result, error) {
 		if err := get(ctx, fmt.Sprintf("%s/start?rate=%d&dur=%s&users=%d", c.fakerc, c.rate, c.dur, c.users)); err != nil {
 			return res, err
 		}
-		wait(ctx, c.dur+time.Second)
+		wait(ctx, c.dur)
+		res.Expected = cl.drain(ctx, c)
 		res.ServerCPUS = cpuSeconds(c.pid) - cpu0
 		res.LoadgenCPUS = cpuSeconds(os.Getpid()) - self0
-		res.Expected = emitted(c.fakerc) * uint64(c.conns)
 	default:
 		return res, fmt.Errorf("unknown scenario %q", c.scenario)
 	}
@@ -448,6 +449,8 @@ func (cl *client) read(ctx context.Context, lc *lconn, ws *websocket.Conn, first
 // skipped as the official client skips them.
 func (cl *client) handle(lc *lconn, data []byte) {
 	now, keep := time.Now().UnixNano(), cl.keep.Load()
+	before := lc.t.deliveries
+	defer func() { cl.events.Add(lc.t.deliveries - before) }()
 	if !cl.c.stateful {
 		lc.t.observe(data, now, keep)
 		return
@@ -535,6 +538,26 @@ func waitSubscribed(ctx context.Context, fakerc string, users int, limit time.Du
 		}
 		wait(ctx, 5*time.Millisecond)
 	}
+}
+
+// drain waits, once fakerc has stopped emitting, until every event emitted has been
+// received on every connection, or nothing more arrives for two seconds (at most 15 s), so
+// that events still queued in the server count as delivered late, not as lost. It returns
+// the deliveries expected.
+func (cl *client) drain(ctx context.Context, c config) uint64 {
+	wait(ctx, 100*time.Millisecond) // fakerc's generator ends at -dur, on its own clock
+	expected := emitted(c.fakerc) * uint64(c.conns)
+	deadline := time.Now().Add(15 * time.Second)
+	last, idleSince := cl.events.Load(), time.Now()
+	for ctx.Err() == nil && time.Now().Before(deadline) && time.Since(idleSince) < 2*time.Second {
+		if n := cl.events.Load(); n >= expected {
+			break
+		} else if n != last {
+			last, idleSince = n, time.Now()
+		}
+		wait(ctx, 20*time.Millisecond)
+	}
+	return expected
 }
 
 // emitted is how many events fakerc generated (each is due on every connection of its user).
