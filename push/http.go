@@ -218,18 +218,17 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, c *conn) {
 		h.remove(c)
 		return
 	}
+	done := make(chan struct{})
+	defer close(done)
 	c.smu.Lock()
-	c.st.ws = ws
+	c.st.ws, c.st.wsDone = ws, done
 	c.smu.Unlock()
 	h.runWebSocket(r.Context(), c, ws, nil)
 }
 
 // resumeWebSocket takes a stateful connection's new socket after a drop.
 func (h *Hub) resumeWebSocket(w http.ResponseWriter, r *http.Request, c *conn) {
-	c.smu.Lock()
-	suspended := c.st.inactive
-	c.smu.Unlock()
-	if !suspended {
+	if !c.supersede(r.Context()) {
 		http.Error(w, "Conflict", http.StatusConflict)
 		return
 	}
@@ -237,7 +236,9 @@ func (h *Hub) resumeWebSocket(w http.ResponseWriter, r *http.Request, c *conn) {
 	if err != nil {
 		return
 	}
-	preamble, ok := c.resume(ws)
+	done := make(chan struct{})
+	defer close(done)
+	preamble, ok := c.resume(ws, done)
 	if !ok {
 		ws.CloseNow()
 		return

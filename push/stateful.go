@@ -1,6 +1,7 @@
 package push
 
 import (
+	"context"
 	"time"
 
 	"github.com/coder/websocket"
@@ -30,6 +31,7 @@ type state struct {
 	bufBytes int
 	inactive bool // the socket dropped; waiting for a resume
 	ws       *websocket.Conn
+	wsDone   chan struct{} // closed when the goroutine serving ws has let go of it
 
 	inSeq, inExpect int64 // inbound: last processed id, ids counted so far
 	awaitingSeq     bool  // after a resume, inbound is ignored until the client's Sequence
@@ -148,7 +150,7 @@ func (c *conn) suspended() bool {
 
 // resume takes a new socket for a suspended connection. It returns what to write first:
 // the Sequence message and every unacknowledged record.
-func (c *conn) resume(ws *websocket.Conn) (preamble []byte, ok bool) {
+func (c *conn) resume(ws *websocket.Conn, done chan struct{}) (preamble []byte, ok bool) {
 	// A partial record from the dropped socket is worthless: the client replays it whole.
 	c.inMu.Lock()
 	c.inbuf = nil
@@ -170,9 +172,37 @@ func (c *conn) resume(ws *websocket.Conn) (preamble []byte, ok bool) {
 	for _, r := range c.st.buf {
 		preamble = append(preamble, r.rec...)
 	}
-	c.st.inactive, c.st.ws = false, ws
+	c.st.inactive, c.st.ws, c.st.wsDone = false, ws, done
 	return preamble, true
 }
+
+// supersede makes way for a resume. The client resumes once, at once, when it loses its
+// socket, possibly before the hub has seen the loss: a socket still live is aborted. Either
+// way the goroutines of the old socket must have let go of it (and of the send queue)
+// before the new one takes over. It reports whether the connection is then suspended.
+func (c *conn) supersede(ctx context.Context) bool {
+	c.smu.Lock()
+	inactive, ws, done := c.st.inactive, c.st.ws, c.st.wsDone
+	c.smu.Unlock()
+	if !inactive && ws != nil {
+		ws.CloseNow()
+	}
+	if done != nil {
+		t := time.NewTimer(supersedeTimeout)
+		defer t.Stop()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return false
+		}
+	}
+	return c.suspended()
+}
+
+// supersedeTimeout bounds the wait for an aborted socket's goroutines to let go.
+const supersedeTimeout = 5 * time.Second
 
 // dropTransport aborts the socket without a close frame (tests of the resume path).
 func (c *conn) dropTransport() {

@@ -59,3 +59,64 @@ func suspendedAny(h *Hub) bool {
 	}
 	return false
 }
+
+// TestStatefulResumeSupersedesLiveSocket: the client resumes (once, at once) when its socket
+// breaks, possibly before the hub has seen the break. The resume must take over: the old
+// socket is aborted, the new one gets the Sequence message and every unacknowledged push,
+// and later pushes follow on it.
+func TestStatefulResumeSupersedesLiveSocket(t *testing.T) {
+	h, err := NewHub(Options{Authenticate: testAuth})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, h: h}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	defer func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer scancel()
+		_ = h.Shutdown(sctx)
+	}()
+	e.url = srv.URL + "/signalr"
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tok := negotiateWith(t, e, "alice", true)
+	wsURL := strings.Replace(e.url, "http", "ws", 1) + "?id=" + tok + "&access_token=tok-alice"
+	old, _, err := websocket.Dial(ctx, wsURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.CloseNow()
+	_ = old.Write(ctx, websocket.MessageText, []byte("{\"protocol\":\"json\",\"version\":2}\x1e"))
+	if _, hs, err := old.Read(ctx); err != nil || string(hs) != "{}\x1e" {
+		t.Fatalf("handshake %q %v", hs, err)
+	}
+	if err := h.SendToUser(ctx, "alice", "push", map[string]int{"seq": 1}); err != nil {
+		t.Fatal(err)
+	}
+	const first = `{"type":1,"target":"push","arguments":[{"seq":1}]}` + "\x1e"
+	if _, got, err := old.Read(ctx); err != nil || string(got) != first {
+		t.Fatalf("first push %q %v", got, err)
+	}
+
+	// The old socket is still open as far as the hub knows.
+	resumed, _, err := websocket.Dial(ctx, wsURL, nil)
+	if err != nil {
+		t.Fatalf("resume while the old socket is live: %v", err)
+	}
+	defer resumed.CloseNow()
+	if _, got, err := resumed.Read(ctx); err != nil || string(got) != `{"type":9,"sequenceId":1}`+"\x1e"+first {
+		t.Fatalf("resume preamble %q %v", got, err)
+	}
+	if _, _, err := old.Read(ctx); err == nil {
+		t.Fatal("the superseded socket is still open")
+	}
+	_ = resumed.Write(ctx, websocket.MessageText, []byte(`{"type":9,"sequenceId":1}`+"\x1e"))
+	if err := h.SendToUser(ctx, "alice", "push", map[string]int{"seq": 2}); err != nil {
+		t.Fatal(err)
+	}
+	const second = `{"type":1,"target":"push","arguments":[{"seq":2}]}` + "\x1e"
+	if _, got, err := resumed.Read(ctx); err != nil || string(got) != second {
+		t.Fatalf("push after the resume %q %v", got, err)
+	}
+}
