@@ -164,12 +164,15 @@ func (b *Backplane) Publish(_ context.Context, e push.Envelope) error {
 	}
 }
 
-// publisher sends queued envelopes, pipelining whatever has accumulated, in queue order.
+// publisher sends queued envelopes in queue order, one pipeline at a time, each pipeline
+// holding everything queued when it starts. The batch grows with the backlog, so the rate
+// it sustains grows with the round-trip time: on a saturated core, where each round trip
+// waits for scheduler turns, it drains what accumulated in one go instead of falling behind
+// a fixed batch size until the queue overflows.
 func (b *Backplane) publisher(ctx context.Context) {
 	defer b.wg.Done()
-	const maxBatch = 256
-	batch := make([]outgoing, 0, maxBatch)
-	cmds := make(rueidis.Commands, 0, maxBatch)
+	var batch []outgoing
+	var cmds rueidis.Commands
 	for {
 		batch = batch[:0]
 		select {
@@ -178,14 +181,8 @@ func (b *Backplane) publisher(ctx context.Context) {
 		case m := <-b.out:
 			batch = append(batch, m)
 		}
-	fill:
-		for len(batch) < maxBatch {
-			select {
-			case m := <-b.out:
-				batch = append(batch, m)
-			default:
-				break fill
-			}
+		for n := len(b.out); n > 0; n-- {
+			batch = append(batch, <-b.out)
 		}
 		cmds = cmds[:0]
 		for _, m := range batch {
@@ -202,6 +199,8 @@ func (b *Backplane) publisher(ctx context.Context) {
 			}
 			b.published.Add(1)
 		}
+		clear(batch) // let the payloads go while the queue refills
+		clear(cmds)
 	}
 }
 

@@ -158,6 +158,43 @@ func TestAddressedDeliveryAndOrder(t *testing.T) {
 	}
 }
 
+// TestBacklogDrainsInOrder: a backlog (here everything queued before the publisher ran)
+// goes out whole, in one pipeline, and each channel keeps its order.
+func TestBacklogDrainsInOrder(t *testing.T) {
+	r := redistest.Start(t)
+	const n = 6000
+	a, b := newNode(t, r.URL(), n), newNode(t, r.URL(), 0)
+	b.start(t)
+	ctx := context.Background()
+	users := []string{"u1", "u2", "u3"}
+	for _, u := range users {
+		if err := b.b.Subscribe(ctx, push.Address{Kind: push.ToUser, Key: u}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		if err := a.b.Publish(ctx, env(push.ToUser, users[i%len(users)], i)); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+	}
+	a.start(t)
+	got := b.waitCount(t, n)
+	next := map[string]int{}
+	for k, u := range users {
+		next[u] = k
+	}
+	for _, e := range got {
+		want := fmt.Sprintf(`{"type":1,"target":"t","arguments":[%d]}`+"\x1e", next[e.To.Key])
+		if string(e.JSON) != want {
+			t.Fatalf("user %s: got %q, want %q", e.To.Key, e.JSON, want)
+		}
+		next[e.To.Key] += len(users)
+	}
+	if s := a.b.Stats(); s.Dropped != 0 || s.Published != n {
+		t.Fatalf("stats %+v, want %d published and none dropped", s, n)
+	}
+}
+
 func TestFullQueueDropsAndCounts(t *testing.T) {
 	r := redistest.Start(t)
 	a := newNode(t, r.URL(), 2) // not started: nothing drains the queue
