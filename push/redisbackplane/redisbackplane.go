@@ -21,6 +21,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -64,10 +65,15 @@ type Backplane struct {
 
 	out chan outgoing
 
-	mu      sync.Mutex
-	subs    map[string]int // channel → local reference count
-	dc      rueidis.DedicatedClient
-	deliver func(push.Envelope)
+	// chanMu orders Subscribe and Unsubscribe per channel (striped by hash): a count
+	// change and the command it calls for go out together, so a quick 1→0→1 cannot send
+	// SUBSCRIBE before UNSUBSCRIBE; different channels do not wait for each other.
+	chanMu   [64]sync.Mutex
+	chanSeed maphash.Seed
+	mu       sync.Mutex
+	subs     map[string]int // channel → local reference count
+	dc       rueidis.DedicatedClient
+	deliver  func(push.Envelope)
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -106,7 +112,7 @@ func New(o Options) (*Backplane, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Backplane{o: o, log: o.Logger, client: client, out: make(chan outgoing, o.QueueSize), subs: map[string]int{}}, nil
+	return &Backplane{o: o, log: o.Logger, client: client, out: make(chan outgoing, o.QueueSize), subs: map[string]int{}, chanSeed: maphash.MakeSeed()}, nil
 }
 
 // Channel is the Redis channel of an address.
@@ -278,9 +284,16 @@ func (b *Backplane) onMessage(m rueidis.PubSubMessage) {
 	}
 }
 
+func (b *Backplane) chanLock(ch string) *sync.Mutex {
+	return &b.chanMu[maphash.String(b.chanSeed, ch)%uint64(len(b.chanMu))]
+}
+
 // Subscribe makes this node receive envelopes for a (reference counted).
 func (b *Backplane) Subscribe(ctx context.Context, a push.Address) error {
 	ch := b.Channel(a)
+	l := b.chanLock(ch)
+	l.Lock()
+	defer l.Unlock()
 	b.mu.Lock()
 	b.subs[ch]++
 	first, dc := b.subs[ch] == 1, b.dc
@@ -297,6 +310,9 @@ func (b *Backplane) Subscribe(ctx context.Context, a push.Address) error {
 // Unsubscribe drops one reference to a; the channel is left when none remains.
 func (b *Backplane) Unsubscribe(ctx context.Context, a push.Address) error {
 	ch := b.Channel(a)
+	l := b.chanLock(ch)
+	l.Lock()
+	defer l.Unlock()
 	b.mu.Lock()
 	b.subs[ch]--
 	last, dc := b.subs[ch] <= 0, b.dc

@@ -195,6 +195,42 @@ func TestBacklogDrainsInOrder(t *testing.T) {
 	}
 }
 
+// TestResubscribeRace: a user's last connection leaving while the next arrives takes the
+// channel's count 1→0→1 from two goroutines; the node must stay subscribed whatever order
+// the two run in. Each round ends with a fence: the user's envelope must come before it.
+func TestResubscribeRace(t *testing.T) {
+	r := redistest.Start(t)
+	a, b := newNode(t, r.URL(), 0), newNode(t, r.URL(), 0)
+	a.start(t)
+	b.start(t)
+	ctx := context.Background()
+	user := push.Address{Kind: push.ToUser, Key: "u1"}
+	if err := b.b.Subscribe(ctx, user); err != nil {
+		t.Fatal(err)
+	}
+	want := 0
+	for round := range 100 {
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		wg.Add(2)
+		go func() { defer wg.Done(); <-start; _ = b.b.Unsubscribe(ctx, user) }()
+		go func() { defer wg.Done(); <-start; _ = b.b.Subscribe(ctx, user) }()
+		close(start)
+		wg.Wait()
+		if err := a.b.Publish(ctx, env(push.ToUser, "u1", round)); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.b.Publish(ctx, push.Envelope{To: push.Address{Kind: push.ToAll}, Op: push.OpSend, JSON: []byte("fence\x1e")}); err != nil {
+			t.Fatal(err)
+		}
+		want += 2
+		got := b.waitCount(t, want)
+		if e := got[want-2]; e.To != user {
+			t.Fatalf("round %d: the node lost its subscription (got %+v before the fence)", round, e)
+		}
+	}
+}
+
 func TestFullQueueDropsAndCounts(t *testing.T) {
 	r := redistest.Start(t)
 	a := newNode(t, r.URL(), 2) // not started: nothing drains the queue
