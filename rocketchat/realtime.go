@@ -2,11 +2,13 @@ package rocketchat
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -207,14 +209,7 @@ func (r *Realtime) connection(ctx context.Context, connectedBefore *bool) (up bo
 			}
 			return false, fmt.Errorf("rocketchat: realtime: list rooms: %w", err)
 		}
-		for _, raw := range subs {
-			var s struct {
-				RID string `json:"rid"`
-			}
-			if decodeJSON(raw, &s) == nil && s.RID != "" {
-				r.joinRoom(setup, c, roomSubs, s.RID)
-			}
-		}
+		r.joinRooms(setup, c, roomSubs, subs)
 	}
 	r.send(StateEvent{State: StateConnected, Gap: *connectedBefore})
 	*connectedBefore = true
@@ -240,6 +235,30 @@ func (r *Realtime) connection(ctx context.Context, connectedBefore *bool) (up bo
 				}
 			}
 		}
+	}
+}
+
+// joinRooms follows the deletions of every listed room, all subscriptions in one round trip.
+func (r *Realtime) joinRooms(ctx context.Context, c *ddp.Client, roomSubs map[string]string, subscriptions []json.RawMessage) {
+	var rids []string
+	var subs []ddp.Sub
+	for _, raw := range subscriptions {
+		var s struct {
+			RID string `json:"rid"`
+		}
+		if decodeJSON(raw, &s) != nil || s.RID == "" || roomSubs[s.RID] != "" || slices.Contains(rids, s.RID) {
+			continue
+		}
+		rids = append(rids, s.RID)
+		subs = append(subs, ddp.Sub{Name: streamNotifyRoom, Params: []any{s.RID + "/deleteMessage", streamOpts()}})
+	}
+	ids, errs := c.SubscribeEach(ctx, subs...)
+	for i, rid := range rids {
+		if errs[i] != nil {
+			r.log.Warn("rocketchat: cannot follow room deletions", "rid", rid, "err", errs[i])
+			continue
+		}
+		roomSubs[rid] = ids[i]
 	}
 }
 

@@ -368,3 +368,27 @@ func FuzzDecodeEvent(f *testing.F) {
 		}
 	})
 }
+
+// TestRealtimeFollowsEveryRoomAtLogin: the deletions of every room the user is in at login
+// are followed (the room subscriptions go out together, in one round trip).
+func TestRealtimeFollowsEveryRoomAtLogin(t *testing.T) {
+	s := newSim(t, rctest.Options{})
+	s.AddUser(rctest.UserSpec{Username: "alice", Password: "x"})
+	s.AddUser(rctest.UserSpec{Username: "bob", Password: "x"})
+	rooms := []string{"GENERAL"}
+	for _, name := range []string{"one", "two", "three"} {
+		rid := s.AddRoom(rctest.RoomSpec{Type: "p", Name: name, Members: []string{"bob"}})
+		s.AddMember(rid, "alice")
+		rooms = append(rooms, rid)
+	}
+	r := startRealtime(t, s, "alice", nil)
+	r.next(isConnected(false), "connected")
+	for _, rid := range rooms {
+		mid := s.PostMessage(rid, "bob", "to delete")
+		s.DeleteMessage(mid)
+		d := r.next(func(ev Event) bool { _, ok := ev.(MessageDeletedEvent); return ok }, "deleteMessage in "+rid).(MessageDeletedEvent)
+		if d.RoomID != rid || d.MessageID != mid {
+			t.Fatalf("delete event = %+v, want %s in %s", d, mid, rid)
+		}
+	}
+}

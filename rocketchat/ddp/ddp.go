@@ -432,16 +432,47 @@ func (c *Client) Subscribe(ctx context.Context, name string, params ...any) (str
 
 // SubscribeAll sends every sub at once, without waiting for one to be ready before sending
 // the next (the server answers each in turn; one round trip instead of len(subs)), then waits
-// until all are ready. It returns their ids in order. On the first nosub or when ctx ends it
-// returns that error and unsubscribes the others best-effort: either all are live or none.
+// until all are ready. It returns their ids in order. When one fails (nosub, or ctx ends) it
+// returns the first failure and unsubscribes the others best-effort: all are live or none.
 func (c *Client) SubscribeAll(ctx context.Context, subs ...Sub) ([]string, error) {
-	ids := make([]string, len(subs))
+	ids, errs := c.SubscribeEach(ctx, subs...)
+	var first error
+	for i, err := range errs {
+		if err != nil && first == nil {
+			var me *Error
+			if first = err; !errors.As(err, &me) {
+				first = fmt.Errorf("ddp: sub %s: %w", subs[i].Name, err)
+			}
+		}
+	}
+	if first == nil {
+		return ids, nil
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.PingTimeout)
+	defer cancel()
+	for _, id := range ids {
+		if id != "" && c.Unsubscribe(wctx, id) != nil {
+			break
+		}
+	}
+	return nil, first
+}
+
+// SubscribeEach is SubscribeAll where each sub stands alone: it returns, in order, the id of
+// every sub that became ready ("" for the others) and the error of every one that did not
+// (the server's *Error for a nosub that carried one). Subs still pending when ctx ends are
+// forgotten and unsubscribed best-effort.
+func (c *Client) SubscribeEach(ctx context.Context, subs ...Sub) (ids []string, errs []error) {
+	ids, errs = make([]string, len(subs)), make([]error, len(subs))
 	pending := make([]*subscription, len(subs))
 	c.mu.Lock()
 	if c.err != nil {
 		err := c.err
 		c.mu.Unlock()
-		return nil, fmt.Errorf("ddp: sub %s: %w", subs[0].Name, err)
+		for i := range errs {
+			errs[i] = err
+		}
+		return ids, errs
 	}
 	for i := range subs {
 		ids[i] = c.newID()
@@ -449,58 +480,51 @@ func (c *Client) SubscribeAll(ctx context.Context, subs ...Sub) ([]string, error
 		c.subs[ids[i]] = pending[i]
 	}
 	c.mu.Unlock()
-	// abandon forgets every sub and unsubscribes those of the first sent ones that the
-	// server has not already ended.
-	abandon := func(sent int) {
-		c.mu.Lock()
-		for _, id := range ids {
-			delete(c.subs, id)
-		}
-		c.mu.Unlock()
-		wctx, cancel := context.WithTimeout(context.Background(), c.opts.PingTimeout)
-		defer cancel()
-		for i, id := range ids[:sent] {
-			select {
-			case <-pending[i].ready:
-				if pending[i].err != nil {
-					continue // nosub: nothing to end
-				}
-			default:
-			}
-			if c.write(wctx, map[string]any{"msg": "unsub", "id": id}) != nil {
-				return
-			}
-		}
-	}
+	sent := len(subs)
 	for i, s := range subs {
 		params := s.Params
 		if params == nil {
 			params = []any{}
 		}
 		if err := c.write(ctx, map[string]any{"msg": "sub", "id": ids[i], "name": s.Name, "params": params}); err != nil {
-			abandon(i)
-			return nil, fmt.Errorf("ddp: sub %s: %w", s.Name, err)
+			c.mu.Lock()
+			for _, id := range ids[i:] {
+				delete(c.subs, id)
+			}
+			c.mu.Unlock()
+			for k := i; k < len(subs); k++ {
+				ids[k], errs[k] = "", err
+			}
+			sent = i
+			break
 		}
 	}
-	for i, s := range pending {
+	var unsub []string // sent, not ready when ctx ended: a late ready would leave it live
+	for i, s := range pending[:sent] {
 		select {
 		case <-s.ready:
-			if s.err == nil {
-				continue
-			}
-			abandon(len(subs))
-			var me *Error
-			if errors.As(s.err, &me) {
-				return nil, me
-			}
-			return nil, fmt.Errorf("ddp: sub %s: %w", subs[i].Name, s.err)
+			errs[i] = s.err
 		case <-ctx.Done():
-			// A late ready would make a live sub the caller no longer knows: unsubscribe.
-			abandon(len(subs))
-			return nil, fmt.Errorf("ddp: sub %s: %w", subs[i].Name, ctx.Err())
+			c.mu.Lock()
+			delete(c.subs, ids[i])
+			c.mu.Unlock()
+			unsub = append(unsub, ids[i])
+			errs[i] = ctx.Err()
+		}
+		if errs[i] != nil {
+			ids[i] = ""
 		}
 	}
-	return ids, nil
+	if len(unsub) > 0 {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.PingTimeout)
+		defer cancel()
+		for _, id := range unsub {
+			if c.write(wctx, map[string]any{"msg": "unsub", "id": id}) != nil {
+				break
+			}
+		}
+	}
+	return ids, errs
 }
 
 // Unsubscribe stops a subscription. It does not wait for the server's nosub.

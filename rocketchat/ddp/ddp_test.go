@@ -536,3 +536,39 @@ func TestSubscribeAllSendsEverySubBeforeAnyReady(t *testing.T) {
 		t.Fatal("live subs of a failed SubscribeAll were not ended")
 	}
 }
+
+// TestSubscribeEachKeepsTheLiveOnes: one refused sub among several leaves the others live,
+// with their ids, and reports the refusal for its own place only; nothing is unsubscribed.
+func TestSubscribeEachKeepsTheLiveOnes(t *testing.T) {
+	after := make(chan map[string]any, 1)
+	url := fakeServer(t, func(p *peer) {
+		p.handshake(`{"server_id":"0"}`)
+		var ids []string
+		for range 3 {
+			ids = append(ids, p.recv()["id"].(string))
+		}
+		p.send(`{"msg":"nosub","id":"` + ids[1] + `","error":{"error":"not-allowed","message":"not-allowed","errorType":"Meteor.Error"}}`)
+		p.send(`{"msg":"ready","subs":["` + ids[0] + `","` + ids[2] + `"]}`)
+		after <- p.recv() // the next frame: the test's ping method, not an unsub
+		p.wait()
+	})
+	c := dial(t, url, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ids, errs := c.SubscribeEach(ctx, Sub{Name: "a"}, Sub{Name: "b"}, Sub{Name: "c"})
+	var me *Error
+	if ids[0] == "" || ids[2] == "" || ids[1] != "" || errs[0] != nil || errs[2] != nil || !errors.As(errs[1], &me) || me.Code != "not-allowed" {
+		t.Fatalf("SubscribeEach = %q, %v", ids, errs)
+	}
+	callDone := make(chan struct{})
+	go func() { defer close(callDone); _, _ = c.Call(ctx, "next") }()
+	defer func() { cancel(); <-callDone }()
+	select {
+	case m := <-after:
+		if m["msg"] != "method" {
+			t.Fatalf("frame after SubscribeEach = %v, want the next method (no unsub)", m)
+		}
+	case <-ctx.Done():
+		t.Fatal("no frame after SubscribeEach")
+	}
+}
