@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -305,6 +306,46 @@ func TestResyncAfterUpstreamLossLosesNothing(t *testing.T) {
 	st := f.m.Stats()
 	if st.Resyncs == 0 || st.Reconnects == 0 {
 		t.Fatalf("stats %+v: want a reconnect and a resync", st)
+	}
+}
+
+// TestLiveEventsWaitForTheResync: a message that arrives live while the resync after a
+// reconnect is still fetching reaches the browser after the messages the resync finds.
+func TestLiveEventsWaitForTheResync(t *testing.T) {
+	f := newFixture(t, nil)
+	f.s.AddUser(rctest.UserSpec{Username: "alice", Password: "pw-alice-1"})
+	f.s.AddUser(rctest.UserSpec{Username: "bob", Password: "pw-bob-1"})
+	rid := f.s.DirectRoom("alice", "bob")
+	f.online(t, User{ID: "p-alice", Username: "alice"}, 1)
+
+	f.s.FailNext("websocket", 503, 3)
+	f.s.DropConnections()
+	var ids []string
+	for i := range 3 {
+		ids = append(ids, f.s.PostMessage(rid, "bob", fmt.Sprintf("during outage %d", i)))
+	}
+	// Slow REST (and DDP method answers): the resync takes a while; streams are not delayed.
+	f.s.SetLatency(150 * time.Millisecond)
+	waitFor(t, f.rec, "the reconnect", func() bool {
+		st := f.m.Stats()
+		return st.Reconnects > 0 && st.UpstreamsConnected == 1
+	})
+	ids = append(ids, f.s.PostMessage(rid, "bob", "live, during the resync"))
+	f.s.SetLatency(0)
+	waitFor(t, f.rec, "every message", func() bool { return len(f.rec.messagePushes()) == len(ids) })
+	f.rec.mu.Lock()
+	var order []string
+	for _, p := range f.rec.pushes {
+		var m struct {
+			ID string `json:"_id"`
+		}
+		if p.target == TargetMessage && json.Unmarshal(p.arg, &m) == nil {
+			order = append(order, m.ID)
+		}
+	}
+	f.rec.mu.Unlock()
+	if !slices.Equal(order, ids) {
+		t.Fatalf("pushed %v, want %v (oldest first, the live one last)", order, ids)
 	}
 }
 

@@ -278,6 +278,9 @@ func (m *Manager) serve(ul *userLoop, lease Lease, log interface {
 		since = ul.started
 	}
 	var connected, everConnected bool
+	// While a resync runs, live events wait behind it, so that what was missed reaches the
+	// browser before what came after (the translator drops what the resync already pushed).
+	var held heldEvents
 	emit := func(ev rocketchat.Event) {
 		if se, ok := ev.(rocketchat.StateEvent); ok {
 			switch se.State {
@@ -289,10 +292,16 @@ func (m *Manager) serve(ul *userLoop, lease Lease, log interface {
 				}
 				if !since.IsZero() {
 					from := since.Add(-m.o.ResyncSlack)
+					held.begin()
 					bg.Add(1)
 					go func() {
 						defer bg.Done()
 						m.resync(ctx, ul, cred, from)
+						held.end(func(ev rocketchat.Event) {
+							if ctx.Err() == nil { // ending: nobody to push to
+								m.push(ctx, ul, ev)
+							}
+						})
 					}()
 				}
 			case rocketchat.StateDisconnected:
@@ -308,7 +317,9 @@ func (m *Manager) serve(ul *userLoop, lease Lease, log interface {
 			m.dropToken(ctx, ul.id, false)
 			return
 		}
-		m.push(ctx, ul, ev)
+		if !held.hold(ev) {
+			m.push(ctx, ul, ev)
+		}
 	}
 	done := make(chan error, 1)
 	go func() { done <- rt.Run(ctx, emit) }()
@@ -482,4 +493,47 @@ func (m *Manager) resync(ctx context.Context, ul *userLoop, cred rocketchat.Cred
 		}
 	}
 	log.Debug("resync done", "since", from, "rooms", len(rooms), "subscriptions", len(subs))
+}
+
+// maxHeldEvents bounds the live events kept back during a resync; beyond it they go out at
+// once, possibly ahead of older ones, rather than be dropped.
+const maxHeldEvents = 10_000
+
+// heldEvents keeps live events back while resyncs run, and releases them in order when the
+// last one ends.
+type heldEvents struct {
+	mu      sync.Mutex
+	running int
+	events  []rocketchat.Event
+}
+
+func (h *heldEvents) begin() {
+	h.mu.Lock()
+	h.running++
+	h.mu.Unlock()
+}
+
+// hold keeps ev if a resync runs and there is room; false means push it now.
+func (h *heldEvents) hold(ev rocketchat.Event) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.running == 0 || len(h.events) >= maxHeldEvents {
+		return false
+	}
+	h.events = append(h.events, ev)
+	return true
+}
+
+// end marks one resync done; after the last, push gets every held event, oldest first. It
+// pushes under the lock so that an event arriving meanwhile cannot overtake them.
+func (h *heldEvents) end(push func(rocketchat.Event)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.running--; h.running > 0 {
+		return
+	}
+	for _, ev := range h.events {
+		push(ev)
+	}
+	h.events = nil
 }
