@@ -93,11 +93,18 @@ type Client struct {
 	done      chan struct{} // closed when the connection has ended
 	closeOnce sync.Once
 	wg        sync.WaitGroup
+	ctx       context.Context // ends when Close is called
 	cancel    context.CancelFunc
+
+	// The heartbeat is a timer, not a goroutine: an idle upstream costs no stack for it.
+	hbMu      sync.Mutex
+	hbTimer   *time.Timer
+	hbStopped bool
+	pingSent  time.Time
 }
 
-// Dial opens a WebSocket to url, performs the DDP connect handshake and starts the reader and
-// heartbeat goroutines, which Close joins. ctx bounds the handshake only.
+// Dial opens a WebSocket to url, performs the DDP connect handshake and starts the reader
+// goroutine and the heartbeat timer, which Close stops. ctx bounds the handshake only.
 func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 	if opts.ReadLimit <= 0 {
 		opts.ReadLimit = DefaultReadLimit
@@ -126,13 +133,13 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 		return nil, err
 	}
 	c.lastRecv.Store(time.Now().UnixNano())
-	rctx, cancel := context.WithCancel(context.Background())
-	c.cancel = cancel
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.wg.Add(1)
-	go c.readLoop(rctx)
+	go c.readLoop(c.ctx)
 	if opts.PingInterval > 0 {
-		c.wg.Add(1)
-		go c.heartbeat(rctx)
+		c.hbMu.Lock()
+		c.hbTimer = time.AfterFunc(opts.PingInterval, c.beat)
+		c.hbMu.Unlock()
 	}
 	return c, nil
 }
@@ -198,6 +205,12 @@ func (c *Client) Close() error {
 	c.fail(ErrClosed)
 	c.conn.Close(websocket.StatusNormalClosure, "")
 	c.cancel()
+	c.hbMu.Lock() // a beat in progress ends (its write is cancelled) before this returns
+	c.hbStopped = true
+	if c.hbTimer != nil {
+		c.hbTimer.Stop()
+	}
+	c.hbMu.Unlock()
 	c.wg.Wait()
 	return nil
 }
@@ -329,46 +342,45 @@ func (c *Client) dispatch(ctx context.Context, f *frame) error {
 	return nil
 }
 
-func (c *Client) heartbeat(ctx context.Context) {
-	defer c.wg.Done()
-	t := time.NewTimer(c.opts.PingInterval)
-	defer t.Stop()
-	var pingSent time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-c.done:
-			return
-		case <-t.C:
-		}
-		last := time.Unix(0, c.lastRecv.Load())
-		now := time.Now()
-		if !pingSent.IsZero() && last.Before(pingSent) {
-			if now.Sub(pingSent) >= c.opts.PingTimeout {
-				c.fail(ErrPingTimeout)
-				c.conn.CloseNow()
-				return
-			}
-			t.Reset(c.opts.PingTimeout - now.Sub(pingSent))
-			continue
-		}
-		pingSent = time.Time{}
-		if idle := now.Sub(last); idle < c.opts.PingInterval {
-			t.Reset(c.opts.PingInterval - idle)
-			continue
-		}
-		wctx, cancel := context.WithTimeout(ctx, c.opts.PingTimeout)
-		err := c.write(wctx, map[string]any{"msg": "ping", "id": "hb" + c.newID()})
-		cancel()
-		if err != nil {
-			c.fail(fmt.Errorf("ddp: ping: %w", err))
+// beat runs on the heartbeat timer: it pings a connection idle for PingInterval, fails one
+// whose ping went unanswered for PingTimeout, and sets the timer for the next check.
+func (c *Client) beat() {
+	c.hbMu.Lock()
+	defer c.hbMu.Unlock()
+	if c.hbStopped || c.ctx.Err() != nil {
+		return
+	}
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	last := time.Unix(0, c.lastRecv.Load())
+	now := time.Now()
+	if !c.pingSent.IsZero() && last.Before(c.pingSent) {
+		if now.Sub(c.pingSent) >= c.opts.PingTimeout {
+			c.fail(ErrPingTimeout)
 			c.conn.CloseNow()
 			return
 		}
-		pingSent = now
-		t.Reset(c.opts.PingTimeout)
+		c.hbTimer.Reset(c.opts.PingTimeout - now.Sub(c.pingSent))
+		return
 	}
+	c.pingSent = time.Time{}
+	if idle := now.Sub(last); idle < c.opts.PingInterval {
+		c.hbTimer.Reset(c.opts.PingInterval - idle)
+		return
+	}
+	wctx, cancel := context.WithTimeout(c.ctx, c.opts.PingTimeout)
+	err := c.write(wctx, map[string]any{"msg": "ping", "id": "hb" + c.newID()})
+	cancel()
+	if err != nil {
+		c.fail(fmt.Errorf("ddp: ping: %w", err))
+		c.conn.CloseNow()
+		return
+	}
+	c.pingSent = now
+	c.hbTimer.Reset(c.opts.PingTimeout)
 }
 
 // Call invokes a server method and waits for its result frame, matched by id. The "updated"
