@@ -219,11 +219,43 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, c *conn) {
 		return
 	}
 	done := make(chan struct{})
-	defer close(done)
 	c.smu.Lock()
 	c.st.ws, c.st.wsDone = ws, done
 	c.smu.Unlock()
-	h.runWebSocket(r.Context(), c, ws, nil)
+	if !h.goSocket(r, c, ws, func(ctx context.Context) {
+		defer close(done)
+		h.runWebSocket(ctx, c, ws, nil)
+	}) {
+		close(done)
+	}
+}
+
+// goSocket runs a hijacked WebSocket on a goroutine of its own, owned by the hub, and lets
+// the HTTP handler return. The handler's goroutine comes through the router and the
+// middleware and keeps the stack it grew there; an idle connection parked on it would hold
+// that stack for its whole life. The socket's context keeps the request's values, not its
+// cancellation (the request ends now), and ends with the hub.
+// It reports false, having ended the connection, when the hub is closing.
+func (h *Hub) goSocket(r *http.Request, c *conn, ws *websocket.Conn, run func(context.Context)) bool {
+	h.mu.Lock()
+	if h.closed { // Close may already be waiting for the hub's goroutines
+		h.mu.Unlock()
+		ws.CloseNow()
+		c.close(nil, "")
+		h.remove(c)
+		return false
+	}
+	h.wg.Add(1)
+	h.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	stop := context.AfterFunc(h.ctx, cancel)
+	go func() {
+		defer h.wg.Done()
+		defer cancel()
+		defer stop()
+		run(ctx)
+	}()
+	return true
 }
 
 // resumeWebSocket takes a stateful connection's new socket after a drop.
@@ -237,13 +269,18 @@ func (h *Hub) resumeWebSocket(w http.ResponseWriter, r *http.Request, c *conn) {
 		return
 	}
 	done := make(chan struct{})
-	defer close(done)
 	preamble, ok := c.resume(ws, done)
 	if !ok {
+		close(done)
 		ws.CloseNow()
 		return
 	}
-	h.runWebSocket(r.Context(), c, ws, preamble)
+	if !h.goSocket(r, c, ws, func(ctx context.Context) {
+		defer close(done)
+		h.runWebSocket(ctx, c, ws, preamble)
+	}) {
+		close(done)
+	}
 }
 
 // runWebSocket reads from and (through its writer) writes to one socket of c. When the

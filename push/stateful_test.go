@@ -2,6 +2,7 @@ package push
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -118,5 +119,54 @@ func TestStatefulResumeSupersedesLiveSocket(t *testing.T) {
 	const second = `{"type":1,"target":"push","arguments":[{"seq":2}]}` + "\x1e"
 	if _, got, err := resumed.Read(ctx); err != nil || string(got) != second {
 		t.Fatalf("push after the resume %q %v", got, err)
+	}
+}
+
+// TestWebSocketLeavesTheHandlerGoroutine: once upgraded, a WebSocket runs on the hub's own
+// goroutine and the HTTP handler returns (its goroutine, with the stack the router and
+// middleware grew, ends), while the connection stays usable.
+func TestWebSocketLeavesTheHandlerGoroutine(t *testing.T) {
+	h, err := NewHub(Options{Authenticate: testAuth})
+	if err != nil {
+		t.Fatal(err)
+	}
+	returned := make(chan struct{}, 4)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r)
+		if r.Header.Get("Upgrade") != "" {
+			returned <- struct{}{}
+		}
+	}))
+	defer srv.Close()
+	defer func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer scancel()
+		if err := h.Shutdown(sctx); err != nil {
+			t.Error(err)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	e := &env{t: t, h: h, url: srv.URL + "/signalr"}
+	tok := negotiateWith(t, e, "alice", false)
+	ws, _, err := websocket.Dial(ctx, strings.Replace(e.url, "http", "ws", 1)+"?id="+tok+"&access_token=tok-alice", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	select {
+	case <-returned:
+	case <-ctx.Done():
+		t.Fatal("the handler did not return after the upgrade")
+	}
+	_ = ws.Write(ctx, websocket.MessageText, []byte("{\"protocol\":\"json\",\"version\":1}\x1e"))
+	if _, hs, err := ws.Read(ctx); err != nil || string(hs) != "{}\x1e" {
+		t.Fatalf("handshake after the handler returned: %q %v", hs, err)
+	}
+	if err := h.SendToUser(ctx, "alice", "push", 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, got, err := ws.Read(ctx); err != nil || string(got) != `{"type":1,"target":"push","arguments":[1]}`+"\x1e" {
+		t.Fatalf("push after the handler returned: %q %v", got, err)
 	}
 }
