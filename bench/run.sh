@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 REPS=${REPS:-3}
 WORKLOADS=${WORKLOADS:-"W1 W2 W3 W4 W5 W6"}   # a subset, e.g. WORKLOADS=W1
 want() { case " $WORKLOADS " in *" $1 "*) return 0 ;; esac; return 1; }
-W1_SMALL=${W1_SMALL:-1000} W1_LARGE=${W1_LARGE:-3000}   # users, 2 connections each
+W1_SMALL=${W1_SMALL:-1000} W1_LARGE=${W1_LARGE:-5000}   # users, 2 connections each
 W2_USERS=${W2_USERS:-1000} W2_RATE=${W2_RATE:-10000} W2_DUR=${W2_DUR:-8s}  # 3 connections each
 W3_RATE=${W3_RATE:-1000} W3_DUR=${W3_DUR:-8s}
 W4_USERS=${W4_USERS:-2000}
