@@ -222,7 +222,7 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, c *conn) {
 	c.smu.Lock()
 	c.st.ws, c.st.wsDone = ws, done
 	c.smu.Unlock()
-	if !h.goSocket(r, c, ws, func(ctx context.Context) {
+	if !h.goSocket(c, ws, func(ctx context.Context) {
 		defer close(done)
 		h.runWebSocket(ctx, c, ws, nil)
 	}) {
@@ -230,13 +230,12 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, c *conn) {
 	}
 }
 
-// goSocket runs a hijacked WebSocket on a goroutine of its own, owned by the hub, and lets
+// goSocket runs a hijacked WebSocket on a goroutine of the hub's, ended by Close, and lets
 // the HTTP handler return. The handler's goroutine comes through the router and the
 // middleware and keeps the stack it grew there; an idle connection parked on it would hold
-// that stack for its whole life. The socket's context keeps the request's values, not its
-// cancellation (the request ends now), and ends with the hub.
-// It reports false, having ended the connection, when the hub is closing.
-func (h *Hub) goSocket(r *http.Request, c *conn, ws *websocket.Conn, run func(context.Context)) bool {
+// that stack for its whole life. It reports false, having ended the connection, when the
+// hub is closing.
+func (h *Hub) goSocket(c *conn, ws *websocket.Conn, run func(context.Context)) bool {
 	h.mu.Lock()
 	if h.closed { // Close may already be waiting for the hub's goroutines
 		h.mu.Unlock()
@@ -247,13 +246,9 @@ func (h *Hub) goSocket(r *http.Request, c *conn, ws *websocket.Conn, run func(co
 	}
 	h.wg.Add(1)
 	h.mu.Unlock()
-	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	stop := context.AfterFunc(h.ctx, cancel)
 	go func() {
 		defer h.wg.Done()
-		defer cancel()
-		defer stop()
-		run(ctx)
+		run(h.ctx)
 	}()
 	return true
 }
@@ -275,7 +270,7 @@ func (h *Hub) resumeWebSocket(w http.ResponseWriter, r *http.Request, c *conn) {
 		ws.CloseNow()
 		return
 	}
-	if !h.goSocket(r, c, ws, func(ctx context.Context) {
+	if !h.goSocket(c, ws, func(ctx context.Context) {
 		defer close(done)
 		h.runWebSocket(ctx, c, ws, preamble)
 	}) {
