@@ -13,7 +13,7 @@ W1_SMALL=${W1_SMALL:-1000} W1_LARGE=${W1_LARGE:-5000}   # users, 2 connections e
 W2_USERS=${W2_USERS:-1000} W2_RATE=${W2_RATE:-10000} W2_DUR=${W2_DUR:-8s}  # 3 connections each
 W3_RATE=${W3_RATE:-1000} W3_DUR=${W3_DUR:-8s}
 W4_USERS=${W4_USERS:-2000}
-W5_USERS=${W5_USERS:-1000}   # 2 connections each
+W5_USERS=${W5_USERS:-5000}   # 2 connections each
 SERVER_CORE=${SERVER_CORE:-1} CLIENT_CORE=${CLIENT_CORE:-0}
 FAKERC=127.0.0.1:3190 PEER=127.0.0.1:8190 REDIS_PORT=6390
 SECRET=bench-secret-bench-secret-bench-secret
