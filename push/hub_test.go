@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -24,8 +23,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	if spec := os.Getenv(benchClientEnv); spec != "" { // the benchmarks' browser process
-		runBenchClient(spec)
+	if pushtest.RunBrowsersChild() { // the benchmarks' browser process
 		return
 	}
 	goleak.VerifyTestMain(m)

@@ -1,5 +1,6 @@
-// Package pushtest is a small SignalR client for tests: negotiate, WebSocket, JSON hub
-// protocol. It is written from the wire format, independently of package push.
+// Package pushtest is a small SignalR client for tests (negotiate, WebSocket, JSON hub
+// protocol) and, for benchmarks, a fleet of browser connections in a child process
+// (Browsers). It is written from the wire format, independently of package push.
 package pushtest
 
 import (

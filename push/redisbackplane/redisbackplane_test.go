@@ -3,7 +3,6 @@ package redisbackplane
 import (
 	"context"
 	"fmt"
-	"os"
 	"reflect"
 	"sync"
 	"testing"
@@ -13,11 +12,11 @@ import (
 
 	"github.com/rcgateway/rcgateway/internal/redistest"
 	"github.com/rcgateway/rcgateway/push"
+	"github.com/rcgateway/rcgateway/push/pushtest"
 )
 
 func TestMain(m *testing.M) {
-	if url := os.Getenv(benchClientEnv); url != "" { // BenchmarkDelivery's browser process
-		runBenchClient(url)
+	if pushtest.RunBrowsersChild() { // BenchmarkDelivery's browser process
 		return
 	}
 	goleak.VerifyTestMain(m)
