@@ -9,10 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -22,7 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/rcgateway/rcgateway/config"
-	"github.com/rcgateway/rcgateway/gateway"
+	"github.com/rcgateway/rcgateway/internal/gatewaytest"
 	"github.com/rcgateway/rcgateway/internal/redistest"
 	"github.com/rcgateway/rcgateway/push/pushtest"
 	"github.com/rcgateway/rcgateway/rocketchat/rctest"
@@ -62,60 +59,15 @@ func startCluster(t *testing.T, n int, singleLogin bool) *cluster {
 }
 
 func (c *cluster) startNode(i int, singleLogin bool) *node {
-	t := c.t
-	t.Helper()
-	cfg := config.Default()
-	cfg.RocketChat.URL = c.rc.URL()
-	u, p := c.rc.AdminCredentials()
-	cfg.RocketChat.Admin.Username, cfg.RocketChat.Admin.Password = u, config.Secret(p)
-	cfg.UserTokens.CreateTokenSecret = "create-secret"
-	cfg.UserTokens.Linger = config.Duration(300 * time.Millisecond)
+	c.t.Helper()
+	cfg := gatewaytest.Config(c.rc, "create-secret")
 	cfg.Auth.JWT.HS256Secret = secret
 	cfg.Auth.APIKeys = []config.Secret{apiKey}
 	cfg.Hub.SingleLogin = singleLogin
 	cfg.Redis.URL = c.redis.URL()
 	cfg.Redis.NodeID = "node-" + string(rune('a'+i))
-	cfg.Shutdown.Timeout = config.Duration(5 * time.Second)
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	var logOut io.Writer = io.Discard
-	if os.Getenv("RCGW_E2E_LOG") != "" {
-		logOut = os.Stderr
-	}
-	srv, err := gateway.New(gateway.Options{Config: cfg, Logger: slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", i)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	var once sync.Once
-	nd := &node{base: "http://" + ln.Addr().String()}
-	nd.stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case <-done:
-			case <-time.After(15 * time.Second):
-				t.Error("node did not stop")
-			}
-		})
-	}
-	t.Cleanup(nd.stop)
-	waitFor(t, "node ready", 20*time.Second, func() bool {
-		resp, err := http.Get(nd.base + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
-	return nd
+	n := gatewaytest.Start(c.t, cfg, "node", i)
+	return &node{base: n.Base, stop: n.Stop}
 }
 
 func token(t *testing.T, user string) string {

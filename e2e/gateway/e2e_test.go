@@ -1,14 +1,8 @@
 package gateway_test
 
 import (
-	"context"
-	"io"
-	"log/slog"
-	"net"
 	"net/http"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,8 +10,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/rcgateway/rcgateway/config"
-	"github.com/rcgateway/rcgateway/gateway"
 	"github.com/rcgateway/rcgateway/internal/apitest"
+	"github.com/rcgateway/rcgateway/internal/gatewaytest"
 	"github.com/rcgateway/rcgateway/rocketchat/rctest"
 )
 
@@ -62,77 +56,15 @@ func startWith(t *testing.T, mod func(*config.Config), rcOpts rctest.Options, be
 // is ready; it stops when the test ends.
 func startGateway(t *testing.T, rc *rctest.Server, createTokenSecret string, mod func(*config.Config)) *env {
 	t.Helper()
-	cfg := config.Default()
-	cfg.RocketChat.URL = rc.URL()
-	u, p := rc.AdminCredentials()
-	cfg.RocketChat.Admin.Username, cfg.RocketChat.Admin.Password = u, config.Secret(p)
-	cfg.UserTokens.CreateTokenSecret = config.Secret(createTokenSecret)
-	cfg.UserTokens.Linger = config.Duration(300 * time.Millisecond)
+	cfg := gatewaytest.Config(rc, createTokenSecret)
 	cfg.Auth.JWT.HS256Secret = secret
 	cfg.Auth.JWT.Audience = []string{"im-gateway"}
 	cfg.Auth.APIKeys = []config.Secret{apiKey}
-	cfg.Shutdown.Timeout = config.Duration(5 * time.Second)
 	if mod != nil {
 		mod(&cfg)
 	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	var logOut io.Writer = io.Discard
-	if os.Getenv("RCGW_E2E_LOG") != "" {
-		logOut = os.Stderr
-	}
-	srv, err := gateway.New(gateway.Options{Config: cfg, Logger: slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("Serve: %v", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Error("gateway did not stop")
-			}
-		})
-	}
-	t.Cleanup(stop)
-	e := &env{t: t, rc: rc, base: "http://" + ln.Addr().String(), cfg: cfg, stop: stop}
-	waitFor(t, "gateway ready", 20*time.Second, func() bool {
-		select {
-		case err := <-done:
-			done <- err
-			t.Fatalf("gateway stopped: %v", err)
-		default:
-		}
-		resp, err := http.Get(e.base + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		if resp.StatusCode == 200 {
-			return true
-		}
-		select {
-		case err := <-done:
-			done <- err
-			t.Fatalf("gateway stopped: %v", err)
-		default:
-		}
-		return false
-	})
-	return e
+	n := gatewaytest.Start(t, cfg)
+	return &env{t: t, rc: rc, base: n.Base, cfg: cfg, stop: n.Stop}
 }
 
 func token(t *testing.T, user string, mod func(jwt.MapClaims), key []byte, method jwt.SigningMethod) string {
