@@ -272,20 +272,25 @@ func TestNoUpstreamWithoutConnections(t *testing.T) {
 	}
 }
 
-func TestResyncAfterUpstreamLossLosesNothing(t *testing.T) {
-	f := newFixture(t, nil)
+// outage brings alice's upstream up, then drops it and keeps it down (the next n dials
+// fail) while bob posts n messages to their direct room; it returns the room and the ids.
+func (f *fixture) outage(t *testing.T, n int) (rid string, ids []string) {
+	t.Helper()
 	f.s.AddUser(rctest.UserSpec{Username: "alice", Password: "pw-alice-1"})
 	f.s.AddUser(rctest.UserSpec{Username: "bob", Password: "pw-bob-1"})
-	rid := f.s.DirectRoom("alice", "bob")
+	rid = f.s.DirectRoom("alice", "bob")
 	f.online(t, User{ID: "p-alice", Username: "alice"}, 1)
-
-	// Keep the upstream down while messages are posted.
-	f.s.FailNext("websocket", 503, 5)
+	f.s.FailNext("websocket", 503, n)
 	f.s.DropConnections()
-	var ids []string
-	for i := range 5 {
+	for i := range n {
 		ids = append(ids, f.s.PostMessage(rid, "bob", fmt.Sprintf("during outage %d", i)))
 	}
+	return rid, ids
+}
+
+func TestResyncAfterUpstreamLossLosesNothing(t *testing.T) {
+	f := newFixture(t, nil)
+	rid, ids := f.outage(t, 5)
 	waitFor(t, f.rec, "every message posted during the outage", func() bool {
 		n := f.rec.messagePushes()
 		for _, id := range ids {
@@ -313,17 +318,7 @@ func TestResyncAfterUpstreamLossLosesNothing(t *testing.T) {
 // reconnect is still fetching reaches the browser after the messages the resync finds.
 func TestLiveEventsWaitForTheResync(t *testing.T) {
 	f := newFixture(t, nil)
-	f.s.AddUser(rctest.UserSpec{Username: "alice", Password: "pw-alice-1"})
-	f.s.AddUser(rctest.UserSpec{Username: "bob", Password: "pw-bob-1"})
-	rid := f.s.DirectRoom("alice", "bob")
-	f.online(t, User{ID: "p-alice", Username: "alice"}, 1)
-
-	f.s.FailNext("websocket", 503, 3)
-	f.s.DropConnections()
-	var ids []string
-	for i := range 3 {
-		ids = append(ids, f.s.PostMessage(rid, "bob", fmt.Sprintf("during outage %d", i)))
-	}
+	rid, ids := f.outage(t, 3)
 	// Slow REST (and DDP method answers): the resync takes a while; streams are not delayed.
 	f.s.SetLatency(150 * time.Millisecond)
 	waitFor(t, f.rec, "the reconnect", func() bool {

@@ -98,16 +98,23 @@ func env(kind push.AddressKind, key string, i int) push.Envelope {
 		JSON: []byte(fmt.Sprintf(`{"type":1,"target":"t","arguments":[%d]}`+"\x1e", i)), MsgPack: []byte{byte(i)}}
 }
 
-func TestAddressedDeliveryAndOrder(t *testing.T) {
+// subscribedPair starts two nodes on one Redis; b is subscribed to user u1.
+func subscribedPair(t *testing.T) (a, b *node, user push.Address) {
+	t.Helper()
 	r := redistest.Start(t)
-	a, b := newNode(t, r.URL(), 0), newNode(t, r.URL(), 0)
+	a, b = newNode(t, r.URL(), 0), newNode(t, r.URL(), 0)
 	a.start(t)
 	b.start(t)
-	ctx := context.Background()
-	user := push.Address{Kind: push.ToUser, Key: "u1"}
-	if err := b.b.Subscribe(ctx, user); err != nil {
+	user = push.Address{Kind: push.ToUser, Key: "u1"}
+	if err := b.b.Subscribe(context.Background(), user); err != nil {
 		t.Fatal(err)
 	}
+	return a, b, user
+}
+
+func TestAddressedDeliveryAndOrder(t *testing.T) {
+	a, b, user := subscribedPair(t)
+	ctx := context.Background()
 	const n = 2000
 	for i := range n {
 		if err := a.b.Publish(ctx, env(push.ToUser, "u1", i%256)); err != nil {
@@ -198,15 +205,8 @@ func TestBacklogDrainsInOrder(t *testing.T) {
 // channel's count 1→0→1 from two goroutines; the node must stay subscribed whatever order
 // the two run in. Each round ends with a fence: the user's envelope must come before it.
 func TestResubscribeRace(t *testing.T) {
-	r := redistest.Start(t)
-	a, b := newNode(t, r.URL(), 0), newNode(t, r.URL(), 0)
-	a.start(t)
-	b.start(t)
+	a, b, user := subscribedPair(t)
 	ctx := context.Background()
-	user := push.Address{Kind: push.ToUser, Key: "u1"}
-	if err := b.b.Subscribe(ctx, user); err != nil {
-		t.Fatal(err)
-	}
 	want := 0
 	for round := range 100 {
 		var wg sync.WaitGroup
