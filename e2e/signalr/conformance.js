@@ -39,9 +39,9 @@ function build(c, token) {
   return b.build();
 }
 
-async function runCase(c, i) {
-  const user = 'u' + i;
-  const conn = build(c, 'tok-' + user);
+// collectPushes records the seq of every 'push' the connection receives; waitFor(n)
+// resolves once n have arrived.
+function collectPushes(conn) {
   const got = [];
   let waiter = null;
   conn.on('push', (arg) => {
@@ -52,6 +52,13 @@ async function runCase(c, i) {
     if (got.length >= n) return resolve();
     waiter = { n, resolve };
   });
+  return { got, waitFor };
+}
+
+async function runCase(c, i) {
+  const user = 'u' + i;
+  const conn = build(c, 'tok-' + user);
+  const { got, waitFor } = collectPushes(conn);
   await within(10000, conn.start(), 'start');
   if (c.skip) check(conn.connectionId === null, 'no connectionId without negotiate');
   else check(/^[A-Za-z0-9_-]{22}$/.test(conn.connectionId), 'connectionId ' + conn.connectionId);
@@ -116,16 +123,7 @@ async function runStateful(i, msgpack) {
     .configureLogging(signalR.LogLevel.None);
   if (msgpack) b.withHubProtocol(new MessagePackHubProtocol());
   const conn = b.build();
-  const got = [];
-  let waiter = null;
-  conn.on('push', (arg) => {
-    got.push(arg.seq);
-    if (waiter && got.length >= waiter.n) waiter.resolve();
-  });
-  const waitFor = (n) => new Promise((resolve) => {
-    if (got.length >= n) return resolve();
-    waiter = { n, resolve };
-  });
+  const { got, waitFor } = collectPushes(conn);
   await within(10000, conn.start(), 'start');
   const id = conn.connectionId;
   await ctl(`push?user=${user}&n=20&from=0`);
