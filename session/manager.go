@@ -69,6 +69,9 @@ type Options struct {
 	LeaseTTL time.Duration
 	// ResyncSlack widens every resync window backwards (default 5 s).
 	ResyncSlack time.Duration
+	// ResyncHold bounds how long live events wait behind a running resync (default 5 s);
+	// after it they go out at once, ahead of what a slow resync has not fetched yet.
+	ResyncHold time.Duration
 	// Realtime holds connection tuning (pings, backoff) copied into every upstream.
 	Realtime rocketchat.RealtimeOptions
 
@@ -155,6 +158,7 @@ func NewManager(o Options) (*Manager, error) {
 	def(&o.CheckInterval, time.Second)
 	def(&o.LeaseTTL, 15*time.Second)
 	def(&o.ResyncSlack, 5*time.Second)
+	def(&o.ResyncHold, 5*time.Second)
 	if o.Leaser == nil {
 		o.Leaser = NewLocalLeaser()
 	}

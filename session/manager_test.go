@@ -344,6 +344,31 @@ func TestLiveEventsWaitForTheResync(t *testing.T) {
 	}
 }
 
+// TestSlowResyncReleasesLiveEvents: live events wait behind a resync only for ResyncHold; a
+// resync stuck on slow REST must not hold them back for its whole length.
+func TestSlowResyncReleasesLiveEvents(t *testing.T) {
+	f := newFixture(t, func(o *Options) { o.ResyncHold = 50 * time.Millisecond })
+	rid, ids := f.outage(t, 2)
+	f.s.SetLatency(700 * time.Millisecond) // every REST call of the resync takes this long
+	waitFor(t, f.rec, "the reconnect", func() bool {
+		st := f.m.Stats()
+		return st.Reconnects > 0 && st.UpstreamsConnected == 1
+	})
+	live := f.s.PostMessage(rid, "bob", "live, during a slow resync")
+	waitFor(t, f.rec, "the live message", func() bool { return f.rec.messagePushes()[live] == 1 })
+	n := f.rec.messagePushes()
+	for _, id := range ids {
+		if n[id] != 0 {
+			t.Fatalf("message %s from the outage pushed before the live one: live events waited for the whole slow resync", id)
+		}
+	}
+	f.s.SetLatency(0)
+	waitFor(t, f.rec, "the messages of the outage", func() bool {
+		n := f.rec.messagePushes()
+		return n[ids[0]] == 1 && n[ids[1]] == 1
+	})
+}
+
 func TestTokenExpiryCyclesTheUpstream(t *testing.T) {
 	f := newFixture(t, func(o *Options) { o.TokenTTL = 400 * time.Millisecond })
 	f.s.AddUser(rctest.UserSpec{Username: "alice", Password: "pw-alice-1"})

@@ -387,6 +387,7 @@ func (m *Manager) serve(ul *userLoop, lease Lease, log interface {
 			idleSince = m.idleCheck(ul, idleSince)
 		case <-check.C:
 			idleSince = m.idleCheck(ul, idleSince)
+			held.expire(time.Now(), m.o.ResyncHold, func(ev rocketchat.Event) { m.push(ctx, ul, ev) })
 		}
 		if !idleSince.IsZero() && time.Since(idleSince) >= m.o.Linger {
 			return finish(endIdle, nil)
@@ -500,16 +501,20 @@ func (m *Manager) resync(ctx context.Context, ul *userLoop, cred rocketchat.Cred
 const maxHeldEvents = 10_000
 
 // heldEvents keeps live events back while resyncs run, and releases them in order when the
-// last one ends.
+// last one ends, or when the hold has lasted too long (slow REST must not stall live pushes).
 type heldEvents struct {
-	mu      sync.Mutex
-	running int
-	events  []rocketchat.Event
+	mu       sync.Mutex
+	running  int
+	since    time.Time // when the current hold began
+	released bool      // the hold expired: events pass until the resyncs end
+	events   []rocketchat.Event
 }
 
 func (h *heldEvents) begin() {
 	h.mu.Lock()
-	h.running++
+	if h.running++; h.running == 1 {
+		h.since, h.released = time.Now(), false
+	}
 	h.mu.Unlock()
 }
 
@@ -517,21 +522,36 @@ func (h *heldEvents) begin() {
 func (h *heldEvents) hold(ev rocketchat.Event) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.running == 0 || len(h.events) >= maxHeldEvents {
+	if h.running == 0 || h.released || len(h.events) >= maxHeldEvents {
 		return false
 	}
 	h.events = append(h.events, ev)
 	return true
 }
 
-// end marks one resync done; after the last, push gets every held event, oldest first. It
-// pushes under the lock so that an event arriving meanwhile cannot overtake them.
+// end marks one resync done; after the last, push gets every held event, oldest first.
 func (h *heldEvents) end(push func(rocketchat.Event)) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.running--; h.running > 0 {
 		return
 	}
+	h.flush(push)
+}
+
+// expire releases the held events once the hold has lasted limit.
+func (h *heldEvents) expire(now time.Time, limit time.Duration, push func(rocketchat.Event)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.running > 0 && !h.released && now.Sub(h.since) >= limit {
+		h.released = true
+		h.flush(push)
+	}
+}
+
+// flush pushes the held events under the lock, so that an event arriving meanwhile cannot
+// overtake them.
+func (h *heldEvents) flush(push func(rocketchat.Event)) {
 	for _, ev := range h.events {
 		push(ev)
 	}
