@@ -395,32 +395,44 @@ func dialSignalR(ctx context.Context, base, token, id string, resume, stateful b
 	return ws, id, bytes.TrimPrefix(hs[2:], []byte{0x1e}), nil
 }
 
+// dialDDP logs in directly to Rocket.Chat's DDP as a frontend would: connect, resume
+// login and the same six streams the gateway's upstream follows (the user's messages and
+// its notify-user events), all pipelined, then waits until every sub is ready.
 func dialDDP(ctx context.Context, url, name string, opts *websocket.DialOptions) (*websocket.Conn, error) {
 	ws, _, err := websocket.Dial(ctx, url, opts)
 	if err != nil {
 		return nil, err
 	}
 	ws.SetReadLimit(16 << 20)
-	for _, f := range []string{
+	frames := []string{
 		`{"msg":"connect","version":"1","support":["1"]}`,
 		`{"msg":"method","method":"login","id":"1","params":[{"resume":"tok-` + name + `"}]}`,
 		`{"msg":"sub","id":"2","name":"stream-room-messages","params":["__my_messages__",{"useCollection":false,"args":[]}]}`,
-	} {
+	}
+	for i, ev := range []string{"message", "subscriptions-changed", "rooms-changed", "notification", "force_logout"} {
+		frames = append(frames, `{"msg":"sub","id":"`+strconv.Itoa(3+i)+`","name":"stream-notify-user","params":["uid-`+name+`/`+ev+`",{"useCollection":false,"args":[]}]}`)
+	}
+	for _, f := range frames {
 		if err := ws.Write(ctx, websocket.MessageText, []byte(f)); err != nil {
 			ws.CloseNow()
 			return nil, err
 		}
 	}
-	for {
+	for pending := len(frames) - 2; pending > 0; {
 		_, data, err := ws.Read(ctx)
 		if err != nil {
 			ws.CloseNow()
 			return nil, err
 		}
-		if bytes.Contains(data, []byte(`"ready"`)) {
-			return ws, nil
+		var m struct {
+			Msg  string   `json:"msg"`
+			Subs []string `json:"subs"`
+		}
+		if json.Unmarshal(data, &m) == nil && m.Msg == "ready" {
+			pending -= len(m.Subs)
 		}
 	}
+	return ws, nil
 }
 
 // read receives until the connection ends, answering DDP pings.
