@@ -92,6 +92,7 @@ type Server struct {
 	jwks     *JWKS
 	apiKeys  *APIKeys
 	rc       *rcREST
+	wsClient *http.Client // upstream WebSocket handshakes (same TLS settings as rc)
 	hub      Hub
 	sessions Sessions
 	metrics  *metrics
@@ -139,6 +140,13 @@ func New(o Options) (*Server, error) {
 			tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // explicit opt-out for tests
 		}
 		client = &http.Client{Transport: tr, Timeout: cfg.RocketChat.Timeout.D()}
+		// The upstream WebSockets get a transport of their own: each holds its connection
+		// for its life, which the REST cap would count against every REST call.
+		ws := http.DefaultTransport.(*http.Transport).Clone()
+		ws.TLSClientConfig = tr.TLSClientConfig
+		s.wsClient = &http.Client{Transport: ws}
+	} else {
+		s.wsClient = client
 	}
 	s.rc = &rcREST{base: base, client: client, metrics: s.metrics}
 

@@ -62,6 +62,7 @@ func (s *Server) compose() error {
 		DefaultPassword: cfg.UserTokens.DefaultPassword.Value(),
 		TokenTTL:        cfg.UserTokens.TTL.D(),
 		Linger:          cfg.UserTokens.Linger.D(),
+		Realtime:        rocketchat.RealtimeOptions{HTTPClient: s.wsClient},
 		Logger:          s.log.With("component", "session"),
 	}
 	if cfg.Redis.URL != "" {

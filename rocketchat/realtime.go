@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -38,6 +39,10 @@ type RealtimeOptions struct {
 	Client *Client
 	// DialTimeout bounds dial + connect + login + subscriptions (default 30 s).
 	DialTimeout time.Duration
+	// HTTPClient performs the WebSocket handshake: TLS settings, proxy (default
+	// http.DefaultClient). Its Transport must not cap connections per host: every upstream
+	// WebSocket holds one for its whole life.
+	HTTPClient *http.Client
 }
 
 // Realtime is one user's upstream DDP connection with reconnects.
@@ -172,7 +177,7 @@ func (r *Realtime) connection(ctx context.Context, connectedBefore *bool) (up bo
 	defer cancel()
 	c, err := ddp.Dial(setup, r.opts.URL, ddp.Options{
 		ReadLimit: r.opts.ReadLimit, PingInterval: r.opts.PingInterval, PingTimeout: r.opts.PingTimeout,
-		OnData: r.onData, Logger: r.log,
+		OnData: r.onData, Logger: r.log, HTTPClient: r.opts.HTTPClient,
 		OnNosub: func(id string, err error) {
 			r.log.Warn("rocketchat: server ended a subscription", "sub", id, "err", err)
 		},

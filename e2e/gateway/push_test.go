@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -373,4 +374,23 @@ func TestDeletionAndNotificationPushed(t *testing.T) {
 	if err := json.Unmarshal(n, &v); err != nil || v.Payload.RID != dm || (v.Payload.ID != "" && v.Payload.ID != dmid) {
 		t.Fatalf("notification push: %s", n)
 	}
+}
+
+// TestSelfSignedRocketChat: with rocketchat.tls_verify off, the upstream WebSocket accepts
+// Rocket.Chat's self-signed certificate as the REST calls do (it used to verify it anyway,
+// so every upstream failed while logins succeeded).
+func TestSelfSignedRocketChat(t *testing.T) {
+	rc := rctest.New(rctest.Options{CreateTokenSecret: "create-tokens-secret"})
+	t.Cleanup(rc.Close)
+	rc.AddUser(rctest.UserSpec{Username: "alice", Name: "Alice"})
+	rc.AddUser(rctest.UserSpec{Username: "bob", Name: "Bob"})
+	tlsRC := httptest.NewTLSServer(rc.Handler())
+	t.Cleanup(tlsRC.Close)
+	e := startGateway(t, rc, "create-tokens-secret", func(c *config.Config) {
+		c.RocketChat.URL, c.RocketChat.TLSVerify = tlsRC.URL, false
+	})
+	c := e.dial(token(t, "alice", nil, nil, nil))
+	e.settle("alice", c)
+	mid := e.rc.PostMessage("GENERAL", "bob", "over TLS")
+	nextTarget(t, c, "getRoomMessageNotification", withID(mid))
 }
