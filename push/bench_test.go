@@ -220,12 +220,16 @@ func BenchmarkIdleConnection(b *testing.B) {
 		g0, mem0 := runtime.NumGoroutine(), memInUse()
 		s := newServer(b, mode)
 		cl := pushtest.StartBrowsers(b, pushtest.BrowsersSpec{URL: s.url, Users: users, Per: per, SignalR: mode == "hub"})
-		deadline := time.Now().Add(30 * time.Second)
+		deadline := time.NewTimer(30 * time.Second)
+		defer deadline.Stop()
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
 		for s.conns() < users*per {
-			if time.Now().After(deadline) {
+			select {
+			case <-deadline.C:
 				b.Fatalf("%d of %d connections registered", s.conns(), users*per)
+			case <-tick.C:
 			}
-			time.Sleep(time.Millisecond)
 		}
 		mem1, g1 := memInUse(), runtime.NumGoroutine()
 		perConn := float64(mem1-mem0) / float64(users*per)
