@@ -222,35 +222,31 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, c *conn) {
 	c.smu.Lock()
 	c.st.ws, c.st.wsDone = ws, done
 	c.smu.Unlock()
-	if !h.goSocket(c, ws, func(ctx context.Context) {
-		defer close(done)
-		h.runWebSocket(ctx, c, ws, nil)
-	}) {
-		close(done)
-	}
+	h.goSocket(c, ws, nil, done)
 }
 
-// goSocket runs a hijacked WebSocket on a goroutine of the hub's, ended by Close, and lets
-// the HTTP handler return. The handler's goroutine comes through the router and the
-// middleware and keeps the stack it grew there; an idle connection parked on it would hold
-// that stack for its whole life. It reports false, having ended the connection, when the
-// hub is closing.
-func (h *Hub) goSocket(c *conn, ws *websocket.Conn, run func(context.Context)) bool {
+// goSocket runs a hijacked WebSocket (runWebSocket) on a goroutine of the hub's, ended by
+// Close, and lets the HTTP handler return. The handler's goroutine comes through the router
+// and the middleware and keeps the stack it grew there; an idle connection parked on it would
+// hold that stack for its whole life. done is closed once the socket is let go of; when the
+// hub is closing, at once, having ended the connection.
+func (h *Hub) goSocket(c *conn, ws *websocket.Conn, preamble []byte, done chan struct{}) {
 	h.mu.Lock()
 	if h.closed { // Close may already be waiting for the hub's goroutines
 		h.mu.Unlock()
+		close(done)
 		ws.CloseNow()
 		c.close(nil, "")
 		h.remove(c)
-		return false
+		return
 	}
 	h.wg.Add(1)
 	h.mu.Unlock()
 	go func() {
 		defer h.wg.Done()
-		run(h.ctx)
+		defer close(done)
+		h.runWebSocket(h.ctx, c, ws, preamble)
 	}()
-	return true
 }
 
 // resumeWebSocket takes a stateful connection's new socket after a drop.
@@ -270,12 +266,7 @@ func (h *Hub) resumeWebSocket(w http.ResponseWriter, r *http.Request, c *conn) {
 		ws.CloseNow()
 		return
 	}
-	if !h.goSocket(c, ws, func(ctx context.Context) {
-		defer close(done)
-		h.runWebSocket(ctx, c, ws, preamble)
-	}) {
-		close(done)
-	}
+	h.goSocket(c, ws, preamble, done)
 }
 
 // runWebSocket reads from and (through its writer) writes to one socket of c. When the
