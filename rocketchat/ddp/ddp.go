@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -97,10 +98,9 @@ type Client struct {
 	cancel    context.CancelFunc
 
 	// The heartbeat is a timer, not a goroutine: an idle upstream costs no stack for it.
-	hbMu      sync.Mutex
-	hbTimer   *time.Timer
-	hbStopped bool
-	pingSent  time.Time
+	hbMu     sync.Mutex // held by a beat; Close takes it to wait for one in progress
+	hbTimer  *time.Timer
+	pingSent time.Time
 }
 
 // Dial opens a WebSocket to url, performs the DDP connect handshake and starts the reader
@@ -204,9 +204,8 @@ func (c *Client) Err() error {
 func (c *Client) Close() error {
 	c.fail(ErrClosed)
 	c.conn.Close(websocket.StatusNormalClosure, "")
-	c.cancel()
-	c.hbMu.Lock() // a beat in progress ends (its write is cancelled) before this returns
-	c.hbStopped = true
+	c.cancel() // a later beat does nothing; one in progress has its write cancelled
+	c.hbMu.Lock()
 	if c.hbTimer != nil {
 		c.hbTimer.Stop()
 	}
@@ -347,11 +346,10 @@ func (c *Client) dispatch(ctx context.Context, f *frame) error {
 func (c *Client) beat() {
 	c.hbMu.Lock()
 	defer c.hbMu.Unlock()
-	if c.hbStopped || c.ctx.Err() != nil {
-		return
-	}
 	select {
-	case <-c.done:
+	case <-c.ctx.Done(): // closed
+		return
+	case <-c.done: // failed
 		return
 	default:
 	}
@@ -448,17 +446,13 @@ func (c *Client) Subscribe(ctx context.Context, name string, params ...any) (str
 // returns the first failure and unsubscribes the others best-effort: all are live or none.
 func (c *Client) SubscribeAll(ctx context.Context, subs ...Sub) ([]string, error) {
 	ids, errs := c.SubscribeEach(ctx, subs...)
-	var first error
-	for i, err := range errs {
-		if err != nil && first == nil {
-			var me *Error
-			if first = err; !errors.As(err, &me) {
-				first = fmt.Errorf("ddp: sub %s: %w", subs[i].Name, err)
-			}
-		}
-	}
-	if first == nil {
+	i := slices.IndexFunc(errs, func(err error) bool { return err != nil })
+	if i < 0 {
 		return ids, nil
+	}
+	first := errs[i] // the server's refusal as it is; anything else names the sub
+	if me := (*Error)(nil); !errors.As(first, &me) {
+		first = fmt.Errorf("ddp: sub %s: %w", subs[i].Name, first)
 	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.PingTimeout)
 	defer cancel()
