@@ -2,14 +2,12 @@ package rocketchat
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -214,7 +212,16 @@ func (r *Realtime) connection(ctx context.Context, connectedBefore *bool) (up bo
 			}
 			return false, fmt.Errorf("rocketchat: realtime: list rooms: %w", err)
 		}
-		r.joinRooms(setup, c, roomSubs, subs)
+		var rids []string
+		for _, raw := range subs {
+			var s struct {
+				RID string `json:"rid"`
+			}
+			if decodeJSON(raw, &s) == nil && s.RID != "" {
+				rids = append(rids, s.RID)
+			}
+		}
+		r.joinRooms(setup, c, roomSubs, rids...)
 	}
 	r.send(StateEvent{State: StateConnected, Gap: *connectedBefore})
 	*connectedBefore = true
@@ -232,7 +239,7 @@ func (r *Realtime) connection(ctx context.Context, connectedBefore *bool) (up bo
 			for _, op := range ops {
 				if op.join {
 					sctx, cancel := context.WithTimeout(ctx, r.opts.DialTimeout)
-					r.joinRoom(sctx, c, roomSubs, op.rid)
+					r.joinRooms(sctx, c, roomSubs, op.rid)
 					cancel()
 				} else if id, ok := roomSubs[op.rid]; ok {
 					delete(roomSubs, op.rid)
@@ -243,40 +250,28 @@ func (r *Realtime) connection(ctx context.Context, connectedBefore *bool) (up bo
 	}
 }
 
-// joinRooms follows the deletions of every listed room, all subscriptions in one round trip.
-func (r *Realtime) joinRooms(ctx context.Context, c *ddp.Client, roomSubs map[string]string, subscriptions []json.RawMessage) {
-	var rids []string
+// joinRooms follows the deletions of each room not followed yet, all subscriptions in one
+// round trip; a room that cannot be followed is logged and left out.
+func (r *Realtime) joinRooms(ctx context.Context, c *ddp.Client, roomSubs map[string]string, rids ...string) {
+	var todo []string
 	var subs []ddp.Sub
-	for _, raw := range subscriptions {
-		var s struct {
-			RID string `json:"rid"`
-		}
-		if decodeJSON(raw, &s) != nil || s.RID == "" || roomSubs[s.RID] != "" || slices.Contains(rids, s.RID) {
+	for _, rid := range rids {
+		if _, ok := roomSubs[rid]; ok {
 			continue
 		}
-		rids = append(rids, s.RID)
-		subs = append(subs, ddp.Sub{Name: streamNotifyRoom, Params: []any{s.RID + "/deleteMessage", streamOpts()}})
+		roomSubs[rid] = "" // claimed: a repeat in rids is skipped
+		todo = append(todo, rid)
+		subs = append(subs, ddp.Sub{Name: streamNotifyRoom, Params: []any{rid + "/deleteMessage", streamOpts()}})
 	}
 	ids, errs := c.SubscribeEach(ctx, subs...)
-	for i, rid := range rids {
+	for i, rid := range todo {
 		if errs[i] != nil {
+			delete(roomSubs, rid)
 			r.log.Warn("rocketchat: cannot follow room deletions", "rid", rid, "err", errs[i])
 			continue
 		}
 		roomSubs[rid] = ids[i]
 	}
-}
-
-func (r *Realtime) joinRoom(ctx context.Context, c *ddp.Client, roomSubs map[string]string, rid string) {
-	if _, ok := roomSubs[rid]; ok {
-		return
-	}
-	id, err := c.Subscribe(ctx, streamNotifyRoom, rid+"/deleteMessage", streamOpts())
-	if err != nil {
-		r.log.Warn("rocketchat: cannot follow room deletions", "rid", rid, "err", err)
-		return
-	}
-	roomSubs[rid] = id
 }
 
 func streamOpts() map[string]any { return map[string]any{"useCollection": false, "args": []any{}} }
