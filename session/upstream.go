@@ -281,6 +281,11 @@ func (m *Manager) serve(ul *userLoop, lease Lease, log interface {
 	// While a resync runs, live events wait behind it, so that what was missed reaches the
 	// browser before what came after (the translator drops what the resync already pushed).
 	var held heldEvents
+	pushHeld := func(ev rocketchat.Event) {
+		if ctx.Err() == nil { // ending: nobody to push to
+			m.push(ctx, ul, ev)
+		}
+	}
 	emit := func(ev rocketchat.Event) {
 		if se, ok := ev.(rocketchat.StateEvent); ok {
 			switch se.State {
@@ -297,11 +302,7 @@ func (m *Manager) serve(ul *userLoop, lease Lease, log interface {
 					go func() {
 						defer bg.Done()
 						m.resync(ctx, ul, cred, from)
-						held.end(func(ev rocketchat.Event) {
-							if ctx.Err() == nil { // ending: nobody to push to
-								m.push(ctx, ul, ev)
-							}
-						})
+						held.end(pushHeld)
 					}()
 				}
 			case rocketchat.StateDisconnected:
@@ -387,7 +388,7 @@ func (m *Manager) serve(ul *userLoop, lease Lease, log interface {
 			idleSince = m.idleCheck(ul, idleSince)
 		case <-check.C:
 			idleSince = m.idleCheck(ul, idleSince)
-			held.expire(time.Now(), m.o.ResyncHold, func(ev rocketchat.Event) { m.push(ctx, ul, ev) })
+			held.expire(time.Now(), m.o.ResyncHold, pushHeld)
 		}
 		if !idleSince.IsZero() && time.Since(idleSince) >= m.o.Linger {
 			return finish(endIdle, nil)
