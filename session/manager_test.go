@@ -272,25 +272,28 @@ func TestNoUpstreamWithoutConnections(t *testing.T) {
 	}
 }
 
-// outage brings alice's upstream up, then drops it and keeps it down (the next n dials
-// fail) while bob posts n messages to their direct room; it returns the room and the ids.
-func (f *fixture) outage(t *testing.T, n int) (rid string, ids []string) {
+// outage brings alice's upstream up, then takes Rocket.Chat's WebSocket away (every dial
+// fails) and, once the manager has seen the upstream go, has bob post n messages to their
+// direct room: they can reach alice only through the resync after end() ends the outage.
+func (f *fixture) outage(t *testing.T, n int) (rid string, ids []string, end func()) {
 	t.Helper()
 	f.s.AddUser(rctest.UserSpec{Username: "alice", Password: "pw-alice-1"})
 	f.s.AddUser(rctest.UserSpec{Username: "bob", Password: "pw-bob-1"})
 	rid = f.s.DirectRoom("alice", "bob")
 	f.online(t, User{ID: "p-alice", Username: "alice"}, 1)
-	f.s.FailNext("websocket", 503, n)
+	f.s.FailNext("websocket", 503, 1<<30)
 	f.s.DropConnections()
+	waitFor(t, f.rec, "the upstream to go", func() bool { return f.m.Stats().UpstreamsConnected == 0 })
 	for i := range n {
 		ids = append(ids, f.s.PostMessage(rid, "bob", fmt.Sprintf("during outage %d", i)))
 	}
-	return rid, ids
+	return rid, ids, func() { f.s.FailNext("websocket", 503, 0) }
 }
 
 func TestResyncAfterUpstreamLossLosesNothing(t *testing.T) {
 	f := newFixture(t, nil)
-	rid, ids := f.outage(t, 5)
+	rid, ids, end := f.outage(t, 5)
+	end()
 	waitFor(t, f.rec, "every message posted during the outage", func() bool {
 		n := f.rec.messagePushes()
 		for _, id := range ids {
@@ -318,9 +321,10 @@ func TestResyncAfterUpstreamLossLosesNothing(t *testing.T) {
 // reconnect is still fetching reaches the browser after the messages the resync finds.
 func TestLiveEventsWaitForTheResync(t *testing.T) {
 	f := newFixture(t, nil)
-	rid, ids := f.outage(t, 3)
+	rid, ids, end := f.outage(t, 3)
 	// Slow REST (and DDP method answers): the resync takes a while; streams are not delayed.
 	f.s.SetLatency(150 * time.Millisecond)
+	end()
 	waitFor(t, f.rec, "the reconnect", func() bool {
 		st := f.m.Stats()
 		return st.Reconnects > 0 && st.UpstreamsConnected == 1
@@ -348,8 +352,9 @@ func TestLiveEventsWaitForTheResync(t *testing.T) {
 // resync stuck on slow REST must not hold them back for its whole length.
 func TestSlowResyncReleasesLiveEvents(t *testing.T) {
 	f := newFixture(t, func(o *Options) { o.ResyncHold = 50 * time.Millisecond })
-	rid, ids := f.outage(t, 2)
+	rid, ids, end := f.outage(t, 2)
 	f.s.SetLatency(700 * time.Millisecond) // every REST call of the resync takes this long
+	end()
 	waitFor(t, f.rec, "the reconnect", func() bool {
 		st := f.m.Stats()
 		return st.Reconnects > 0 && st.UpstreamsConnected == 1
