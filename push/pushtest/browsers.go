@@ -36,10 +36,9 @@ type Browsers struct {
 // skipNegotiation WebSocket to URL+"/signalr?access_token=tok-u<N>" that completes the JSON
 // handshake; without, a plain WebSocket to URL+"/ws?user=u<N>".
 type BrowsersSpec struct {
-	URL          string // http://host:port
-	Users, Per   int    // users u0…u<Users-1>, Per connections each
-	SignalR      bool
-	ReadyTimeout time.Duration // default 60 s
+	URL        string // http://host:port
+	Users, Per int    // users u0…u<Users-1>, Per connections each
+	SignalR    bool
 }
 
 // RunBrowsersChild runs the child side when this process is one (call it first in
@@ -53,7 +52,7 @@ func RunBrowsersChild() bool {
 	return true
 }
 
-// StartBrowsers starts the child and waits until every connection is open.
+// StartBrowsers starts the child and waits (up to 60 s) until every connection is open.
 func StartBrowsers(tb testing.TB, s BrowsersSpec) *Browsers {
 	tb.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
@@ -93,11 +92,7 @@ func StartBrowsers(tb testing.TB, s BrowsersSpec) *Browsers {
 			}
 		}
 	}()
-	wait := s.ReadyTimeout
-	if wait <= 0 {
-		wait = 60 * time.Second
-	}
-	t := time.NewTimer(wait)
+	t := time.NewTimer(60 * time.Second)
 	defer t.Stop()
 	select {
 	case err := <-ready:
@@ -107,7 +102,7 @@ func StartBrowsers(tb testing.TB, s BrowsersSpec) *Browsers {
 		}
 	case <-t.C:
 		b.Stop(tb)
-		tb.Fatalf("pushtest: browsers: not connected after %s", wait)
+		tb.Fatal("pushtest: browsers: not connected after 60 s")
 	}
 	return b
 }
