@@ -284,20 +284,44 @@ func TestStalledClientDoesNotDelayOthers(t *testing.T) {
 }
 
 // rawWS opens a negotiated WebSocket and sends a handshake, returning the raw connection.
+// rawWS negotiates for user, opens the WebSocket and sends handshake (its answer unread).
 func rawWS(t *testing.T, e *env, user, handshake string) *websocket.Conn {
 	t.Helper()
+	ws := openWS(t, e, negotiate(t, e, user), user)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	tok := negotiate(t, e, user)
-	ws, _, err := websocket.Dial(ctx, strings.Replace(e.url, "http", "ws", 1)+"?id="+tok+"&access_token=tok-"+user, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ws.SetReadLimit(16 << 20) // the hub coalesces queued records into one message
 	if err := ws.Write(ctx, websocket.MessageText, []byte(handshake+"\x1e")); err != nil {
 		t.Fatal(err)
 	}
 	return ws
+}
+
+// openWS opens a WebSocket for connection token tok as user (a resume opens another one for
+// the same token); the caller sends the handshake, if any. It is closed when the test ends.
+func openWS(t *testing.T, e *env, tok, user string) *websocket.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, wsURL(e)+"?id="+tok+"&access_token=tok-"+user, nil)
+	if err != nil {
+		t.Fatalf("open WebSocket: %v", err)
+	}
+	ws.SetReadLimit(16 << 20) // the hub coalesces queued records into one message
+	t.Cleanup(func() { ws.CloseNow() })
+	return ws
+}
+
+// shake completes a JSON handshake of hub protocol version (2: stateful reconnect) on ws.
+func shake(t *testing.T, ws *websocket.Conn, version int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := ws.Write(ctx, websocket.MessageText, []byte(fmt.Sprintf(`{"protocol":"json","version":%d}`+"\x1e", version))); err != nil {
+		t.Fatal(err)
+	}
+	if _, hs, err := ws.Read(ctx); err != nil || string(hs) != "{}\x1e" {
+		t.Fatalf("handshake answer %q %v", hs, err)
+	}
 }
 
 func negotiate(t *testing.T, e *env, user string) string {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,30 +13,14 @@ import (
 // TestShutdownWithSuspendedConnection: a stateful connection whose socket dropped has no
 // goroutine left; shutdown must still forget it and return at once.
 func TestShutdownWithSuspendedConnection(t *testing.T) {
-	h, err := NewHub(Options{Authenticate: testAuth})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, h: h}
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	e.url = srv.URL + "/signalr"
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	tok := negotiateWith(t, e, "alice", true)
-	ws, _, err := websocket.Dial(ctx, strings.Replace(e.url, "http", "ws", 1)+"?id="+tok+"&access_token=tok-alice", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = ws.Write(ctx, websocket.MessageText, []byte("{\"protocol\":\"json\",\"version\":2}\x1e"))
-	if _, hs, err := ws.Read(ctx); err != nil || string(hs) != "{}\x1e" {
-		t.Fatalf("handshake %q %v", hs, err)
-	}
+	e := newEnv(t, nil)
+	ws := openWS(t, e, negotiateWith(t, e, "alice", true), "alice")
+	shake(t, ws, 2)
 	ws.CloseNow() // a drop without a close frame: the connection is kept for a resume
 	deadline := time.Now().Add(5 * time.Second)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
-	for !suspendedAny(h) {
+	for !suspendedAny(e.h) {
 		if time.Now().After(deadline) {
 			t.Fatal("connection never suspended")
 		}
@@ -45,7 +28,7 @@ func TestShutdownWithSuspendedConnection(t *testing.T) {
 	}
 	sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer scancel()
-	if err := h.Shutdown(sctx); err != nil {
+	if err := e.h.Shutdown(sctx); err != nil {
 		t.Fatalf("shutdown with a suspended connection: %v", err)
 	}
 }
@@ -66,32 +49,13 @@ func suspendedAny(h *Hub) bool {
 // socket is aborted, the new one gets the Sequence message and every unacknowledged push,
 // and later pushes follow on it.
 func TestStatefulResumeSupersedesLiveSocket(t *testing.T) {
-	h, err := NewHub(Options{Authenticate: testAuth})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, h: h}
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	defer func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer scancel()
-		_ = h.Shutdown(sctx)
-	}()
-	e.url = srv.URL + "/signalr"
+	e := newEnv(t, nil)
+	h := e.h
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	tok := negotiateWith(t, e, "alice", true)
-	wsURL := strings.Replace(e.url, "http", "ws", 1) + "?id=" + tok + "&access_token=tok-alice"
-	old, _, err := websocket.Dial(ctx, wsURL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer old.CloseNow()
-	_ = old.Write(ctx, websocket.MessageText, []byte("{\"protocol\":\"json\",\"version\":2}\x1e"))
-	if _, hs, err := old.Read(ctx); err != nil || string(hs) != "{}\x1e" {
-		t.Fatalf("handshake %q %v", hs, err)
-	}
+	old := openWS(t, e, tok, "alice")
+	shake(t, old, 2)
 	if err := h.SendToUser(ctx, "alice", "push", map[string]int{"seq": 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -101,11 +65,7 @@ func TestStatefulResumeSupersedesLiveSocket(t *testing.T) {
 	}
 
 	// The old socket is still open as far as the hub knows.
-	resumed, _, err := websocket.Dial(ctx, wsURL, nil)
-	if err != nil {
-		t.Fatalf("resume while the old socket is live: %v", err)
-	}
-	defer resumed.CloseNow()
+	resumed := openWS(t, e, tok, "alice") // no 409: the resume takes over
 	if _, got, err := resumed.Read(ctx); err != nil || string(got) != `{"type":9,"sequenceId":1}`+"\x1e"+first {
 		t.Fatalf("resume preamble %q %v", got, err)
 	}
@@ -126,44 +86,26 @@ func TestStatefulResumeSupersedesLiveSocket(t *testing.T) {
 // goroutine and the HTTP handler returns (its goroutine, with the stack the router and
 // middleware grew, ends), while the connection stays usable.
 func TestWebSocketLeavesTheHandlerGoroutine(t *testing.T) {
-	h, err := NewHub(Options{Authenticate: testAuth})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := newEnv(t, nil)
 	returned := make(chan struct{}, 4)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ServeHTTP(w, r)
+		e.h.ServeHTTP(w, r)
 		if r.Header.Get("Upgrade") != "" {
 			returned <- struct{}{}
 		}
 	}))
-	defer srv.Close()
-	defer func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer scancel()
-		if err := h.Shutdown(sctx); err != nil {
-			t.Error(err)
-		}
-	}()
+	t.Cleanup(srv.Close)
+	e.url = srv.URL + "/signalr"
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	e := &env{t: t, h: h, url: srv.URL + "/signalr"}
-	tok := negotiateWith(t, e, "alice", false)
-	ws, _, err := websocket.Dial(ctx, strings.Replace(e.url, "http", "ws", 1)+"?id="+tok+"&access_token=tok-alice", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.CloseNow()
+	ws := openWS(t, e, negotiate(t, e, "alice"), "alice")
 	select {
 	case <-returned:
 	case <-ctx.Done():
 		t.Fatal("the handler did not return after the upgrade")
 	}
-	_ = ws.Write(ctx, websocket.MessageText, []byte("{\"protocol\":\"json\",\"version\":1}\x1e"))
-	if _, hs, err := ws.Read(ctx); err != nil || string(hs) != "{}\x1e" {
-		t.Fatalf("handshake after the handler returned: %q %v", hs, err)
-	}
-	if err := h.SendToUser(ctx, "alice", "push", 1); err != nil {
+	shake(t, ws, 1)
+	if err := e.h.SendToUser(ctx, "alice", "push", 1); err != nil {
 		t.Fatal(err)
 	}
 	if _, got, err := ws.Read(ctx); err != nil || string(got) != `{"type":1,"target":"push","arguments":[1]}`+"\x1e" {

@@ -73,17 +73,7 @@ func TestNegotiateVersions(t *testing.T) {
 	if _, ok := v0["connectionToken"]; ok || v0["negotiateVersion"] != 0.0 {
 		t.Fatalf("v0 answer %v", v0)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	ws, _, err := websocket.Dial(ctx, wsURL(e)+"?id="+v0["connectionId"].(string)+"&access_token=tok-alice", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.CloseNow()
-	_ = ws.Write(ctx, websocket.MessageText, []byte("{\"protocol\":\"json\",\"version\":1}\x1e"))
-	if _, hs, err := ws.Read(ctx); err != nil || string(hs) != "{}\x1e" {
-		t.Fatalf("v0 handshake %q %v", hs, err)
-	}
+	shake(t, openWS(t, e, v0["connectionId"].(string), "alice"), 1)
 	// negotiate is POST only.
 	resp, err := http.Get(e.url + "/negotiate?access_token=tok-alice")
 	if err != nil {
