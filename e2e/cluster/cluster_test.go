@@ -32,16 +32,11 @@ const (
 	apiKey = "cluster-backend-key-0123456789"
 )
 
-type node struct {
-	base string
-	stop func()
-}
-
 type cluster struct {
 	t     *testing.T
 	rc    *rctest.Server
 	redis *redistest.Server
-	nodes []*node
+	nodes []*gatewaytest.Node
 }
 
 func startCluster(t *testing.T, n int, singleLogin bool) *cluster {
@@ -58,7 +53,7 @@ func startCluster(t *testing.T, n int, singleLogin bool) *cluster {
 	return c
 }
 
-func (c *cluster) startNode(i int, singleLogin bool) *node {
+func (c *cluster) startNode(i int, singleLogin bool) *gatewaytest.Node {
 	c.t.Helper()
 	cfg := gatewaytest.Config(c.rc, "create-secret")
 	cfg.Auth.JWT.HS256Secret = secret
@@ -66,8 +61,7 @@ func (c *cluster) startNode(i int, singleLogin bool) *node {
 	cfg.Hub.SingleLogin = singleLogin
 	cfg.Redis.URL = c.redis.URL()
 	cfg.Redis.NodeID = "node-" + string(rune('a'+i))
-	n := gatewaytest.Start(c.t, cfg, "node", i)
-	return &node{base: n.Base, stop: n.Stop}
+	return gatewaytest.Start(c.t, cfg, "node", i)
 }
 
 func token(t *testing.T, user string) string {
@@ -79,11 +73,11 @@ func token(t *testing.T, user string) string {
 	return s
 }
 
-func dial(t *testing.T, n *node, user string) *pushtest.Client {
+func dial(t *testing.T, n *gatewaytest.Node, user string) *pushtest.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := pushtest.Dial(ctx, n.base+"/signalr", token(t, user), 1000)
+	c, err := pushtest.Dial(ctx, n.Base+"/signalr", token(t, user), 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +162,7 @@ func TestOneUpstreamPerUserAndExactlyOnceAcrossNodes(t *testing.T) {
 
 	// An admin push on node 3 reaches both connections.
 	body, _ := json.Marshal(map[string]any{"target": "custom", "payload": map[string]int{"x": 1}})
-	req, _ := http.NewRequest(http.MethodPost, c.nodes[2].base+"/api/admin/users/p-alice/push", bytes.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, c.nodes[2].Base+"/api/admin/users/p-alice/push", bytes.NewReader(body))
 	req.Header.Set("X-API-Key", apiKey)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
@@ -197,7 +191,7 @@ func TestOwnerStopsAnotherNodeTakesOverWithoutLoss(t *testing.T) {
 	waitFor(t, "the upstream on node 0", 20*time.Second, func() bool { return c.rc.DDPConnections(uid) == 1 })
 	survivor := collect(dial(t, c.nodes[1], "alice"))
 
-	c.nodes[0].stop()
+	c.nodes[0].Stop()
 	var ids []string
 	for _, text := range []string{"during takeover 1", "during takeover 2", "during takeover 3"} {
 		ids = append(ids, c.rc.PostMessage(rid, "bob", text))
@@ -246,7 +240,7 @@ func TestRedisRestartDeliveryResumes(t *testing.T) {
 	// What could not be carried is counted, not silent.
 	waitFor(t, "dropped envelopes in /metrics", 10*time.Second, func() bool {
 		for _, n := range c.nodes {
-			resp, err := http.Get(n.base + "/metrics")
+			resp, err := http.Get(n.Base + "/metrics")
 			if err != nil {
 				continue
 			}
