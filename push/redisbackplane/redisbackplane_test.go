@@ -164,8 +164,8 @@ func TestAddressedDeliveryAndOrder(t *testing.T) {
 	}
 }
 
-// TestBacklogDrainsInOrder: a backlog (here everything queued before the publisher ran)
-// goes out whole, in one pipeline, and each channel keeps its order.
+// TestBacklogDrainsInOrder: a large backlog (here everything queued before the publisher
+// ran, which it then sends as one pipeline) arrives whole, each channel in its order.
 func TestBacklogDrainsInOrder(t *testing.T) {
 	r := redistest.Start(t)
 	const n = 6000

@@ -549,7 +549,7 @@ func TestSubscribeEachKeepsTheLiveOnes(t *testing.T) {
 		}
 		p.send(`{"msg":"nosub","id":"` + ids[1] + `","error":{"error":"not-allowed","message":"not-allowed","errorType":"Meteor.Error"}}`)
 		p.send(`{"msg":"ready","subs":["` + ids[0] + `","` + ids[2] + `"]}`)
-		after <- p.recv() // the next frame: the test's ping method, not an unsub
+		after <- p.recv() // the next frame: the test's "next" method, not an unsub
 		p.wait()
 	})
 	c := dial(t, url, Options{})
