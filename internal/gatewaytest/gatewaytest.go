@@ -22,9 +22,8 @@ import (
 
 // Node is one running gateway.
 type Node struct {
-	Base   string // http://127.0.0.1:port
-	Config config.Config
-	stop   func()
+	Base string // http://127.0.0.1:port
+	stop func()
 }
 
 // Stop shuts the node down and waits for it (idempotent; also run when the test ends).
@@ -67,7 +66,7 @@ func Start(t *testing.T, cfg config.Config, logAttrs ...any) *Node {
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
 	var once sync.Once
-	n := &Node{Base: "http://" + ln.Addr().String(), Config: cfg}
+	n := &Node{Base: "http://" + ln.Addr().String()}
 	n.stop = func() {
 		once.Do(func() {
 			cancel()
