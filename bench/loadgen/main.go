@@ -409,7 +409,8 @@ func dialDDP(ctx context.Context, url, name string, opts *websocket.DialOptions)
 		`{"msg":"method","method":"login","id":"1","params":[{"resume":"tok-` + name + `"}]}`,
 		`{"msg":"sub","id":"2","name":"stream-room-messages","params":["__my_messages__",{"useCollection":false,"args":[]}]}`,
 	}
-	for i, ev := range []string{"message", "subscriptions-changed", "rooms-changed", "notification", "force_logout"} {
+	events := []string{"message", "subscriptions-changed", "rooms-changed", "notification", "force_logout"}
+	for i, ev := range events {
 		frames = append(frames, `{"msg":"sub","id":"`+strconv.Itoa(3+i)+`","name":"stream-notify-user","params":["uid-`+name+`/`+ev+`",{"useCollection":false,"args":[]}]}`)
 	}
 	for _, f := range frames {
@@ -418,7 +419,7 @@ func dialDDP(ctx context.Context, url, name string, opts *websocket.DialOptions)
 			return nil, err
 		}
 	}
-	for pending := len(frames) - 2; pending > 0; {
+	for pending := 1 + len(events); pending > 0; { // the messages stream and the user's events
 		_, data, err := ws.Read(ctx)
 		if err != nil {
 			ws.CloseNow()
