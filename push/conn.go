@@ -100,12 +100,17 @@ func (c *conn) enqueue(rec []byte) bool {
 	case c.q <- rec:
 		return true
 	default:
-		c.h.slowCloses.Add(1)
-		c.h.log.Warn("push: slow consumer closed", "conn", c.id, "user", c.userID)
-		js, mp := closeRecords("Connection closed: the client did not keep up.", true)
-		c.closeWith(js, mp)
+		c.closeSlow()
 		return false
 	}
+}
+
+// closeSlow closes a connection whose send queue is full (allowReconnect).
+func (c *conn) closeSlow() {
+	c.h.slowCloses.Add(1)
+	c.h.log.Warn("push: slow consumer closed", "conn", c.id, "user", c.userID)
+	js, mp := closeRecords("Connection closed: the client did not keep up.", true)
+	c.closeWith(js, mp)
 }
 
 func (c *conn) closeWith(js, mp []byte) {

@@ -40,7 +40,10 @@ type state struct {
 }
 
 // enqueueNumbered queues an invocation or completion; on a stateful connection it is
-// numbered and kept until acknowledged, and only kept while the socket is down.
+// numbered and kept until acknowledged, and only kept while the socket is down. Numbering and
+// queueing happen in one critical section, so concurrent senders put records on the wire in
+// sequence order: the client acknowledges by count, and a record sent out of order would be
+// acknowledged in another's place and lost on a resume.
 func (c *conn) enqueueNumbered(rec []byte) bool {
 	if !c.stateful.Load() {
 		return c.enqueue(rec)
@@ -53,18 +56,26 @@ func (c *conn) enqueueNumbered(rec []byte) bool {
 	c.st.outSeq++
 	c.st.buf = append(c.st.buf, seqRec{c.st.outSeq, rec})
 	c.st.bufBytes += len(rec)
-	over, inactive := c.st.bufBytes > statefulBufferBytes, c.st.inactive
+	over, queued := c.st.bufBytes > statefulBufferBytes, true
+	if !over && !c.st.inactive {
+		select {
+		case c.q <- rec:
+		default:
+			queued = false
+		}
+	}
 	c.smu.Unlock()
-	if over {
+	switch {
+	case over:
 		c.h.slowCloses.Add(1)
 		js, mp := closeRecords("Connection closed: too many unacknowledged messages.", true)
 		c.closeWith(js, mp)
 		return false
+	case !queued:
+		c.closeSlow()
+		return false
 	}
-	if inactive {
-		return true
-	}
-	return c.enqueue(rec)
+	return true
 }
 
 // acked drops the records the client has processed.

@@ -1,9 +1,11 @@
 package push
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -110,5 +112,41 @@ func TestWebSocketLeavesTheHandlerGoroutine(t *testing.T) {
 	}
 	if _, got, err := ws.Read(ctx); err != nil || string(got) != `{"type":1,"target":"push","arguments":[1]}`+"\x1e" {
 		t.Fatalf("push after the handler returned: %q %v", got, err)
+	}
+}
+
+// TestStatefulSendersKeepSequenceOrder: with stateful reconnect the client acknowledges by
+// count, so the records on the wire must be in the order of their sequence numbers however
+// many goroutines push at once. Numbering and queueing in two steps broke that.
+func TestStatefulSendersKeepSequenceOrder(t *testing.T) {
+	e := newEnv(t, nil)
+	for round := range 200 {
+		c := e.h.newConn("alice")
+		c.q = make(chan []byte, 64)
+		c.stateful.Store(true)
+		const senders = 8
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range senders {
+			wg.Go(func() {
+				<-start
+				c.enqueueNumbered([]byte{byte(i)})
+			})
+		}
+		close(start)
+		wg.Wait()
+		c.smu.Lock()
+		bySeq := make([]byte, 0, senders)
+		for _, r := range c.st.buf {
+			bySeq = append(bySeq, r.rec[0])
+		}
+		c.smu.Unlock()
+		onWire := make([]byte, 0, senders)
+		for len(c.q) > 0 {
+			onWire = append(onWire, (<-c.q)[0])
+		}
+		if !bytes.Equal(onWire, bySeq) {
+			t.Fatalf("round %d: queued %v, numbered %v", round, onWire, bySeq)
+		}
 	}
 }
