@@ -10,7 +10,9 @@
 //	<prefix>:connection:<conn id>  subscribed while the connection is on this node
 //
 // Pub/sub is fire and forget: while Redis is unreachable, envelopes are dropped and counted,
-// and the subscriber reconnects and resubscribes by itself. Publishing never blocks the
+// and the subscriber reconnects and resubscribes by itself. Received envelopes are handed
+// from rueidis's read loop to a delivery goroutine the backplane owns: the hub's delivery
+// may itself subscribe (a group add), which needs that read loop to answer. Publishing never blocks the
 // caller: envelopes queue (bounded) for one publisher goroutine that pipelines them.
 //
 // The client is rueidis: measured on these machines at about twice go-redis's pub/sub
@@ -45,6 +47,9 @@ type Options struct {
 	Prefix string
 	// QueueSize bounds the envelopes waiting to be published (default 8192).
 	QueueSize int
+	// DeliverQueueSize bounds the received envelopes waiting for the hub (default 65536);
+	// beyond it they are dropped and counted rather than stall Redis's read loop.
+	DeliverQueueSize int
 	// OnState, if set, is called with false when the subscriber loses Redis and true when
 	// it is subscribed again.
 	OnState func(up bool)
@@ -64,6 +69,7 @@ type Backplane struct {
 	client rueidis.Client
 
 	out chan outgoing
+	in  chan push.Envelope // received, for the delivery goroutine
 
 	// chanMu orders Subscribe and Unsubscribe per channel (striped by hash): a count
 	// change and the command it calls for go out together, so a quick 1→0→1 cannot send
@@ -82,6 +88,7 @@ type Backplane struct {
 
 	published, received, dropped, publishErrors, decodeErrors, reconnects atomic.Uint64
 	up                                                                    atomic.Bool
+	lastDropLog                                                           atomic.Int64
 }
 
 type outgoing struct {
@@ -109,10 +116,14 @@ func New(o Options) (*Backplane, error) {
 	if o.QueueSize <= 0 {
 		o.QueueSize = 8192
 	}
+	if o.DeliverQueueSize <= 0 {
+		o.DeliverQueueSize = 65536
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Backplane{o: o, log: o.Logger, client: client, out: make(chan outgoing, o.QueueSize), subs: map[string]int{}, chanSeed: maphash.MakeSeed()}, nil
+	return &Backplane{o: o, log: o.Logger, client: client, out: make(chan outgoing, o.QueueSize),
+		in: make(chan push.Envelope, o.DeliverQueueSize), subs: map[string]int{}, chanSeed: maphash.MakeSeed()}, nil
 }
 
 // Channel is the Redis channel of an address.
@@ -129,7 +140,8 @@ func (b *Backplane) Channel(a push.Address) string {
 	}
 }
 
-// Start subscribes to the "all" channel and starts the publisher and subscriber goroutines.
+// Start subscribes to the "all" channel and starts the publisher, subscriber and delivery
+// goroutines.
 func (b *Backplane) Start(ctx context.Context, deliver func(push.Envelope)) error {
 	b.mu.Lock()
 	if b.deliver != nil {
@@ -142,9 +154,10 @@ func (b *Backplane) Start(ctx context.Context, deliver func(push.Envelope)) erro
 	firstUp := make(chan struct{})
 	b.firstUp = firstUp
 	ctx, b.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	b.wg.Add(2)
+	b.wg.Add(3)
 	go b.publisher(ctx)
 	go b.subscriber(ctx)
+	go b.deliverer(ctx, deliver)
 	// Be subscribed before the hub accepts connections, so none misses its first sends;
 	// if Redis is down, go on and let the subscriber catch up.
 	t := time.NewTimer(5 * time.Second)
@@ -276,11 +289,28 @@ func (b *Backplane) onMessage(m rueidis.PubSubMessage) {
 		return
 	}
 	b.received.Add(1)
-	b.mu.Lock()
-	deliver := b.deliver
-	b.mu.Unlock()
-	if deliver != nil {
-		deliver(e)
+	select {
+	case b.in <- e:
+	default:
+		b.dropped.Add(1)
+		now := time.Now().UnixNano()
+		if last := b.lastDropLog.Load(); now-last > int64(time.Second) && b.lastDropLog.CompareAndSwap(last, now) {
+			b.log.Warn("redis backplane: delivery queue full; dropping received envelopes", "queue", cap(b.in), "dropped_total", b.dropped.Load())
+		}
+	}
+}
+
+// deliverer hands received envelopes to the hub, one at a time and in arrival order, off
+// rueidis's read loop: a delivery that subscribes (a group add) waits for that read loop.
+func (b *Backplane) deliverer(ctx context.Context, deliver func(push.Envelope)) {
+	defer b.wg.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e := <-b.in:
+			deliver(e)
+		}
 	}
 }
 

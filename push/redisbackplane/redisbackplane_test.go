@@ -350,3 +350,50 @@ func TestGroupAndConnectionAddresses(t *testing.T) {
 		t.Fatalf("stats %+v", s)
 	}
 }
+
+// TestDeliverySubscribes: the hub's delivery of a group add subscribes to the group's
+// channel, which needs rueidis's read loop to read the answer. When delivery ran on that
+// read loop, the SUBSCRIBE could never be answered.
+func TestDeliverySubscribes(t *testing.T) {
+	r := redistest.Start(t)
+	n := newNode(t, r.URL(), 0)
+	group := push.Address{Kind: push.ToGroup, Key: "g1"}
+	subscribed := make(chan error, 1)
+	got := make(chan push.Envelope, 4)
+	deliver := func(e push.Envelope) {
+		if e.Op == push.OpGroupAdd {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			subscribed <- n.b.Subscribe(ctx, group)
+			return
+		}
+		got <- e
+	}
+	if err := n.b.Start(context.Background(), deliver); err != nil {
+		t.Fatal(err)
+	}
+	n.waitUp(t, true)
+	ctx := context.Background()
+	if err := n.b.Publish(ctx, push.Envelope{To: push.Address{Kind: push.ToAll}, Op: push.OpGroupAdd, Group: "g1"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-subscribed:
+		if err != nil {
+			t.Fatalf("subscribe from delivery: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("delivery never ran")
+	}
+	if err := n.b.Publish(ctx, env(push.ToGroup, "g1", 7)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-got:
+		if e.To != group {
+			t.Fatalf("got %+v, want an envelope for %+v", e.To, group)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the group's envelope never arrived")
+	}
+}
