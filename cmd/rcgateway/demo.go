@@ -4,9 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"flag"
 	"fmt"
-	"io"
 	"net"
 	"time"
 
@@ -26,12 +24,12 @@ var demoUsers = []gateway.DemoUser{
 
 // demo runs the gateway against an in-process Rocket.Chat simulator with demo users, rooms
 // and history, the dev-only token endpoint and the web UI.
-func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func demo(ctx context.Context, args []string, cio cmdIO) error {
+	stdout, stderr := cio.stdout, cio.stderr
+	fs := cio.flags("demo", "[-listen host:port] [-log-level level]", "try it: the gateway with an embedded Rocket.Chat simulator, demo users and the web UI")
 	listen := fs.String("listen", "localhost:8080", "listen address host:port")
 	level := fs.String("log-level", "warn", "log level (debug, info, warn, error)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cio.parse(fs, args); err != nil {
 		return err
 	}
 	log := newLogger(stderr, *level, "text")

@@ -79,3 +79,51 @@ func TestConfigCheck(t *testing.T) {
 		t.Fatalf("serve with missing file: %v", err)
 	}
 }
+
+// TestHelp: every way of asking for help prints to stdout and succeeds (exit status 0),
+// and a topic prints that command's own usage and flags.
+func TestHelp(t *testing.T) {
+	cases := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--help"}, []string{"usage:", "rcgateway demo", "rcgateway help [command]"}},
+		{[]string{"-h"}, []string{"usage:", "rcgateway config check"}},
+		{[]string{"help"}, []string{"usage:", "rcgateway version"}},
+		{[]string{"help", "help"}, []string{"usage:", "rcgateway version"}},
+		{[]string{"help", "serve"}, []string{"usage: rcgateway serve", "-config", "-pprof"}},
+		{[]string{"serve", "--help"}, []string{"usage: rcgateway serve", "-pprof"}},
+		{[]string{"help", "demo"}, []string{"usage: rcgateway demo", "-listen", "localhost:8080"}},
+		{[]string{"demo", "-h"}, []string{"usage: rcgateway demo", "-log-level"}},
+		{[]string{"help", "config"}, []string{"usage: rcgateway config check", "-config"}},
+		{[]string{"config", "check", "-h"}, []string{"usage: rcgateway config check"}},
+		{[]string{"config", "--help"}, []string{"usage: rcgateway config check"}},
+		{[]string{"help", "version"}, []string{"usage: rcgateway version"}},
+		{[]string{"--version"}, []string{"rcgateway dev"}},
+		{[]string{"-version"}, []string{"rcgateway dev"}},
+	}
+	for _, tc := range cases {
+		out, errOut, err := runCmd(t, nil, tc.args...)
+		if err != nil {
+			t.Errorf("%v: err = %v (stderr %q)", tc.args, err, errOut)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%v: stdout lacks %q:\n%s", tc.args, w, out)
+			}
+		}
+		if strings.Contains(out, "usage: rcgateway serve") && strings.Contains(tc.args[len(tc.args)-1], "demo") {
+			t.Errorf("%v printed serve's usage", tc.args)
+		}
+	}
+	// Mistakes still go to stderr with status 2.
+	_, errOut, err := runCmd(t, nil, "help", "nope")
+	if !errors.Is(err, errUsage) || !strings.Contains(errOut, `unknown command "nope"`) {
+		t.Fatalf("help nope: %v %q", err, errOut)
+	}
+	_, errOut, err = runCmd(t, nil, "demo", "-nope")
+	if !errors.Is(err, errUsage) || !strings.Contains(errOut, "usage: rcgateway demo") {
+		t.Fatalf("demo -nope: %v %q", err, errOut)
+	}
+}

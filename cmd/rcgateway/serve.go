@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"io/fs"
 	"net"
 	"net/http"
@@ -58,12 +56,12 @@ func loadConfig(path string, getenv func(string) string, environ []string) (conf
 	return cfg, path, err
 }
 
-func serve(ctx context.Context, args []string, getenv func(string) string, environ []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func serve(ctx context.Context, args []string, getenv func(string) string, environ []string, cio cmdIO) error {
+	stderr := cio.stderr
+	fs := cio.flags("serve", "[-config path] [-pprof addr]", "run the gateway (the default command); every config key can be overridden with RCGW_<PATH>")
 	path := fs.String("config", "", "config file (default $RCGW_CONFIG or ./config.yaml)")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060; off by default, keep it private)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cio.parse(fs, args); err != nil {
 		return err
 	}
 	cfg, used, err := loadConfig(*path, getenv, environ)
@@ -120,11 +118,11 @@ func servePprof(addr string) (stop func(), err error) {
 	}, nil
 }
 
-func configCheck(args []string, getenv func(string) string, environ []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("config check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func configCheck(args []string, getenv func(string) string, environ []string, cio cmdIO) error {
+	stdout := cio.stdout
+	fs := cio.flags("config check", "[-config path]", "validate the configuration and print it with secrets redacted")
 	path := fs.String("config", "", "config file (default $RCGW_CONFIG or ./config.yaml)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cio.parse(fs, args); err != nil {
 		return err
 	}
 	cfg, used, err := loadConfig(*path, getenv, environ)
