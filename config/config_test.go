@@ -294,3 +294,26 @@ func FuzzEnv(f *testing.F) {
 		_ = c.Validate()
 	})
 }
+
+// TestYAMLErrorsNameKeyPathLineAndNearestKey: a mistake in the file is reported by its key
+// path and line, not by Go type names, and an unknown key with the known key it is closest to.
+func TestYAMLErrorsNameKeyPathLineAndNearestKey(t *testing.T) {
+	c := Default()
+	err := Parse([]byte("rocketchat:\n  ulr: http://x\nhub:\n  keepalive: fast\nurl: x\nlog: [1]\n"), &c)
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, want := range []string{
+		"line 2: rocketchat.ulr: unknown key (did you mean rocketchat.url?)",
+		`line 4: hub.keepalive: invalid duration "fast"`,
+		"line 5: url: unknown key (known as rocketchat.url, redis.url)",
+		"line 6: log: want a mapping, got a sequence",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "config.") || strings.Contains(err.Error(), "time.Duration") {
+		t.Errorf("error names Go types:\n%v", err)
+	}
+}

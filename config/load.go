@@ -33,10 +33,23 @@ func Load(path string, environ []string) (Config, error) {
 	return cfg, nil
 }
 
-// Parse decodes YAML over cfg. Unknown keys are errors.
+// Parse decodes YAML over cfg. Unknown keys and values of the wrong type are errors, each
+// named by its key path and line, an unknown key with the closest known one.
 func Parse(b []byte, cfg *Config) error {
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return fmt.Errorf("parse yaml: %w", err)
+	}
+	if len(doc.Content) == 0 {
+		return nil
+	}
+	var problems []string
+	checkNode(doc.Content[0], reflect.TypeFor[Config](), "", &problems)
+	if len(problems) > 0 {
+		return fmt.Errorf("parse yaml:\n  %s", strings.Join(problems, "\n  "))
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
@@ -44,6 +57,126 @@ func Parse(b []byte, cfg *Config) error {
 		return fmt.Errorf("parse yaml: %w", err)
 	}
 	return nil
+}
+
+var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+
+// checkNode walks n against the Config type t, collecting a problem per unknown key and
+// per value that does not decode into its field.
+func checkNode(n *yaml.Node, t reflect.Type, path string, problems *[]string) {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	isStruct := t.Kind() == reflect.Struct && !reflect.PointerTo(t).Implements(unmarshalerType)
+	if !isStruct {
+		if err := n.Decode(reflect.New(t).Interface()); err != nil {
+			*problems = append(*problems, fmt.Sprintf("line %d: %s: %s", n.Line, path, decodeMessage(err)))
+		}
+		return
+	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return
+	}
+	if n.Kind != yaml.MappingNode {
+		*problems = append(*problems, fmt.Sprintf("line %d: %s: want a mapping, got a %s", n.Line, orTop(path), kindName(n.Kind)))
+		return
+	}
+	fields := map[string]reflect.StructField{}
+	var names []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name != "" && name != "-" {
+			fields[name] = f
+			names = append(names, name)
+		}
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		full := join(path, k.Value)
+		f, ok := fields[k.Value]
+		if !ok {
+			msg := fmt.Sprintf("line %d: %s: unknown key", k.Line, full)
+			if near := closest(k.Value, names); near != "" {
+				msg += fmt.Sprintf(" (did you mean %s?)", join(path, near))
+			} else if paths := elsewhere(k.Value); len(paths) > 0 {
+				msg += fmt.Sprintf(" (known as %s)", strings.Join(paths, ", "))
+			}
+			*problems = append(*problems, msg)
+			continue
+		}
+		checkNode(v, f.Type, full, problems)
+	}
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func orTop(path string) string {
+	if path == "" {
+		return "(top level)"
+	}
+	return path
+}
+
+// decodeMessage strips yaml's "unmarshal errors / line N:" framing; the caller adds its own.
+func decodeMessage(err error) string {
+	var te *yaml.TypeError
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		msg := te.Errors[0]
+		if _, rest, ok := strings.Cut(msg, ": "); ok && strings.HasPrefix(msg, "line ") {
+			msg = rest
+		}
+		return msg
+	}
+	return err.Error()
+}
+
+// closest is the known key nearest to key by edit distance, or "" when none is near.
+func closest(key string, known []string) string {
+	best, bestD := "", len(key)/3+2
+	for _, k := range known {
+		if d := editDistance(strings.ToLower(key), k); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+// elsewhere lists the full key paths whose last segment is key (a key under the wrong section).
+func elsewhere(key string) []string {
+	var out []string
+	for _, l := range leaves() {
+		if l.path == key || strings.HasSuffix(l.path, "."+key) {
+			out = append(out, l.path)
+		}
+	}
+	return out
+}
+
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
 }
 
 // leaf is one settable key.
