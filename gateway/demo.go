@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
@@ -57,7 +58,9 @@ func (s *Server) demoToken(c echo.Context) error {
 	var req struct {
 		Username string `json:"username"`
 	}
-	if err := c.Bind(&req); err != nil || req.Username == "" {
+	// The body is JSON whatever Content-Type says (curl -d sends a form type by default).
+	body := http.MaxBytesReader(c.Response(), c.Request().Body, 4<<10)
+	if err := json.NewDecoder(body).Decode(&req); err != nil || req.Username == "" {
 		return errorf(http.StatusBadRequest, "bad_request", "body must be {\"username\": \"...\"}")
 	}
 	for _, u := range s.demo.Users {

@@ -470,3 +470,25 @@ func TestCORS(t *testing.T) {
 		t.Fatal("foreign origin allowed")
 	}
 }
+
+// TestDemoTokenWithoutContentType: the demo token call takes its JSON body whatever the
+// Content-Type says, as `curl -d '{"username":"alice"}'` sends it (form-encoded type).
+func TestDemoTokenWithoutContentType(t *testing.T) {
+	f := newFixture(t, nil)
+	for _, ct := range []string{"", "application/x-www-form-urlencoded", "text/plain"} {
+		req, _ := http.NewRequest("POST", f.http.URL+"/api/demo/token", strings.NewReader(`{"username":"alice"}`))
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out map[string]string
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || out["token"] == "" {
+			t.Fatalf("Content-Type %q: %d %v", ct, resp.StatusCode, out)
+		}
+	}
+}
