@@ -83,24 +83,25 @@ type Options struct {
 
 // Server is a composed gateway.
 type Server struct {
-	cfg      config.Config
-	log      *slog.Logger
-	version  string
-	revision string
-	e        *echo.Echo
-	verifier *JWTVerifier
-	jwks     *JWKS
-	apiKeys  *APIKeys
-	rc       *rcREST
-	wsClient *http.Client // upstream WebSocket handshakes (same TLS settings as rc)
-	hub      Hub
-	sessions Sessions
-	metrics  *metrics
-	demo     *Demo
-	web      http.Handler
-	agent    *rocketchat.Agent
-	starters []func(context.Context) error // run by Serve before accepting
-	closers  []func(context.Context) error // extra components, closed last-first after sessions
+	cfg         config.Config
+	log         *slog.Logger
+	version     string
+	revision    string
+	e           *echo.Echo
+	verifier    *JWTVerifier
+	jwks        *JWKS
+	apiKeys     *APIKeys
+	rc          *rcREST
+	wsClient    *http.Client // upstream WebSocket handshakes (same TLS settings as rc)
+	hub         Hub
+	sessions    Sessions
+	metrics     *metrics
+	demo        *Demo
+	web         http.Handler
+	agent       *rocketchat.Agent
+	starters    []func(context.Context) error // run by Serve before accepting
+	closers     []func(context.Context) error // extra components, closed last-first after sessions
+	backplaneUp func() bool                   // nil without Redis; readyz fails while it says false
 
 	draining  atomic.Bool
 	roomTypes sync.Map // rid → "c"/"p"/"d"
@@ -397,11 +398,14 @@ func (s *Server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// readyz answers 200 when not draining, the agent is logged in and Rocket.Chat answered
-// /api/info in the last 5 s (checked on demand).
+// readyz answers 200 when not draining, the Redis backplane (if any) is subscribed, the
+// agent is logged in and Rocket.Chat answered /api/info in the last 5 s (checked on demand).
 func (s *Server) readyz(c echo.Context) error {
 	if s.draining.Load() {
 		return errorf(http.StatusServiceUnavailable, "draining", "shutting down")
+	}
+	if s.backplaneUp != nil && !s.backplaneUp() {
+		return errorf(http.StatusServiceUnavailable, "backplane_down", "the Redis backplane is not subscribed")
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
 	defer cancel()

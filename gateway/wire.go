@@ -126,12 +126,14 @@ func (s *Server) newHub(online, offline func(string)) (Hub, error) {
 			return nil, fmt.Errorf("gateway: redis backplane: %w", err)
 		}
 		bp = b
+		s.backplaneUp = func() bool { return b.Stats().Up }
 		s.closers = append(s.closers, func(context.Context) error { return b.Close() })
 		s.metrics.addStats(
 			stat{name: "rcgw_backplane_published_total", help: "Envelopes published to Redis.", counter: true, value: func() float64 { return float64(b.Stats().Published) }},
 			stat{name: "rcgw_backplane_received_total", help: "Envelopes received from Redis.", counter: true, value: func() float64 { return float64(b.Stats().Received) }},
 			stat{name: "rcgw_backplane_dropped_total", help: "Envelopes dropped: publish queue full or Redis unreachable.", counter: true, value: func() float64 { return float64(b.Stats().Dropped) }},
 			stat{name: "rcgw_backplane_reconnects_total", help: "Times the Redis subscriber reconnected.", counter: true, value: func() float64 { return float64(b.Stats().Reconnects) }},
+			stat{name: "rcgw_backplane_loss_reconnects_total", help: "Reconnect notices sent after the backplane lost envelopes (one per address).", counter: true, value: func() float64 { return float64(b.Stats().ReconnectsSent) }},
 			stat{name: "rcgw_backplane_up", help: "1 while the Redis subscriber is subscribed.", value: func() float64 {
 				if b.Stats().Up {
 					return 1

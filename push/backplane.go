@@ -112,3 +112,14 @@ func (b *MemoryBackplane) Close() error {
 	b.mu.Unlock()
 	return nil
 }
+
+// ReconnectEnvelope closes the connections at to with allowReconnect, telling their clients
+// that pushes may have been lost: they reconnect and refetch. A backplane sends it for the
+// addresses whose envelopes it could not carry.
+func ReconnectEnvelope(to Address) Envelope {
+	js, mp := closeRecords(ReasonBackplaneGap, true)
+	return Envelope{To: to, Op: OpClose, JSON: js, MsgPack: mp}
+}
+
+// ReasonBackplaneGap is the Close error sent when the backplane lost envelopes.
+const ReasonBackplaneGap = "Connection closed: messages may have been lost between gateway nodes; reconnect and refetch."

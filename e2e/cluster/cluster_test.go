@@ -21,6 +21,7 @@ import (
 	"github.com/rcgateway/rcgateway/config"
 	"github.com/rcgateway/rcgateway/internal/gatewaytest"
 	"github.com/rcgateway/rcgateway/internal/redistest"
+	"github.com/rcgateway/rcgateway/push"
 	"github.com/rcgateway/rcgateway/push/pushtest"
 	"github.com/rcgateway/rcgateway/rocketchat/rctest"
 )
@@ -215,12 +216,33 @@ func TestRedisRestartDeliveryResumes(t *testing.T) {
 	c := startCluster(t, 2, false)
 	rid := c.rc.DirectRoom("alice", "bob")
 	uid := c.rc.UserID("alice")
-	col := collect(dial(t, c.nodes[1], "alice"))
+	first := dial(t, c.nodes[1], "alice")
 	waitFor(t, "alice's upstream", 20*time.Second, func() bool { return c.rc.DDPConnections(uid) == 1 })
 	c.redis.Stop()
+	// Readiness reports the dead backplane.
+	waitFor(t, "readyz 503 backplane_down", 20*time.Second, func() bool {
+		resp, err := http.Get(c.nodes[1].Base + "/readyz")
+		if err != nil {
+			return false
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode == 503 && strings.Contains(string(b), "backplane_down")
+	})
 	c.rc.PostMessage(rid, "bob", "while redis is down")
 	c.redis.Start()
-	// Delivery resumes by itself: keep posting until one arrives.
+	// The push made during the outage cannot be carried: the tab is told so, with a Close
+	// that allows a reconnect (after which a client refetches), instead of losing it silently.
+	select {
+	case <-first.Done():
+	case <-time.After(45 * time.Second):
+		t.Fatal("the tab was never told that pushes were lost")
+	}
+	if cm := first.Closed(); cm == nil || !cm.AllowReconnect || cm.Error != push.ReasonBackplaneGap {
+		t.Fatalf("close after the outage: %+v", cm)
+	}
+	// Delivery resumes for the reconnected tab: keep posting until one arrives.
+	col := collect(dial(t, c.nodes[1], "alice"))
 	var got string
 	waitFor(t, "delivery after the Redis restart", 45*time.Second, func() bool {
 		id := c.rc.PostMessage(rid, "bob", "after restart")

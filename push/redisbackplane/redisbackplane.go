@@ -9,8 +9,12 @@
 //	<prefix>:group:<group>         subscribed while this node has a member of that group
 //	<prefix>:connection:<conn id>  subscribed while the connection is on this node
 //
-// Pub/sub is fire and forget: while Redis is unreachable, envelopes are dropped and counted,
-// and the subscriber reconnects and resubscribes by itself. Received envelopes are handed
+// Pub/sub is fire and forget, so the backplane tells clients when it lost something instead
+// of losing it silently: while Redis is unreachable, envelopes are dropped and counted, and
+// the subscriber reconnects and resubscribes by itself. Once Redis answers again, the
+// addresses whose envelopes could not be published get a Close with allowReconnect on every
+// node (push.ReconnectEnvelope), and a node whose subscriber was down closes all of its own
+// connections the same way: their clients reconnect and refetch what they missed. Received envelopes are handed
 // from rueidis's read loop to a delivery goroutine the backplane owns: the hub's delivery
 // may itself subscribe (a group add), which needs that read loop to answer. Publishing never blocks the
 // caller: envelopes queue (bounded) for one publisher goroutine that pipelines them.
@@ -59,7 +63,9 @@ type Options struct {
 // Stats are the backplane's counters.
 type Stats struct {
 	Published, Received, Dropped, PublishErrors, DecodeErrors, Reconnects uint64
-	Up                                                                    bool
+	// ReconnectsSent counts the reconnect notices sent after losses (one per address).
+	ReconnectsSent uint64
+	Up             bool
 }
 
 // Backplane is a push.Backplane on Redis.
@@ -89,11 +95,54 @@ type Backplane struct {
 	published, received, dropped, publishErrors, decodeErrors, reconnects atomic.Uint64
 	up                                                                    atomic.Bool
 	lastDropLog                                                           atomic.Int64
+	reconnectsSent                                                        atomic.Uint64
+
+	lost      losses      // publish side: told to every node once Redis answers
+	localLost atomic.Bool // receive side: this node's connections missed envelopes
 }
 
 type outgoing struct {
+	to      push.Address
 	channel string
 	payload []byte
+}
+
+// maxLostAddresses bounds the addresses remembered for a reconnect after an outage; beyond
+// it every connection is told to reconnect.
+const maxLostAddresses = 10_000
+
+// losses are the addresses whose envelopes were dropped, for the reconnect after an outage.
+type losses struct {
+	mu  sync.Mutex
+	to  map[push.Address]struct{}
+	all bool
+}
+
+func (l *losses) add(a push.Address) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.all {
+		return
+	}
+	if a.Kind == push.ToAll || len(l.to) >= maxLostAddresses {
+		l.all, l.to = true, nil
+		return
+	}
+	if l.to == nil {
+		l.to = map[push.Address]struct{}{}
+	}
+	l.to[a] = struct{}{}
+}
+
+// take returns what was lost and forgets it.
+func (l *losses) take() (to []push.Address, all bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for a := range l.to {
+		to = append(to, a)
+	}
+	all, l.to, l.all = l.all, nil, false
+	return to, all
 }
 
 // New connects to Redis. Start begins delivery.
@@ -173,12 +222,13 @@ func (b *Backplane) Start(ctx context.Context, deliver func(push.Envelope)) erro
 // Publish queues e for every node subscribed to its address, this one included. It never
 // blocks: a full queue drops e and returns ErrQueueFull.
 func (b *Backplane) Publish(_ context.Context, e push.Envelope) error {
-	msg := outgoing{channel: b.Channel(e.To), payload: encode(make([]byte, 0, 32+len(e.JSON)+len(e.MsgPack)), e)}
+	msg := outgoing{to: e.To, channel: b.Channel(e.To), payload: encode(make([]byte, 0, 32+len(e.JSON)+len(e.MsgPack)), e)}
 	select {
 	case b.out <- msg:
 		return nil
 	default:
 		b.dropped.Add(1)
+		b.lost.add(e.To)
 		return ErrQueueFull
 	}
 }
@@ -192,11 +242,18 @@ func (b *Backplane) publisher(ctx context.Context) {
 	defer b.wg.Done()
 	var batch []outgoing
 	var cmds rueidis.Commands
+	// Losses are announced after a round trip that worked; with nothing to publish, the
+	// ticker tries on its own.
+	retry := time.NewTicker(time.Second)
+	defer retry.Stop()
 	for {
 		batch = batch[:0]
 		select {
 		case <-ctx.Done():
 			return
+		case <-retry.C:
+			b.announceLosses(ctx)
+			continue
 		case m := <-b.out:
 			batch = append(batch, m)
 		}
@@ -207,20 +264,55 @@ func (b *Backplane) publisher(ctx context.Context) {
 		for _, m := range batch {
 			cmds = append(cmds, b.client.B().Publish().Channel(m.channel).Message(rueidis.BinaryString(m.payload)).Build())
 		}
-		for _, r := range b.client.DoMulti(ctx, cmds...) {
+		failed := 0
+		for i, r := range b.client.DoMulti(ctx, cmds...) {
 			if err := r.Error(); err != nil {
 				if ctx.Err() != nil {
 					return
 				}
 				b.publishErrors.Add(1)
 				b.dropped.Add(1)
+				b.lost.add(batch[i].to)
+				failed++
 				continue
 			}
 			b.published.Add(1)
 		}
 		clear(batch) // let the payloads go while the queue refills
 		clear(cmds)
+		if failed == 0 {
+			b.announceLosses(ctx)
+		} else {
+			b.log.Warn("redis backplane: publish failed; clients will be told to reconnect once Redis answers", "failed", failed)
+		}
 	}
+}
+
+// announceLosses publishes, once Redis answers again, a reconnect to every address whose
+// envelopes were dropped (to all connections if too many were).
+func (b *Backplane) announceLosses(ctx context.Context) {
+	to, all := b.lost.take()
+	if len(to) == 0 && !all {
+		return
+	}
+	if all {
+		to = []push.Address{{Kind: push.ToAll}}
+	}
+	cmds := make(rueidis.Commands, 0, len(to))
+	for _, a := range to {
+		e := push.ReconnectEnvelope(a)
+		cmds = append(cmds, b.client.B().Publish().Channel(b.Channel(a)).Message(rueidis.BinaryString(encode(nil, e))).Build())
+	}
+	sent := 0
+	for i, r := range b.client.DoMulti(ctx, cmds...) {
+		if r.Error() != nil {
+			b.lost.add(to[i]) // try again after the next successful round trip
+			continue
+		}
+		sent++
+	}
+	b.reconnectsSent.Add(uint64(sent))
+	b.log.Warn("redis backplane: envelopes were lost while Redis was unreachable; their clients were told to reconnect and refetch", "addresses", len(to), "all", all, "sent", sent)
 }
 
 // subscriber keeps one dedicated connection subscribed to every channel this node needs,
@@ -272,7 +364,12 @@ func (b *Backplane) subscribeOnce(ctx context.Context) error {
 	if !b.up.Swap(true) && b.o.OnState != nil {
 		b.o.OnState(true)
 	}
-	b.firstOnce.Do(func() { close(b.firstUp) })
+	first := false
+	b.firstOnce.Do(func() { close(b.firstUp); first = true })
+	if !first {
+		// Whatever was published while this node was not subscribed never reached it.
+		b.loseLocally()
+	}
 	select {
 	case err := <-broken:
 		return err
@@ -293,6 +390,7 @@ func (b *Backplane) onMessage(m rueidis.PubSubMessage) {
 	case b.in <- e:
 	default:
 		b.dropped.Add(1)
+		b.loseLocally()
 		now := time.Now().UnixNano()
 		if last := b.lastDropLog.Load(); now-last > int64(time.Second) && b.lastDropLog.CompareAndSwap(last, now) {
 			b.log.Warn("redis backplane: delivery queue full; dropping received envelopes", "queue", cap(b.in), "dropped_total", b.dropped.Load())
@@ -309,8 +407,25 @@ func (b *Backplane) deliverer(ctx context.Context, deliver func(push.Envelope)) 
 		case <-ctx.Done():
 			return
 		case e := <-b.in:
-			deliver(e)
+			if e.Op != 0 { // zero: loseLocally's wake-up
+				deliver(e)
+			}
 		}
+		if len(b.in) == 0 && b.localLost.Swap(false) {
+			b.reconnectsSent.Add(1)
+			b.log.Warn("redis backplane: this node missed envelopes; its clients were told to reconnect and refetch")
+			deliver(push.ReconnectEnvelope(push.Address{Kind: push.ToAll}))
+		}
+	}
+}
+
+// loseLocally records that this node's connections missed envelopes. The deliverer closes
+// them with allowReconnect once what is queued before has been delivered.
+func (b *Backplane) loseLocally() {
+	b.localLost.Store(true)
+	select {
+	case b.in <- push.Envelope{}: // wake the deliverer; an empty envelope addresses nobody
+	default:
 	}
 }
 
@@ -363,7 +478,7 @@ func (b *Backplane) Stats() Stats {
 	return Stats{
 		Published: b.published.Load(), Received: b.received.Load(), Dropped: b.dropped.Load(),
 		PublishErrors: b.publishErrors.Load(), DecodeErrors: b.decodeErrors.Load(),
-		Reconnects: b.reconnects.Load(), Up: b.up.Load(),
+		Reconnects: b.reconnects.Load(), ReconnectsSent: b.reconnectsSent.Load(), Up: b.up.Load(),
 	}
 }
 
