@@ -108,6 +108,9 @@ type Server struct {
 	readyAt   time.Time // last successful /api/info
 	bg        sync.WaitGroup
 	bgCancel  context.CancelFunc
+
+	ipExtractor                   echo.IPExtractor
+	restLimiter, negotiateLimiter *limiter // per-user token buckets (nil: off)
 }
 
 // New composes a gateway from cfg. It does not listen; see Serve.
@@ -177,6 +180,10 @@ func New(o Options) (*Server, error) {
 		keys = append(keys, k.Value())
 	}
 	s.apiKeys = NewAPIKeys(keys)
+	if s.ipExtractor, err = ipExtractor(cfg.HTTP.TrustedProxies); err != nil {
+		return nil, err
+	}
+	s.newLimiters()
 
 	s.hub, s.sessions = o.Hub, o.Sessions
 	if s.hub == nil || s.sessions == nil {
@@ -310,7 +317,8 @@ func (s *Server) routes() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
-	e.Pre(requestID, s.cors)
+	e.IPExtractor = s.ipExtractor
+	e.Pre(requestID, s.securityHeaders, s.cors)
 	e.Use(s.recoverer, s.accessLog, s.bodyLimit)
 
 	e.GET("/healthz", s.healthz)
@@ -320,10 +328,10 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/openapi.yaml", s.openapi)
 
 	hub := echo.WrapHandler(s.hub)
-	e.Any(s.cfg.Hub.Path, hub)
-	e.Any(s.cfg.Hub.Path+"/*", hub)
+	e.Any(s.cfg.Hub.Path, hub, s.hubOrigin)
+	e.Any(s.cfg.Hub.Path+"/*", hub, s.hubOrigin)
 
-	im := e.Group("/api/im", s.requireJWT)
+	im := e.Group("/api/im", s.requireJWT, s.restLimit)
 	im.GET("/me", s.me)
 	im.GET("/rooms", s.listRooms)
 	im.GET("/unread", s.unread)
@@ -339,7 +347,7 @@ func (s *Server) routes() *echo.Echo {
 	im.DELETE("/rooms/:rid/members/:username", s.kickMember)
 	im.POST("/authenticate", s.frontendAuthenticate)
 
-	v1 := e.Group("/api/v1", s.requireJWT)
+	v1 := e.Group("/api/v1", s.requireJWT, s.restLimit)
 	v1.GET("/*", s.passthrough)
 	v1.POST("/*", s.passthrough)
 
