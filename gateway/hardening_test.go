@@ -3,9 +3,11 @@ package gateway
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -274,5 +276,57 @@ func TestLimiterRefillsAndStaysBounded(t *testing.T) {
 	l.allow("last")
 	if n := l.size(); n != 1 {
 		t.Fatalf("after an idle hour the limiter holds %d keys, want 1", n)
+	}
+}
+
+// TestAdminListenerServesOperationsEndpoints: with http.admin_listen set, /metrics and
+// /version answer there and not on the public listener.
+func TestAdminListenerServesOperationsEndpoints(t *testing.T) {
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminAddr := free.Addr().String()
+	free.Close()
+	f := newFixture(t, func(c *config.Config) { c.HTTP.AdminListen = adminAddr })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.srv.Serve(ctx, ln) }()
+	defer func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("Serve did not return")
+		}
+	}()
+	public := "http://" + ln.Addr().String()
+	for _, p := range []string{"/metrics", "/version"} {
+		if st := rawRequest(t, "GET", public+p).StatusCode; st != http.StatusNotFound {
+			t.Errorf("public %s: %d, want 404", p, st)
+		}
+		if st := rawRequest(t, "GET", f.http.URL+p).StatusCode; st != http.StatusNotFound {
+			t.Errorf("public handler %s: %d, want 404", p, st)
+		}
+	}
+	resp, err := http.Get("http://" + adminAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), "rcgw_build_info") {
+		t.Fatalf("admin /metrics: %d", resp.StatusCode)
+	}
+	var v map[string]string
+	if st, _ := apitest.Do(t, "GET", "http://"+adminAddr+"/version", "", nil, &v); st != 200 || v["version"] != "dev" {
+		t.Fatalf("admin /version: %d %v", st, v)
 	}
 }

@@ -109,6 +109,7 @@ type Server struct {
 	bg        sync.WaitGroup
 	bgCancel  context.CancelFunc
 
+	ops                           *echo.Echo // /metrics and /version when http.admin_listen is set
 	ipExtractor                   echo.IPExtractor
 	restLimiter, negotiateLimiter *limiter // per-user token buckets (nil: off)
 }
@@ -217,16 +218,31 @@ func (s *Server) authenticate(r *http.Request) (string, error) {
 // upstreams and log out minted tokens and the password-mode agent, all within
 // shutdown.timeout.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	abort := func(err error) error {
+		_ = ln.Close()
+		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.Shutdown.Timeout.D())
+		_ = s.hub.Shutdown(sctx)
+		_ = s.sessions.Shutdown(sctx)
+		_ = s.closeComponents(sctx)
+		cancel()
+		return err
+	}
 	for _, start := range s.starters {
 		if err := start(ctx); err != nil {
-			_ = ln.Close()
-			sctx, cancel := context.WithTimeout(context.Background(), s.cfg.Shutdown.Timeout.D())
-			_ = s.hub.Shutdown(sctx)
-			_ = s.sessions.Shutdown(sctx)
-			_ = s.closeComponents(sctx)
-			cancel()
-			return err
+			return abort(err)
 		}
+	}
+	if s.ops != nil {
+		// http.admin_listen: /metrics and /version on their own listener, closed last.
+		aln, err := net.Listen("tcp", s.cfg.HTTP.AdminListen)
+		if err != nil {
+			return abort(fmt.Errorf("gateway: listen http.admin_listen: %w", err))
+		}
+		ops := &http.Server{Handler: s.ops, ReadHeaderTimeout: s.cfg.HTTP.ReadHeaderTimeout.D(), ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+		opsDone := make(chan struct{})
+		go func() { defer close(opsDone); _ = ops.Serve(aln) }()
+		defer func() { _ = ops.Close(); <-opsDone }()
+		s.log.Info("operations listener", "addr", aln.Addr().String())
 	}
 	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.bgCancel = cancel
@@ -323,8 +339,15 @@ func (s *Server) routes() *echo.Echo {
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
-	e.GET("/metrics", echo.WrapHandler(s.metrics.handler()))
-	e.GET("/version", s.versionInfo)
+	ops := e
+	if s.cfg.HTTP.AdminListen != "" {
+		ops = echo.New()
+		ops.HideBanner, ops.HidePort = true, true
+		ops.HTTPErrorHandler = s.errorHandler
+		s.ops = ops
+	}
+	ops.GET("/metrics", echo.WrapHandler(s.metrics.handler()))
+	ops.GET("/version", s.versionInfo)
 	e.GET("/openapi.yaml", s.openapi)
 
 	hub := echo.WrapHandler(s.hub)
