@@ -65,6 +65,7 @@ type Config struct {
 	Auth       Auth       `yaml:"auth"`
 	HTTP       HTTP       `yaml:"http"`
 	Hub        Hub        `yaml:"hub"`
+	Limits     Limits     `yaml:"limits"`
 	Log        Log        `yaml:"log"`
 	Redis      Redis      `yaml:"redis"`
 	Shutdown   Shutdown   `yaml:"shutdown"`
@@ -168,6 +169,36 @@ type HTTP struct {
 	BodyLimit ByteSize `yaml:"body_limit"`
 	// UploadLimit caps file uploads (default 20MB); larger gets 413.
 	UploadLimit ByteSize `yaml:"upload_limit"`
+	// TrustedProxies are the CIDRs (or single addresses) of the reverse proxies whose
+	// X-Forwarded-For / X-Real-IP headers are believed. Empty (default): the peer address is
+	// the client address and those headers are ignored.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// AdminListen is host:port of a second listener serving /metrics and /version. Empty
+	// (default): they are served on http.listen, and deploy/nginx.conf keeps them off the
+	// public path. When set, they are served only there.
+	AdminListen string `yaml:"admin_listen"`
+	// ContentSecurityPolicy is sent with every response (default: DefaultCSP).
+	ContentSecurityPolicy string `yaml:"content_security_policy"`
+}
+
+// DefaultCSP allows scripts, styles, images, fonts and connections (the hub included,
+// ws(s): too) from the gateway's own origin only, no framing, no plugins.
+const DefaultCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+
+// Limits are per-user caps, kept per node. A value of 0 turns that cap off.
+type Limits struct {
+	// MaxConnectionsPerUser caps a user's hub connections (negotiated or open) on this
+	// node (default 20); one more is refused with 429.
+	MaxConnectionsPerUser int `yaml:"max_connections_per_user"`
+	// NegotiatesPerMinute is the refill rate of a user's negotiate bucket (default 60).
+	NegotiatesPerMinute int `yaml:"negotiates_per_minute"`
+	// NegotiateBurst is its size (default 20).
+	NegotiateBurst int `yaml:"negotiate_burst"`
+	// RESTPerSecond is the refill rate of a user's REST bucket on /api/im and /api/v1
+	// (default 20); an empty bucket answers 429 with Retry-After.
+	RESTPerSecond int `yaml:"rest_per_second"`
+	// RESTBurst is its size (default 100).
+	RESTBurst int `yaml:"rest_burst"`
 }
 
 // Hub is the SignalR hub browsers connect to.
@@ -243,6 +274,15 @@ func Default() Config {
 			RequestTimeout:    Duration(30 * time.Second),
 			BodyLimit:         1 << 20,
 			UploadLimit:       20 << 20,
+
+			ContentSecurityPolicy: DefaultCSP,
+		},
+		Limits: Limits{
+			MaxConnectionsPerUser: 20,
+			NegotiatesPerMinute:   60,
+			NegotiateBurst:        20,
+			RESTPerSecond:         20,
+			RESTBurst:             100,
 		},
 		Hub: Hub{
 			Path:             "/signalr",
@@ -288,6 +328,7 @@ func (c Config) Redacted() Config {
 	r.Auth.APIKeys = append([]Secret(nil), c.Auth.APIKeys...)
 	r.Auth.JWT.Audience = append([]string(nil), c.Auth.JWT.Audience...)
 	r.HTTP.CORSOrigins = append([]string(nil), c.HTTP.CORSOrigins...)
+	r.HTTP.TrustedProxies = append([]string(nil), c.HTTP.TrustedProxies...)
 	return r
 }
 

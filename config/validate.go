@@ -18,7 +18,48 @@ var (
 	ErrOneOf          = errors.New("is not one of the allowed values")
 	ErrConflict       = errors.New("conflicts with another setting")
 	ErrTooShort       = errors.New("is too short")
+	ErrExampleSecret  = errors.New("is an example value shipped with rcgateway")
 )
+
+// exampleSecrets are the placeholder values shipped in deploy/env.example, the README and
+// the docs. A configuration that still carries one was copied without being edited.
+var exampleSecrets = []string{
+	"change-me-agent-password",
+	"change-me-create-tokens-secret-0123456789",
+	"change-me-at-least-32-bytes-of-hs256-key-0123456789",
+	"change-me-product-backend-api-key",
+}
+
+// isExampleSecret reports whether v is a shipped example value, or any value starting
+// with "change-me" (the convention of every example in the repository).
+func isExampleSecret(v string) bool {
+	if strings.HasPrefix(strings.ToLower(v), "change-me") {
+		return true
+	}
+	for _, e := range exampleSecrets {
+		if v == e {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseTrustedProxy parses one http.trusted_proxies entry: a CIDR or a single address.
+func ParseTrustedProxy(s string) (*net.IPNet, error) {
+	s = strings.TrimSpace(s)
+	if _, n, err := net.ParseCIDR(s); err == nil {
+		return n, nil
+	}
+	ip := net.ParseIP(s)
+	if ip == nil {
+		return nil, fmt.Errorf("%w: want a CIDR such as 10.0.0.0/8 or an address, got %q", ErrInvalidURL, s)
+	}
+	bits := 128
+	if ip4 := ip.To4(); ip4 != nil {
+		ip, bits = ip4, 32
+	}
+	return &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)}, nil
+}
 
 // FieldError is one problem with one key.
 type FieldError struct {
@@ -62,6 +103,12 @@ func (c Config) Validate() error {
 		v.add("rocketchat.admin", fmt.Errorf("%w: username+password or user_id+token", ErrRequired))
 	}
 	v.positive("rocketchat.timeout", c.RocketChat.Timeout)
+	v.notExample("rocketchat.admin.password", a.Password)
+	v.notExample("rocketchat.admin.token", a.Token)
+	v.notExample("user_tokens.create_token_secret", c.UserTokens.CreateTokenSecret)
+	v.notExample("user_tokens.default_password", c.UserTokens.DefaultPassword)
+	v.notExample("auth.jwt.hs256_secret", c.Auth.JWT.HS256Secret)
+	v.notExample("redis.password", c.Redis.Password)
 
 	// user_tokens
 	switch c.UserTokens.Strategy {
@@ -104,6 +151,7 @@ func (c Config) Validate() error {
 		if len(k.Value()) < 16 {
 			v.add(fmt.Sprintf("auth.api_keys[%d]", i), fmt.Errorf("%w: at least 16 characters", ErrTooShort))
 		}
+		v.notExample(fmt.Sprintf("auth.api_keys[%d]", i), k)
 	}
 
 	// http
@@ -118,6 +166,21 @@ func (c Config) Validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
 			v.add(fmt.Sprintf("http.cors_origins[%d]", i), fmt.Errorf("%w: want scheme://host[:port] or \"*\", got %q", ErrInvalidURL, o))
 		}
+	}
+	for i, p := range c.HTTP.TrustedProxies {
+		if _, err := ParseTrustedProxy(p); err != nil {
+			v.add(fmt.Sprintf("http.trusted_proxies[%d]", i), err)
+		}
+	}
+	if c.HTTP.AdminListen != "" {
+		if _, _, err := net.SplitHostPort(c.HTTP.AdminListen); err != nil {
+			v.add("http.admin_listen", fmt.Errorf("%w: want host:port, got %q", ErrOneOf, c.HTTP.AdminListen))
+		} else if c.HTTP.AdminListen == c.HTTP.Listen {
+			v.add("http.admin_listen", fmt.Errorf("%w: must differ from http.listen", ErrConflict))
+		}
+	}
+	if strings.ContainsAny(c.HTTP.ContentSecurityPolicy, "\r\n") {
+		v.add("http.content_security_policy", fmt.Errorf("%w: one line", ErrOneOf))
 	}
 	v.positive("http.read_header_timeout", c.HTTP.ReadHeaderTimeout)
 	v.positive("http.read_timeout", c.HTTP.ReadTimeout)
@@ -138,6 +201,28 @@ func (c Config) Validate() error {
 	v.positive("hub.handshake_timeout", c.Hub.HandshakeTimeout)
 	if c.Hub.ClientTimeout <= c.Hub.KeepAlive {
 		v.add("hub.client_timeout", fmt.Errorf("%w: must exceed hub.keepalive (%s)", ErrOneOf, c.Hub.KeepAlive))
+	}
+
+	// limits
+	for _, l := range []struct {
+		path string
+		n    int
+	}{
+		{"limits.max_connections_per_user", c.Limits.MaxConnectionsPerUser},
+		{"limits.negotiates_per_minute", c.Limits.NegotiatesPerMinute},
+		{"limits.negotiate_burst", c.Limits.NegotiateBurst},
+		{"limits.rest_per_second", c.Limits.RESTPerSecond},
+		{"limits.rest_burst", c.Limits.RESTBurst},
+	} {
+		if l.n < 0 {
+			v.add(l.path, ErrNegative)
+		}
+	}
+	if c.Limits.NegotiatesPerMinute > 0 && c.Limits.NegotiateBurst <= 0 {
+		v.add("limits.negotiate_burst", fmt.Errorf("%w when limits.negotiates_per_minute is set", ErrMustBePositive))
+	}
+	if c.Limits.RESTPerSecond > 0 && c.Limits.RESTBurst <= 0 {
+		v.add("limits.rest_burst", fmt.Errorf("%w when limits.rest_per_second is set", ErrMustBePositive))
 	}
 
 	// log
@@ -171,6 +256,13 @@ type validator struct{ errs []error }
 
 func (v *validator) add(path string, err error) {
 	v.errs = append(v.errs, &FieldError{Path: path, Err: err})
+}
+
+// notExample refuses a secret that is one of the shipped example values.
+func (v *validator) notExample(path string, s Secret) {
+	if s.IsSet() && isExampleSecret(s.Value()) {
+		v.add(path, fmt.Errorf("%w: replace it (openssl rand -hex 32)", ErrExampleSecret))
+	}
 }
 
 func (v *validator) positive(path string, d Duration) {

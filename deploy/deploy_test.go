@@ -6,6 +6,11 @@ package deploy
 
 import (
 	"bufio"
+	"crypto/rand"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +18,10 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -82,6 +90,19 @@ func envExample(t *testing.T) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// operatorEnv is deploy/env.example as an operator fills it in: every example secret
+// ("change-me-...") replaced by `openssl rand -hex 32`'s equivalent.
+func operatorEnv(t *testing.T) map[string]string {
+	t.Helper()
+	vars := envExample(t)
+	for k, v := range vars {
+		if strings.HasPrefix(v, "change-me") {
+			vars[k] = rand.Text() + rand.Text()
+		}
+	}
+	return vars
 }
 
 var interpRE = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}`)
@@ -203,7 +224,7 @@ func TestComposeStackShape(t *testing.T) {
 // gateway and Rocket.Chat agree on the agent and the createToken secret.
 func TestGatewayConfigValidates(t *testing.T) {
 	c := loadCompose(t)
-	vars := envExample(t)
+	vars := operatorEnv(t)
 	known := map[string]bool{config.EnvConfigPath: true}
 	for _, k := range config.Keys() {
 		known[k[1]] = true
@@ -269,7 +290,7 @@ func TestGatewayConfigValidates(t *testing.T) {
 // replica's environment, as an operator would before `docker compose up`.
 func TestConfigCheckCommand(t *testing.T) {
 	c := loadCompose(t)
-	vars := envExample(t)
+	vars := operatorEnv(t)
 	gws := gatewayServices(c)
 	if len(gws) == 0 {
 		t.Fatal("no gateway service")
@@ -281,18 +302,38 @@ func TestConfigCheckCommand(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/rcgateway: %v\n%s", err, out)
 	}
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, config.EnvPrefix) {
-			env = append(env, kv)
+	check := func(vars map[string]string) (string, error) {
+		var env []string
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, config.EnvPrefix) {
+				env = append(env, kv)
+			}
+		}
+		for k, v := range s.Environment {
+			env = append(env, k+"="+interpolate(t, v, vars))
+		}
+		cmd := exec.Command(bin, "config", "check", "-config", filepath.Join(root(t), "deploy", "rcgateway.yaml"))
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	// deploy/env.example copied unedited is refused, each example secret named by key.
+	example := envExample(t)
+	out, err := check(example)
+	if err == nil {
+		t.Fatalf("rcgateway config check accepts the example secrets of deploy/env.example:\n%s", out)
+	}
+	for _, key := range []string{"rocketchat.admin.password", "user_tokens.create_token_secret", "auth.jwt.hs256_secret", "auth.api_keys[0]"} {
+		if !strings.Contains(out, key+": "+config.ErrExampleSecret.Error()) {
+			t.Errorf("config check does not name %s as an example value:\n%s", key, out)
 		}
 	}
-	for k, v := range s.Environment {
-		env = append(env, k+"="+interpolate(t, v, vars))
+	for _, k := range []string{"RC_ADMIN_PASS", "RCGW_JWT_SECRET", "RC_CREATE_TOKENS_SECRET", "RCGW_API_KEY"} {
+		if strings.Contains(out, example[k]) {
+			t.Fatalf("rcgateway config check printed the example secret %s:\n%s", k, out)
+		}
 	}
-	cmd := exec.Command(bin, "config", "check", "-config", filepath.Join(root(t), "deploy", "rcgateway.yaml"))
-	cmd.Env = env
-	out, err := cmd.CombinedOutput()
+	out, err = check(vars)
 	if err != nil {
 		t.Fatalf("rcgateway config check: %v\n%s", err, out)
 	}
@@ -334,6 +375,22 @@ func TestNginxConfig(t *testing.T) {
 		}
 	}
 
+	nginx := nginxBinary(t)
+	dir := t.TempDir()
+	path := localNginxConf(t, conf, dir, c, "127.0.0.1:8080", "")
+	cmd := exec.Command(nginx, "-t", "-p", dir, "-c", path,
+		"-g", "pid "+filepath.Join(dir, "nginx.pid")+"; error_log "+filepath.Join(dir, "error.log")+";")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("nginx -t: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "test is successful") {
+		t.Fatalf("nginx -t did not report success:\n%s", out)
+	}
+}
+
+func nginxBinary(t *testing.T) string {
+	t.Helper()
 	nginx, err := exec.LookPath("nginx")
 	if err != nil {
 		for _, p := range []string{"/usr/sbin/nginx", "/usr/bin/nginx"} {
@@ -345,31 +402,152 @@ func TestNginxConfig(t *testing.T) {
 	if nginx == "" {
 		t.Fatal("nginx not found: run `make deps` (apt-get install nginx)")
 	}
-	dir := t.TempDir()
+	if _, err := os.Stat("/etc/nginx/mime.types"); err != nil {
+		t.Fatal("/etc/nginx/mime.types missing: run `make deps` (apt-get install nginx)")
+	}
+	return nginx
+}
+
+// localNginxConf writes a copy of conf into dir that runs here: the gateway replicas
+// (compose service names do not resolve here) become upstream, temp paths and the access
+// log go under dir, and, when listen is set, the server listens there instead of port 80.
+func localNginxConf(t *testing.T, conf, dir string, c composeFile, upstream, listen string) string {
+	t.Helper()
 	local := conf
 	for _, gw := range gatewayServices(c) {
-		local = strings.ReplaceAll(local, "server "+gw+":8080", "server 127.0.0.1:8080")
+		local = strings.ReplaceAll(local, "server "+gw+":8080", "server "+upstream)
 	}
-	// Temp paths under the prefix so the check needs no write access to /var.
+	if !strings.Contains(local, "access_log /var/log/nginx/access.log rcgw;") {
+		t.Fatal("deploy/nginx.conf: want `access_log /var/log/nginx/access.log rcgw;`")
+	}
+	local = strings.Replace(local, "access_log /var/log/nginx/access.log rcgw;", "access_log "+filepath.Join(dir, "access.log")+" rcgw;", 1)
+	if listen != "" {
+		if !strings.Contains(local, "listen 80;") {
+			t.Fatal("deploy/nginx.conf: want `listen 80;`")
+		}
+		local = strings.Replace(local, "listen 80;", "listen "+listen+";", 1)
+	}
+	// Temp paths under the prefix so nginx needs no write access to /var.
 	temp := "http {\n"
 	for _, p := range []string{"client_body", "proxy", "fastcgi", "uwsgi", "scgi"} {
 		temp += "    " + p + "_temp_path " + filepath.Join(dir, p) + ";\n"
 	}
 	local = strings.Replace(local, "http {\n", temp, 1)
-	if _, err := os.Stat("/etc/nginx/mime.types"); err != nil {
-		t.Fatal("/etc/nginx/mime.types missing: run `make deps` (apt-get install nginx)")
-	}
 	path := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(path, []byte(local), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(nginx, "-t", "-p", dir, "-c", path,
-		"-g", "pid "+filepath.Join(dir, "nginx.pid")+"; error_log "+filepath.Join(dir, "error.log")+";")
-	out, err := cmd.CombinedOutput()
+	return path
+}
+
+// TestNginxKeepsTokensAndOperationsInside runs deploy/nginx.conf in a real nginx in front
+// of a stand-in gateway: /metrics and /version are not reachable through it, the hub still
+// gets its access_token, and the access log never records the token.
+func TestNginxKeepsTokensAndOperationsInside(t *testing.T) {
+	nginx := nginxBinary(t)
+	conf := string(read(t, "deploy/nginx.conf"))
+	c := loadCompose(t)
+	var mu sync.Mutex
+	var seen []string
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.URL.RequestURI())
+		mu.Unlock()
+		_, _ = io.WriteString(w, "gateway")
+	}))
+	defer upstream.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("nginx -t: %v\n%s", err, out)
+		t.Fatal(err)
 	}
-	if !strings.Contains(string(out), "test is successful") {
-		t.Fatalf("nginx -t did not report success:\n%s", out)
+	addr := ln.Addr().String()
+	ln.Close()
+	dir := t.TempDir()
+	path := localNginxConf(t, conf, dir, c, strings.TrimPrefix(upstream.URL, "http://"), addr)
+	cmd := exec.Command(nginx, "-p", dir, "-c", path,
+		"-g", "daemon off; pid "+filepath.Join(dir, "nginx.pid")+"; error_log "+filepath.Join(dir, "error.log")+";")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	var stopOnce sync.Once
+	stop := func() {
+		stopOnce.Do(func() {
+			_ = cmd.Process.Signal(syscall.SIGQUIT) // graceful: finishes and logs what it has
+			select {
+			case <-exited:
+			case <-time.After(10 * time.Second):
+				_ = cmd.Process.Kill()
+				<-exited
+			}
+		})
+	}
+	defer stop()
+	// Wait until nginx accepts, or fail if it exits.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			conn.Close()
+			break
+		}
+		select {
+		case err := <-exited:
+			exited <- err
+			t.Fatalf("nginx exited: %v\n%s", err, stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nginx does not accept on %s: %v\n%s", addr, err, stderr.String())
+		}
+	}
+
+	const token = "eyJhbGciOiJIUzI1NiJ9.secret-jwt-payload.signature"
+	get := func(p string) (int, string) {
+		t.Helper()
+		resp, err := http.Get("http://" + addr + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if st, body := get("/signalr?id=c1&access_token=" + token); st != 200 || body != "gateway" {
+		t.Fatalf("hub request through nginx: %d %q", st, body)
+	}
+	if st, body := get("/api/im/me?access_token=" + token); st != 200 || body != "gateway" {
+		t.Fatalf("API request through nginx: %d %q", st, body)
+	}
+	for _, p := range []string{"/metrics", "/version", "/metrics?name=x", "//metrics", "/%6detrics"} {
+		if st, body := get(p); st != http.StatusNotFound || body == "gateway" {
+			t.Errorf("GET %s through nginx: %d %q, want nginx's 404", p, st, body)
+		}
+	}
+	mu.Lock()
+	gotToken := false
+	for _, u := range seen {
+		gotToken = gotToken || strings.Contains(u, "access_token="+token)
+		if strings.Contains(u, "metrics") || strings.Contains(u, "version") {
+			t.Errorf("nginx passed %s to the gateway", u)
+		}
+	}
+	mu.Unlock()
+	if !gotToken {
+		t.Errorf("the gateway did not get the hub's access_token: %v", seen)
+	}
+	stop()
+	logged, err := os.ReadFile(filepath.Join(dir, "access.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(logged), "GET /signalr HTTP/1.1") {
+		t.Errorf("access log lacks the hub request:\n%s", logged)
+	}
+	if strings.Contains(string(logged), "secret-jwt-payload") || strings.Contains(string(logged), "access_token") {
+		t.Errorf("access log records the token:\n%s", logged)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 )
@@ -87,6 +88,10 @@ func (s *Server) adminPush(c echo.Context) error {
 	}
 	if !validID(id) || !targetRE.MatchString(req.Target) {
 		return errorf(http.StatusBadRequest, "bad_request", "a product user id and a target name are required")
+	}
+	if !utf8.Valid(req.Payload) {
+		// Passed on raw, invalid UTF-8 would reach every JSON client of the user.
+		return errorf(http.StatusBadRequest, "bad_request", "payload is not valid UTF-8")
 	}
 	if len(req.Payload) == 0 {
 		req.Payload = json.RawMessage("null")

@@ -299,8 +299,9 @@ func (s *Server) sendMessage(c echo.Context) error {
 	err = s.rc.do(ctx, cr, http.MethodPost, "/api/v1/chat.sendMessage", nil, map[string]any{"message": msg}, &res)
 	var re *rcError
 	if errors.As(err, &re) && re.ErrorType == "duplicate-key" && req.ID != "" {
-		// The same client id was sent before: answer with the stored message.
-		err = s.rc.do(ctx, cr, http.MethodGet, "/api/v1/chat.getMessage", url.Values{"msgId": {msg["_id"].(string)}}, nil, &res)
+		// The id is taken: answer with the stored message only if it is the caller's own
+		// (an idempotent resend), never with someone else's.
+		res.Message, err = s.ownResentMessage(ctx, cr, msg["_id"].(string))
 	}
 	if err != nil {
 		return err

@@ -49,15 +49,9 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Error(err)
 		}
 		req, res := c.Request(), c.Response()
-		route := c.Path()
-		if route == "" {
-			route = "unmatched"
-		}
-		if strings.HasPrefix(route, s.cfg.Hub.Path) {
-			route = s.cfg.Hub.Path
-		}
-		s.metrics.httpReqs.WithLabelValues(req.Method, route, strconv.Itoa(res.Status)).Inc()
-		s.metrics.httpDur.WithLabelValues(req.Method, route).Observe(time.Since(start).Seconds())
+		route, method := s.metricRoute(c), metricMethod(req.Method)
+		s.metrics.httpReqs.WithLabelValues(method, route, strconv.Itoa(res.Status)).Inc()
+		s.metrics.httpDur.WithLabelValues(method, route).Observe(time.Since(start).Seconds())
 		attrs := []slog.Attr{
 			slog.String("request_id", fmt.Sprint(c.Get("request_id"))),
 			slog.String("method", req.Method),

@@ -109,6 +109,10 @@ type Server struct {
 	readyAt   time.Time // last successful /api/info
 	bg        sync.WaitGroup
 	bgCancel  context.CancelFunc
+
+	ops                           *echo.Echo // /metrics and /version when http.admin_listen is set
+	ipExtractor                   echo.IPExtractor
+	restLimiter, negotiateLimiter *limiter // per-user token buckets (nil: off)
 }
 
 // New composes a gateway from cfg. It does not listen; see Serve.
@@ -178,6 +182,10 @@ func New(o Options) (*Server, error) {
 		keys = append(keys, k.Value())
 	}
 	s.apiKeys = NewAPIKeys(keys)
+	if s.ipExtractor, err = ipExtractor(cfg.HTTP.TrustedProxies); err != nil {
+		return nil, err
+	}
+	s.newLimiters()
 
 	s.hub, s.sessions = o.Hub, o.Sessions
 	if s.hub == nil || s.sessions == nil {
@@ -211,16 +219,31 @@ func (s *Server) authenticate(r *http.Request) (string, error) {
 // upstreams and log out minted tokens and the password-mode agent, all within
 // shutdown.timeout.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	abort := func(err error) error {
+		_ = ln.Close()
+		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.Shutdown.Timeout.D())
+		_ = s.hub.Shutdown(sctx)
+		_ = s.sessions.Shutdown(sctx)
+		_ = s.closeComponents(sctx)
+		cancel()
+		return err
+	}
 	for _, start := range s.starters {
 		if err := start(ctx); err != nil {
-			_ = ln.Close()
-			sctx, cancel := context.WithTimeout(context.Background(), s.cfg.Shutdown.Timeout.D())
-			_ = s.hub.Shutdown(sctx)
-			_ = s.sessions.Shutdown(sctx)
-			_ = s.closeComponents(sctx)
-			cancel()
-			return err
+			return abort(err)
 		}
+	}
+	if s.ops != nil {
+		// http.admin_listen: /metrics and /version on their own listener, closed last.
+		aln, err := net.Listen("tcp", s.cfg.HTTP.AdminListen)
+		if err != nil {
+			return abort(fmt.Errorf("gateway: listen http.admin_listen: %w", err))
+		}
+		ops := &http.Server{Handler: s.ops, ReadHeaderTimeout: s.cfg.HTTP.ReadHeaderTimeout.D(), ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+		opsDone := make(chan struct{})
+		go func() { defer close(opsDone); _ = ops.Serve(aln) }()
+		defer func() { _ = ops.Close(); <-opsDone }()
+		s.log.Info("operations listener", "addr", aln.Addr().String())
 	}
 	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.bgCancel = cancel
@@ -311,20 +334,28 @@ func (s *Server) routes() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
-	e.Pre(requestID, s.cors)
+	e.IPExtractor = s.ipExtractor
+	e.Pre(requestID, s.securityHeaders, s.cors)
 	e.Use(s.recoverer, s.accessLog, s.bodyLimit)
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
-	e.GET("/metrics", echo.WrapHandler(s.metrics.handler()))
-	e.GET("/version", s.versionInfo)
+	ops := e
+	if s.cfg.HTTP.AdminListen != "" {
+		ops = echo.New()
+		ops.HideBanner, ops.HidePort = true, true
+		ops.HTTPErrorHandler = s.errorHandler
+		s.ops = ops
+	}
+	ops.GET("/metrics", echo.WrapHandler(s.metrics.handler()))
+	ops.GET("/version", s.versionInfo)
 	e.GET("/openapi.yaml", s.openapi)
 
 	hub := echo.WrapHandler(s.hub)
-	e.Any(s.cfg.Hub.Path, hub)
-	e.Any(s.cfg.Hub.Path+"/*", hub)
+	e.Any(s.cfg.Hub.Path, hub, s.hubOrigin)
+	e.Any(s.cfg.Hub.Path+"/*", hub, s.hubOrigin)
 
-	im := e.Group("/api/im", s.requireJWT)
+	im := e.Group("/api/im", s.requireJWT, s.restLimit)
 	im.GET("/me", s.me)
 	im.GET("/rooms", s.listRooms)
 	im.GET("/unread", s.unread)
@@ -340,7 +371,7 @@ func (s *Server) routes() *echo.Echo {
 	im.DELETE("/rooms/:rid/members/:username", s.kickMember)
 	im.POST("/authenticate", s.frontendAuthenticate)
 
-	v1 := e.Group("/api/v1", s.requireJWT)
+	v1 := e.Group("/api/v1", s.requireJWT, s.restLimit)
 	v1.GET("/*", s.passthrough)
 	v1.POST("/*", s.passthrough)
 

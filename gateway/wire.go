@@ -153,6 +153,9 @@ func (s *Server) newHub(online, offline func(string)) (Hub, error) {
 		Logger:            s.log.With("component", "push"),
 		OnUserOnline:      online,
 		OnUserOffline:     offline,
+
+		MaxConnectionsPerUser: cfg.Limits.MaxConnectionsPerUser,
+		AllowNegotiate:        s.allowNegotiate,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)

@@ -59,7 +59,8 @@ type conn struct {
 	smu           sync.Mutex
 	st            state
 
-	groups map[string]struct{} // guarded by h.mu
+	groups  map[string]struct{} // guarded by h.mu
+	counted bool                // in h.perUser; guarded by h.mu
 }
 
 type protoBox struct{ p signalr.Protocol }

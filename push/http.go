@@ -40,6 +40,25 @@ func (h *Hub) authenticate(w http.ResponseWriter, r *http.Request) (string, bool
 	return user, true
 }
 
+// allowNegotiate asks Options.AllowNegotiate for a new connection of user; a refusal
+// answers 429 with Retry-After (whole seconds, at least 1).
+func (h *Hub) allowNegotiate(w http.ResponseWriter, user string) bool {
+	if h.o.AllowNegotiate == nil {
+		return true
+	}
+	ok, wait := h.o.AllowNegotiate(user)
+	if ok {
+		return true
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(max(1, int((wait+time.Second-1)/time.Second))))
+	http.Error(w, "Too Many Requests", http.StatusTooManyRequests)
+	return false
+}
+
+func tooManyConnections(w http.ResponseWriter) {
+	http.Error(w, "Too many connections for this user", http.StatusTooManyRequests)
+}
+
 type negotiateTransport struct {
 	Transport       string   `json:"transport"`
 	TransferFormats []string `json:"transferFormats"`
@@ -70,6 +89,9 @@ func (h *Hub) negotiate(w http.ResponseWriter, r *http.Request) {
 		}
 		version = min(n, 1)
 	}
+	if !h.allowNegotiate(w, user) {
+		return
+	}
 	c := h.newConn(user)
 	if version == 0 {
 		c.token = c.id
@@ -81,7 +103,11 @@ func (h *Hub) negotiate(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
 		return
 	}
-	h.byToken[c.token] = c
+	if !h.admitLocked(c) {
+		h.mu.Unlock()
+		tooManyConnections(w)
+		return
+	}
 	h.mu.Unlock()
 	resp := struct {
 		NegotiateVersion     int                  `json:"negotiateVersion"`
@@ -117,6 +143,9 @@ func (h *Hub) serveConnection(w http.ResponseWriter, r *http.Request) {
 			if !ok {
 				return
 			}
+			if !h.allowNegotiate(w, user) {
+				return
+			}
 			c := h.newConn(user)
 			h.mu.Lock()
 			if h.closed {
@@ -124,7 +153,11 @@ func (h *Hub) serveConnection(w http.ResponseWriter, r *http.Request) {
 				http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
 				return
 			}
-			h.byToken[c.token] = c
+			if !h.admitLocked(c) {
+				h.mu.Unlock()
+				tooManyConnections(w)
+				return
+			}
 			h.byID[c.id] = c
 			h.mu.Unlock()
 			c.transport.Store(transportWebSockets)

@@ -57,6 +57,13 @@ type Options struct {
 	// calls may run concurrently. They must return quickly: the connection's handshake
 	// answer waits for OnUserOnline. They may call the Hub.
 	OnUserOnline, OnUserOffline func(userID string)
+	// MaxConnectionsPerUser caps a user's connections on this node, negotiated or open
+	// [0: no cap]; one more negotiate (or WebSocket without negotiate) answers 429.
+	MaxConnectionsPerUser int
+	// AllowNegotiate, when set, is asked before a user gets a new connection (negotiate, or
+	// a WebSocket without negotiate). It answers false and how long to wait to refuse it
+	// with 429 and Retry-After. It must return quickly.
+	AllowNegotiate func(userID string) (ok bool, retryAfter time.Duration)
 }
 
 // CallInfo says who invoked a hub method.
@@ -88,6 +95,7 @@ type Hub struct {
 	users    map[string]map[*conn]struct{}
 	groups   map[string]map[*conn]struct{}
 	presence map[string]*presence
+	perUser  map[string]int // connections counted against MaxConnectionsPerUser
 	handlers map[string]Handler
 	closed   bool
 	drained  chan struct{} // closed when the last connection leaves after Shutdown
@@ -132,7 +140,7 @@ func NewHub(o Options) (*Hub, error) {
 		o: o, log: o.Logger, bp: o.Backplane, maxRecv: int(o.MaxReceiveMessageSize),
 		byToken: map[string]*conn{}, byID: map[string]*conn{},
 		users: map[string]map[*conn]struct{}{}, groups: map[string]map[*conn]struct{}{},
-		presence: map[string]*presence{}, handlers: map[string]Handler{},
+		presence: map[string]*presence{}, handlers: map[string]Handler{}, perUser: map[string]int{},
 	}
 	if h.bp == nil {
 		h.bp, h.ownBP = NewMemoryBackplane(), true
@@ -380,6 +388,18 @@ func (h *Hub) register(c *conn) error {
 	return nil
 }
 
+// admitLocked counts c against its user's MaxConnectionsPerUser and makes it reachable by
+// token; false when the user is at the cap. h.mu is held.
+func (h *Hub) admitLocked(c *conn) bool {
+	if max := h.o.MaxConnectionsPerUser; max > 0 && h.perUser[c.userID] >= max {
+		return false
+	}
+	h.perUser[c.userID]++
+	c.counted = true
+	h.byToken[c.token] = c
+	return true
+}
+
 // remove forgets a connection; it runs once per connection, when its transport ends.
 func (h *Hub) remove(c *conn) {
 	if c.removed.Swap(true) {
@@ -388,6 +408,11 @@ func (h *Hub) remove(c *conn) {
 	h.mu.Lock()
 	delete(h.byToken, c.token)
 	delete(h.byID, c.id)
+	if c.counted {
+		if h.perUser[c.userID]--; h.perUser[c.userID] <= 0 {
+			delete(h.perUser, c.userID)
+		}
+	}
 	wasReady := c.ready.Swap(false)
 	if wasReady {
 		if set := h.users[c.userID]; set != nil {

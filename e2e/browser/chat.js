@@ -50,7 +50,16 @@ async function open(label, username, problems, dirs) {
     // A hub connection cut when the page closes is not an error.
     if (!/ERR_ABORTED/.test(f)) problems.push(`${label} request failed: ${r.url()} ${f}`)
   })
-  await page.goto(base + '/')
+  // The page must run under the gateway's Content-Security-Policy: any violation shows
+  // as a console error and fails the run.
+  page.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) problems.push(`${label} CSP violation: ${m.text()}`)
+  })
+  const doc = await page.goto(base + '/')
+  const csp = (await doc.allHeaders())['content-security-policy'] || ''
+  if (!/script-src 'self'/.test(csp) || /unsafe-inline/.test(csp)) {
+    throw new Error(`the UI is served without a strict Content-Security-Policy: ${JSON.stringify(csp)}`)
+  }
   await page.getByTestId(`demo-user-${username}`).click()
   await page.getByTestId('me').waitFor()
   await page.locator('[data-testid=connection-banner]').waitFor({ state: 'detached' })
