@@ -220,9 +220,14 @@ type deletion struct {
 
 type upload struct {
 	id, rid, uid, name, mime string
+	desc                     string
 	size                     int
 	confirmed                bool
 	data                     []byte
+	// identified: the image header decoded (Rocket.Chat's identify step): format, width, height.
+	identified    bool
+	format        string
+	width, height int
 }
 
 type window struct {

@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"image"
+	_ "image/gif" // image.DecodeConfig for uploads
+	_ "image/jpeg"
+	_ "image/png"
 	"io"
 	"math"
 	"mime"
@@ -11,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -1436,7 +1441,13 @@ func (c *call) takeFile(r *room) (*upload, reply, bool) {
 		return nil, fail("error-no-file-uploaded", "[No file uploaded]", nil), false
 	}
 	fh := c.form.File["file"][0]
+	// The stored type is the part's own Content-Type, as the multipart parser reports it
+	// (rooms.media: type: file.mimetype, apps/meteor/app/api/server/v1/rooms.ts). A part
+	// without one gets the extension's type here (an assumption of the simulator).
 	mt := fh.Header.Get("Content-Type")
+	if mt == "" {
+		mt = mime.TypeByExtension(strings.ToLower(filepath.Ext(fh.Filename)))
+	}
 	if mt == "" {
 		mt = "application/octet-stream"
 	}
@@ -1450,6 +1461,11 @@ func (c *call) takeFile(r *room) (*upload, reply, bool) {
 		return nil, fail("error-file-upload", "Could not read the file", nil), false
 	}
 	up := &upload{id: randomID(), rid: r.id, uid: c.u.id, name: fh.Filename, mime: mt, size: len(data), data: data}
+	if strings.HasPrefix(mt, "image/") {
+		if cfg, format, err := image.DecodeConfig(bytes.NewReader(data)); err == nil {
+			up.identified, up.format, up.width, up.height = true, format, cfg.Width, cfg.Height
+		}
+	}
 	c.s.files[up.id] = up
 	return up, reply{}, true
 }
@@ -1468,6 +1484,7 @@ func (c *call) roomsUpload() reply {
 		return rep
 	}
 	up.confirmed = true
+	up.desc = c.str("description")
 	m := s.insertMessageLocked(r, c.u, randomID(), c.str("msg"), c.str("tmid"), up)
 	return ok(map[string]any{"message": s.msgDoc(m)})
 }
@@ -1503,6 +1520,7 @@ func (c *call) roomsMediaConfirm() reply {
 	if n := c.str("fileName"); n != "" {
 		up.name = n
 	}
+	up.desc = c.str("description")
 	up.confirmed = true
 	m := s.insertMessageLocked(r, c.u, randomID(), c.str("msg"), c.str("tmid"), up)
 	return ok(map[string]any{"message": s.msgDoc(m)})
