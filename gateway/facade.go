@@ -8,9 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"mime/multipart"
 	"net/http"
+	"net/textproto"
 	"net/url"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -208,6 +211,9 @@ func validID(s string) bool {
 	return s != "" && len(s) <= 64 && !strings.ContainsAny(s, "/?#&% \t\r\n")
 }
 
+// historyCap is Rocket.Chat's default API_Upper_Count_Limit.
+const historyCap = 100
+
 func (s *Server) history(c echo.Context) error {
 	rid := c.Param("rid")
 	if !validID(rid) {
@@ -221,7 +227,11 @@ func (s *Server) history(c echo.Context) error {
 		}
 		count = n
 	}
-	q := url.Values{"roomId": {rid}, "count": {strconv.Itoa(count + 1)}}
+	// Rocket.Chat caps count at API_Upper_Count_Limit, 100 by default
+	// (apps/meteor/app/api/server/helpers/getPaginationItems.ts), so count+1 cannot tell
+	// "more" at count=100: ask for up to 100 and, when the page is full, probe one more.
+	ask := min(count+1, historyCap)
+	q := url.Values{"roomId": {rid}, "count": {strconv.Itoa(ask)}}
 	if v := c.QueryParam("before"); v != "" {
 		if _, err := time.Parse(time.RFC3339Nano, v); err != nil {
 			return errorf(http.StatusBadRequest, "bad_request", "before must be an ISO-8601 date")
@@ -241,6 +251,18 @@ func (s *Server) history(c echo.Context) error {
 	more := len(res.Messages) > count
 	if more {
 		res.Messages = res.Messages[:count]
+	} else if ask == count && len(res.Messages) == count {
+		probe := url.Values{"roomId": {rid}, "count": {"1"}, "offset": {strconv.Itoa(count)}}
+		if v := q.Get("latest"); v != "" {
+			probe.Set("latest", v)
+		}
+		var next struct {
+			Messages []json.RawMessage `json:"messages"`
+		}
+		if err := s.rcCall(c, http.MethodGet, "/api/v1/"+roomAPI(t)+".history", probe, nil, &next); err != nil {
+			return err
+		}
+		more = len(next.Messages) > 0
 	}
 	if res.Messages == nil {
 		res.Messages = []json.RawMessage{}
@@ -298,15 +320,43 @@ func (s *Server) sendMessage(c echo.Context) error {
 	ctx := c.Request().Context()
 	err = s.rc.do(ctx, cr, http.MethodPost, "/api/v1/chat.sendMessage", nil, map[string]any{"message": msg}, &res)
 	var re *rcError
-	if errors.As(err, &re) && re.ErrorType == "duplicate-key" && req.ID != "" {
-		// The id is taken: answer with the stored message only if it is the caller's own
-		// (an idempotent resend), never with someone else's.
-		res.Message, err = s.ownResentMessage(ctx, cr, msg["_id"].(string))
+	if errors.As(err, &re) && re.Status == http.StatusBadRequest && req.ID != "" {
+		// Rocket.Chat does not say "duplicate": sendMessage skips the insert when the _id
+		// exists and chat.sendMessage then fails with a TypeError text (apps/meteor/app/lib/
+		// server/functions/sendMessage.ts). Any 400 on a send with a client id is checked
+		// against the stored message; only the caller's own message in this room answers.
+		if stored, ok := s.storedOwnMessage(ctx, cr, msg["_id"].(string), rid); ok {
+			return c.JSON(http.StatusCreated, map[string]any{"message": stored})
+		} else if stored != nil {
+			return errMessageIDTaken
+		}
 	}
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusCreated, map[string]any{"message": res.Message})
+}
+
+// storedOwnMessage fetches message id with the caller's credentials. ok is true when it is the
+// caller's message in room rid; a non-nil message with ok false belongs to someone else (or
+// another room) and must never be handed out as the caller's.
+func (s *Server) storedOwnMessage(ctx context.Context, cr rcCreds, id, rid string) (json.RawMessage, bool) {
+	var got struct {
+		Message json.RawMessage `json:"message"`
+	}
+	if err := s.rc.do(ctx, cr, http.MethodGet, "/api/v1/chat.getMessage", url.Values{"msgId": {id}}, nil, &got); err != nil {
+		return nil, false
+	}
+	var v struct {
+		RID string `json:"rid"`
+		U   struct {
+			ID string `json:"_id"`
+		} `json:"u"`
+	}
+	if len(got.Message) == 0 || string(got.Message) == "null" || json.Unmarshal(got.Message, &v) != nil {
+		return nil, false
+	}
+	return got.Message, v.RID == rid && v.U.ID == cr.UserID
 }
 
 func (s *Server) editMessage(c echo.Context) error {
@@ -376,10 +426,14 @@ func (s *Server) upload(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
+	ctype := uploadType(fh.Header.Get("Content-Type"), fh.Filename)
 	form := func(withDesc bool) (*bytes.Buffer, string) {
 		var buf bytes.Buffer
 		mw := multipart.NewWriter(&buf)
-		w, _ := mw.CreateFormFile("file", fh.Filename)
+		h := make(textproto.MIMEHeader)
+		h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="file"; filename=%q`, fh.Filename))
+		h.Set("Content-Type", ctype)
+		w, _ := mw.CreatePart(h)
 		_, _ = w.Write(data)
 		if withDesc && desc != "" {
 			_ = mw.WriteField("description", desc)
@@ -421,6 +475,21 @@ func (s *Server) upload(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusCreated, map[string]any{"message": res.Message})
+}
+
+// uploadType is the MIME type sent to Rocket.Chat for an uploaded file: the browser's own
+// part type when it is specific, else the type of the file name's extension. Rocket.Chat
+// stores the part's type and makes an image attachment (image_url, image_type) only for
+// image/* (apps/meteor/app/file-upload/server/methods/sendFileMessage.ts), so a generic
+// application/octet-stream would lose every preview.
+func uploadType(partType, name string) string {
+	if mt, _, err := mime.ParseMediaType(partType); err == nil && mt != "application/octet-stream" {
+		return partType
+	}
+	if t := mime.TypeByExtension(strings.ToLower(filepath.Ext(name))); t != "" {
+		return t
+	}
+	return "application/octet-stream"
 }
 
 func (s *Server) subscriptionRoom(c echo.Context, rid string) (room, error) {

@@ -101,6 +101,12 @@ func newFixture(t *testing.T, mod func(*config.Config)) *fixture {
 	t.Cleanup(rc.Close)
 	rc.AddUser(rctest.UserSpec{Username: "alice", Name: "Alice"})
 	rc.AddUser(rctest.UserSpec{Username: "bob", Name: "Bob"})
+	return newFixtureWith(t, rc, mod)
+}
+
+// newFixtureWith is newFixture on a simulator the test configured.
+func newFixtureWith(t *testing.T, rc *rctest.Server, mod func(*config.Config)) *fixture {
+	t.Helper()
 	cfg := config.Default()
 	cfg.RocketChat.URL = rc.URL()
 	cfg.RocketChat.Admin.Username, cfg.RocketChat.Admin.Password = "admin", "admin-pass"

@@ -1,8 +1,6 @@
 package gateway
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -254,26 +252,5 @@ func (s *Server) allowNegotiate(userID string) (bool, time.Duration) {
 }
 
 // errMessageIDTaken answers a client message id whose Rocket.Chat message belongs to
-// someone else.
+// someone else (see storedOwnMessage).
 var errMessageIDTaken = errorf(http.StatusConflict, "message_id_taken", "this message id belongs to another user's message; send with a new id")
-
-// ownResentMessage is the check on the "this id already exists" path of a send: it fetches
-// the stored message with the caller's own credentials and returns it only when the
-// caller wrote it (an idempotent resend). A message of another user is never returned.
-func (s *Server) ownResentMessage(ctx context.Context, cr rcCreds, msgID string) (json.RawMessage, error) {
-	var res struct {
-		Message json.RawMessage `json:"message"`
-	}
-	if err := s.rc.do(ctx, cr, http.MethodGet, "/api/v1/chat.getMessage", url.Values{"msgId": {msgID}}, nil, &res); err != nil {
-		return nil, err
-	}
-	var m struct {
-		U struct {
-			ID string `json:"_id"`
-		} `json:"u"`
-	}
-	if err := json.Unmarshal(res.Message, &m); err != nil || m.U.ID == "" || m.U.ID != cr.UserID {
-		return nil, errMessageIDTaken
-	}
-	return res.Message, nil
-}

@@ -182,9 +182,14 @@ func mapUpstream(err error) *apiError {
 		return nil
 	}
 	switch {
-	case re.Status == http.StatusUnauthorized:
+	case re.Status == http.StatusUnauthorized && re.ErrorType != "unauthorized":
 		return errorf(http.StatusBadGateway, "upstream_auth", "the chat server refused the user's session; retry")
-	case re.Status == http.StatusForbidden || re.ErrorType == "error-not-allowed" || re.ErrorType == "error-action-not-allowed" || re.ErrorType == "unauthorized":
+	// Not allowed: API.v1.forbidden() (403 "unauthorized" before 8.0, "forbidden" from 8.0),
+	// 7.x API.v1.unauthorized() (401 {"error":"unauthorized"}, no "status":"error": not a bad
+	// token), a Meteor error-not-allowed / error-action-not-allowed (400), and rooms.info's
+	// failure('not-allowed', 'Not Allowed') (apps/meteor/app/api/server/ApiClass.ts, v1/rooms.ts).
+	case re.Status == http.StatusForbidden || re.ErrorType == "error-not-allowed" || re.ErrorType == "error-action-not-allowed" ||
+		re.ErrorType == "unauthorized" || re.ErrorType == "forbidden" || re.ErrorType == "not-allowed" || re.ErrorType == "Not Allowed":
 		return errorf(http.StatusForbidden, "forbidden", "not allowed in the chat server")
 	case re.Status == http.StatusNotFound || strings.Contains(re.ErrorType, "not-found") || re.ErrorType == "error-room-not-found" || re.ErrorType == "error-invalid-room":
 		return errorf(http.StatusNotFound, "not_found", "no such room, message or user")

@@ -192,22 +192,36 @@ func (a *Agent) runRelogin(rc *reloginCall) {
 	close(rc.done)
 }
 
-// CreateToken mints a login token for username with users.createToken.
-func (a *Agent) CreateToken(ctx context.Context, username string) (Credentials, error) {
+// CreateToken mints a login token for the Rocket.Chat user userID with users.createToken.
+// Refusals come back with the remedy in the error text.
+func (a *Agent) CreateToken(ctx context.Context, userID string) (Credentials, error) {
 	var out Credentials
 	err := a.Do(ctx, func(ctx context.Context, admin Credentials) error {
-		c, err := a.c.CreateToken(ctx, admin, username, a.opts.CreateTokenSecret)
+		c, err := a.c.CreateToken(ctx, admin, userID, a.opts.CreateTokenSecret)
 		out = c
 		return err
 	})
-	if err != nil {
-		var ae *APIError
-		if errors.As(err, &ae) && ae.Status == http.StatusBadRequest && ae.ErrorType == "error-not-authorized" {
-			return Credentials{}, fmt.Errorf("rocketchat: agent: users.createToken refused (set CREATE_TOKENS_FOR_USERS=true on Rocket.Chat ≤7.x, or CREATE_TOKENS_FOR_USERS_SECRET on 8.x+ and the same secret in the gateway): %w", err)
-		}
-		return Credentials{}, err
+	if err == nil {
+		return out, nil
 	}
-	return out, nil
+	var ae *APIError
+	switch {
+	case errors.Is(err, ErrTOTPRequired):
+		// 8.7+ marks users.createToken twoFactorRequired; checkCodeForUser
+		// (apps/meteor/app/2fa/server/code/index.ts) lets a PAT with bypassTwoFactor through,
+		// and takes the password digest the client sends as the second factor when the agent
+		// logs in with a password and has no TOTP or verified-email 2FA.
+		how := "log the agent in with username and password (the gateway sends the password as the second factor) and keep TOTP and email 2FA off for the agent account"
+		if a.usesPAT() {
+			how = "create the agent's personal access token with \"Ignore Two Factor Authentication\" (bypassTwoFactor), or log the agent in with username and password"
+		}
+		return Credentials{}, fmt.Errorf("rocketchat: agent: users.createToken needs two-factor authentication on Rocket.Chat 8.7+ (%s; or turn 2FA off with OVERWRITE_SETTING_Accounts_TwoFactorAuthentication_Enabled=false): %w", how, err)
+	case errors.As(err, &ae) && ae.Status == http.StatusBadRequest && ae.ErrorType == "error-not-authorized":
+		return Credentials{}, fmt.Errorf("rocketchat: agent: users.createToken refused (Rocket.Chat ≤7.x: set CREATE_TOKENS_FOR_USERS=true; 8.x+: set CREATE_TOKENS_FOR_USERS_SECRET and the same secret in the gateway; 8.7+: the agent also needs the user-generate-access-token permission, which the admin role has): %w", err)
+	case errors.As(err, &ae) && ae.ErrorType == "invalid-params":
+		return Credentials{}, fmt.Errorf("rocketchat: agent: users.createToken body refused (8.x wants exactly {userId, secret}; is create_token_secret set?): %w", err)
+	}
+	return Credentials{}, err
 }
 
 // Close logs the admin out in password mode (a PAT is left alone) and waits for an in-flight

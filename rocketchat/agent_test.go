@@ -38,7 +38,7 @@ func TestNewAgentValidates(t *testing.T) {
 
 func TestAgentPasswordLifecycle(t *testing.T) {
 	s := newSim(t, rctest.Options{CreateTokenSecret: "sek"})
-	s.AddUser(rctest.UserSpec{Username: "alice", Password: "x"})
+	alice := s.AddUser(rctest.UserSpec{Username: "alice", Password: "x"})
 	c := newTestClient(t, s, nil)
 	ctx := testCtx(t)
 	u, p := s.AdminCredentials()
@@ -52,8 +52,8 @@ func TestAgentPasswordLifecycle(t *testing.T) {
 	if !a.Ready() || s.TokenCount(u) != 1 {
 		t.Fatalf("ready %v, admin tokens %d", a.Ready(), s.TokenCount(u))
 	}
-	cred, err := a.CreateToken(ctx, "alice")
-	if err != nil || cred.UserID != s.UserID("alice") {
+	cred, err := a.CreateToken(ctx, alice)
+	if err != nil || cred.UserID != alice {
 		t.Fatalf("CreateToken = %+v, %v", cred, err)
 	}
 	if err := a.Close(ctx); err != nil {
@@ -66,7 +66,7 @@ func TestAgentPasswordLifecycle(t *testing.T) {
 
 func TestAgentPATNeverLoggedOut(t *testing.T) {
 	s := newSim(t, rctest.Options{TwoFactor: true, CreateTokenSecret: "sek"})
-	s.AddUser(rctest.UserSpec{Username: "alice", Password: "x"})
+	alice := s.AddUser(rctest.UserSpec{Username: "alice", Password: "x"})
 	c := newTestClient(t, s, nil)
 	ctx := testCtx(t)
 	uid, pat := s.CreatePAT("admin")
@@ -74,7 +74,7 @@ func TestAgentPATNeverLoggedOut(t *testing.T) {
 	if err := a.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.CreateToken(ctx, "alice"); err != nil {
+	if _, err := a.CreateToken(ctx, alice); err != nil {
 		t.Fatal(err)
 	}
 	// A PAT bypasses 2FA on twoFactorRequired endpoints.
@@ -177,7 +177,7 @@ func TestAgentOneReloginForConcurrentCallers(t *testing.T) {
 
 func TestAgentCreateTokenSecretHint(t *testing.T) {
 	s := newSim(t, rctest.Options{CreateTokenSecret: "right"})
-	s.AddUser(rctest.UserSpec{Username: "alice", Password: "x"})
+	alice := s.AddUser(rctest.UserSpec{Username: "alice", Password: "x"})
 	c := newTestClient(t, s, nil)
 	ctx := testCtx(t)
 	u, p := s.AdminCredentials()
@@ -186,7 +186,7 @@ func TestAgentCreateTokenSecretHint(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close(ctx)
-	_, err := a.CreateToken(ctx, "alice")
+	_, err := a.CreateToken(ctx, alice)
 	if err == nil || !strings.Contains(err.Error(), "CREATE_TOKENS_FOR_USERS_SECRET") {
 		t.Fatalf("err = %v", err)
 	}
@@ -200,5 +200,74 @@ func TestAgentDoBeforeStart(t *testing.T) {
 	a := newAgent(t, c, AgentOptions{Username: "a", Password: "p"})
 	if err := a.Do(context.Background(), func(context.Context, Credentials) error { return nil }); err == nil {
 		t.Fatal("Do before Start succeeded")
+	}
+}
+
+// TestAgentCreateToken87TwoFactor: from 8.7 users.createToken is twoFactorRequired
+// (apps/meteor/server/api/v1/users.ts). A password agent passes with the password digest the
+// client sends; a PAT without bypassTwoFactor is refused and the error names the remedy.
+func TestAgentCreateToken87TwoFactor(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		version string
+		pat     bool
+		bypass  bool
+		wantErr string
+	}{
+		{"password agent 8.8", "8.8.1", false, false, ""},
+		{"PAT with bypass 8.8", "8.8.1", true, true, ""},
+		{"PAT without bypass 8.8", "8.8.1", true, false, "Ignore Two Factor Authentication"},
+		{"PAT without bypass 8.6", "8.6.0", true, false, ""},
+		{"PAT without bypass 9.x", "9.0.0", true, false, "Ignore Two Factor Authentication"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSim(t, rctest.Options{Version: tc.version, TwoFactor: true, CreateTokenSecret: "sek"})
+			alice := s.AddUser(rctest.UserSpec{Username: "alice", Password: "x"})
+			c := newTestClient(t, s, nil)
+			ctx := testCtx(t)
+			opts := AgentOptions{CreateTokenSecret: "sek"}
+			switch {
+			case !tc.pat:
+				opts.Username, opts.Password = s.AdminCredentials()
+			case tc.bypass:
+				opts.UserID, opts.Token = s.CreatePAT("admin")
+			default:
+				opts.UserID, opts.Token = s.CreatePATNoBypass("admin")
+			}
+			a := newAgent(t, c, opts)
+			if err := a.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close(ctx)
+			cred, err := a.CreateToken(ctx, alice)
+			if tc.wantErr != "" {
+				if err == nil || !errors.Is(err, ErrTOTPRequired) || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("CreateToken err = %v, want totp-required naming %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || cred.UserID != alice {
+				t.Fatalf("CreateToken = %+v, %v", cred, err)
+			}
+		})
+	}
+}
+
+// TestAgentCreateToken87Permission: on 8.7+ an agent without user-generate-access-token is
+// refused with error-not-authorized even with the right secret; the error names the permission.
+func TestAgentCreateToken87Permission(t *testing.T) {
+	s := newSim(t, rctest.Options{Version: "8.7.0", CreateTokenSecret: "sek"})
+	alice := s.AddUser(rctest.UserSpec{Username: "alice", Password: "x"})
+	s.AddUser(rctest.UserSpec{Username: "notadmin", Password: "pw"})
+	c := newTestClient(t, s, nil)
+	ctx := testCtx(t)
+	a := newAgent(t, c, AgentOptions{Username: "notadmin", Password: "pw", CreateTokenSecret: "sek"})
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close(ctx)
+	_, err := a.CreateToken(ctx, alice)
+	if err == nil || !strings.Contains(err.Error(), "user-generate-access-token") {
+		t.Fatalf("err = %v", err)
 	}
 }

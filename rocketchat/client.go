@@ -644,14 +644,21 @@ func (c *Client) ListUsers(ctx context.Context, cred Credentials, p Page) (List,
 	return c.list(ctx, cred, "users.list", "users", p.values())
 }
 
-// CreateToken is users.createToken for username, run with the admin's credentials. secret is
-// CREATE_TOKENS_FOR_USERS_SECRET, sent only to 8.x+ servers (asked once via /api/info).
-func (c *Client) CreateToken(ctx context.Context, admin Credentials, username, secret string) (Credentials, error) {
+// CreateToken is users.createToken for the Rocket.Chat user userID, run with the admin's
+// credentials. secret is CREATE_TOKENS_FOR_USERS_SECRET, sent only to 8.x+ servers (asked
+// once via /api/info): 8.x checks the body against exactly {userId, secret} and refuses
+// anything else with invalid-params (apps/meteor/server/api/v1/users.ts), so the body never
+// carries a username. On 8.7+ the route is twoFactorRequired; a refusal matches
+// ErrTOTPRequired.
+func (c *Client) CreateToken(ctx context.Context, admin Credentials, userID, secret string) (Credentials, error) {
+	if userID == "" {
+		return Credentials{}, errors.New("rocketchat: users.createToken: empty user id")
+	}
 	major, err := c.serverMajor(ctx)
 	if err != nil {
 		return Credentials{}, fmt.Errorf("rocketchat: users.createToken: server version: %w", err)
 	}
-	body := map[string]any{"username": username}
+	body := map[string]any{"userId": userID}
 	if major >= 8 {
 		body["secret"] = secret
 	}

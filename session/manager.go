@@ -282,7 +282,17 @@ func (m *Manager) mint(ctx context.Context, u User) (rocketchat.Credentials, err
 			res, err := m.o.Client.Login(ctx, name, m.o.DefaultPassword)
 			return res.Credentials, err
 		}
-		return m.o.Agent.CreateToken(ctx, name)
+		// users.createToken takes the Rocket.Chat user id (8.x refuses a username), so the
+		// id is looked up first; an unknown user fails here and is provisioned below.
+		var uid string
+		if err := m.o.Agent.Do(ctx, func(ctx context.Context, admin rocketchat.Credentials) error {
+			rcu, err := m.o.Client.UserInfo(ctx, admin, name)
+			uid = rcu.ID
+			return err
+		}); err != nil {
+			return rocketchat.Credentials{}, err
+		}
+		return m.o.Agent.CreateToken(ctx, uid)
 	}
 	cred, err := get()
 	if err != nil {

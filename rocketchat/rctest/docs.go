@@ -3,6 +3,8 @@ package rctest
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -108,18 +110,7 @@ func (s *Server) msgDoc(m *message) map[string]any {
 		d["editedBy"] = eb
 	}
 	if f := m.file; f != nil {
-		link := "/file-upload/" + f.id + "/" + f.name
-		fd := map[string]any{"_id": f.id, "name": f.name, "type": f.mime, "size": f.size, "format": ""}
-		d["file"] = fd
-		d["files"] = []any{fd}
-		att := map[string]any{"type": "file", "title": f.name, "title_link": link,
-			"title_link_download": true, "ts": m.ts, "size": f.size, "fileId": f.id}
-		if len(f.mime) > 6 && f.mime[:6] == "image/" {
-			att["image_url"] = link
-			att["image_type"] = f.mime
-			att["image_size"] = f.size
-		}
-		d["attachments"] = []any{att}
+		d["file"], d["files"], d["attachments"] = fileDocs(f)
 	}
 	return d
 }
@@ -245,4 +236,37 @@ func (s *Server) notificationDoc(r *room, m *message, from *user) map[string]any
 		payload["tmid"] = m.tmid
 	}
 	return map[string]any{"title": title, "text": text, "payload": payload}
+}
+
+// fileDocs builds a file message's file, files and attachments as
+// parseFileIntoMessageAttachments does (apps/meteor/app/file-upload/server/methods/sendFileMessage.ts):
+// image/*, audio/* and video/* get image_*, audio_* or video_* fields pointing at the file
+// (the simulator makes no thumbnails, so image_url is the file itself, and image_dimensions
+// come from the decoded header); anything else gets format (the extension) and size.
+func fileDocs(f *upload) (file map[string]any, files []any, attachments []any) {
+	link := "/file-upload/" + f.id + "/" + url.PathEscape(f.name)
+	format := ""
+	if f.identified {
+		format = f.format
+	}
+	fd := map[string]any{"_id": f.id, "name": f.name, "type": f.mime, "size": f.size, "format": format}
+	att := map[string]any{"type": "file", "title": f.name, "title_link": link, "title_link_download": true, "fileId": f.id}
+	if f.desc != "" {
+		att["description"] = f.desc
+	}
+	switch {
+	case strings.HasPrefix(f.mime, "image/"):
+		att["image_url"], att["image_type"], att["image_size"] = link, f.mime, f.size
+		if f.identified {
+			att["image_dimensions"] = map[string]any{"width": f.width, "height": f.height}
+		}
+	case strings.HasPrefix(f.mime, "audio/"):
+		att["audio_url"], att["audio_type"], att["audio_size"] = link, f.mime, f.size
+	case strings.HasPrefix(f.mime, "video/"):
+		att["video_url"], att["video_type"], att["video_size"] = link, f.mime, f.size
+	default:
+		att["format"] = strings.TrimPrefix(strings.ToLower(filepath.Ext(f.name)), ".")
+		att["size"] = f.size
+	}
+	return fd, []any{fd}, []any{att}
 }

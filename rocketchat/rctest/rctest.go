@@ -17,8 +17,11 @@
 //     au, ru) are generated.
 //   - DDP: "updated" precedes "result" unless Options.ResultBeforeUpdated. A resume with a
 //     personal access token answers tokenExpires {"$date":null} (PATs have no creation stamp).
-//   - chat.sendMessage with an _id that exists answers 400 with Mongo's E11000 text and no
-//     errorType, as the unique index makes Rocket.Chat do.
+//   - chat.sendMessage with an _id that exists answers 400 with the TypeError text real
+//     Rocket.Chat produces (sendMessage skips the insert, normalizeMessagesForUser then reads a
+//     field of undefined), no errorType, whoever owns the stored message.
+//   - Version-dependent REST rules (Options.Version: 7.x, 8.0-8.6, 8.7+, 9.x) are listed in
+//     docs/rocketchat-versions.md; each rule names its Rocket.Chat source file in a comment.
 //   - Removing a token (logout, revoke, token cap, deactivation) closes the DDP connections
 //     that logged in with it, with no frame first.
 //   - REST password logins are blocked for 5 min after 10 failures for a username or 50 from
@@ -217,9 +220,14 @@ type deletion struct {
 
 type upload struct {
 	id, rid, uid, name, mime string
+	desc                     string
 	size                     int
 	confirmed                bool
 	data                     []byte
+	// identified: the image header decoded (Rocket.Chat's identify step): format, width, height.
+	identified    bool
+	format        string
+	width, height int
 }
 
 type window struct {
@@ -520,6 +528,18 @@ func (s *Server) CreatePAT(username string) (userID, token string) {
 	defer s.mu.Unlock()
 	u := s.mustUser(username)
 	return u.id, s.addTokenLocked(u, true, "pat-"+randomID()).token
+}
+
+// CreatePATNoBypass mints a personal access token created without "Ignore Two Factor
+// Authentication" (bypassTwoFactor false, users.generatePersonalAccessToken's default):
+// twoFactorRequired endpoints still ask it for a second factor.
+func (s *Server) CreatePATNoBypass(username string) (userID, token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.mustUser(username)
+	t := s.addTokenLocked(u, true, "pat-"+randomID())
+	t.bypass2FA = false
+	return u.id, t.token
 }
 
 // ExpireTokens makes every non-PAT token of username expired (resume then fails with "Your

@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"image"
+	_ "image/gif" // image.DecodeConfig for uploads
+	_ "image/jpeg"
+	_ "image/png"
 	"io"
 	"math"
 	"mime"
@@ -11,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -325,13 +330,15 @@ func forbidden() reply {
 		"error": "User does not have the permissions required for this action [error-unauthorized]"}}
 }
 
-// unauthorized is api.unauthorized(): 403 on 6.x, 401 from 7.x.
-func (s *Server) unauthorized() reply {
-	st := http.StatusUnauthorized
-	if s.major < 7 {
-		st = http.StatusForbidden
+// apiForbidden is API.v1.forbidden() (apps/meteor/app/api/server/ApiClass.ts): 403 whose
+// error is "unauthorized" before 8.0 and "forbidden" from 8.0 (applyBreakingChanges =
+// shouldBreakInVersion('8.0.0')).
+func (s *Server) apiForbidden() reply {
+	e := "unauthorized"
+	if s.major >= 8 {
+		e = "forbidden"
 	}
-	return reply{st, map[string]any{"success": false, "error": "unauthorized"}}
+	return reply{http.StatusForbidden, map[string]any{"success": false, "error": e}}
 }
 
 func (s *Server) notLoggedIn() reply {
@@ -407,10 +414,14 @@ func (c *call) twoFactor() (reply, bool) {
 	}
 	if c.u.emailVerified {
 		// Email 2FA would send a code; the simulator cannot receive mail, so it has no way in
-		// except a PAT, as on a real server without mail access.
-		if c.r.Header.Get("x-2fa-method") == "" {
+		// except a PAT, as on a real server without mail access. getSecondFactorMethod
+		// (apps/meteor/app/2fa/server/code/index.ts) only knows "totp" and "email" by name, so
+		// x-2fa-method: password still selects the user's first active method, email, and the
+		// password digest fails as an email code.
+		if c.r.Header.Get("x-2fa-code") == "" {
 			return fail("totp-required", "TOTP Required", s.emailTOTPDetails()), false
 		}
+		return fail("totp-invalid", "TOTP Invalid", map[string]any{"method": "email"}), false
 	}
 	if c.u.password == "" {
 		return reply{}, true
@@ -770,27 +781,53 @@ func (c *call) usersList() reply {
 	return ok(map[string]any{"users": docs(p, s.userDoc), "count": len(p), "offset": offset, "total": len(users)})
 }
 
+// usersCreateToken is users.createToken, per version:
+//   - 7.x (apps/meteor/app/api/server/v1/users.ts + apps/meteor/app/lib/server/methods/createToken.ts):
+//     the user comes from userId, username or user (getUserFromParams); the env
+//     CREATE_TOKENS_FOR_USERS must be true/yes, and a token for someone else needs
+//     user-generate-access-token; otherwise "Not authorized [error-not-authorized]" with
+//     details {"method":"createToken"}.
+//   - 8.0-8.6 (apps/meteor/server/meteor-methods/auth/createToken.ts, generateAccessToken(userId,
+//     secret)): the body must be exactly {userId, secret} (Router.ts schema check); only the
+//     secret (CREATE_TOKENS_FOR_USERS_SECRET) is checked. MeteorError from core-services: no details.
+//   - 8.7+ and 9.x (same files at develop; Open-API user-management.yaml changelog "8.7.0 Enforced
+//     the user-generate-access-token permission"): the route is twoFactorRequired and a token for
+//     another user needs user-generate-access-token again.
 func (c *call) usersCreateToken() reply {
 	s := c.s
-	notAuth := fail("error-not-authorized", "Not authorized", map[string]any{"method": "createToken"})
-	target := c.findUserParam()
-	if s.major >= 8 {
-		if s.opts.CreateTokenSecret == "" || c.str("secret") != s.opts.CreateTokenSecret {
-			return notAuth
+	if s.major < 8 {
+		target := c.findUserParam()
+		if target == nil {
+			if c.str("userId") == "" && c.str("username") == "" && c.str("user") == "" {
+				return fail("error-user-param-not-provided", `The required "userId" or "username" param was not provided`, nil)
+			}
+			return fail("error-invalid-user", `The required "userId" or "username" param provided does not match any users`, nil)
 		}
-		if (s.major > 8 || s.minor >= 7) && target != c.u && !c.can("user-generate-access-token") {
-			return notAuth
+		if s.opts.CreateTokensDisabled || (target != c.u && !c.can("user-generate-access-token")) {
+			return fail("error-not-authorized", "Not authorized", map[string]any{"method": "createToken"})
 		}
-	} else {
-		if s.opts.CreateTokensDisabled {
-			return notAuth
-		}
-		if target != c.u && !c.can("user-generate-access-token") {
-			return notAuth
+		t := s.addTokenLocked(target, false, "")
+		return ok(map[string]any{"data": map[string]any{"userId": target.id, "authToken": t.token}})
+	}
+	if msg := createTokenSchema.check(c.body); msg != "" {
+		return routerInvalidParams(msg)
+	}
+	if s.atLeast(8, 7) {
+		if rep, ok := c.twoFactor(); !ok {
+			return rep
 		}
 	}
+	target := s.users[c.str("userId")]
 	if target == nil {
-		return fail("error-invalid-user", "Invalid user", map[string]any{"method": "createToken"})
+		// getUserFromParams (apps/meteor/server/api/lib/getUserFromParams.ts).
+		return fail("error-invalid-user", `The required "userId" or "username" param provided does not match any users`, nil)
+	}
+	notAuth := fail("error-not-authorized", "Not authorized", nil)
+	if s.opts.CreateTokenSecret == "" || c.str("secret") != s.opts.CreateTokenSecret {
+		return notAuth
+	}
+	if s.atLeast(8, 7) && target != c.u && !c.can("user-generate-access-token") {
+		return notAuth
 	}
 	t := s.addTokenLocked(target, false, "")
 	return ok(map[string]any{"data": map[string]any{"userId": target.id, "authToken": t.token}})
@@ -936,7 +973,9 @@ func (c *call) roomInvite(t string) reply {
 		return rep
 	}
 	if !s.isMember(c.u.id, r) && !hasRole(c.u, "admin") {
-		return s.unauthorized()
+		// addUsersToRoom (apps/meteor/app/lib/server/methods/addUsersToRoom.ts) throws
+		// error-not-allowed for a caller outside the room without add-user-to-any-*-room.
+		return fail("error-not-allowed", "Not allowed", map[string]any{"method": "addUsersToRoom"})
 	}
 	users := c.targetUsers()
 	if len(users) == 0 {
@@ -1052,7 +1091,8 @@ func (c *call) roomHistory(t string) reply {
 		return rep
 	}
 	if !c.s.canRead(c.u.id, r) {
-		return c.s.unauthorized()
+		// channels.ts / groups.ts answer API.v1.forbidden() when canAccessRoom fails.
+		return c.s.apiForbidden()
 	}
 	return c.history(r)
 }
@@ -1163,7 +1203,9 @@ func (c *call) roomsInfo() reply {
 		return fail("error-roomid-param-not-provided", `The parameter "roomId" or "roomName" is required`, nil)
 	}
 	if r == nil || !s.canRead(c.u.id, r) {
-		return failure("not-allowed")
+		// API.v1.failure('not-allowed', 'Not Allowed') (apps/meteor/app/api/server/v1/rooms.ts):
+		// the second argument lands in errorType.
+		return reply{http.StatusBadRequest, map[string]any{"success": false, "error": "not-allowed", "errorType": "Not Allowed"}}
 	}
 	return ok(map[string]any{"room": s.roomDoc(r)})
 }
@@ -1242,8 +1284,12 @@ func (c *call) chatSendMessage() reply {
 	}
 	if m.ID != "" {
 		if s.msgs[m.ID] != nil {
-			// Mongo's unique _id index refuses the insert; Rocket.Chat passes the driver error on.
-			return failure(fmt.Sprintf(`E11000 duplicate key error collection: rocketchat.rocketchat_message index: _id_ dup key: { _id: "%s" }`, m.ID))
+			// sendMessage (apps/meteor/app/lib/server/functions/sendMessage.ts) looks the _id up
+			// and returns undefined without inserting; chat.sendMessage (apps/meteor/app/api/server/v1/chat.ts)
+			// then hands [undefined] to normalizeMessagesForUser, whose filterStarred reads
+			// message.starred and throws a TypeError. A non-Meteor error becomes
+			// API.v1.failure(e.message): 400, no errorType. Whoever owns the stored message.
+			return failure(duplicateSendError)
 		}
 	} else {
 		m.ID = randomID()
@@ -1254,6 +1300,9 @@ func (c *call) chatSendMessage() reply {
 	msg := s.insertMessageLocked(r, c.u, m.ID, m.Msg, m.TMID, nil)
 	return ok(map[string]any{"message": s.msgDoc(msg)})
 }
+
+// duplicateSendError is Node's TypeError text for chat.sendMessage with an _id that exists.
+const duplicateSendError = "Cannot read properties of undefined (reading 'starred')"
 
 func (c *call) chatPostMessage() reply {
 	s := c.s
@@ -1320,7 +1369,9 @@ func (c *call) chatDelete() reply {
 		return failure("The room id provided does not match where the message is from.")
 	}
 	if m.uid != c.u.id && !hasRole(c.u, "admin") {
-		return s.unauthorized()
+		// deleteMessage's permission check (apps/meteor/app/lib/server/methods/deleteMessage.ts,
+		// deleteMessageValidatingPermission in chat.ts) throws a Meteor.Error: 400, not 401.
+		return fail("error-action-not-allowed", "Not allowed", map[string]any{"method": "deleteMessage", "action": "Delete_message"})
 	}
 	s.deleteMessageLocked(m, c.u)
 	return ok(map[string]any{"_id": m.id, "ts": strconv.FormatInt(time.Now().UnixMilli(), 10),
@@ -1378,7 +1429,9 @@ func (c *call) uploadRoom() (*room, reply, bool) {
 	}
 	r := s.rooms[c.rest[0]]
 	if r == nil || !s.canRead(c.u.id, r) {
-		return nil, s.unauthorized(), false
+		// rooms.media, rooms.mediaConfirm and (late 7.x) rooms.upload answer
+		// API.v1.forbidden() when canAccessRoomIdAsync fails (apps/meteor/app/api/server/v1/rooms.ts).
+		return nil, s.apiForbidden(), false
 	}
 	return r, reply{}, true
 }
@@ -1388,7 +1441,13 @@ func (c *call) takeFile(r *room) (*upload, reply, bool) {
 		return nil, fail("error-no-file-uploaded", "[No file uploaded]", nil), false
 	}
 	fh := c.form.File["file"][0]
+	// The stored type is the part's own Content-Type, as the multipart parser reports it
+	// (rooms.media: type: file.mimetype, apps/meteor/app/api/server/v1/rooms.ts). A part
+	// without one gets the extension's type here (an assumption of the simulator).
 	mt := fh.Header.Get("Content-Type")
+	if mt == "" {
+		mt = mime.TypeByExtension(strings.ToLower(filepath.Ext(fh.Filename)))
+	}
 	if mt == "" {
 		mt = "application/octet-stream"
 	}
@@ -1402,6 +1461,11 @@ func (c *call) takeFile(r *room) (*upload, reply, bool) {
 		return nil, fail("error-file-upload", "Could not read the file", nil), false
 	}
 	up := &upload{id: randomID(), rid: r.id, uid: c.u.id, name: fh.Filename, mime: mt, size: len(data), data: data}
+	if strings.HasPrefix(mt, "image/") {
+		if cfg, format, err := image.DecodeConfig(bytes.NewReader(data)); err == nil {
+			up.identified, up.format, up.width, up.height = true, format, cfg.Width, cfg.Height
+		}
+	}
 	c.s.files[up.id] = up
 	return up, reply{}, true
 }
@@ -1420,6 +1484,7 @@ func (c *call) roomsUpload() reply {
 		return rep
 	}
 	up.confirmed = true
+	up.desc = c.str("description")
 	m := s.insertMessageLocked(r, c.u, randomID(), c.str("msg"), c.str("tmid"), up)
 	return ok(map[string]any{"message": s.msgDoc(m)})
 }
@@ -1455,6 +1520,7 @@ func (c *call) roomsMediaConfirm() reply {
 	if n := c.str("fileName"); n != "" {
 		up.name = n
 	}
+	up.desc = c.str("description")
 	up.confirmed = true
 	m := s.insertMessageLocked(r, c.u, randomID(), c.str("msg"), c.str("tmid"), up)
 	return ok(map[string]any{"message": s.msgDoc(m)})
@@ -1496,7 +1562,8 @@ func (c *call) roomMembers(t string) reply {
 		return rep
 	}
 	if !s.canRead(c.u.id, r) {
-		return s.unauthorized()
+		// channels.members / groups.members / im.members: API.v1.forbidden().
+		return s.apiForbidden()
 	}
 	var members []*user
 	for _, id := range r.members {
@@ -1518,7 +1585,8 @@ func (c *call) roomMessages(t string) reply {
 		return rep
 	}
 	if !s.canRead(c.u.id, r) {
-		return s.unauthorized()
+		// channels.messages / groups.messages / im.messages: API.v1.forbidden().
+		return s.apiForbidden()
 	}
 	ms := s.roomMsgs[r.id]
 	sorted := make([]*message, 0, len(ms))

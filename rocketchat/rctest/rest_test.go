@@ -161,46 +161,31 @@ func TestTwoFactor(t *testing.T) {
 	do(t, s, "POST", "/api/v1/users.update", pid, pat, upd).want(t, 200)
 }
 
-func TestCreateTokenByVersion(t *testing.T) {
-	notAuth := `{"success":false,"error":"Not authorized [error-not-authorized]","errorType":"error-not-authorized","details":{"method":"createToken"}}`
-	for _, tc := range []struct {
-		name string
-		opts Options
-		body map[string]any
-		ok   bool
-	}{
-		{"8.x no secret configured", Options{Version: "8.0.1"}, map[string]any{"username": "bob"}, false},
-		{"8.x wrong secret", Options{Version: "8.0.1", CreateTokenSecret: "s3"}, map[string]any{"username": "bob", "secret": "x"}, false},
-		{"8.x secret", Options{Version: "8.0.1", CreateTokenSecret: "s3"}, map[string]any{"username": "bob", "secret": "s3"}, true},
-		{"8.7 secret", Options{Version: "8.7.0", CreateTokenSecret: "s3"}, map[string]any{"username": "bob", "secret": "s3"}, true},
-		{"7.x", Options{Version: "7.10.0"}, map[string]any{"username": "bob"}, true},
-		{"7.x disabled", Options{Version: "7.10.0", CreateTokensDisabled: true}, map[string]any{"username": "bob"}, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			s := newTestServer(t, tc.opts)
+// TestCreateTokenTwoFactor87: 8.7+ marks users.createToken twoFactorRequired
+// (apps/meteor/server/api/v1/users.ts); 8.0-8.6 do not. The body and permission rules are in
+// contract_test.go.
+func TestCreateTokenTwoFactor87(t *testing.T) {
+	for _, v := range []string{"8.6.0", "8.7.0", "9.0.0"} {
+		t.Run(v, func(t *testing.T) {
+			s := newTestServer(t, Options{Version: v, TwoFactor: true, CreateTokenSecret: "s3"})
 			bob := s.AddUser(UserSpec{Username: "bob", Password: "pw"})
 			aid, atok := s.LoginToken("admin")
-			r := do(t, s, "POST", "/api/v1/users.createToken", aid, atok, tc.body)
-			if !tc.ok {
-				jsonEq(t, r.want(t, 400).body, notAuth)
+			body := map[string]any{"userId": bob, "secret": "s3"}
+			r := do(t, s, "POST", "/api/v1/users.createToken", aid, atok, body)
+			if v == "8.6.0" {
+				r.want(t, 200)
 				return
 			}
-			r.want(t, 200)
-			tok, _ := path(r.body, "data", "authToken").(string)
-			if path(r.body, "data", "userId") != bob || tok == "" {
-				t.Fatalf("body %s", r.raw)
-			}
-			do(t, s, "GET", "/api/v1/me", bob, tok, nil).want(t, 200)
-			// An ordinary user cannot mint tokens for others, except on 8.0-8.6 where the
-			// secret alone decides.
-			uid, utok := s.LoginToken("bob")
-			s.AddUser(UserSpec{Username: "carol"})
-			body := map[string]any{"username": "carol", "secret": tc.opts.CreateTokenSecret}
-			want := 400
-			if strings.HasPrefix(tc.opts.Version, "8.0") {
-				want = 200
-			}
-			do(t, s, "POST", "/api/v1/users.createToken", uid, utok, body).want(t, want)
+			jsonEq(t, r.want(t, 400).body, `{"success":false,"error":"TOTP Required [totp-required]","errorType":"totp-required","details":{"method":"password","codeGenerated":false,"availableMethods":[]}}`)
+			// The password fallback (x-2fa-method: password, sha256 of the password) passes.
+			req, _ := http.NewRequest("POST", s.URL()+"/api/v1/users.createToken", strings.NewReader(`{"userId":"`+bob+`","secret":"s3"}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("X-User-Id", aid)
+			req.Header.Set("X-Auth-Token", atok)
+			req.Header.Set("x-2fa-method", "password")
+			_, p := s.AdminCredentials()
+			req.Header.Set("x-2fa-code", sha256Hex(p))
+			send(t, req).want(t, 200)
 		})
 	}
 }
@@ -318,7 +303,7 @@ func TestChatAndSync(t *testing.T) {
 		t.Fatalf("send: %s", r.raw)
 	}
 	jsonEq(t, do(t, s, "POST", "/api/v1/chat.sendMessage", aid, atok, send).want(t, 400).body,
-		`{"success":false,"error":"E11000 duplicate key error collection: rocketchat.rocketchat_message index: _id_ dup key: { _id: \"client-id-1\" }"}`)
+		`{"success":false,"error":"Cannot read properties of undefined (reading 'starred')"}`)
 	do(t, s, "POST", "/api/v1/chat.sendMessage", aid, atok, `{"message":{"msg":"x"}}`).want(t, 400)
 	do(t, s, "POST", "/api/v1/chat.sendMessage", aid, atok, `{}`).want(t, 400)
 
@@ -341,7 +326,7 @@ func TestChatAndSync(t *testing.T) {
 	}
 	jsonEq(t, do(t, s, "POST", "/api/v1/chat.update", aid, atok, map[string]any{"roomId": "GENERAL", "msgId": "nope", "text": "x"}).want(t, 400).body,
 		`{"success":false,"error":"No message found with the id of \"nope\"."}`)
-	do(t, s, "POST", "/api/v1/chat.delete", bid, btok, map[string]any{"roomId": "GENERAL", "msgId": "client-id-1"}).want(t, 401)
+	do(t, s, "POST", "/api/v1/chat.delete", bid, btok, map[string]any{"roomId": "GENERAL", "msgId": "client-id-1"}).want(t, 400)
 	r = do(t, s, "POST", "/api/v1/chat.delete", aid, atok, map[string]any{"roomId": "GENERAL", "msgId": "client-id-1"}).want(t, 200)
 	if _, ok := r.body["ts"].(string); !ok || r.body["_id"] != "client-id-1" {
 		t.Fatalf("delete: %s", r.raw)

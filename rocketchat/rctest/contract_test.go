@@ -1,0 +1,251 @@
+package rctest
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// The contract suite: one golden request and answer per REST endpoint the gateway uses
+// (rocketchat/client.go, gateway/facade.go, gateway/rcrest.go), taken from Rocket.Chat's
+// source and its Open-API description (RocketChat/Rocket.Chat-Open-API), never from our
+// client, and run against every simulated release line. A case with exact set compares
+// the whole body (error bodies); otherwise want is a subset of the answer.
+
+// contractVersions are the release lines the simulator distinguishes.
+var contractVersions = []string{"7.10.0", "8.0.1", "8.6.0", "8.8.1", "9.0.0"}
+
+type contractCase struct {
+	name     string
+	source   string // the Rocket.Chat file (or Open-API file) the golden comes from
+	versions func(major, minor int) bool
+	as       string // username whose token calls
+	method   string
+	path     string // {var} placeholders from the world
+	body     string
+	status   int
+	want     string
+	exact    bool
+}
+
+func all(int, int) bool         { return true }
+func from8(major, _ int) bool   { return major >= 8 }
+func before8(major, _ int) bool { return major < 8 }
+
+var contractCases = []contractCase{
+	// users.createToken (apps/meteor/server/api/v1/users.ts; Open-API user-management.yaml).
+	{name: "createToken 8.x", source: "apps/meteor/server/api/v1/users.ts", versions: from8, as: "admin",
+		method: "POST", path: "/api/v1/users.createToken", body: `{"userId":"{alice}","secret":"s3"}`,
+		status: 200, want: `{"data":{"userId":"{alice}"},"success":true}`},
+	{name: "createToken 8.x refuses a username", source: "packages/http-router/src/Router.ts", versions: from8, as: "admin",
+		method: "POST", path: "/api/v1/users.createToken", body: `{"username":"alice","secret":"s3"}`,
+		status: 400, exact: true, want: `{"success":false,"errorType":"invalid-params","error":"must have required property 'userId'"}`},
+	{name: "createToken 8.x refuses extra keys", source: "packages/http-router/src/Router.ts", versions: from8, as: "admin",
+		method: "POST", path: "/api/v1/users.createToken", body: `{"userId":"{alice}","secret":"s3","username":"alice"}`,
+		status: 400, exact: true, want: `{"success":false,"errorType":"invalid-params","error":"must NOT have additional properties"}`},
+	{name: "createToken 8.x needs a secret", source: "packages/http-router/src/Router.ts", versions: from8, as: "admin",
+		method: "POST", path: "/api/v1/users.createToken", body: `{"userId":"{alice}"}`,
+		status: 400, exact: true, want: `{"success":false,"errorType":"invalid-params","error":"must have required property 'secret'"}`},
+	{name: "createToken 8.x wrong secret", source: "apps/meteor/server/meteor-methods/auth/createToken.ts", versions: from8, as: "admin",
+		method: "POST", path: "/api/v1/users.createToken", body: `{"userId":"{alice}","secret":"nope"}`,
+		status: 400, exact: true, want: `{"success":false,"error":"Not authorized [error-not-authorized]","errorType":"error-not-authorized"}`},
+	{name: "createToken 7.x by id", source: "apps/meteor/app/lib/server/methods/createToken.ts", versions: before8, as: "admin",
+		method: "POST", path: "/api/v1/users.createToken", body: `{"userId":"{alice}"}`,
+		status: 200, want: `{"data":{"userId":"{alice}"},"success":true}`},
+	{name: "createToken 7.x by username", source: "apps/meteor/app/api/server/v1/users.ts", versions: before8, as: "admin",
+		method: "POST", path: "/api/v1/users.createToken", body: `{"username":"alice"}`,
+		status: 200, want: `{"data":{"userId":"{alice}"},"success":true}`},
+	{name: "createToken 7.x for another user without permission", source: "apps/meteor/app/lib/server/methods/createToken.ts", versions: before8, as: "alice",
+		method: "POST", path: "/api/v1/users.createToken", body: `{"userId":"{bob}"}`,
+		status: 400, exact: true, want: `{"success":false,"error":"Not authorized [error-not-authorized]","errorType":"error-not-authorized","details":{"method":"createToken"}}`},
+	{name: "createToken 8.7+ for another user without permission", source: "apps/meteor/server/meteor-methods/auth/createToken.ts",
+		versions: func(ma, mi int) bool { return ma > 8 || (ma == 8 && mi >= 7) }, as: "alice",
+		method: "POST", path: "/api/v1/users.createToken", body: `{"userId":"{bob}","secret":"s3"}`,
+		status: 400, exact: true, want: `{"success":false,"error":"Not authorized [error-not-authorized]","errorType":"error-not-authorized"}`},
+	{name: "createToken 8.0-8.6 secret alone decides", source: "apps/meteor/server/meteor-methods/auth/createToken.ts (8.0 generateAccessToken(userId, secret))",
+		versions: func(ma, mi int) bool { return ma == 8 && mi < 7 }, as: "alice",
+		method: "POST", path: "/api/v1/users.createToken", body: `{"userId":"{bob}","secret":"s3"}`,
+		status: 200, want: `{"data":{"userId":"{bob}"},"success":true}`},
+
+	// Users and session.
+	{name: "users.info", source: "apps/meteor/server/api/v1/users.ts", versions: all, as: "admin",
+		method: "GET", path: "/api/v1/users.info?username=bob", status: 200, want: `{"user":{"_id":"{bob}","username":"bob"},"success":true}`},
+	{name: "users.info unknown", source: "apps/meteor/server/api/v1/users.ts", versions: all, as: "admin",
+		method: "GET", path: "/api/v1/users.info?username=nobody", status: 400, exact: true, want: `{"success":false,"error":"User not found."}`},
+	{name: "me", source: "apps/meteor/app/api/server/v1/misc.ts", versions: all, as: "alice",
+		method: "GET", path: "/api/v1/me", status: 200, want: `{"_id":"{alice}","username":"alice","success":true}`},
+
+	// Messages (apps/meteor/app/api/server/v1/chat.ts).
+	{name: "chat.sendMessage", source: "apps/meteor/app/api/server/v1/chat.ts", versions: all, as: "alice",
+		method: "POST", path: "/api/v1/chat.sendMessage", body: `{"message":{"_id":"golden-1","rid":"GENERAL","msg":"hello"}}`,
+		status: 200, want: `{"message":{"_id":"golden-1","rid":"GENERAL","msg":"hello","u":{"_id":"{alice}","username":"alice"}},"success":true}`},
+	{name: "chat.sendMessage existing _id", source: "apps/meteor/app/lib/server/functions/sendMessage.ts + normalizeMessagesForUser.ts", versions: all, as: "alice",
+		method: "POST", path: "/api/v1/chat.sendMessage", body: `{"message":{"_id":"{msg}","rid":"GENERAL","msg":"again"}}`,
+		status: 400, exact: true, want: `{"success":false,"error":"Cannot read properties of undefined (reading 'starred')"}`},
+	{name: "chat.getMessage", source: "apps/meteor/app/api/server/v1/chat.ts", versions: all, as: "alice",
+		method: "GET", path: "/api/v1/chat.getMessage?msgId={msg}", status: 200, want: `{"message":{"_id":"{msg}","rid":"GENERAL","u":{"_id":"{bob}"}},"success":true}`},
+	{name: "chat.update unknown message", source: "apps/meteor/app/api/server/v1/chat.ts", versions: all, as: "alice",
+		method: "POST", path: "/api/v1/chat.update", body: `{"roomId":"GENERAL","msgId":"nope","text":"x"}`,
+		status: 400, exact: true, want: `{"success":false,"error":"No message found with the id of \"nope\"."}`},
+	{name: "chat.delete someone else's message", source: "apps/meteor/app/lib/server/methods/deleteMessage.ts", versions: all, as: "alice",
+		method: "POST", path: "/api/v1/chat.delete", body: `{"roomId":"GENERAL","msgId":"{msg}"}`,
+		status: 400, exact: true, want: `{"success":false,"error":"Not allowed [error-action-not-allowed]","errorType":"error-action-not-allowed","details":{"method":"deleteMessage","action":"Delete_message"}}`},
+	{name: "chat.syncMessages", source: "apps/meteor/app/api/server/v1/chat.ts", versions: all, as: "alice",
+		method: "GET", path: "/api/v1/chat.syncMessages?roomId={pub}&lastUpdate=2000-01-01T00:00:00.000Z", status: 200,
+		want: `{"result":{"updated":[{"_id":"{pubmsg}"}],"deleted":[]},"success":true}`},
+
+	// Rooms and subscriptions.
+	{name: "subscriptions.read", source: "apps/meteor/app/api/server/v1/subscriptions.ts", versions: all, as: "alice",
+		method: "POST", path: "/api/v1/subscriptions.read", body: `{"rid":"GENERAL"}`, status: 200, exact: true, want: `{"success":true}`},
+	{name: "subscriptions.get", source: "apps/meteor/app/api/server/v1/subscriptions.ts", versions: all, as: "alice",
+		method: "GET", path: "/api/v1/subscriptions.get", status: 200, want: `{"update":[{"rid":"GENERAL"}],"remove":[],"success":true}`},
+	{name: "rooms.info not allowed", source: "apps/meteor/app/api/server/v1/rooms.ts", versions: all, as: "alice",
+		method: "GET", path: "/api/v1/rooms.info?roomId={secret}", status: 400, exact: true, want: `{"success":false,"error":"not-allowed","errorType":"Not Allowed"}`},
+	{name: "channels.history", source: "apps/meteor/app/api/server/v1/channels.ts", versions: all, as: "alice",
+		method: "GET", path: "/api/v1/channels.history?roomId={pub}&count=1", status: 200, want: `{"messages":[{"_id":"{pubmsg}"}],"success":true}`},
+	{name: "groups.history outside the group", source: "apps/meteor/app/api/server/v1/groups.ts (findPrivateGroupByIdOrName)", versions: all, as: "alice",
+		method: "GET", path: "/api/v1/groups.history?roomId={secret}", status: 400, exact: true,
+		want: `{"success":false,"error":"The required \"roomId\" or \"roomName\" param provided does not match any group [error-room-not-found]","errorType":"error-room-not-found"}`},
+	{name: "channels.invite from outside", source: "apps/meteor/app/lib/server/methods/addUsersToRoom.ts", versions: all, as: "alice",
+		method: "POST", path: "/api/v1/channels.invite", body: `{"roomId":"{pub}","userId":"{alice}"}`,
+		status: 400, exact: true, want: `{"success":false,"error":"Not allowed [error-not-allowed]","errorType":"error-not-allowed","details":{"method":"addUsersToRoom"}}`},
+	{name: "im.create", source: "apps/meteor/server/api/v1/im.ts", versions: all, as: "alice",
+		method: "POST", path: "/api/v1/im.create", body: `{"username":"bob"}`, status: 200, want: `{"room":{"t":"d"},"success":true}`},
+	{name: "groups.create", source: "apps/meteor/app/api/server/v1/groups.ts", versions: all, as: "alice",
+		method: "POST", path: "/api/v1/groups.create", body: `{"name":"golden-group","members":[]}`, status: 200, want: `{"group":{"name":"golden-group","t":"p"},"success":true}`},
+
+	// Uploads: forbidden outside the room (apps/meteor/app/api/server/v1/rooms.ts API.v1.forbidden(),
+	// whose error is "unauthorized" before 8.0 and "forbidden" from 8.0, ApiClass.ts).
+	{name: "rooms.media outside the room 7.x", source: "apps/meteor/app/api/server/ApiClass.ts forbidden()", versions: before8, as: "alice",
+		method: "POST", path: "/api/v1/rooms.media/{secret}", body: `{}`, status: 403, exact: true, want: `{"success":false,"error":"unauthorized"}`},
+	{name: "rooms.media outside the room 8.x", source: "apps/meteor/app/api/server/ApiClass.ts forbidden()", versions: from8, as: "alice",
+		method: "POST", path: "/api/v1/rooms.media/{secret}", body: `{}`, status: 403, exact: true, want: `{"success":false,"error":"forbidden"}`},
+	{name: "rooms.upload gone in 8.x", source: "RocketChat/Rocket.Chat#36857", versions: from8, as: "alice",
+		method: "POST", path: "/api/v1/rooms.upload/GENERAL", body: `{}`, status: 404, exact: true, want: `{"success":false,"error":"Resource not found"}`},
+}
+
+// contractWorld builds the same small world on every version: alice and bob, a message of
+// bob's in GENERAL, a private group of bob's, a public channel of bob's without alice and
+// with one message of his.
+func contractWorld(t *testing.T, version string) (*Server, map[string]string) {
+	s := newTestServer(t, Options{Version: version, CreateTokenSecret: "s3"})
+	vars := map[string]string{
+		"alice": s.AddUser(UserSpec{Username: "alice", Password: "pa"}),
+		"bob":   s.AddUser(UserSpec{Username: "bob", Password: "pb"}),
+	}
+	s.AddUser(UserSpec{Username: "carol"})
+	vars["msg"] = s.PostMessage("GENERAL", "bob", "from bob")
+	vars["secret"] = s.AddRoom(RoomSpec{Type: "p", Name: "secret", Owner: "bob"})
+	vars["pub"] = s.AddRoom(RoomSpec{Type: "c", Name: "pub", Owner: "bob"})
+	vars["pubmsg"] = s.PostMessage(vars["pub"], "bob", "in pub")
+	return s, vars
+}
+
+func expand(s string, vars map[string]string) string {
+	for k, v := range vars {
+		s = strings.ReplaceAll(s, "{"+k+"}", v)
+	}
+	return s
+}
+
+// subset reports where want is not contained in got ("" when it is).
+func subset(got, want any, at string) string {
+	switch w := want.(type) {
+	case map[string]any:
+		g, ok := got.(map[string]any)
+		if !ok {
+			return at + ": not an object"
+		}
+		for k, wv := range w {
+			gv, ok := g[k]
+			if !ok {
+				return at + "." + k + ": missing"
+			}
+			if d := subset(gv, wv, at+"."+k); d != "" {
+				return d
+			}
+		}
+	case []any:
+		g, ok := got.([]any)
+		if !ok || len(g) < len(w) {
+			return at + ": not an array of at least " + fmt.Sprint(len(w))
+		}
+		for i := range w {
+			if d := subset(g[i], w[i], fmt.Sprintf("%s[%d]", at, i)); d != "" {
+				return d
+			}
+		}
+	default:
+		if !reflect.DeepEqual(got, want) {
+			return fmt.Sprintf("%s: got %v, want %v", at, got, want)
+		}
+	}
+	return ""
+}
+
+func TestContract(t *testing.T) {
+	for _, v := range contractVersions {
+		t.Run(v, func(t *testing.T) {
+			major, minor := parseVersion(v)
+			s, vars := contractWorld(t, v)
+			tokens := map[string][2]string{}
+			for _, c := range contractCases {
+				if !c.versions(major, minor) {
+					continue
+				}
+				t.Run(c.name, func(t *testing.T) {
+					tok, ok := tokens[c.as]
+					if !ok {
+						uid, tk := s.LoginToken(c.as)
+						tok = [2]string{uid, tk}
+						tokens[c.as] = tok
+					}
+					var body any
+					if c.body != "" {
+						body = expand(c.body, vars)
+					}
+					r := do(t, s, c.method, expand(c.path, vars), tok[0], tok[1], body)
+					if r.status != c.status {
+						t.Fatalf("%s %s: status %d, want %d (source %s); body %s", c.method, c.path, r.status, c.status, c.source, r.raw)
+					}
+					var want any
+					if err := json.Unmarshal([]byte(expand(c.want, vars)), &want); err != nil {
+						t.Fatalf("bad golden: %v", err)
+					}
+					var got any = r.body
+					if c.exact {
+						if !reflect.DeepEqual(got, want) {
+							t.Fatalf("%s: body %s, want exactly %s (source %s)", c.name, r.raw, expand(c.want, vars), c.source)
+						}
+						return
+					}
+					if d := subset(got, want, "$"); d != "" {
+						t.Fatalf("%s: %s; body %s (source %s)", c.name, d, r.raw, c.source)
+					}
+				})
+			}
+		})
+	}
+}
+
+// TestContractHistoryCap: getPaginationItems caps count at API_Upper_Count_Limit, 100 by
+// default (apps/meteor/app/api/server/helpers/getPaginationItems.ts).
+func TestContractHistoryCap(t *testing.T) {
+	for _, v := range contractVersions {
+		t.Run(v, func(t *testing.T) {
+			s := newTestServer(t, Options{Version: v})
+			s.AddUser(UserSpec{Username: "alice"})
+			for i := range 105 {
+				s.PostMessage("GENERAL", "alice", fmt.Sprint("m", i))
+			}
+			uid, tok := s.LoginToken("alice")
+			r := do(t, s, http.MethodGet, "/api/v1/channels.history?roomId=GENERAL&count=101", uid, tok, nil).want(t, 200)
+			if n := len(r.body["messages"].([]any)); n != 100 {
+				t.Fatalf("count=101 gave %d messages, want the cap of 100", n)
+			}
+		})
+	}
+}
