@@ -233,8 +233,13 @@ type Redis struct {
 	Password Secret `yaml:"password"`
 	// TLS forces TLS even for a redis:// URL.
 	TLS bool `yaml:"tls"`
-	// NodeID names this node in the cluster (default: host name + random suffix).
+	// NodeID names this node in the cluster (default: the host name). Each process start
+	// adds a random incarnation to it in Redis, so a restarted node never inherits the
+	// presence counts or leases of the process before it.
 	NodeID string `yaml:"node_id"`
+	// Timeout bounds every Redis round trip and is the silence after which a Redis
+	// connection is taken for dead (default 5s).
+	Timeout Duration `yaml:"timeout"`
 }
 
 // Shutdown bounds the SIGTERM sequence.
@@ -291,6 +296,7 @@ func Default() Config {
 			HandshakeTimeout: Duration(15 * time.Second),
 		},
 		Log:      Log{Level: "info", Format: "text"},
+		Redis:    Redis{Timeout: Duration(5 * time.Second)},
 		Shutdown: Shutdown{Timeout: Duration(25 * time.Second)},
 	}
 }

@@ -246,6 +246,7 @@ func (c Config) Validate() error {
 	// shutdown
 	v.nonNegative("shutdown.drain_delay", c.Shutdown.DrainDelay)
 	v.positive("shutdown.timeout", c.Shutdown.Timeout)
+	v.positive("redis.timeout", c.Redis.Timeout)
 	if c.Shutdown.Timeout > 0 && c.Shutdown.DrainDelay >= c.Shutdown.Timeout {
 		v.add("shutdown.drain_delay", fmt.Errorf("%w: must be shorter than shutdown.timeout", ErrConflict))
 	}

@@ -67,10 +67,11 @@ func (s *Server) compose() error {
 	}
 	if cfg.Redis.URL != "" {
 		store, err := redisstore.New(redisstore.Options{
-			URL:      redisURL(cfg.Redis.URL, cfg.Redis.TLS),
-			Password: cfg.Redis.Password.Value(),
-			NodeID:   cfg.Redis.NodeID,
-			Logger:   s.log.With("component", "redisstore"),
+			URL:       redisURL(cfg.Redis.URL, cfg.Redis.TLS),
+			Password:  cfg.Redis.Password.Value(),
+			NodeID:    cfg.Redis.NodeID,
+			IOTimeout: cfg.Redis.Timeout.D(),
+			Logger:    s.log.With("component", "redisstore"),
 		})
 		if err != nil {
 			_ = hub.Shutdown(context.Background())
@@ -78,7 +79,7 @@ func (s *Server) compose() error {
 		}
 		so.Leaser, so.Tokens, so.Presence, so.Clustered = store, store, store, true
 		s.closers = append(s.closers, func(context.Context) error { return store.Close() })
-		s.log.Info("cluster mode: sessions on Redis", "node_id", store.NodeID())
+		s.log.Info("cluster mode: sessions on Redis", "node_id", store.NodeID(), "member", store.Member())
 	}
 	mgr, err = session.NewManager(so)
 	if err != nil {
@@ -118,9 +119,10 @@ func (s *Server) newHub(online, offline func(string)) (Hub, error) {
 	var bp push.Backplane
 	if cfg.Redis.URL != "" {
 		b, err := redisbackplane.New(redisbackplane.Options{
-			URL:      redisURL(cfg.Redis.URL, cfg.Redis.TLS),
-			Password: cfg.Redis.Password.Value(),
-			Logger:   s.log.With("component", "redisbackplane"),
+			URL:       redisURL(cfg.Redis.URL, cfg.Redis.TLS),
+			Password:  cfg.Redis.Password.Value(),
+			IOTimeout: cfg.Redis.Timeout.D(),
+			Logger:    s.log.With("component", "redisbackplane"),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("gateway: redis backplane: %w", err)

@@ -47,6 +47,9 @@ type Options struct {
 	URL string
 	// Password overrides the URL's password when set.
 	Password string
+	// IOTimeout bounds every Redis round trip and is the silence after which a connection
+	// (the subscriber's included) is taken for dead and redialled (default 5 s).
+	IOTimeout time.Duration
 	// Prefix of every channel (default "rcgw:push").
 	Prefix string
 	// QueueSize bounds the envelopes waiting to be published (default 8192).
@@ -155,6 +158,11 @@ func New(o Options) (*Backplane, error) {
 		opt.Password = o.Password
 	}
 	opt.DisableCache = true
+	if o.IOTimeout <= 0 {
+		o.IOTimeout = 5 * time.Second
+	}
+	opt.ConnWriteTimeout = o.IOTimeout
+	opt.Dialer.Timeout = o.IOTimeout
 	client, err := rueidis.NewClient(opt)
 	if err != nil {
 		return nil, fmt.Errorf("redisbackplane: connect: %w", err)

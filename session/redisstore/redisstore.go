@@ -4,11 +4,21 @@
 //
 // Keys, with Prefix (default "rcgw:session"):
 //
-//	<prefix>:lease:<user>   "<node>:<fence>", with the lease's expiry
-//	<prefix>:fence:<user>   the user's last fencing token (INCR)
-//	<prefix>:token:<user>   the user's Rocket.Chat credentials, with the token's TTL
-//	<prefix>:presence:<user> hash node → that node's connection count
-//	<prefix>:alive:<node>   present while the node lives (refreshed every AliveTTL/3)
+//	<prefix>:lease:<user>    "<member>:<fence>", with the lease's expiry
+//	<prefix>:fence:<user>    the user's last fencing token (INCR), expiring FenceTTL after
+//	                         its last lease was granted
+//	<prefix>:token:<user>    the user's Rocket.Chat credentials, with the token's TTL
+//	<prefix>:presence:<user> hash member → that process's connection count
+//	<prefix>:alive:<member>  present while the process lives (refreshed every AliveTTL/3)
+//
+// A member is the node id plus a random incarnation, new at every start: a node that restarts
+// under a fixed id (as docker-compose.yml sets) does not inherit the presence counts or the
+// leases of the process that crashed, which vanish with that process's alive key. Every key
+// expires or empties itself: nothing per user stays in Redis for good.
+//
+// Redis may run a command long after the caller gave up on it (a hung server that wakes). A
+// lease acquisition carries the caller's deadline and Redis refuses it once that has passed,
+// so a grant nobody waits for any more is never made.
 //
 // Tokens are stored as they are: Redis must be private to the gateway nodes (and should use
 // TLS and a password). This package never logs them.
@@ -22,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -37,16 +48,24 @@ type Options struct {
 	URL      string // redis:// or rediss://
 	Password string // overrides the URL's password when set
 	Prefix   string // default "rcgw:session"
-	// NodeID names this node (default: random). Two live nodes must not share it.
+	// NodeID names this node (default: the host name). The process's member name adds a
+	// random incarnation, so two processes never share one.
 	NodeID string
 	// AliveTTL is how long a node's connection counts outlive it (default 15 s).
 	AliveTTL time.Duration
-	Logger   *slog.Logger
+	// FenceTTL is how long a user's fencing counter outlives the last lease granted on it
+	// (default 24 h; far longer than any lease, so tokens only grow while leases matter).
+	FenceTTL time.Duration
+	// IOTimeout bounds every Redis round trip and the silence after which a connection is
+	// taken for dead (default 5 s).
+	IOTimeout time.Duration
+	Logger    *slog.Logger
 }
 
 // Store implements session.Leaser, session.TokenStore and session.Presence.
 type Store struct {
 	o      Options
+	member string // NodeID + "/" + this process's incarnation
 	log    *slog.Logger
 	client rueidis.Client
 	cancel context.CancelFunc
@@ -69,6 +88,11 @@ func New(o Options) (*Store, error) {
 		opt.Password = o.Password
 	}
 	opt.DisableCache = true
+	if o.IOTimeout <= 0 {
+		o.IOTimeout = 5 * time.Second
+	}
+	opt.ConnWriteTimeout = o.IOTimeout
+	opt.Dialer.Timeout = o.IOTimeout
 	client, err := rueidis.NewClient(opt)
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: connect: %w", err)
@@ -77,17 +101,23 @@ func New(o Options) (*Store, error) {
 		o.Prefix = "rcgw:session"
 	}
 	if o.NodeID == "" {
-		var b [8]byte
-		_, _ = rand.Read(b[:])
-		o.NodeID = hex.EncodeToString(b[:])
+		o.NodeID, _ = os.Hostname()
+		if o.NodeID == "" {
+			o.NodeID = "node"
+		}
 	}
 	if o.AliveTTL <= 0 {
 		o.AliveTTL = 15 * time.Second
 	}
+	if o.FenceTTL <= 0 {
+		o.FenceTTL = 24 * time.Hour
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{o: o, log: o.Logger, client: client}
+	var inc [4]byte
+	_, _ = rand.Read(inc[:])
+	s := &Store{o: o, member: o.NodeID + "/" + hex.EncodeToString(inc[:]), log: o.Logger, client: client}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	if err := s.beat(ctx); err != nil {
@@ -100,13 +130,17 @@ func New(o Options) (*Store, error) {
 	return s, nil
 }
 
-// NodeID is this node's name in presence counts and leases.
+// NodeID is this node's configured name.
 func (s *Store) NodeID() string { return s.o.NodeID }
+
+// Member is this process's name in presence counts and leases: the node id and a random
+// incarnation.
+func (s *Store) Member() string { return s.member }
 
 func (s *Store) key(kind, id string) string { return s.o.Prefix + ":" + kind + ":" + id }
 
 func (s *Store) beat(ctx context.Context) error {
-	cmd := s.client.B().Set().Key(s.key("alive", s.o.NodeID)).Value("1").Px(s.o.AliveTTL).Build()
+	cmd := s.client.B().Set().Key(s.key("alive", s.member)).Value("1").Px(s.o.AliveTTL).Build()
 	if err := s.client.Do(ctx, cmd).Error(); err != nil {
 		return fmt.Errorf("node heartbeat: %w", err)
 	}
@@ -135,16 +169,21 @@ func (s *Store) Close() error {
 	s.wg.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	_ = s.client.Do(ctx, s.client.B().Del().Key(s.key("alive", s.o.NodeID)).Build()).Error()
+	_ = s.client.Do(ctx, s.client.B().Del().Key(s.key("alive", s.member)).Build()).Error()
 	s.client.Close()
 	return nil
 }
 
 // Leases.
 
+// acquireScript grants the lease unless it is held, or the caller's deadline (ARGV[3], Unix
+// ms) has passed by Redis's clock: a request that waited in a hung server is refused (-1).
 var acquireScript = rueidis.NewLuaScript(`
+local t = redis.call('TIME')
+if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[3]) then return -1 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local fence = redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
 redis.call('SET', KEYS[1], ARGV[1] .. ':' .. fence, 'PX', ARGV[2])
 return fence`)
 
@@ -156,17 +195,33 @@ var releaseScript = rueidis.NewLuaScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`)
 
-// Acquire makes this node the owner of userID's upstream for ttl, unless another node is.
+// Acquire makes this process the owner of userID's upstream for ttl, unless another is. The
+// request carries its deadline (ctx's, at most IOTimeout from now): if Redis only gets to it
+// later, it refuses, so a grant is never made to a caller that stopped waiting.
 func (s *Store) Acquire(ctx context.Context, userID string, ttl time.Duration) (session.Lease, bool, error) {
+	deadline := time.Now().Add(s.o.IOTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	// Redis refuses from a margin before the caller's deadline, so that the answer to a
+	// grant made just in time still has time to arrive (node and Redis clocks are assumed
+	// to agree within that margin, as NTP keeps them).
+	last := deadline.Add(-min(time.Until(deadline)/4, 250*time.Millisecond))
 	ms := strconv.FormatInt(ttl.Milliseconds(), 10)
-	fence, err := acquireScript.Exec(ctx, s.client, []string{s.key("lease", userID), s.key("fence", userID)}, []string{s.o.NodeID, ms}).AsInt64()
+	args := []string{s.member, ms, strconv.FormatInt(last.UnixMilli(), 10), strconv.FormatInt(s.o.FenceTTL.Milliseconds(), 10)}
+	fence, err := acquireScript.Exec(ctx, s.client, []string{s.key("lease", userID), s.key("fence", userID)}, args).AsInt64()
 	if err != nil {
 		return nil, false, fmt.Errorf("redisstore: acquire lease: %w", err)
 	}
-	if fence == 0 {
+	switch {
+	case fence == -1:
+		return nil, false, errors.New("redisstore: acquire lease: Redis ran the request after its deadline and refused it")
+	case fence == 0:
 		return nil, false, nil
 	}
-	return &lease{s: s, key: s.key("lease", userID), value: s.o.NodeID + ":" + strconv.FormatInt(fence, 10), fence: fence, ms: ms}, true, nil
+	return &lease{s: s, key: s.key("lease", userID), value: s.member + ":" + strconv.FormatInt(fence, 10), fence: fence, ms: ms}, true, nil
 }
 
 type lease struct {
@@ -255,7 +310,7 @@ return n`)
 
 // Add counts one more connection of userID on this node.
 func (s *Store) Add(ctx context.Context, userID string) error {
-	if err := s.client.Do(ctx, s.client.B().Hincrby().Key(s.key("presence", userID)).Field(s.o.NodeID).Increment(1).Build()).Error(); err != nil {
+	if err := s.client.Do(ctx, s.client.B().Hincrby().Key(s.key("presence", userID)).Field(s.member).Increment(1).Build()).Error(); err != nil {
 		return fmt.Errorf("redisstore: presence add: %w", err)
 	}
 	return nil
@@ -263,13 +318,13 @@ func (s *Store) Add(ctx context.Context, userID string) error {
 
 // Remove counts one connection of userID less on this node.
 func (s *Store) Remove(ctx context.Context, userID string) error {
-	if err := removeScript.Exec(ctx, s.client, []string{s.key("presence", userID)}, []string{s.o.NodeID}).Error(); err != nil {
+	if err := removeScript.Exec(ctx, s.client, []string{s.key("presence", userID)}, []string{s.member}).Error(); err != nil {
 		return fmt.Errorf("redisstore: presence remove: %w", err)
 	}
 	return nil
 }
 
-// Count sums the user's connections on live nodes; counts of dead nodes are removed.
+// Count sums the user's connections in live processes; counts of dead ones are removed.
 func (s *Store) Count(ctx context.Context, userID string) (int, error) {
 	k := s.key("presence", userID)
 	m, err := s.client.Do(ctx, s.client.B().Hgetall().Key(k).Build()).AsIntMap()

@@ -3,6 +3,8 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -134,5 +136,106 @@ func TestPresenceCountsLiveNodesOnly(t *testing.T) {
 	}
 	if n, _ := a.Count(ctx, "u"); n != 0 {
 		t.Fatalf("count = %d, want 0", n)
+	}
+}
+
+// TestRestartUnderSameNodeIDDropsOldPresence: a node that crashed and restarts under the same
+// fixed node id must not keep the dead process's connection counts alive with its own
+// heartbeat (those users' upstreams would never linger out).
+func TestRestartUnderSameNodeIDDropsOldPresence(t *testing.T) {
+	r := redistest.Start(t)
+	ctx := context.Background()
+	old, err := New(Options{URL: r.URL(), NodeID: "a", AliveTTL: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Add(ctx, "u"); err != nil {
+		t.Fatal(err)
+	}
+	// A crash: the heartbeat stops, nothing is cleaned up.
+	old.cancel()
+	old.wg.Wait()
+	defer old.client.Close()
+	restarted := newStore(t, r.URL(), "a", 300*time.Millisecond)
+	deadline := time.Now().Add(5 * time.Second)
+	tick := time.NewTicker(50 * time.Millisecond) // Redis expires the dead process's key
+	defer tick.Stop()
+	for {
+		n, err := restarted.Count(ctx, "u")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the crashed process's count survives its restart: %d", n)
+		}
+		<-tick.C
+	}
+}
+
+// TestAcquireGivenUpIsNotGranted: when Redis hangs, the caller gives up on its lease request;
+// Redis must not grant it when it wakes, or the user has an owner with no upstream.
+func TestAcquireGivenUpIsNotGranted(t *testing.T) {
+	r := redistest.Start(t)
+	a, b := newStore(t, r.URL(), "a", 0), newStore(t, r.URL(), "b", 0)
+	ctx := context.Background()
+	// Warm a's connection (and load the script) so the paused call is the acquire itself.
+	if _, ok, err := a.Acquire(ctx, "warm", time.Second); err != nil || !ok {
+		t.Fatalf("warm-up acquire: %v %v", ok, err)
+	}
+	// Redis hangs (the process is stopped, as a stalled host would be) past a's deadline.
+	proc, err := os.FindProcess(r.PID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := proc.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	actx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	_, ok, err := a.Acquire(actx, "u", 10*time.Second)
+	cancel()
+	<-time.After(100 * time.Millisecond) // the hang lasts a little longer than a waited
+	if err := proc.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	if err == nil || ok {
+		t.Fatalf("acquire during the hang: %v %v, want an error", ok, err)
+	}
+	// Once Redis runs again, b must get the lease: a's late request was refused.
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		_, ok, err := b.Acquire(ctx, "u", time.Second)
+		if ok {
+			break
+		}
+		if err == nil {
+			t.Fatal("the lease given up on was granted when Redis woke")
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b never reached Redis again: %v", err)
+		}
+		<-tick.C
+	}
+}
+
+// TestFenceKeyExpires: the per-user fencing counter does not stay in Redis forever.
+func TestFenceKeyExpires(t *testing.T) {
+	r := redistest.Start(t)
+	s, err := New(Options{URL: r.URL(), NodeID: "a", FenceTTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	ctx := context.Background()
+	if _, ok, err := s.Acquire(ctx, "u", time.Second); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	pttl, err := s.client.Do(ctx, s.client.B().Pttl().Key(s.key("fence", "u")).Build()).AsInt64()
+	if err != nil || pttl <= 0 || pttl > time.Hour.Milliseconds() {
+		t.Fatalf("fence key PTTL = %d %v, want (0, 1h]", pttl, err)
 	}
 }
