@@ -83,6 +83,14 @@ type RocketChat struct {
 	TLSVerify bool `yaml:"tls_verify"`
 	// Timeout bounds one REST call (default 15s).
 	Timeout Duration `yaml:"timeout"`
+	// PingInterval is the upstream silence after which the gateway pings Rocket.Chat, and
+	// PingTimeout how long it then waits for any frame before it takes the connection for
+	// dead and reconnects (defaults 5s and 5s: a silent partition is noticed within 10s).
+	PingInterval Duration `yaml:"ping_interval"`
+	PingTimeout  Duration `yaml:"ping_timeout"`
+	// ReconnectMax caps the delay between upstream reconnect attempts (default 5s), so an
+	// upstream is back within seconds of Rocket.Chat answering again.
+	ReconnectMax Duration `yaml:"reconnect_max"`
 }
 
 // Admin is the admin agent's credentials: username + password, or user id + personal
@@ -256,8 +264,11 @@ type Shutdown struct {
 func Default() Config {
 	return Config{
 		RocketChat: RocketChat{
-			TLSVerify: true,
-			Timeout:   Duration(15 * time.Second),
+			TLSVerify:    true,
+			Timeout:      Duration(15 * time.Second),
+			PingInterval: Duration(5 * time.Second),
+			PingTimeout:  Duration(5 * time.Second),
+			ReconnectMax: Duration(5 * time.Second),
 		},
 		UserTokens: UserTokens{
 			Strategy: StrategyCreateToken,

@@ -247,6 +247,9 @@ func (c Config) Validate() error {
 	v.nonNegative("shutdown.drain_delay", c.Shutdown.DrainDelay)
 	v.positive("shutdown.timeout", c.Shutdown.Timeout)
 	v.positive("redis.timeout", c.Redis.Timeout)
+	v.positive("rocketchat.ping_interval", c.RocketChat.PingInterval)
+	v.positive("rocketchat.ping_timeout", c.RocketChat.PingTimeout)
+	v.positive("rocketchat.reconnect_max", c.RocketChat.ReconnectMax)
 	if c.Shutdown.Timeout > 0 && c.Shutdown.DrainDelay >= c.Shutdown.Timeout {
 		v.add("shutdown.drain_delay", fmt.Errorf("%w: must be shorter than shutdown.timeout", ErrConflict))
 	}

@@ -62,8 +62,13 @@ func (s *Server) compose() error {
 		DefaultPassword: cfg.UserTokens.DefaultPassword.Value(),
 		TokenTTL:        cfg.UserTokens.TTL.D(),
 		Linger:          cfg.UserTokens.Linger.D(),
-		Realtime:        rocketchat.RealtimeOptions{HTTPClient: s.wsClient},
-		Logger:          s.log.With("component", "session"),
+		Realtime: rocketchat.RealtimeOptions{
+			HTTPClient:   s.wsClient,
+			PingInterval: cfg.RocketChat.PingInterval.D(),
+			PingTimeout:  cfg.RocketChat.PingTimeout.D(),
+			BackoffMax:   cfg.RocketChat.ReconnectMax.D(),
+		},
+		Logger: s.log.With("component", "session"),
 	}
 	if cfg.Redis.URL != "" {
 		store, err := redisstore.New(redisstore.Options{

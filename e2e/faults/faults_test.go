@@ -1,0 +1,224 @@
+// Package faults_test runs a real gateway against rctest through a TCP fault proxy
+// (internal/faultproxy) and counts, per scenario, what a browser tab received: sent,
+// delivered, lost, duplicated. Each scenario is one of the outages the gateway promises to
+// survive without losing or repeating a message (docs/reliability.md).
+package faults_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"go.uber.org/goleak"
+
+	"github.com/rcgateway/rcgateway/config"
+	"github.com/rcgateway/rcgateway/internal/faultproxy"
+	"github.com/rcgateway/rcgateway/internal/gatewaytest"
+	"github.com/rcgateway/rcgateway/push/pushtest"
+	"github.com/rcgateway/rcgateway/rocketchat/rctest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const secret = "faults-hs256-secret-0123456789abcdef-0123"
+
+// rig is one gateway whose every connection to Rocket.Chat (REST and DDP) crosses the proxy.
+type rig struct {
+	t     *testing.T
+	rc    *rctest.Server
+	proxy *faultproxy.Proxy
+	node  *gatewaytest.Node
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	rc := rctest.New(rctest.Options{CreateTokenSecret: "create-secret"})
+	t.Cleanup(rc.Close)
+	rc.AddUser(rctest.UserSpec{Username: "bob", Name: "Bob"})
+	u, err := url.Parse(rc.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := faultproxy.New(u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	cfg := gatewaytest.Config(rc, "create-secret")
+	cfg.RocketChat.URL = "http://" + p.Addr()
+	cfg.Auth.JWT.HS256Secret = config.Secret(secret)
+	// Default ping and reconnect settings: what is measured is what users get.
+	return &rig{t: t, rc: rc, proxy: p, node: gatewaytest.Start(t, cfg)}
+}
+
+func (r *rig) token(user string) string {
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "p-" + user, "preferred_username": user,
+		"exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte(secret))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return s
+}
+
+// tab is one browser connection counting the messages it receives by id.
+type tab struct {
+	mu   sync.Mutex
+	byID map[string]int
+	wake chan struct{}
+}
+
+func (r *rig) open(user string) *tab {
+	r.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := pushtest.Dial(ctx, r.node.Base+"/signalr", r.token(user), 100_000)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	done := make(chan struct{})
+	r.t.Cleanup(func() { _ = c.Close(); <-done })
+	tb := &tab{byID: map[string]int{}, wake: make(chan struct{}, 1)}
+	go func() {
+		defer close(done)
+		for inv := range c.Invocations {
+			if inv.Target != "getRoomMessageNotification" {
+				continue
+			}
+			var m struct {
+				ID string `json:"_id"`
+			}
+			if json.Unmarshal(inv.Arguments[0], &m) != nil {
+				continue
+			}
+			tb.mu.Lock()
+			tb.byID[m.ID]++
+			tb.mu.Unlock()
+			select {
+			case tb.wake <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return tb
+}
+
+// counts compares what tb received of sent: lost (never), duplicated (more than once).
+func (tb *tab) counts(sent []string) (lost, dup int) {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	for _, id := range sent {
+		switch n := tb.byID[id]; {
+		case n == 0:
+			lost++
+		case n > 1:
+			dup += n - 1
+		}
+	}
+	return lost, dup
+}
+
+// settle waits until a message posted now reaches tb: the upstream is live.
+func (r *rig) settle(tb *tab, rid string) {
+	r.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		id := r.rc.PostMessage(rid, "bob", "ping")
+		if r.waitAll(tb, []string{id}, time.Second) {
+			return
+		}
+	}
+	r.t.Fatal("the tab never received a message")
+}
+
+// waitAll waits until tb received every id, at most d.
+func (r *rig) waitAll(tb *tab, ids []string, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		if lost, _ := tb.counts(ids); lost == 0 {
+			return true
+		}
+		select {
+		case <-tb.wake:
+		case <-t.C:
+			return false
+		}
+	}
+}
+
+// postDuring posts one message every gap from bob into rid while f runs.
+func (r *rig) postDuring(rid string, gap time.Duration, f func()) []string {
+	var ids []string
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(gap)
+		defer tick.Stop()
+		for {
+			ids = append(ids, r.rc.PostMessage(rid, "bob", "during the fault"))
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	f()
+	close(stop)
+	<-done
+	return ids
+}
+
+// report fails the test unless every message sent arrived exactly once within d.
+func (r *rig) report(name string, tb *tab, sent []string, d time.Duration) {
+	r.t.Helper()
+	r.waitAll(tb, sent, d)
+	// Late duplicates come with the resync: give it a moment past the last delivery.
+	settle := r.rc.PostMessage(r.rc.DirectRoom("alice", "bob"), "bob", "after")
+	r.waitAll(tb, []string{settle}, 10*time.Second)
+	lost, dup := tb.counts(sent)
+	r.t.Logf("%s: sent %d, delivered %d, lost %d, duplicated %d", name, len(sent), len(sent)-lost, lost, dup)
+	if lost != 0 || dup != 0 {
+		r.t.Fatalf("%s: %d of %d lost, %d duplicated", name, lost, len(sent), dup)
+	}
+}
+
+// wait blocks for d: the length of an outage, not a synchronisation.
+func wait(d time.Duration) { <-time.After(d) }
+
+// TestSilentPartition: the network to Rocket.Chat goes silent (no FIN, no RST) for longer than
+// the ping timeout. The gateway must notice within ping_interval + ping_timeout and, once
+// Rocket.Chat answers again, deliver everything posted in the meantime exactly once.
+func TestSilentPartition(t *testing.T) {
+	r := newRig(t)
+	tb := r.open("alice")
+	rid := r.rc.DirectRoom("alice", "bob")
+	r.settle(tb, rid)
+	sent := r.postDuring(rid, 100*time.Millisecond, func() {
+		r.proxy.Set(faultproxy.Stall)
+		wait(15 * time.Second)
+		r.proxy.Set(faultproxy.Pass)
+	})
+	r.report("silent partition 15 s", tb, sent, 30*time.Second)
+}
+
+// TestRocketChatUnreachable: every connection to Rocket.Chat is cut and refused for a while,
+// so reconnect attempts fail several times. What was posted before the last failed attempt
+// must not be skipped by the resync.
+func TestRocketChatUnreachable(t *testing.T) {
+	r := newRig(t)
+	tb := r.open("alice")
+	rid := r.rc.DirectRoom("alice", "bob")
+	r.settle(tb, rid)
+	sent := r.postDuring(rid, 100*time.Millisecond, func() {
+		r.proxy.Set(faultproxy.Cut)
+		wait(12 * time.Second)
+		r.proxy.Set(faultproxy.Pass)
+	})
+	r.report("Rocket.Chat unreachable 12 s", tb, sent, 30*time.Second)
+}
