@@ -62,3 +62,42 @@ func TestTwoUsersChatInChromium(t *testing.T) {
 		t.Fatalf("screenshot %s missing or too small: %v", artifact, err)
 	}
 }
+
+// TestUIInChromium checks layouts (phone and desktop, no overflow, screenshots kept in
+// e2e/artifacts), markdown and links, the Chinese UI, dark mode, keyboard-only sending,
+// multi-line edit, confirm before delete, re-sign-in after a rejected token and human
+// error texts (ui.js).
+func TestUIInChromium(t *testing.T) {
+	root := demotest.RepoRoot(t)
+	requireTools(t, root)
+	base := demotest.Start(t).URL
+
+	dir := filepath.Join(root, "e2e", "artifacts")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	node := exec.CommandContext(ctx, "node", filepath.Join(root, "e2e", "browser", "ui.js"))
+	node.Dir = filepath.Join(root, "e2e", "browser")
+	node.Env = append(os.Environ(),
+		"RCGW_BASE_URL="+base,
+		"RCGW_ARTIFACT_DIR="+dir,
+		"CHROMIUM_PATH="+chromiumPath,
+	)
+	node.WaitDelay = 10 * time.Second
+	out, err := node.CombinedOutput()
+	t.Logf("ui.js output:\n%s", out)
+	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			t.Fatalf("ui.js timed out after 4m")
+		}
+		t.Fatalf("ui.js failed: %v", err)
+	}
+	if !strings.Contains(string(out), "ui: ok") {
+		t.Fatalf("ui.js ended without %q", "ui: ok")
+	}
+	for _, name := range []string{"ui-desktop.png", "ui-phone-list.png", "ui-phone-room.png", "ui-dark.png"} {
+		st, err := os.Stat(filepath.Join(dir, name))
+		if err != nil || st.Size() < 10_000 {
+			t.Fatalf("screenshot %s missing or too small: %v", name, err)
+		}
+	}
+}

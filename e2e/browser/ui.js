@@ -1,0 +1,322 @@
+// The web UI's layouts, languages and edge cases in Debian's Chromium, driven by
+// playwright-core against `rcgateway demo`. Run by chat_test.go (TestUIInChromium);
+// configured by environment:
+//   RCGW_BASE_URL      the running demo (http://127.0.0.1:PORT)
+//   RCGW_ARTIFACT_DIR  where the screenshots go
+//   CHROMIUM_PATH      the browser (default /usr/bin/chromium)
+// Prints "ui: ok" and exits 0 on success; prints the failure and exits 1 otherwise.
+'use strict'
+
+const fs = require('fs')
+const path = require('path')
+const assert = require('assert/strict')
+const { chromium } = require('playwright-core')
+
+const base = process.env.RCGW_BASE_URL
+const artifacts = process.env.RCGW_ARTIFACT_DIR
+const executablePath = process.env.CHROMIUM_PATH || '/usr/bin/chromium'
+const TIMEOUT = 20000
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync']
+
+const step = (msg) => console.log(`ui: ${msg}`)
+const PHONE = { width: 390, height: 844 }
+const DESKTOP = { width: 1280, height: 800 }
+
+let browser
+const problems = []
+
+async function page(label, { viewport = DESKTOP, locale = 'en-US', colorScheme = 'light' } = {}) {
+  const ctx = await browser.newContext({ viewport, locale, colorScheme })
+  ctx.setDefaultTimeout(TIMEOUT)
+  const p = await ctx.newPage()
+  p.on('console', (m) => {
+    // A 401 or a cut request the test provokes is logged by Chromium as a failed resource load.
+    if (m.type() === 'error' && !/status of 401|ERR_INTERNET_DISCONNECTED/.test(m.text())) problems.push(`${label} console error: ${m.text()}`)
+  })
+  p.on('pageerror', (e) => problems.push(`${label} page error: ${e.message}`))
+  return { ctx, p }
+}
+
+async function signIn(p, username) {
+  await p.goto(base + '/')
+  await p.getByTestId(`demo-user-${username}`).click()
+  await p.getByTestId('me').waitFor()
+  await p.locator('[data-testid=connection-banner]').waitFor({ state: 'detached' })
+}
+
+// noOverflow fails when any element reaches past the viewport's right edge (the phone
+// layout bug of issue 15: a 110 px chat pane and an unreachable Send button).
+async function noOverflow(p, what) {
+  const wide = await p.evaluate(() => {
+    const vw = document.documentElement.clientWidth
+    const out = []
+    for (const el of document.querySelectorAll('body *')) {
+      const r = el.getBoundingClientRect()
+      if (r.width === 0 && r.height === 0) continue
+      if (r.right > vw + 1 || r.left < -1) out.push(`${el.tagName.toLowerCase()}.${String(el.className).split(' ')[0]} [${Math.round(r.left)}..${Math.round(r.right)}]`)
+    }
+    return { vw, sw: document.documentElement.scrollWidth, out: out.slice(0, 8) }
+  })
+  assert.deepEqual(wide.out, [], `${what}: elements wider than the ${wide.vw}px viewport`)
+  assert.ok(wide.sw <= wide.vw, `${what}: page scrolls sideways (${wide.sw} > ${wide.vw})`)
+}
+
+async function shot(p, name) {
+  const file = path.join(artifacts, name)
+  await p.screenshot({ path: file })
+  step(`screenshot ${file}`)
+}
+
+async function openRoom(p, name) {
+  await p.locator('button.room', { hasText: name }).first().click()
+  await p.getByTestId('room-title').filter({ hasText: name }).waitFor()
+}
+
+async function layouts(users) {
+  const { ctx, p } = await page('desktop')
+  await signIn(p, users[0].username)
+  await openRoom(p, 'general')
+  assert.ok(await p.locator('nav.rooms').isVisible(), 'desktop shows the room list next to the room')
+  await noOverflow(p, 'desktop')
+  await shot(p, 'ui-desktop.png')
+  await ctx.close()
+
+  const ph = await page('phone', { viewport: PHONE })
+  await signIn(ph.p, users[0].username)
+  assert.ok(await ph.p.locator('nav.rooms').isVisible(), 'phone starts on the room list')
+  await noOverflow(ph.p, 'phone room list')
+  await shot(ph.p, 'ui-phone-list.png')
+  await openRoom(ph.p, 'general')
+  assert.ok(!(await ph.p.locator('nav.rooms').isVisible()), 'phone hides the list while a room is open')
+  const send = ph.p.getByTestId('send')
+  const box = await send.boundingBox()
+  assert.ok(box && box.x + box.width <= PHONE.width && box.width >= 40, `Send is on screen and tappable: ${JSON.stringify(box)}`)
+  const pane = await ph.p.locator('main.pane').boundingBox()
+  assert.ok(pane.width >= PHONE.width - 1, `the room uses the whole width: ${pane.width}`)
+  const text = `A phone message that is long enough to wrap over more than one line of the bubble ${Date.now()}`
+  await ph.p.locator('.composer textarea').fill(text)
+  await send.click()
+  await ph.p.locator('.msg-self.msg-sent', { hasText: text }).waitFor()
+  await noOverflow(ph.p, 'phone room')
+  await shot(ph.p, 'ui-phone-room.png')
+  await ph.p.getByTestId('back').click()
+  await ph.p.locator('nav.rooms').waitFor()
+  await ctx.close()
+  await ph.ctx.close()
+  step('desktop and phone layouts fit their viewports; the phone shows list and room as two screens')
+}
+
+// Rocket.Chat parses every message into `md` (@rocket.chat/message-parser); the demo's
+// simulator sends only a plain-text paragraph, so this check adds one message whose md
+// has the shapes of packages/message-parser/src/definitions.ts to the history answer.
+async function markdown(users) {
+  const { ctx, p } = await page('markdown')
+  const T = (value) => ({ type: 'PLAIN_TEXT', value })
+  const md = [
+    { type: 'PARAGRAPH', value: [
+      { type: 'BOLD', value: [T('Release')] }, T(' notes: '),
+      { type: 'LINK', value: { src: T('https://example.com/notes'), label: T('the notes') } }, T(' and '),
+      { type: 'LINK', value: { src: T('javascript:alert(1)'), label: T('a trap') } }, T(' '),
+      { type: 'INLINE_CODE', value: T('<b>not html</b>') }, T(' '),
+      { type: 'MENTION_USER', value: T(users[0].username) },
+    ] },
+    { type: 'UNORDERED_LIST', value: [{ type: 'LIST_ITEM', value: [T('first')] }, { type: 'LIST_ITEM', value: [{ type: 'ITALIC', value: [T('second')] }] }] },
+    { type: 'CODE', language: 'sh', value: [{ type: 'CODE_LINE', value: T('make test') }] },
+  ]
+  await p.route('**/api/im/rooms/*/messages?*', async (route) => {
+    const res = await route.fetch()
+    const body = await res.json()
+    const newest = body.messages?.[0]
+    if (newest) body.messages.unshift({ ...newest, _id: 'mdTestMessage00001', msg: 'Release notes', md, u: { _id: 'x', username: 'robot', name: 'Robot' }, ts: new Date().toISOString() })
+    await route.fulfill({ response: res, json: body })
+  })
+  await signIn(p, users[0].username)
+  await openRoom(p, 'general')
+  const msg = p.locator('.msg', { hasText: 'Release' })
+  await msg.locator('strong', { hasText: 'Release' }).waitFor()
+  const link = msg.locator('a', { hasText: 'the notes' })
+  assert.equal(await link.getAttribute('href'), 'https://example.com/notes')
+  assert.equal(await link.getAttribute('target'), '_blank')
+  assert.equal(await link.getAttribute('rel'), 'noopener noreferrer')
+  assert.equal(await msg.locator('a', { hasText: 'a trap' }).count(), 0, 'a javascript: link is not clickable')
+  assert.equal(await msg.locator('code', { hasText: '<b>not html</b>' }).count(), 1, 'code shows its text')
+  assert.equal(await msg.locator('code b').count(), 0, 'text is never parsed as HTML')
+  assert.equal(await msg.locator('li').count(), 2)
+  assert.equal(await msg.locator('li em', { hasText: 'second' }).count(), 1)
+  assert.equal(await msg.locator('pre code', { hasText: 'make test' }).count(), 1)
+  assert.equal(await msg.locator('.rc-md-mention-me').count(), 1, 'a mention of me is highlighted')
+  await p.getByTestId('day-separator').first().waitFor()
+  await ctx.close()
+  step('markdown renders as elements, with safe links only')
+}
+
+async function chinese(users) {
+  const { ctx, p } = await page('zh', { locale: 'zh-CN' })
+  await signIn(p, users[0].username)
+  assert.equal(await p.evaluate(() => document.documentElement.lang), 'zh-CN')
+  assert.equal((await p.getByTestId('sign-out').textContent()).trim(), '退出登录')
+  await openRoom(p, 'general')
+  const box = p.locator('.composer textarea')
+  assert.equal(await box.getAttribute('aria-label'), '消息')
+  assert.match(await p.getByTestId('send').textContent(), /发送/)
+  await p.getByTestId('day-separator').filter({ hasText: '今天' }).first().waitFor()
+  await ctx.close()
+  step('a zh-CN browser gets the Chinese UI')
+}
+
+async function darkMode(users) {
+  const { ctx, p } = await page('dark', { colorScheme: 'dark' })
+  await signIn(p, users[0].username)
+  assert.ok(await p.evaluate(() => document.documentElement.classList.contains('dark')), 'html.dark is set')
+  const lum = await p.evaluate(() => {
+    const [r, g, b] = getComputedStyle(document.querySelector('nav.rooms')).backgroundColor.match(/\d+/g).map(Number)
+    return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255
+  })
+  assert.ok(lum < 0.2, `the room list is dark (luminance ${lum.toFixed(2)})`)
+  await shot(p, 'ui-dark.png')
+  await ctx.close()
+  step('dark mode follows the system')
+}
+
+async function keyboard(users) {
+  const { ctx, p } = await page('keyboard')
+  await signIn(p, users[0].username)
+  const focused = () => p.evaluate(() => {
+    const e = document.activeElement
+    return { tag: e?.tagName, cls: String(e?.className || ''), label: e?.getAttribute('aria-label') || '', rid: e?.dataset?.rid || '' }
+  })
+  // Tab into the room list, arrow down to the second room, Enter opens it.
+  let f
+  for (let i = 0; i < 15; i++) {
+    await p.keyboard.press('Tab')
+    f = await focused()
+    if (f.cls.includes('room')) break
+  }
+  assert.ok(f.cls.includes('room'), 'Tab reaches the room list')
+  await p.keyboard.press('ArrowDown')
+  const second = await focused()
+  assert.ok(second.cls.includes('room') && second.rid && second.rid !== f.rid, 'ArrowDown moves to the next room')
+  await p.keyboard.press('Enter')
+  await p.locator(`button.room.active[data-rid="${second.rid}"]`).waitFor()
+  // Tab to the composer (it has a label), type, Enter sends.
+  for (let i = 0; i < 20; i++) {
+    await p.keyboard.press('Tab')
+    f = await focused()
+    if (f.tag === 'TEXTAREA') break
+  }
+  assert.equal(f.tag, 'TEXTAREA', 'Tab reaches the composer')
+  assert.equal(f.label, 'Message')
+  const text = `typed without a mouse ${Date.now()}`
+  await p.keyboard.type(text)
+  await p.keyboard.press('Enter')
+  await p.locator('.msg-self.msg-sent', { hasText: text }).waitFor()
+  await ctx.close()
+  step('keyboard only: room list navigation and sending')
+}
+
+async function editAndDelete(users) {
+  const { ctx, p } = await page('edit')
+  await signIn(p, users[0].username)
+  await openRoom(p, 'random')
+  const original = `to be edited ${Date.now()}`
+  await p.locator('.composer textarea').fill(original)
+  await p.locator('.composer textarea').press('Enter')
+  const msg = p.locator('.msg-self.msg-sent', { hasText: original })
+  await msg.waitFor()
+  await msg.hover()
+  await msg.getByTestId('edit').click()
+  const box = p.locator('textarea[data-testid=edit-input]')
+  await box.fill('')
+  await box.type('line one')
+  await box.press('Shift+Enter')
+  await box.type('line two')
+  await box.press('Enter')
+  const edited = p.locator('.msg-self.msg-sent', { hasText: 'line two' })
+  await edited.locator('.edited').waitFor()
+  const shown = await edited.locator('.rc-md').innerText()
+  assert.match(shown, /line one\nline two/, `the edit keeps its lines: ${JSON.stringify(shown)}`)
+
+  await edited.hover()
+  await edited.getByTestId('delete').click()
+  const dialog = p.locator('.confirm-delete')
+  await dialog.waitFor()
+  await dialog.getByRole('button', { name: 'Cancel' }).click()
+  await dialog.waitFor({ state: 'hidden' })
+  assert.equal(await edited.count(), 1, 'cancel keeps the message')
+  await edited.hover()
+  await edited.getByTestId('delete').click()
+  await dialog.waitFor()
+  await dialog.getByRole('button', { name: 'Delete' }).click()
+  await edited.waitFor({ state: 'detached' })
+  await ctx.close()
+  step('multi-line edit keeps its lines; delete asks first')
+}
+
+async function rejectedToken(users) {
+  const { ctx, p } = await page('expired')
+  await signIn(p, users[1].username)
+  // The gateway now rejects every token (as after a restart with a new signing key, for
+  // a token that cannot be refreshed): the tab must return to sign-in, not retry forever.
+  const reject = (route) => route.fulfill({ status: 401, json: { error: 'unauthorized', message: 'a valid bearer token is required' } })
+  await p.route('**/api/im/**', reject)
+  await p.route('**/signalr/**', reject)
+  await p.locator('button.room').first().click()
+  await p.getByTestId('session-expired').waitFor()
+  assert.equal(await p.getByTestId('me').count(), 0)
+  assert.equal(await p.evaluate(() => sessionStorage.getItem('rcgateway.token')), null, 'the dead token is forgotten')
+  await p.unroute('**/api/im/**')
+  await p.unroute('**/signalr/**')
+  await signIn(p, users[1].username)
+  await ctx.close()
+  step('a rejected token returns to sign-in; signing in again works')
+}
+
+async function humanErrors(users) {
+  const { ctx, p } = await page('errors')
+  await signIn(p, users[0].username)
+  await openRoom(p, 'dev')
+  const failing = `will fail ${Date.now()}`
+  await p.route('**/api/im/rooms/*/messages', (route) => route.request().method() === 'POST' ? route.abort('internetdisconnected') : route.continue())
+  await p.locator('.composer textarea').fill(failing)
+  await p.locator('.composer textarea').press('Enter')
+  const banner = p.getByTestId('send-error')
+  await banner.waitFor()
+  const text = await banner.innerText()
+  assert.doesNotMatch(text, /Failed to fetch|TypeError|network/i, `a human text: ${text}`)
+  assert.match(text, /not sent/)
+  await p.locator('.msg-failed', { hasText: failing }).waitFor()
+  await p.unroute('**/api/im/rooms/*/messages')
+  await p.getByTestId('retry').click()
+  await p.locator('.msg-self.msg-sent', { hasText: failing }).waitFor()
+  await banner.waitFor({ state: 'detached' })
+  await ctx.close()
+  step('a failed send shows a human notice and a Retry that works')
+}
+
+async function main() {
+  if (!base || !artifacts) throw new Error('RCGW_BASE_URL and RCGW_ARTIFACT_DIR must be set')
+  fs.mkdirSync(artifacts, { recursive: true })
+  const users = (await (await fetch(base + '/api/demo/users')).json()).users || []
+  if (users.length < 2) throw new Error(`need two demo users, got ${users.length}`)
+  browser = await chromium.launch({ executablePath, args: ARGS, timeout: 60000 })
+  try {
+    await layouts(users)
+    await markdown(users)
+    await chinese(users)
+    await darkMode(users)
+    await keyboard(users)
+    await editAndDelete(users)
+    await rejectedToken(users)
+    await humanErrors(users)
+    if (problems.length) throw new Error('browser problems:\n  ' + problems.join('\n  '))
+  } finally {
+    await browser.close().catch(() => {})
+  }
+  console.log('ui: ok')
+}
+
+main().catch((err) => {
+  console.error(`ui: FAIL: ${err.stack || err}`)
+  process.exit(1)
+})

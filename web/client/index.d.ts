@@ -1,0 +1,137 @@
+// Types of @rcgateway/client (docs/http-api.md is the contract they describe).
+
+/** A Rocket.Chat message as the gateway passes it through (dates as ISO-8601 strings). */
+export interface RcMessage {
+  _id: string
+  rid: string
+  msg: string
+  ts: string
+  _updatedAt?: string
+  editedAt?: string
+  t?: string
+  tmid?: string
+  u: { _id: string; username?: string; name?: string }
+  md?: unknown[]
+  attachments?: unknown[]
+  file?: { _id: string; name?: string; type?: string }
+  [key: string]: unknown
+}
+
+/** A Rocket.Chat subscription (unread counts and flags of one user in one room). */
+export interface RcSubscription {
+  rid: string
+  t?: 'c' | 'p' | 'd'
+  name?: string
+  fname?: string
+  unread?: number
+  userMentions?: number
+  alert?: boolean
+  open?: boolean
+  _updatedAt?: string
+  [key: string]: unknown
+}
+
+/** The gateway's Room shape. */
+export interface Room {
+  id: string
+  type: 'c' | 'p' | 'd'
+  name: string
+  displayName: string
+  unread: number
+  mentions: number
+  alert: boolean
+  open: boolean
+  lastMessage?: RcMessage | null
+  updatedAt: string
+}
+
+export interface Me { userId: string; username: string; name: string; rcUserId: string }
+
+export type ConnectionState = 'disconnected' | 'connecting' | 'connected' | 'reconnecting'
+
+/** Events by name: the push targets, then the client's own lifecycle events. */
+export interface ChatEvents {
+  /** getRoomMessageNotification: a new or edited message. */
+  message: RcMessage
+  /** getRoomSubscriptionChangedNotification. */
+  subscription: { method: 'inserted' | 'updated' | 'removed'; msg: RcSubscription }
+  /** getRoomMessageDeletedNotification. */
+  messageDeleted: { rid: string; _id: string }
+  /** getNotification: Rocket.Chat's desktop-notification payload. */
+  notification: { title: string; text: string; payload: { _id: string; rid: string; sender?: { _id: string; username?: string; name?: string }; type?: string; message?: { msg?: string } } }
+  state: ConnectionState
+  /** A new hub connection replaced a lost one: pushes of the gap may be missing. */
+  reconnected: void
+  /** The rooms refetched after a reconnect. */
+  resync: { rooms: Room[] }
+  /** The token was rejected even after a refresh: sign the user in again. */
+  unauthorized: ChatError
+  error: unknown
+}
+
+export type TokenFactory = (opts: { forceRefresh: boolean }) => string | Promise<string>
+
+export interface ChatClientOptions {
+  /** The product JWT, or a function returning it; called with forceRefresh after a 401. */
+  token: string | TokenFactory
+  /** Gateway origin, '' for the page's own. */
+  baseUrl?: string
+  /** Hub path, default '/signalr'. */
+  hubPath?: string
+  /** Reconnect delays in ms; the last repeats. Default [0, 1000, 2000, 5000, 10000, 15000, 30000]. */
+  reconnectDelays?: number[]
+  /** SignalR stateful reconnect (default true). */
+  statefulReconnect?: boolean
+  /** Custom hub targets to listen to from the start (on() adds more later). */
+  targets?: string[]
+  /** @microsoft/signalr LogLevel, default Warning. */
+  logLevel?: number
+  /** Injected @microsoft/signalr module (tests). */
+  signalR?: unknown
+  fetch?: typeof fetch
+  setTimeout?: typeof setTimeout
+  clearTimeout?: typeof clearTimeout
+}
+
+export declare class ChatError extends Error {
+  constructor(code: string, status: number, message: string, opts?: { cause?: unknown; operation?: string })
+  readonly code: string
+  readonly status: number
+  readonly operation: string
+  readonly unauthorized: boolean
+  readonly network: boolean
+}
+
+export interface ChatApi {
+  request<T = unknown>(method: string, path: string, opts?: { json?: unknown; form?: FormData; auth?: boolean }): Promise<T>
+  me(): Promise<Me>
+  rooms(): Promise<{ rooms: Room[] }>
+  unread(): Promise<{ total: number; mentions: number }>
+  messages(rid: string, opts?: { before?: string; count?: number }): Promise<{ messages: RcMessage[]; hasMore: boolean }>
+  send(rid: string, text: string, id?: string): Promise<{ message: RcMessage }>
+  edit(rid: string, mid: string, text: string): Promise<{ message: RcMessage }>
+  deleteMessage(rid: string, mid: string): Promise<null>
+  markRead(rid: string): Promise<null>
+  upload(rid: string, file: Blob, description?: string): Promise<{ message: RcMessage }>
+  openDM(username: string): Promise<{ room: Room }>
+  createRoom(type: 'c' | 'p', name: string, members?: string[]): Promise<{ room: Room }>
+  addMember(rid: string, username: string): Promise<null>
+  removeMember(rid: string, username: string): Promise<null>
+}
+
+export declare class ChatClient {
+  constructor(options: ChatClientOptions)
+  readonly api: ChatApi
+  readonly state: ConnectionState
+  on<K extends keyof ChatEvents>(event: K, fn: (arg: ChatEvents[K]) => void): () => void
+  on(customTarget: string, fn: (arg: any) => void): () => void
+  start(): Promise<void>
+  stop(): Promise<void>
+  resync(): Promise<Room[]>
+  invoke<T = unknown>(method: string, ...args: unknown[]): Promise<T>
+}
+
+export declare const TARGETS: Readonly<{ message: string; subscription: string; messageDeleted: string; notification: string }>
+export declare function codeForStatus(status: number): string
+export declare function isAuthRejection(err: unknown): boolean
+export declare function newMessageId(): string

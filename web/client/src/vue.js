@@ -1,0 +1,86 @@
+// Vue 3 layer over ChatClient: a plugin that provides one store per app, and the
+// composables useRooms, useMessages and useConnectionState.
+import { computed, getCurrentScope, inject, isRef, onScopeDispose, readonly, ref, watch } from 'vue'
+import { createChatStore } from './store.js'
+
+export { createChatStore, FROM_SELF, FROM_OTHER, FROM_SYSTEM } from './store.js'
+
+const KEY = Symbol.for('@rcgateway/client')
+
+/**
+ * createChat returns a Vue plugin providing the store of `client` to the app.
+ * `app.use(createChat(client))`, then the composables need no argument.
+ */
+export function createChat(client, opts) {
+  const store = createChatStore(client, opts)
+  return {
+    store,
+    install(app) {
+      app.provide(KEY, store)
+    },
+  }
+}
+
+/** The store provided by createChat (or the given one). */
+export function useChatStore(store) {
+  if (store) return store
+  const s = getCurrentScope() ? inject(KEY, null) : null
+  if (!s) throw new Error('@rcgateway/client/vue: no chat store: app.use(createChat(client)) first')
+  return s
+}
+
+/** Reactive rooms (newest activity first, with unread and mention counts). */
+export function useRooms(store) {
+  const s = useChatStore(store)
+  return {
+    rooms: s.roomList,
+    totalUnread: s.totalUnread,
+    loading: readonly(s.roomsLoading),
+    byId: (rid) => s.rooms.get(rid) || null,
+    refresh: () => s.loadRooms(),
+    markRead: (rid) => s.markRead(rid),
+    openDM: (username) => s.openDM(username),
+    createRoom: (type, name, members) => s.createRoom(type, name, members),
+  }
+}
+
+/**
+ * The messages of a room (oldest first), loaded when the room id is set and refetched
+ * after a reconnect while shown. `rid` may be a string or a ref.
+ */
+export function useMessages(rid, store) {
+  const s = useChatStore(store)
+  const id = isRef(rid) ? rid : ref(rid)
+  const error = ref(null)
+  let held = null
+  const hold = (r) => {
+    held?.release()
+    held = null
+    error.value = null
+    if (!r) return
+    held = s.watchRoom(r)
+    held.load.catch((err) => { error.value = err })
+  }
+  watch(id, hold, { immediate: true })
+  if (getCurrentScope()) onScopeDispose(() => held?.release())
+  const b = () => (id.value ? s.buckets.get(id.value) : null)
+  return {
+    messages: computed(() => b()?.list || []),
+    hasMore: computed(() => !!b()?.hasMore),
+    loading: computed(() => !!b()?.loading),
+    error,
+    loadOlder: () => (id.value ? s.loadOlder(id.value) : Promise.resolve()),
+    send: (text) => s.send(id.value, text),
+    retry: (m) => s.retry(m),
+    discard: (m) => s.discard(m),
+    edit: (m, text) => s.edit(m, text),
+    remove: (m) => s.remove(m),
+    upload: (file, description) => s.upload(id.value, file, description),
+    markRead: () => s.markRead(id.value),
+  }
+}
+
+/** The hub connection state: 'disconnected' | 'connecting' | 'connected' | 'reconnecting'. */
+export function useConnectionState(store) {
+  return readonly(useChatStore(store).connection)
+}
