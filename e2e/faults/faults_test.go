@@ -38,6 +38,7 @@ func newRig(t *testing.T) *rig {
 	t.Helper()
 	rc := rctest.New(rctest.Options{CreateTokenSecret: "create-secret"})
 	t.Cleanup(rc.Close)
+	rc.AddUser(rctest.UserSpec{Username: "alice", Name: "Alice"})
 	rc.AddUser(rctest.UserSpec{Username: "bob", Name: "Bob"})
 	u, err := url.Parse(rc.URL())
 	if err != nil {
