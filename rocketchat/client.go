@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -189,13 +190,19 @@ func NewClient(opts ClientOptions) (*Client, error) {
 	return c, nil
 }
 
-// checkRetry retries network errors, 5xx and 429s whose reset is near enough.
+// checkRetry retries network errors, 5xx and 429s whose reset is near enough. A call marked
+// at-most-once (it creates something: a user, a token, a room, an upload) is retried only when
+// Rocket.Chat cannot have run it: the connection was never made, or a 429 refused it.
 func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
 	if ctx.Err() != nil {
 		return false, ctx.Err()
 	}
+	once := ctx.Value(onceKey{}) != nil
 	if err != nil {
-		return true, nil // transport error
+		return !once || neverSent(err), nil // transport error
+	}
+	if once && resp.StatusCode != http.StatusTooManyRequests {
+		return false, nil
 	}
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests:
@@ -254,6 +261,16 @@ func rateLimitReset(resp *http.Response) (time.Time, bool) {
 	return time.UnixMilli(ms), true
 }
 
+// onceKey marks a request context whose call must not be repeated once it may have run.
+type onceKey struct{}
+
+// neverSent reports whether a transport error happened before the request could reach the
+// server: the connection was refused or never established.
+func neverSent(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
 // request is one REST call.
 type request struct {
 	method, endpoint string // endpoint without /api/v1/, may contain a path suffix
@@ -264,6 +281,7 @@ type request struct {
 	contentType      string
 	header           http.Header
 	api              bool // true: /api/<endpoint> instead of /api/v1/
+	once             bool // at most once: not retried once it may have reached Rocket.Chat
 }
 
 // do performs r and decodes a 2xx JSON body into out (nil: discard).
@@ -303,7 +321,11 @@ func (c *Client) do(ctx context.Context, r request, out any) (err error) {
 	if body != nil {
 		rb = body
 	}
-	req, err := retryablehttp.NewRequestWithContext(ctx, r.method, u.String(), rb)
+	rctx := ctx
+	if r.once {
+		rctx = context.WithValue(ctx, onceKey{}, true)
+	}
+	req, err := retryablehttp.NewRequestWithContext(rctx, r.method, u.String(), rb)
 	if err != nil {
 		return fmt.Errorf("rocketchat: %s: %w", name, err)
 	}
@@ -564,7 +586,7 @@ func (c *Client) CreateUser(ctx context.Context, admin Credentials, u NewUser) (
 	if u.JoinDefaultChannels != nil {
 		body["joinDefaultChannels"] = *u.JoinDefaultChannels
 	}
-	return c.userCall(ctx, request{method: http.MethodPost, endpoint: "users.create", cred: &admin, body: body})
+	return c.userCall(ctx, request{method: http.MethodPost, endpoint: "users.create", cred: &admin, body: body, once: true})
 }
 
 func (c *Client) userCall(ctx context.Context, r request) (User, error) {
@@ -668,7 +690,7 @@ func (c *Client) CreateToken(ctx context.Context, admin Credentials, userID, sec
 			AuthToken string `json:"authToken"`
 		} `json:"data"`
 	}
-	if err := c.do(ctx, request{method: http.MethodPost, endpoint: "users.createToken", cred: &admin, body: body}, &out); err != nil {
+	if err := c.do(ctx, request{method: http.MethodPost, endpoint: "users.createToken", cred: &admin, body: body, once: true}, &out); err != nil {
 		return Credentials{}, err
 	}
 	if out.Data.UserID == "" || out.Data.AuthToken == "" {
@@ -737,7 +759,7 @@ func (c *Client) CreateRoom(ctx context.Context, cred Credentials, kind RoomKind
 	if len(members) > 0 {
 		body["members"] = members
 	}
-	return c.roomCall(ctx, request{method: http.MethodPost, endpoint: string(kind) + ".create", cred: &cred, body: body}, kind.key())
+	return c.roomCall(ctx, request{method: http.MethodPost, endpoint: string(kind) + ".create", cred: &cred, body: body, once: true}, kind.key())
 }
 
 // RoomInfoKind is channels.info / groups.info by room id.
@@ -978,7 +1000,7 @@ func (c *Client) UploadFile(ctx context.Context, cred Credentials, roomID string
 		if err != nil {
 			return nil, err
 		}
-		if err := c.do(ctx, request{method: http.MethodPost, endpoint: "rooms.upload/" + url.PathEscape(roomID), cred: &cred, raw: body, contentType: ctype}, &msgOut); err != nil {
+		if err := c.do(ctx, request{method: http.MethodPost, endpoint: "rooms.upload/" + url.PathEscape(roomID), cred: &cred, raw: body, contentType: ctype, once: true}, &msgOut); err != nil {
 			return nil, err
 		}
 		return msgOut.Message, nil
@@ -992,7 +1014,7 @@ func (c *Client) UploadFile(ctx context.Context, cred Credentials, roomID string
 			ID string `json:"_id"`
 		} `json:"file"`
 	}
-	if err := c.do(ctx, request{method: http.MethodPost, endpoint: "rooms.media/" + url.PathEscape(roomID), cred: &cred, raw: body, contentType: ctype}, &media); err != nil {
+	if err := c.do(ctx, request{method: http.MethodPost, endpoint: "rooms.media/" + url.PathEscape(roomID), cred: &cred, raw: body, contentType: ctype, once: true}, &media); err != nil {
 		return nil, err
 	}
 	if media.File.ID == "" {

@@ -621,3 +621,57 @@ func TestClientBodiesAcceptedOnEveryVersion(t *testing.T) {
 		})
 	}
 }
+
+// TestCreatingCallsAreSentAtMostOnce: a 5xx after users.create or users.createToken may come
+// after Rocket.Chat did the work (a proxy timing out, a crash after the insert), so repeating
+// the call creates a second user or leaks a token; only a refusal that proves nothing ran (a
+// 429) is retried. Idempotent reads keep their retries (TestRetries).
+func TestCreatingCallsAreSentAtMostOnce(t *testing.T) {
+	s := newSim(t, rctest.Options{Version: "8.8.1", CreateTokenSecret: "s3"})
+	c := newTestClient(t, s, nil)
+	ctx := testCtx(t)
+	admin := userCred(s, "admin")
+	uid := s.AddUser(rctest.UserSpec{Username: "dave", Name: "Dave"})
+	s.FailNext("users.createToken", 502, 1)
+	if _, err := c.CreateToken(ctx, admin, uid, "s3"); err == nil {
+		t.Fatal("createToken after a 502 succeeded: it was repeated")
+	}
+	if n := countRequests(s, "POST", "/api/v1/users.createToken"); n != 1 {
+		t.Fatalf("users.createToken sent %d times after a 502, want 1", n)
+	}
+	s.FailNext("users.create", 503, 1)
+	if _, err := c.CreateUser(ctx, admin, NewUser{Username: "erin", Name: "Erin", Email: "erin@example.com", Password: "Pw-123456789!"}); err == nil {
+		t.Fatal("users.create after a 503 succeeded: it was repeated")
+	}
+	if n := countRequests(s, "POST", "/api/v1/users.create"); n != 1 {
+		t.Fatalf("users.create sent %d times after a 503, want 1", n)
+	}
+	// A 429 says the call did not run: it is waited out and sent again.
+	s.FailNext("users.createToken", 429, 1)
+	if _, err := c.CreateToken(ctx, admin, uid, "s3"); err != nil {
+		t.Fatalf("createToken after a 429: %v", err)
+	}
+	if n := countRequests(s, "POST", "/api/v1/users.createToken"); n != 3 {
+		t.Fatalf("users.createToken sent %d times in all, want 3", n)
+	}
+}
+
+// TestCreatingCallRetriedWhenNeverSent: a refused connection proves the call never ran.
+func TestCreatingCallRetriedWhenNeverSent(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens: every dial is refused
+	attempts := 0
+	c, err := NewClient(ClientOptions{BaseURL: "http://" + addr, RetryMax: 2, RetryWaitMin: time.Millisecond, RetryWaitMax: 5 * time.Millisecond,
+		Observe: func(string, int, time.Duration, error) { attempts++ }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.CreateUser(testCtx(t), Credentials{UserID: "a", Token: "t"}, NewUser{Username: "x", Name: "X", Email: "x@example.com", Password: "Pw-123456789!"})
+	if err == nil || !neverSent(errors.Unwrap(err)) && !strings.Contains(err.Error(), "refused") {
+		t.Fatalf("err = %v, want a refused connection", err)
+	}
+}
