@@ -192,11 +192,11 @@ func (a *Agent) runRelogin(rc *reloginCall) {
 	close(rc.done)
 }
 
-// CreateToken mints a login token for username with users.createToken.
-func (a *Agent) CreateToken(ctx context.Context, username string) (Credentials, error) {
+// CreateToken mints a login token for the Rocket.Chat user id userID with users.createToken.
+func (a *Agent) CreateToken(ctx context.Context, userID string) (Credentials, error) {
 	var out Credentials
 	err := a.Do(ctx, func(ctx context.Context, admin Credentials) error {
-		c, err := a.c.CreateToken(ctx, admin, username, a.opts.CreateTokenSecret)
+		c, err := a.c.CreateToken(ctx, admin, userID, a.opts.CreateTokenSecret)
 		out = c
 		return err
 	})

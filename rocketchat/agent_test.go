@@ -52,7 +52,7 @@ func TestAgentPasswordLifecycle(t *testing.T) {
 	if !a.Ready() || s.TokenCount(u) != 1 {
 		t.Fatalf("ready %v, admin tokens %d", a.Ready(), s.TokenCount(u))
 	}
-	cred, err := a.CreateToken(ctx, "alice")
+	cred, err := a.CreateToken(ctx, s.UserID("alice"))
 	if err != nil || cred.UserID != s.UserID("alice") {
 		t.Fatalf("CreateToken = %+v, %v", cred, err)
 	}
@@ -74,7 +74,7 @@ func TestAgentPATNeverLoggedOut(t *testing.T) {
 	if err := a.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.CreateToken(ctx, "alice"); err != nil {
+	if _, err := a.CreateToken(ctx, s.UserID("alice")); err != nil {
 		t.Fatal(err)
 	}
 	// A PAT bypasses 2FA on twoFactorRequired endpoints.
@@ -186,7 +186,7 @@ func TestAgentCreateTokenSecretHint(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close(ctx)
-	_, err := a.CreateToken(ctx, "alice")
+	_, err := a.CreateToken(ctx, s.UserID("alice"))
 	if err == nil || !strings.Contains(err.Error(), "CREATE_TOKENS_FOR_USERS_SECRET") {
 		t.Fatalf("err = %v", err)
 	}

@@ -644,14 +644,16 @@ func (c *Client) ListUsers(ctx context.Context, cred Credentials, p Page) (List,
 	return c.list(ctx, cred, "users.list", "users", p.values())
 }
 
-// CreateToken is users.createToken for username, run with the admin's credentials. secret is
-// CREATE_TOKENS_FOR_USERS_SECRET, sent only to 8.x+ servers (asked once via /api/info).
-func (c *Client) CreateToken(ctx context.Context, admin Credentials, username, secret string) (Credentials, error) {
+// CreateToken is users.createToken for the Rocket.Chat user id userID, run with the admin's
+// credentials. secret is CREATE_TOKENS_FOR_USERS_SECRET, sent only to 8.x+ servers (asked once
+// via /api/info). The user is named by id: 8.x's body schema takes {userId, secret} only
+// (apps/meteor/app/api/server/v1/users.ts, users.createToken), and 7.x accepts userId too.
+func (c *Client) CreateToken(ctx context.Context, admin Credentials, userID, secret string) (Credentials, error) {
 	major, err := c.serverMajor(ctx)
 	if err != nil {
 		return Credentials{}, fmt.Errorf("rocketchat: users.createToken: server version: %w", err)
 	}
-	body := map[string]any{"username": username}
+	body := map[string]any{"userId": userID}
 	if major >= 8 {
 		body["secret"] = secret
 	}

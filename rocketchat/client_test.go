@@ -202,7 +202,7 @@ func TestCreateTokenChoosesByVersion(t *testing.T) {
 			c := newTestClient(t, s, nil)
 			ctx := testCtx(t)
 			admin := adminLogin(t, s, c)
-			cred, err := c.CreateToken(ctx, admin, "dave", tc.send)
+			cred, err := c.CreateToken(ctx, admin, s.UserID("dave"), tc.send)
 			if !tc.ok {
 				var ae *APIError
 				if !errors.As(err, &ae) || ae.ErrorType != "error-not-authorized" {

@@ -282,7 +282,15 @@ func (m *Manager) mint(ctx context.Context, u User) (rocketchat.Credentials, err
 			res, err := m.o.Client.Login(ctx, name, m.o.DefaultPassword)
 			return res.Credentials, err
 		}
-		return m.o.Agent.CreateToken(ctx, name)
+		var ru rocketchat.User
+		if err := m.o.Agent.Do(ctx, func(ctx context.Context, admin rocketchat.Credentials) error {
+			var err error
+			ru, err = m.o.Client.UserInfo(ctx, admin, name)
+			return err
+		}); err != nil {
+			return rocketchat.Credentials{}, err
+		}
+		return m.o.Agent.CreateToken(ctx, ru.ID)
 	}
 	cred, err := get()
 	if err != nil {
