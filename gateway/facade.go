@@ -25,26 +25,61 @@ import (
 func (s *Server) creds(c echo.Context) (rcCreds, error) {
 	cr, err := s.sessions.Credentials(c.Request().Context(), identity(c))
 	if err != nil {
-		if ctxErr := c.Request().Context().Err(); ctxErr != nil {
-			return rcCreds{}, ctxErr
-		}
-		s.log.Warn("credentials", "request_id", c.Get("request_id"), "user", identity(c).UserID, "err", err)
-		if m := mapUpstream(err); m != nil {
-			return rcCreds{}, m
-		}
-		return rcCreds{}, errorf(http.StatusBadGateway, "upstream_error", "could not get a chat session for this user")
+		return rcCreds{}, s.credsError(c, err)
 	}
 	return cr, nil
 }
 
+func (s *Server) credsError(c echo.Context, err error) error {
+	if ctxErr := c.Request().Context().Err(); ctxErr != nil {
+		return ctxErr
+	}
+	var ae *apiError
+	if errors.As(err, &ae) {
+		if ae.Status == http.StatusForbidden {
+			s.log.Warn("credentials refused", "request_id", c.Get("request_id"), "user", identity(c).UserID, "code", ae.Code)
+		}
+		return ae
+	}
+	s.log.Warn("credentials", "request_id", c.Get("request_id"), "user", identity(c).UserID, "err", err)
+	if m := mapUpstream(err); m != nil {
+		return m
+	}
+	return errorf(http.StatusBadGateway, "upstream_error", "could not get a chat session for this user")
+}
+
 func (s *Server) rcCall(c echo.Context, method, path string, q url.Values, body, out any) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.HTTP.RequestTimeout.D())
+	defer cancel()
+	return s.withCreds(c, func(cr rcCreds) error {
+		return s.rc.do(ctx, cr, method, path, q, body, out)
+	})
+}
+
+// withCreds runs call with the caller's credentials. When Rocket.Chat answers 401 (the
+// token was revoked, logged out or pushed out by the 50-token cap), the token is dropped,
+// one fresh token is minted and call runs once more.
+func (s *Server) withCreds(c echo.Context, call func(cr rcCreds) error) error {
 	cr, err := s.creds(c)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.HTTP.RequestTimeout.D())
-	defer cancel()
-	return s.rc.do(ctx, cr, method, path, q, body, out)
+	err = call(cr)
+	if !isTokenRefused(err) {
+		return err
+	}
+	s.log.Info("rocket.chat refused a user token; minting a new one", "request_id", c.Get("request_id"), "user", identity(c).UserID)
+	fresh, rerr := s.sessions.Refresh(c.Request().Context(), identity(c), cr)
+	if rerr != nil {
+		return s.credsError(c, rerr)
+	}
+	return call(fresh)
+}
+
+// isTokenRefused: Rocket.Chat answered 401 to a user's call.
+func isTokenRefused(err error) bool {
+	var re *rcError
+	return errors.As(err, &re) && re.Status == http.StatusUnauthorized
 }
 
 // room is the facade's Room.
@@ -138,15 +173,16 @@ func (s *Server) loadRooms(c echo.Context) ([]room, error) {
 }
 
 func (s *Server) me(c echo.Context) error {
-	cr, err := s.creds(c)
-	if err != nil {
-		return err
-	}
 	var me struct {
 		Username string `json:"username"`
 		Name     string `json:"name"`
 	}
-	if err := s.rc.do(c.Request().Context(), cr, http.MethodGet, "/api/v1/me", nil, nil, &me); err != nil {
+	var cr rcCreds
+	err := s.withCreds(c, func(x rcCreds) error {
+		cr = x
+		return s.rc.do(c.Request().Context(), x, http.MethodGet, "/api/v1/me", nil, nil, &me)
+	})
+	if err != nil {
 		return err
 	}
 	id := identity(c)
