@@ -19,12 +19,21 @@ import (
 
 var targetRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.:-]{0,63}$`)
 
-// userParam is the product user id of /api/admin/users/{id}. Echo matches routes on the
-// escaped path and unescapes parameters (url.PathUnescape), so every legal subject reaches
-// us when its reserved characters are percent-encoded ("auth0%7C42", "%E6%9D%8E%E9%9B%B7",
-// "a%2Fb"); docs/http-api.md says so.
+// userParam is the product user id of /api/admin/users/{id}, percent-encoded by the caller
+// when it holds reserved or non-ASCII characters. Echo (v4.16) routes on the request's
+// RawPath when Go keeps one (the path has an escape that decoding would lose, such as %2F)
+// and then hands the parameter over still escaped; otherwise it routes on the decoded Path.
+// So the parameter is unescaped here exactly when RawPath is set, and every legal subject
+// ("auth0|42", "李雷", "a/b") reaches the session unchanged (docs/http-api.md).
 func userParam(c echo.Context) (string, error) {
 	id := c.Param("id")
+	if c.Request().URL.RawPath != "" {
+		u, err := url.PathUnescape(id)
+		if err != nil {
+			return "", errorf(http.StatusBadRequest, "invalid_subject", "the user id is not validly percent-encoded")
+		}
+		id = u
+	}
 	if err := session.ValidateSubject(id); err != nil {
 		return "", errorf(http.StatusBadRequest, "invalid_subject", "the user id is empty, over 255 bytes, not UTF-8 or holds control characters")
 	}
