@@ -131,11 +131,13 @@ func (s *server) routes() http.Handler {
 		js(w, map[string]any{"status": "success", "data": map[string]any{"message": "You've been logged out!"}})
 	})
 	mux.HandleFunc("/api/v1/users.createToken", func(w http.ResponseWriter, r *http.Request) {
+		// The user is named by id ({userId}, as 8.x requires; ids are "uid-<name>").
 		var b struct {
-			Username string `json:"username"`
+			UserID string `json:"userId"`
 		}
 		_ = json.NewDecoder(r.Body).Decode(&b)
-		js(w, map[string]any{"success": true, "data": map[string]any{"userId": "uid-" + b.Username, "authToken": "tok-" + b.Username}})
+		name := strings.TrimPrefix(b.UserID, "uid-")
+		js(w, map[string]any{"success": true, "data": map[string]any{"userId": "uid-" + name, "authToken": "tok-" + name}})
 	})
 	user := func(name string) map[string]any {
 		return map[string]any{"_id": "uid-" + name, "username": name, "name": name, "active": true, "roles": []string{"user"}}
