@@ -29,6 +29,7 @@ type Identity struct {
 	Name     string // display name: the name claim, else Username
 	Email    string
 	IssuedAt time.Time // the token's iat (zero when it has none)
+	Expires  time.Time // the token's exp
 }
 
 // ErrUnauthenticated is returned for a missing, malformed, expired, wrongly signed or
@@ -151,6 +152,9 @@ func (v *JWTVerifier) Verify(ctx context.Context, token string) (Identity, error
 	}
 	if iat, err := claims.GetIssuedAt(); err == nil && iat != nil {
 		id.IssuedAt = iat.Time
+	}
+	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
+		id.Expires = exp.Time
 	}
 	if v.opts.UsernameClaim != "" {
 		id.Username = claimString(claims, v.opts.UsernameClaim)

@@ -29,11 +29,11 @@ type fakeHub struct {
 	mu     sync.Mutex
 	sent   []string
 	kicked []string
-	auth   func(*http.Request) (string, error)
+	auth   func(*http.Request) (string, time.Time, error)
 }
 
 func (h *fakeHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	uid, err := h.auth(r)
+	uid, _, err := h.auth(r)
 	if err != nil {
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return

@@ -206,16 +206,18 @@ func (s *Server) Handler() http.Handler { return s.e }
 func (s *Server) echo() *echo.Echo { return s.e }
 
 // authenticate is the hub's Authenticate: the same JWT validation as the REST API, with
-// the token from Bearer or (browsers' WebSockets) the access_token query parameter.
-func (s *Server) authenticate(r *http.Request) (string, error) {
+// the token from Bearer or (browsers' WebSockets) the access_token query parameter. The
+// connection lives until the JWT's exp (plus the configured leeway), then the hub closes
+// it with allowReconnect so the client returns with a fresh token.
+func (s *Server) authenticate(r *http.Request) (string, time.Time, error) {
 	id, err := s.verifier.Verify(r.Context(), bearerToken(r, true))
 	if err != nil {
-		return "", err
+		return "", time.Time{}, err
 	}
 	if err := s.sessions.Admit(r.Context(), id); err != nil {
-		return "", err
+		return "", time.Time{}, err
 	}
-	return id.UserID, nil
+	return id.UserID, id.Expires.Add(s.cfg.Auth.JWT.Leeway.D()), nil
 }
 
 // Serve listens on ln until ctx ends, then runs the shutdown sequence: readiness off

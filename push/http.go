@@ -30,14 +30,14 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (h *Hub) authenticate(w http.ResponseWriter, r *http.Request) (string, bool) {
-	user, err := h.o.Authenticate(r)
+func (h *Hub) authenticate(w http.ResponseWriter, r *http.Request) (string, time.Time, bool) {
+	user, exp, err := h.o.Authenticate(r)
 	if err != nil || user == "" {
 		w.Header().Set("WWW-Authenticate", "Bearer")
 		http.Error(w, "Unauthorized", http.StatusUnauthorized)
-		return "", false
+		return "", time.Time{}, false
 	}
-	return user, true
+	return user, exp, true
 }
 
 type negotiateTransport struct {
@@ -57,7 +57,7 @@ func (h *Hub) negotiate(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	user, ok := h.authenticate(w, r)
+	user, exp, ok := h.authenticate(w, r)
 	if !ok {
 		return
 	}
@@ -71,6 +71,7 @@ func (h *Hub) negotiate(w http.ResponseWriter, r *http.Request) {
 		version = min(n, 1)
 	}
 	c := h.newConn(user)
+	c.extendExpiry(exp)
 	if version == 0 {
 		c.token = c.id
 	}
@@ -113,11 +114,12 @@ func (h *Hub) serveConnection(w http.ResponseWriter, r *http.Request) {
 	isWS := r.Method == http.MethodGet && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
 	if token == "" {
 		if isWS { // skipNegotiation: a WebSocket without negotiate
-			user, ok := h.authenticate(w, r)
+			user, exp, ok := h.authenticate(w, r)
 			if !ok {
 				return
 			}
 			c := h.newConn(user)
+			c.extendExpiry(exp)
 			h.mu.Lock()
 			if h.closed {
 				h.mu.Unlock()
@@ -134,7 +136,7 @@ func (h *Hub) serveConnection(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Connection ID required", http.StatusBadRequest)
 		return
 	}
-	user, ok := h.authenticate(w, r)
+	user, exp, ok := h.authenticate(w, r)
 	if !ok {
 		return
 	}
@@ -145,6 +147,7 @@ func (h *Hub) serveConnection(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "No Connection with that ID", http.StatusNotFound)
 		return
 	}
+	c.extendExpiry(exp)
 	switch {
 	case isWS:
 		if err := c.bind(transportWebSockets); err != nil {

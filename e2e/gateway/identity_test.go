@@ -8,6 +8,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/rcgateway/rcgateway/config"
 	"github.com/rcgateway/rcgateway/internal/gatewaytest"
 	"github.com/rcgateway/rcgateway/push/pushtest"
 	"github.com/rcgateway/rcgateway/rocketchat/rctest"
@@ -264,5 +265,20 @@ func TestInvalidSubjectIs401(t *testing.T) {
 		if st := e.call("GET", "/api/im/me", token(t, "x", claims(sub, "x", ""), nil, nil), nil, &body); st != 401 || body["error"] != "invalid_subject" {
 			t.Errorf("sub %q: %d %v", sub, st, body)
 		}
+	}
+}
+
+// A hub connection ends when its JWT expires, with allowReconnect so that the client comes
+// back with a fresh token (REST already answers 401 then).
+func TestHubConnectionEndsWhenItsJWTExpires(t *testing.T) {
+	e := start(t, func(c *config.Config) { c.Auth.JWT.Leeway = 0 }, rctest.Options{})
+	exp := time.Now().Add(2 * time.Second).Truncate(time.Second)
+	c := e.dial(token(t, "alice", func(c jwt.MapClaims) { c["exp"] = exp.Unix() }, nil, nil)).(*pushConn)
+	closed := waitClosed(t, c)
+	if time.Now().Before(exp) {
+		t.Fatal("closed before the JWT expired")
+	}
+	if !closed.AllowReconnect {
+		t.Fatalf("Close %+v, want allowReconnect true", closed)
 	}
 }
