@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/rcgateway/rcgateway/session"
 )
 
 // The REST facade for product frontends (/api/im). Every call runs with the caller's own
@@ -471,11 +473,28 @@ func (s *Server) subscriptionRoom(c echo.Context, rid string) (room, error) {
 	return room{ID: rid}, nil
 }
 
+// peerUsername is the Rocket.Chat username a request names: the account of the product user
+// userId (derived, docs/identity.md), or a Rocket.Chat username as given.
+func (s *Server) peerUsername(userID, username string) (string, error) {
+	if userID == "" {
+		return username, nil
+	}
+	if err := session.ValidateSubject(userID); err != nil {
+		return "", errorf(http.StatusBadRequest, "invalid_subject", "userId is empty, over 255 bytes, not UTF-8 or holds control characters")
+	}
+	return session.RocketChatUsername(s.cfg.Identity.UsernamePrefix, userID), nil
+}
+
 func (s *Server) openDM(c echo.Context) error {
 	var req struct {
+		UserID   string `json:"userId"`
 		Username string `json:"username"`
 	}
 	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	var err error
+	if req.Username, err = s.peerUsername(req.UserID, req.Username); err != nil {
 		return err
 	}
 	if !validID(req.Username) {
@@ -560,12 +579,17 @@ func (s *Server) member(c echo.Context, rid, username, op string) error {
 
 func (s *Server) invite(c echo.Context) error {
 	var req struct {
+		UserID   string `json:"userId"`
 		Username string `json:"username"`
 	}
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	return s.member(c, c.Param("rid"), req.Username, "invite")
+	name, err := s.peerUsername(req.UserID, req.Username)
+	if err != nil {
+		return err
+	}
+	return s.member(c, c.Param("rid"), name, "invite")
 }
 
 func (s *Server) kickMember(c echo.Context) error {

@@ -57,7 +57,7 @@ const (
 	StrategyDefaultPassword = "default_password"
 )
 
-// ErrUnknownUser is returned for a product user id the manager has never been told about.
+// ErrUnknownUser is returned for a product user that has no Rocket.Chat account.
 var ErrUnknownUser = errors.New("session: unknown user")
 
 // Options configures a Manager.

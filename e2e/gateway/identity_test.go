@@ -282,3 +282,23 @@ func TestHubConnectionEndsWhenItsJWTExpires(t *testing.T) {
 		t.Fatalf("Close %+v, want allowReconnect true", closed)
 	}
 }
+
+// A product frontend opens a DM by the other product user's id: the gateway names the
+// derived account, so 李雷 reaches 王芳 without knowing any Rocket.Chat username.
+func TestDMByProductUserID(t *testing.T) {
+	e := start(t, nil, rctest.Options{})
+	lilei, wangfang := token(t, "x", claims("李雷", "lilei", "李雷"), nil, nil), token(t, "x", claims("王芳", "wangfang", "王芳"), nil, nil)
+	_, me := e.me(wangfang) // provisions 王芳
+	var res struct{ Room map[string]any }
+	if st := e.call("POST", "/api/im/dm", lilei, map[string]string{"userId": "王芳"}, &res); st != 200 {
+		t.Fatalf("dm: %d", st)
+	}
+	rid, _ := res.Room["id"].(string)
+	if st := e.call("POST", "/api/im/rooms/"+rid+"/messages", lilei, map[string]string{"text": "你好"}, nil); st != 201 {
+		t.Fatalf("send: %d", st)
+	}
+	var unread map[string]int
+	if st := e.call("GET", "/api/im/unread", wangfang, nil, &unread); st != 200 || unread["total"] < 1 {
+		t.Fatalf("王芳 (%s) unread: %d %v", me["rcUserId"], st, unread)
+	}
+}
