@@ -62,6 +62,7 @@ const NameClaim = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name"
 type Config struct {
 	RocketChat RocketChat `yaml:"rocketchat"`
 	UserTokens UserTokens `yaml:"user_tokens"`
+	Identity   Identity   `yaml:"identity"`
 	Auth       Auth       `yaml:"auth"`
 	HTTP       HTTP       `yaml:"http"`
 	Hub        Hub        `yaml:"hub"`
@@ -120,6 +121,21 @@ type UserTokens struct {
 	// Linger keeps a user's upstream open after the last browser connection closes
 	// (default 30s).
 	Linger Duration `yaml:"linger"`
+}
+
+// Identity is how a product user maps to a Rocket.Chat account (docs/identity.md): by its
+// subject alone, never by a name.
+type Identity struct {
+	// UsernamePrefix prefixes every derived Rocket.Chat username: "<prefix><sub>" when sub
+	// is all lowercase letters, digits, '-' and '_', else "<prefix>.<base32 of sub>". 1 to 32
+	// of [a-z0-9_-] (default "u-"). Changing it orphans every existing account.
+	UsernamePrefix string `yaml:"username_prefix"`
+	// EmailDomain is the domain of the e-mail given to provisioned accounts (a hash of the
+	// username; default users.rcgateway.invalid). Token claims never choose it.
+	EmailDomain string `yaml:"email_domain"`
+	// TombstoneTTL is how long a deleted user's older tokens stay refused (default 24h); at
+	// least the longest lifetime of a product JWT.
+	TombstoneTTL Duration `yaml:"tombstone_ttl"`
 }
 
 // Auth is how callers prove who they are.
@@ -274,6 +290,11 @@ func Default() Config {
 			Strategy: StrategyCreateToken,
 			TTL:      Duration(time.Hour),
 			Linger:   Duration(30 * time.Second),
+		},
+		Identity: Identity{
+			UsernamePrefix: "u-",
+			EmailDomain:    "users.rcgateway.invalid",
+			TombstoneTTL:   Duration(24 * time.Hour),
 		},
 		Auth: Auth{
 			JWT: JWT{

@@ -317,3 +317,27 @@ func TestYAMLErrorsNameKeyPathLineAndNearestKey(t *testing.T) {
 		t.Errorf("error names Go types:\n%v", err)
 	}
 }
+
+func TestIdentityDefaultsAndValidation(t *testing.T) {
+	c := Default()
+	if c.Identity.UsernamePrefix != "u-" || c.Identity.EmailDomain != "users.rcgateway.invalid" || c.Identity.TombstoneTTL.D() != 24*time.Hour {
+		t.Fatalf("identity defaults: %+v", c.Identity)
+	}
+	for _, tc := range []struct {
+		mod  func(*Identity)
+		path string
+	}{
+		{func(i *Identity) { i.UsernamePrefix = "" }, "identity.username_prefix"},
+		{func(i *Identity) { i.UsernamePrefix = "u." }, "identity.username_prefix"}, // '.' would break injectivity
+		{func(i *Identity) { i.UsernamePrefix = "U-" }, "identity.username_prefix"}, // Rocket.Chat ignores case
+		{func(i *Identity) { i.UsernamePrefix = strings.Repeat("u", 33) }, "identity.username_prefix"},
+		{func(i *Identity) { i.EmailDomain = "a@b.c" }, "identity.email_domain"},
+		{func(i *Identity) { i.TombstoneTTL = 0 }, "identity.tombstone_ttl"},
+	} {
+		c := Default()
+		tc.mod(&c.Identity)
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.path+":") {
+			t.Errorf("%+v: err = %v, want a problem at %s", c.Identity, err, tc.path)
+		}
+	}
+}

@@ -123,6 +123,17 @@ func (c Config) Validate() error {
 	v.positive("user_tokens.ttl", c.UserTokens.TTL)
 	v.nonNegative("user_tokens.linger", c.UserTokens.Linger)
 
+	// identity
+	if p := c.Identity.UsernamePrefix; p == "" || len(p) > 32 || strings.ContainsFunc(p, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+	}) {
+		v.add("identity.username_prefix", fmt.Errorf("%w: 1 to 32 of a-z, 0-9, '-' and '_' (no '.')", ErrOneOf))
+	}
+	if d := c.Identity.EmailDomain; d == "" || strings.ContainsAny(d, "@ \t\r\n") || !strings.Contains(d, ".") {
+		v.add("identity.email_domain", fmt.Errorf("%w: a domain name", ErrOneOf))
+	}
+	v.positive("identity.tombstone_ttl", c.Identity.TombstoneTTL)
+
 	// auth
 	j := c.Auth.JWT
 	if !j.HS256Secret.IsSet() && j.RS256PublicKeyFile == "" && j.JWKSURL == "" {

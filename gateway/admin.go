@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -10,54 +12,107 @@ import (
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/rcgateway/rcgateway/session"
 )
 
 // The product-backend API (/api/admin, X-API-Key).
 
 var targetRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.:-]{0,63}$`)
 
+// userParam is the product user id of /api/admin/users/{id}, percent-encoded by the caller
+// when it holds reserved or non-ASCII characters. Echo (v4.16) routes on the request's
+// RawPath when Go keeps one (the path has an escape that decoding would lose, such as %2F)
+// and then hands the parameter over still escaped; otherwise it routes on the decoded Path.
+// So the parameter is unescaped here exactly when RawPath is set, and every legal subject
+// ("auth0|42", "李雷", "a/b") reaches the session unchanged (docs/http-api.md).
+func userParam(c echo.Context) (string, error) {
+	id := c.Param("id")
+	if c.Request().URL.RawPath != "" {
+		u, err := url.PathUnescape(id)
+		if err != nil {
+			return "", errorf(http.StatusBadRequest, "invalid_subject", "the user id is not validly percent-encoded")
+		}
+		id = u
+	}
+	if err := session.ValidateSubject(id); err != nil {
+		return "", errorf(http.StatusBadRequest, "invalid_subject", "the user id is empty, over 255 bytes, not UTF-8 or holds control characters")
+	}
+	return id, nil
+}
+
 func (s *Server) adminUpsert(c echo.Context) error {
 	var req struct {
 		Username string `json:"username"`
 		Name     string `json:"name"`
 		Email    string `json:"email"`
+		Link     string `json:"link"`
 	}
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	id := c.Param("id")
-	if !validID(id) || !validID(req.Username) {
-		return errorf(http.StatusBadRequest, "bad_request", "a product user id and a username are required")
+	id, err := userParam(c)
+	if err != nil {
+		return err
 	}
 	if req.Email != "" && !strings.Contains(req.Email, "@") {
 		return errorf(http.StatusBadRequest, "bad_request", "email is not an address")
 	}
-	rcID, created, err := s.sessions.Upsert(c.Request().Context(), UserSpec{UserID: id, Username: req.Username, Name: req.Name, Email: req.Email})
+	if req.Link != "" && !validID(req.Link) {
+		return errorf(http.StatusBadRequest, "bad_request", "link is not a Rocket.Chat username")
+	}
+	rcID, rcName, created, err := s.sessions.Upsert(c.Request().Context(), UserSpec{UserID: id, Username: req.Username, Name: req.Name, Email: req.Email, Link: req.Link})
 	if err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) && ae.Code == "account_protected" {
+			s.log.Warn("admin upsert: refused to bind a protected account", "user", id, "link", req.Link)
+		}
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"userId": id, "username": req.Username, "rcUserId": rcID, "created": created})
+	return c.JSON(http.StatusOK, map[string]any{"userId": id, "username": rcName, "rcUserId": rcID, "created": created})
 }
 
 func (s *Server) adminDelete(c echo.Context) error {
-	id := c.Param("id")
-	if !validID(id) {
-		return errorf(http.StatusBadRequest, "bad_request", "invalid product user id")
+	id, err := userParam(c)
+	if err != nil {
+		return err
 	}
-	ctx := c.Request().Context()
-	if err := s.hub.Kick(ctx, id, "user deleted", false); err != nil {
-		s.log.Warn("admin delete: kick", "user", id, "err", err)
-	}
-	if err := s.sessions.Delete(ctx, id); err != nil {
+	if err := s.sessions.Delete(c.Request().Context(), id); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }
 
+func (s *Server) adminDeactivate(c echo.Context) error { return s.adminSetActive(c, false) }
+func (s *Server) adminActivate(c echo.Context) error   { return s.adminSetActive(c, true) }
+
+func (s *Server) adminSetActive(c echo.Context, active bool) error {
+	id, err := userParam(c)
+	if err != nil {
+		return err
+	}
+	if err := s.sessions.SetActive(c.Request().Context(), id, active); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// known answers 404 for a product user with no Rocket.Chat account.
+func (s *Server) known(c echo.Context, id string) error {
+	ok, err := s.sessions.Known(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errorf(http.StatusNotFound, "user_not_found", "no chat account for this product user")
+	}
+	return nil
+}
+
 func (s *Server) adminKick(c echo.Context) error {
-	id := c.Param("id")
-	if !validID(id) {
-		return errorf(http.StatusBadRequest, "bad_request", "invalid product user id")
+	id, err := userParam(c)
+	if err != nil {
+		return err
 	}
 	var req struct {
 		Reason         string `json:"reason"`
@@ -71,6 +126,9 @@ func (s *Server) adminKick(c echo.Context) error {
 	if len(req.Reason) > 256 {
 		return errorf(http.StatusBadRequest, "bad_request", "reason is too long")
 	}
+	if err := s.known(c, id); err != nil {
+		return err
+	}
 	if err := s.hub.Kick(c.Request().Context(), id, req.Reason, req.AllowReconnect); err != nil {
 		return err
 	}
@@ -78,7 +136,6 @@ func (s *Server) adminKick(c echo.Context) error {
 }
 
 func (s *Server) adminPush(c echo.Context) error {
-	id := c.Param("id")
 	var req struct {
 		Target  string          `json:"target"`
 		Payload json.RawMessage `json:"payload"`
@@ -86,7 +143,11 @@ func (s *Server) adminPush(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	if !validID(id) || !targetRE.MatchString(req.Target) {
+	id, err := userParam(c)
+	if err != nil {
+		return err
+	}
+	if !targetRE.MatchString(req.Target) {
 		return errorf(http.StatusBadRequest, "bad_request", "a product user id and a target name are required")
 	}
 	if !utf8.Valid(req.Payload) {
@@ -95,6 +156,9 @@ func (s *Server) adminPush(c echo.Context) error {
 	}
 	if len(req.Payload) == 0 {
 		req.Payload = json.RawMessage("null")
+	}
+	if err := s.known(c, id); err != nil {
+		return err
 	}
 	if err := s.hub.SendToUser(c.Request().Context(), id, req.Target, req.Payload); err != nil {
 		return err
@@ -127,17 +191,33 @@ func (s *Server) passthrough(c echo.Context) error {
 	if !passthroughAllowed[req.Method+" "+ep] || strings.Contains(rest, "..") {
 		return errorf(http.StatusForbidden, "forbidden", "this Rocket.Chat endpoint is not available through the gateway")
 	}
-	cr, err := s.creds(c)
-	if err != nil {
-		return err
-	}
 	q := req.URL.Query()
 	q.Del("access_token")
-	var body io.Reader
-	if req.Method == http.MethodPost {
-		body = req.Body
+	var raw []byte
+	if req.Method == http.MethodPost && req.Body != nil {
+		// Kept for the one retry after a refused token (the body limit bounds it).
+		b, err := io.ReadAll(req.Body)
+		if err != nil {
+			return err
+		}
+		raw = b
 	}
-	resp, err := s.rc.send(req.Context(), cr, req.Method, "/api/v1/"+(&url.URL{Path: rest}).EscapedPath(), q, body, req.Header.Get(echo.HeaderContentType))
+	var resp *http.Response
+	err := s.withCreds(c, func(cr rcCreds) error {
+		var body io.Reader
+		if raw != nil {
+			body = bytes.NewReader(raw)
+		}
+		r, err := s.rc.send(req.Context(), cr, req.Method, "/api/v1/"+(&url.URL{Path: rest}).EscapedPath(), q, body, req.Header.Get(echo.HeaderContentType))
+		if err != nil {
+			return err
+		}
+		if r.StatusCode == http.StatusUnauthorized {
+			return decodeRC(r, ep, nil)
+		}
+		resp = r
+		return nil
+	})
 	if err != nil {
 		return err
 	}

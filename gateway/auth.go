@@ -17,14 +17,19 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/rcgateway/rcgateway/session"
 )
 
-// Identity is the product user a verified JWT names.
+// Identity is the product user a verified JWT names. UserID (the subject) alone says who
+// the user is; the names are display data.
 type Identity struct {
-	UserID   string // product user id
-	Username string // product user name ("" when the token carries none)
-	Name     string
+	UserID   string // product user id: the token's subject (docs/identity.md)
+	Username string // product user name ("" when the token carries none); display only
+	Name     string // display name: the name claim, else Username
 	Email    string
+	IssuedAt time.Time // the token's iat (zero when it has none)
+	Expires  time.Time // the token's exp
 }
 
 // ErrUnauthenticated is returned for a missing, malformed, expired, wrongly signed or
@@ -142,6 +147,15 @@ func (v *JWTVerifier) Verify(ctx context.Context, token string) (Identity, error
 	if id.UserID == "" {
 		return Identity{}, fmt.Errorf("%w: no user id claim %q", ErrUnauthenticated, v.opts.UserIDClaim)
 	}
+	if err := session.ValidateSubject(id.UserID); err != nil {
+		return Identity{}, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
+	}
+	if iat, err := claims.GetIssuedAt(); err == nil && iat != nil {
+		id.IssuedAt = iat.Time
+	}
+	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
+		id.Expires = exp.Time
+	}
 	if v.opts.UsernameClaim != "" {
 		id.Username = claimString(claims, v.opts.UsernameClaim)
 	} else {
@@ -152,6 +166,9 @@ func (v *JWTVerifier) Verify(ctx context.Context, token string) (Identity, error
 		}
 	}
 	id.Name = claimString(claims, "name")
+	if id.Name == "" {
+		id.Name = id.Username
+	}
 	id.Email = claimString(claims, "email")
 	if id.Email == "" {
 		id.Email = claimString(claims, claimEmailAddress)

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/rcgateway/rcgateway/session"
 )
 
 var testSecret = []byte("test-secret-test-secret-test-secret!")
@@ -216,4 +218,28 @@ func FuzzVerify(f *testing.F) {
 	f.Fuzz(func(t *testing.T, tok string) {
 		_, _ = v.Verify(context.Background(), tok)
 	})
+}
+
+// The subject is bounded and clean; iat and exp are kept; the name falls back to the
+// username claim, which stays display data.
+func TestJWTVerifierSubjectAndTimes(t *testing.T) {
+	v, err := NewJWTVerifier(JWTOptions{HS256Secret: testSecret, Now: func() time.Time { return time.Unix(1_900_000_100, 0) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	c := baseClaims()
+	c["sub"], c["iat"], c["exp"] = "李雷", int64(1_900_000_000), int64(1_900_003_600)
+	delete(c, "name")
+	id, err := v.Verify(ctx, signHS(t, c, testSecret))
+	if err != nil || id.UserID != "李雷" || id.Name != "alice" || !id.IssuedAt.Equal(time.Unix(1_900_000_000, 0)) || !id.Expires.Equal(time.Unix(1_900_003_600, 0)) {
+		t.Fatalf("Verify = %+v, %v", id, err)
+	}
+	for _, sub := range []string{strings.Repeat("x", 256), "a\tb", "\x7f", "a\u2028b\x00"} {
+		c := baseClaims()
+		c["sub"], c["iat"], c["exp"] = sub, int64(1_900_000_000), int64(1_900_003_600)
+		if _, err := v.Verify(ctx, signHS(t, c, testSecret)); !errors.Is(err, ErrUnauthenticated) || !errors.Is(err, session.ErrInvalidSubject) {
+			t.Errorf("sub %q: err = %v, want ErrInvalidSubject", sub, err)
+		}
+	}
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/labstack/echo/v4"
+
+	"github.com/rcgateway/rcgateway/session"
 )
 
 // DemoUser is one user `rcgateway demo` offers.
@@ -15,6 +17,9 @@ type DemoUser struct {
 	UserID   string `json:"userId"`
 	Username string `json:"username"`
 	Name     string `json:"name"`
+	// RCUsername is the user's Rocket.Chat username, derived from UserID (filled in by the
+	// user list).
+	RCUsername string `json:"rcUsername"`
 }
 
 // Demo enables the dev-only /api/demo routes: a user list and product JWTs for those users,
@@ -47,9 +52,10 @@ func (s *Server) IssueToken(u DemoUser, ttl time.Duration) (string, error) {
 }
 
 func (s *Server) demoUsers(c echo.Context) error {
-	users := s.demo.Users
-	if users == nil {
-		users = []DemoUser{}
+	users := make([]DemoUser, 0, len(s.demo.Users))
+	for _, u := range s.demo.Users {
+		u.RCUsername = session.RocketChatUsername(s.cfg.Identity.UsernamePrefix, u.UserID)
+		users = append(users, u)
 	}
 	return c.JSON(http.StatusOK, map[string]any{"users": users})
 }

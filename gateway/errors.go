@@ -28,6 +28,9 @@ var (
 	errUnauthorized = errorf(http.StatusUnauthorized, "unauthorized", "a valid bearer token is required")
 	errNoAPIKey     = errorf(http.StatusUnauthorized, "unauthorized", "a valid X-API-Key is required")
 	errNotFound     = errorf(http.StatusNotFound, "not_found", "no such resource")
+	// errInvalidSubject: the token's subject is empty, over 255 bytes, not UTF-8 or holds
+	// control characters.
+	errInvalidSubject = errorf(http.StatusUnauthorized, "invalid_subject", "the token's subject (user id) is not acceptable")
 )
 
 // codeForStatus names a status for errors that carry no code of their own.

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/rcgateway/rcgateway/session"
 )
 
 // The REST facade for product frontends (/api/im). Every call runs with the caller's own
@@ -28,26 +30,61 @@ import (
 func (s *Server) creds(c echo.Context) (rcCreds, error) {
 	cr, err := s.sessions.Credentials(c.Request().Context(), identity(c))
 	if err != nil {
-		if ctxErr := c.Request().Context().Err(); ctxErr != nil {
-			return rcCreds{}, ctxErr
-		}
-		s.log.Warn("credentials", "request_id", c.Get("request_id"), "user", identity(c).UserID, "err", err)
-		if m := mapUpstream(err); m != nil {
-			return rcCreds{}, m
-		}
-		return rcCreds{}, errorf(http.StatusBadGateway, "upstream_error", "could not get a chat session for this user")
+		return rcCreds{}, s.credsError(c, err)
 	}
 	return cr, nil
 }
 
+func (s *Server) credsError(c echo.Context, err error) error {
+	if ctxErr := c.Request().Context().Err(); ctxErr != nil {
+		return ctxErr
+	}
+	var ae *apiError
+	if errors.As(err, &ae) {
+		if ae.Status == http.StatusForbidden {
+			s.log.Warn("credentials refused", "request_id", c.Get("request_id"), "user", identity(c).UserID, "code", ae.Code)
+		}
+		return ae
+	}
+	s.log.Warn("credentials", "request_id", c.Get("request_id"), "user", identity(c).UserID, "err", err)
+	if m := mapUpstream(err); m != nil {
+		return m
+	}
+	return errorf(http.StatusBadGateway, "upstream_error", "could not get a chat session for this user")
+}
+
 func (s *Server) rcCall(c echo.Context, method, path string, q url.Values, body, out any) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.HTTP.RequestTimeout.D())
+	defer cancel()
+	return s.withCreds(c, func(cr rcCreds) error {
+		return s.rc.do(ctx, cr, method, path, q, body, out)
+	})
+}
+
+// withCreds runs call with the caller's credentials. When Rocket.Chat answers 401 (the
+// token was revoked, logged out or pushed out by the 50-token cap), the token is dropped,
+// one fresh token is minted and call runs once more.
+func (s *Server) withCreds(c echo.Context, call func(cr rcCreds) error) error {
 	cr, err := s.creds(c)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.HTTP.RequestTimeout.D())
-	defer cancel()
-	return s.rc.do(ctx, cr, method, path, q, body, out)
+	err = call(cr)
+	if !isTokenRefused(err) {
+		return err
+	}
+	s.log.Info("rocket.chat refused a user token; minting a new one", "request_id", c.Get("request_id"), "user", identity(c).UserID)
+	fresh, rerr := s.sessions.Refresh(c.Request().Context(), identity(c), cr)
+	if rerr != nil {
+		return s.credsError(c, rerr)
+	}
+	return call(fresh)
+}
+
+// isTokenRefused: Rocket.Chat answered 401 to a user's call.
+func isTokenRefused(err error) bool {
+	var re *rcError
+	return errors.As(err, &re) && re.Status == http.StatusUnauthorized
 }
 
 // room is the facade's Room.
@@ -141,15 +178,16 @@ func (s *Server) loadRooms(c echo.Context) ([]room, error) {
 }
 
 func (s *Server) me(c echo.Context) error {
-	cr, err := s.creds(c)
-	if err != nil {
-		return err
-	}
 	var me struct {
 		Username string `json:"username"`
 		Name     string `json:"name"`
 	}
-	if err := s.rc.do(c.Request().Context(), cr, http.MethodGet, "/api/v1/me", nil, nil, &me); err != nil {
+	var cr rcCreds
+	err := s.withCreds(c, func(x rcCreds) error {
+		cr = x
+		return s.rc.do(c.Request().Context(), x, http.MethodGet, "/api/v1/me", nil, nil, &me)
+	})
+	if err != nil {
 		return err
 	}
 	id := identity(c)
@@ -505,11 +543,28 @@ func (s *Server) subscriptionRoom(c echo.Context, rid string) (room, error) {
 	return room{ID: rid}, nil
 }
 
+// peerUsername is the Rocket.Chat username a request names: the account of the product user
+// userId (derived, docs/identity.md), or a Rocket.Chat username as given.
+func (s *Server) peerUsername(userID, username string) (string, error) {
+	if userID == "" {
+		return username, nil
+	}
+	if err := session.ValidateSubject(userID); err != nil {
+		return "", errorf(http.StatusBadRequest, "invalid_subject", "userId is empty, over 255 bytes, not UTF-8 or holds control characters")
+	}
+	return session.RocketChatUsername(s.cfg.Identity.UsernamePrefix, userID), nil
+}
+
 func (s *Server) openDM(c echo.Context) error {
 	var req struct {
+		UserID   string `json:"userId"`
 		Username string `json:"username"`
 	}
 	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	var err error
+	if req.Username, err = s.peerUsername(req.UserID, req.Username); err != nil {
 		return err
 	}
 	if !validID(req.Username) {
@@ -594,12 +649,17 @@ func (s *Server) member(c echo.Context, rid, username, op string) error {
 
 func (s *Server) invite(c echo.Context) error {
 	var req struct {
+		UserID   string `json:"userId"`
 		Username string `json:"username"`
 	}
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	return s.member(c, c.Param("rid"), req.Username, "invite")
+	name, err := s.peerUsername(req.UserID, req.Username)
+	if err != nil {
+		return err
+	}
+	return s.member(c, c.Param("rid"), name, "invite")
 }
 
 func (s *Server) kickMember(c echo.Context) error {

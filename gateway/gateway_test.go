@@ -29,11 +29,11 @@ type fakeHub struct {
 	mu     sync.Mutex
 	sent   []string
 	kicked []string
-	auth   func(*http.Request) (string, error)
+	auth   func(*http.Request) (string, time.Time, error)
 }
 
 func (h *fakeHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	uid, err := h.auth(r)
+	uid, _, err := h.auth(r)
 	if err != nil {
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
@@ -62,7 +62,7 @@ type fakeSessions struct {
 	cr map[string]rcCreds
 }
 
-func (f *fakeSessions) Remember(Identity) {}
+func (f *fakeSessions) Admit(context.Context, Identity) error { return nil }
 func (f *fakeSessions) Credentials(_ context.Context, id Identity) (rcCreds, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -73,15 +73,23 @@ func (f *fakeSessions) Credentials(_ context.Context, id Identity) (rcCreds, err
 	f.cr[id.Username] = rcCreds{UserID: uid, Token: tok}
 	return f.cr[id.Username], nil
 }
-func (f *fakeSessions) Upsert(_ context.Context, u UserSpec) (string, bool, error) {
-	if id := f.rc.UserID(u.Username); id != "" {
-		return id, false, nil
-	}
-	return f.rc.AddUser(rctest.UserSpec{Username: u.Username, Name: u.Name}), true, nil
+func (f *fakeSessions) Refresh(ctx context.Context, id Identity, _ rcCreds) (rcCreds, error) {
+	f.mu.Lock()
+	delete(f.cr, id.Username)
+	f.mu.Unlock()
+	return f.Credentials(ctx, id)
 }
-func (f *fakeSessions) Delete(context.Context, string) error { return nil }
-func (f *fakeSessions) Ready(context.Context) error          { return nil }
-func (f *fakeSessions) Shutdown(context.Context) error       { return nil }
+func (f *fakeSessions) Upsert(_ context.Context, u UserSpec) (string, string, bool, error) {
+	if id := f.rc.UserID(u.Username); id != "" {
+		return id, u.Username, false, nil
+	}
+	return f.rc.AddUser(rctest.UserSpec{Username: u.Username, Name: u.Name}), u.Username, true, nil
+}
+func (f *fakeSessions) Delete(context.Context, string) error          { return nil }
+func (f *fakeSessions) SetActive(context.Context, string, bool) error { return nil }
+func (f *fakeSessions) Known(context.Context, string) (bool, error)   { return true, nil }
+func (f *fakeSessions) Ready(context.Context) error                   { return nil }
+func (f *fakeSessions) Shutdown(context.Context) error                { return nil }
 
 type fixture struct {
 	t    *testing.T
@@ -241,7 +249,7 @@ func TestAPIKeyRequired(t *testing.T) {
 	}
 	f.hub.mu.Lock()
 	defer f.hub.mu.Unlock()
-	if len(f.hub.sent) != 1 || f.hub.sent[0] != `c1 orderShipped {"n":1}` || len(f.hub.kicked) != 2 {
+	if len(f.hub.sent) != 1 || f.hub.sent[0] != `c1 orderShipped {"n":1}` || len(f.hub.kicked) != 1 {
 		t.Fatalf("hub saw sent=%v kicked=%v", f.hub.sent, f.hub.kicked)
 	}
 }

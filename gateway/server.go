@@ -26,6 +26,7 @@ import (
 
 	"github.com/rcgateway/rcgateway/config"
 	"github.com/rcgateway/rcgateway/rocketchat"
+	"github.com/rcgateway/rcgateway/session"
 )
 
 // Hub is what the gateway needs from the push hub.
@@ -42,22 +43,32 @@ type Hub interface {
 // UserSpec is a product user as a product backend describes it.
 type UserSpec struct {
 	UserID   string // product user id
-	Username string
+	Username string // display only
 	Name     string
 	Email    string
+	// Link, when set, binds the existing Rocket.Chat account of that username to the user.
+	Link string
 }
 
 // Sessions is what the gateway needs from the session manager.
 type Sessions interface {
-	// Remember records who a product user id is (from a verified JWT).
-	Remember(id Identity)
+	// Admit checks and records a product user from a verified JWT: an *apiError (401) when
+	// the user was deleted after the token was issued.
+	Admit(ctx context.Context, id Identity) error
 	// Credentials returns the user's own Rocket.Chat REST credentials, provisioning the
 	// user and minting a token when needed.
 	Credentials(ctx context.Context, id Identity) (rcCreds, error)
-	// Upsert creates or updates the Rocket.Chat user for a product user.
-	Upsert(ctx context.Context, u UserSpec) (rcUserID string, created bool, err error)
-	// Delete removes the Rocket.Chat user and drops its session.
+	// Refresh replaces credentials Rocket.Chat refused (401) with freshly minted ones.
+	Refresh(ctx context.Context, id Identity, stale rcCreds) (rcCreds, error)
+	// Upsert creates or updates (or, with Link, binds) the Rocket.Chat user of a product
+	// user, and lifts its deletion tombstone; rcUsername is the account's username.
+	Upsert(ctx context.Context, u UserSpec) (rcUserID, rcUsername string, created bool, err error)
+	// Delete removes the Rocket.Chat user and revokes its session on every node.
 	Delete(ctx context.Context, productUserID string) error
+	// SetActive activates or deactivates (and revokes) the user's Rocket.Chat account.
+	SetActive(ctx context.Context, productUserID string, active bool) error
+	// Known reports whether the product user has a Rocket.Chat account.
+	Known(ctx context.Context, productUserID string) (bool, error)
 	// Ready reports whether the admin agent is logged in.
 	Ready(ctx context.Context) error
 	// Shutdown stops upstreams, logs out minted tokens and (password mode) the agent.
@@ -204,14 +215,18 @@ func (s *Server) Handler() http.Handler { return s.e }
 func (s *Server) echo() *echo.Echo { return s.e }
 
 // authenticate is the hub's Authenticate: the same JWT validation as the REST API, with
-// the token from Bearer or (browsers' WebSockets) the access_token query parameter.
-func (s *Server) authenticate(r *http.Request) (string, error) {
+// the token from Bearer or (browsers' WebSockets) the access_token query parameter. The
+// connection lives until the JWT's exp (plus the configured leeway), then the hub closes
+// it with allowReconnect so the client returns with a fresh token.
+func (s *Server) authenticate(r *http.Request) (string, time.Time, error) {
 	id, err := s.verifier.Verify(r.Context(), bearerToken(r, true))
 	if err != nil {
-		return "", err
+		return "", time.Time{}, err
 	}
-	s.sessions.Remember(id)
-	return id.UserID, nil
+	if err := s.sessions.Admit(r.Context(), id); err != nil {
+		return "", time.Time{}, err
+	}
+	return id.UserID, id.Expires.Add(s.cfg.Auth.JWT.Leeway.D()), nil
 }
 
 // Serve listens on ln until ctx ends, then runs the shutdown sequence: readiness off
@@ -378,6 +393,8 @@ func (s *Server) routes() *echo.Echo {
 	adm := e.Group("/api/admin", s.requireAPIKey)
 	adm.PUT("/users/:id", s.adminUpsert)
 	adm.DELETE("/users/:id", s.adminDelete)
+	adm.POST("/users/:id/deactivate", s.adminDeactivate)
+	adm.POST("/users/:id/activate", s.adminActivate)
 	adm.POST("/users/:id/kick", s.adminKick)
 	adm.POST("/users/:id/push", s.adminPush)
 
@@ -402,9 +419,14 @@ func (s *Server) requireJWT(next echo.HandlerFunc) echo.HandlerFunc {
 		id, err := s.verifier.Verify(c.Request().Context(), bearerToken(c.Request(), false))
 		if err != nil {
 			s.log.Debug("jwt rejected", "request_id", c.Get("request_id"), "err", err)
+			if errors.Is(err, session.ErrInvalidSubject) {
+				return errInvalidSubject
+			}
 			return errUnauthorized
 		}
-		s.sessions.Remember(id)
+		if err := s.sessions.Admit(c.Request().Context(), id); err != nil {
+			return err
+		}
 		c.Set(userKey, id)
 		return next(c)
 	}

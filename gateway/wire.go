@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 
 	"github.com/rcgateway/rcgateway/push"
@@ -68,7 +70,10 @@ func (s *Server) compose() error {
 			PingTimeout:  cfg.RocketChat.PingTimeout.D(),
 			BackoffMax:   cfg.RocketChat.ReconnectMax.D(),
 		},
-		Logger: s.log.With("component", "session"),
+		UsernamePrefix: cfg.Identity.UsernamePrefix,
+		EmailDomain:    cfg.Identity.EmailDomain,
+		TombstoneTTL:   cfg.Identity.TombstoneTTL.D(),
+		Logger:         s.log.With("component", "session"),
 	}
 	if cfg.Redis.URL != "" {
 		store, err := redisstore.New(redisstore.Options{
@@ -82,7 +87,7 @@ func (s *Server) compose() error {
 			_ = hub.Shutdown(context.Background())
 			return fmt.Errorf("gateway: redis session store: %w", err)
 		}
-		so.Leaser, so.Tokens, so.Presence, so.Clustered = store, store, store, true
+		so.Leaser, so.Tokens, so.Presence, so.Tombstones, so.Clustered = store, store, store, store, true
 		s.closers = append(s.closers, func(context.Context) error { return store.Close() })
 		s.log.Info("cluster mode: sessions on Redis", "node_id", store.NodeID(), "member", store.Member())
 	}
@@ -185,24 +190,68 @@ func redisURL(u string, forceTLS bool) string {
 	return u
 }
 
-// sessionAdapter fits *session.Manager to Sessions.
+// sessionAdapter fits *session.Manager to Sessions and turns its identity errors into
+// the gateway's answers.
 type sessionAdapter struct{ m *session.Manager }
 
 func userOf(id Identity) session.User {
-	return session.User{ID: id.UserID, Username: id.Username, Name: id.Name, Email: id.Email}
+	return session.User{ID: id.UserID, Username: id.Username, Name: id.Name, Email: id.Email, IssuedAt: id.IssuedAt}
 }
 
-func (a sessionAdapter) Remember(id Identity) { a.m.Remember(userOf(id)) }
+// sessionError maps the session's identity errors; others pass through.
+func sessionError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, session.ErrInvalidSubject):
+		return errorf(http.StatusBadRequest, "invalid_subject", "the user id is empty, over 255 bytes, not UTF-8 or holds control characters")
+	case errors.Is(err, session.ErrRevoked):
+		return errorf(http.StatusUnauthorized, "token_revoked", "the user was deleted after this token was issued")
+	case errors.Is(err, session.ErrAccountProtected):
+		return errorf(http.StatusForbidden, "account_protected", "that Rocket.Chat account is the gateway's agent or an administrator and cannot be bound to a product user")
+	case errors.Is(err, session.ErrAccountDeactivated):
+		return errorf(http.StatusForbidden, "account_deactivated", "the user's chat account is deactivated")
+	case errors.Is(err, session.ErrUnknownUser):
+		return errorf(http.StatusNotFound, "user_not_found", "no chat account for this product user")
+	case errors.Is(err, session.ErrNoSuchAccount):
+		return errorf(http.StatusNotFound, "account_not_found", "no Rocket.Chat account of that username")
+	case errors.Is(err, session.ErrLinkConflict):
+		return errorf(http.StatusConflict, "link_conflict", "the product user already has another Rocket.Chat account")
+	}
+	return err
+}
+
+func (a sessionAdapter) Admit(ctx context.Context, id Identity) error {
+	return sessionError(a.m.Admit(ctx, userOf(id)))
+}
 
 func (a sessionAdapter) Credentials(ctx context.Context, id Identity) (rcCreds, error) {
 	c, err := a.m.Credentials(ctx, userOf(id))
-	return rcCreds{UserID: c.UserID, Token: c.Token}, err
+	return rcCreds{UserID: c.UserID, Token: c.Token}, sessionError(err)
 }
 
-func (a sessionAdapter) Upsert(ctx context.Context, u UserSpec) (string, bool, error) {
-	return a.m.Upsert(ctx, session.User{ID: u.UserID, Username: u.Username, Name: u.Name, Email: u.Email})
+func (a sessionAdapter) Refresh(ctx context.Context, id Identity, stale rcCreds) (rcCreds, error) {
+	c, err := a.m.Refresh(ctx, userOf(id), rocketchat.Credentials{UserID: stale.UserID, Token: stale.Token})
+	return rcCreds{UserID: c.UserID, Token: c.Token}, sessionError(err)
 }
 
-func (a sessionAdapter) Delete(ctx context.Context, id string) error { return a.m.Delete(ctx, id) }
-func (a sessionAdapter) Ready(ctx context.Context) error             { return a.m.Ready(ctx) }
-func (a sessionAdapter) Shutdown(ctx context.Context) error          { return a.m.Shutdown(ctx) }
+func (a sessionAdapter) Upsert(ctx context.Context, u UserSpec) (string, string, bool, error) {
+	id, created, err := a.m.Upsert(ctx, session.User{ID: u.UserID, Username: u.Username, Name: u.Name, Email: u.Email}, u.Link)
+	return id, a.m.Username(u.UserID), created, sessionError(err)
+}
+
+func (a sessionAdapter) Delete(ctx context.Context, id string) error {
+	return sessionError(a.m.Delete(ctx, id))
+}
+
+func (a sessionAdapter) SetActive(ctx context.Context, id string, active bool) error {
+	return sessionError(a.m.SetActive(ctx, id, active))
+}
+
+func (a sessionAdapter) Known(ctx context.Context, id string) (bool, error) {
+	ok, err := a.m.Known(ctx, id)
+	return ok, sessionError(err)
+}
+
+func (a sessionAdapter) Ready(ctx context.Context) error    { return a.m.Ready(ctx) }
+func (a sessionAdapter) Shutdown(ctx context.Context) error { return a.m.Shutdown(ctx) }

@@ -48,8 +48,9 @@ type conn struct {
 	polling                        atomic.Bool
 	finalSent                      atomic.Bool
 	removed                        atomic.Bool
-	pinged                         atomic.Bool // a client Ping arrived: the client timeout applies
-	deleted                        atomic.Bool // a long-polling client sent DELETE
+	pinged                         atomic.Bool  // a client Ping arrived: the client timeout applies
+	deleted                        atomic.Bool  // a long-polling client sent DELETE
+	expires                        atomic.Int64 // credential expiry (Unix ns), 0: never
 
 	inMu  sync.Mutex
 	inbuf []byte
@@ -306,6 +307,21 @@ func (c *conn) complete(id string, res any, errMsg string) {
 	c.enqueueNumbered(rec)
 }
 
+// extendExpiry records a credential's expiry, keeping the latest one seen; a zero exp (a
+// credential that never expires) changes nothing.
+func (c *conn) extendExpiry(exp time.Time) {
+	if exp.IsZero() {
+		return
+	}
+	n := exp.UnixNano()
+	for {
+		cur := c.expires.Load()
+		if cur >= n || c.expires.CompareAndSwap(cur, n) {
+			return
+		}
+	}
+}
+
 // tick runs the heartbeat's checks for this connection.
 func (c *conn) tick(now time.Time) {
 	o := &c.h.o
@@ -353,6 +369,11 @@ func (c *conn) tick(now time.Time) {
 		if now.Sub(c.created) > o.HandshakeTimeout {
 			c.rejectHandshake("Handshake was canceled.")
 		}
+		return
+	}
+	if exp := c.expires.Load(); exp != 0 && now.UnixNano() >= exp {
+		js, mp := closeRecords("Authentication expired.", true)
+		c.closeWith(js, mp)
 		return
 	}
 	if c.pinged.Load() && since(&c.lastRecv) > o.ClientTimeout {

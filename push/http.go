@@ -30,14 +30,14 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (h *Hub) authenticate(w http.ResponseWriter, r *http.Request) (string, bool) {
-	user, err := h.o.Authenticate(r)
+func (h *Hub) authenticate(w http.ResponseWriter, r *http.Request) (string, time.Time, bool) {
+	user, exp, err := h.o.Authenticate(r)
 	if err != nil || user == "" {
 		w.Header().Set("WWW-Authenticate", "Bearer")
 		http.Error(w, "Unauthorized", http.StatusUnauthorized)
-		return "", false
+		return "", time.Time{}, false
 	}
-	return user, true
+	return user, exp, true
 }
 
 // allowNegotiate asks Options.AllowNegotiate for a new connection of user; a refusal
@@ -76,7 +76,7 @@ func (h *Hub) negotiate(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	user, ok := h.authenticate(w, r)
+	user, exp, ok := h.authenticate(w, r)
 	if !ok {
 		return
 	}
@@ -93,6 +93,7 @@ func (h *Hub) negotiate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := h.newConn(user)
+	c.extendExpiry(exp)
 	if version == 0 {
 		c.token = c.id
 	}
@@ -139,7 +140,7 @@ func (h *Hub) serveConnection(w http.ResponseWriter, r *http.Request) {
 	isWS := r.Method == http.MethodGet && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
 	if token == "" {
 		if isWS { // skipNegotiation: a WebSocket without negotiate
-			user, ok := h.authenticate(w, r)
+			user, exp, ok := h.authenticate(w, r)
 			if !ok {
 				return
 			}
@@ -147,6 +148,7 @@ func (h *Hub) serveConnection(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			c := h.newConn(user)
+			c.extendExpiry(exp)
 			h.mu.Lock()
 			if h.closed {
 				h.mu.Unlock()
@@ -167,7 +169,7 @@ func (h *Hub) serveConnection(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Connection ID required", http.StatusBadRequest)
 		return
 	}
-	user, ok := h.authenticate(w, r)
+	user, exp, ok := h.authenticate(w, r)
 	if !ok {
 		return
 	}
@@ -178,6 +180,7 @@ func (h *Hub) serveConnection(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "No Connection with that ID", http.StatusNotFound)
 		return
 	}
+	c.extendExpiry(exp)
 	switch {
 	case isWS:
 		if err := c.bind(transportWebSockets); err != nil {

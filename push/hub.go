@@ -32,8 +32,12 @@ type Options struct {
 	// Path is where the hub is mounted [/signalr]; negotiate is Path+"/negotiate".
 	Path string
 	// Authenticate returns the user id of a request (token from "Authorization: Bearer"
-	// or the access_token query parameter). An error answers 401 with no detail.
-	Authenticate func(*http.Request) (userID string, err error)
+	// or the access_token query parameter) and when its credential expires (zero: never).
+	// An error answers 401 with no detail. A connection is closed with
+	// Close{allowReconnect:true} once its credential expired, as ASP.NET Core's
+	// CloseOnAuthenticationExpiration does (checked on the heartbeat; a long-polling request
+	// with a later credential extends it), so the client comes back with a fresh token.
+	Authenticate func(*http.Request) (userID string, expires time.Time, err error)
 	// KeepAliveInterval between server pings [15s], ClientTimeout without any client
 	// message once the client has sent its first Ping [30s], HandshakeTimeout [15s].
 	KeepAliveInterval, ClientTimeout, HandshakeTimeout time.Duration

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -30,15 +31,25 @@ func TestMain(m *testing.M) {
 }
 
 // testAuth accepts "tok-<user>" as a bearer token or access_token.
-func testAuth(r *http.Request) (string, error) {
+func testAuth(r *http.Request) (string, time.Time, error) {
 	tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if tok == "" {
 		tok = r.URL.Query().Get("access_token")
 	}
 	if !strings.HasPrefix(tok, "tok-") {
-		return "", errors.New("bad token")
+		return "", time.Time{}, errors.New("bad token")
 	}
-	return strings.TrimPrefix(tok, "tok-"), nil
+	// "tok-<user>;exp=<Unix ms>" is a credential that expires.
+	user, exp, _ := strings.Cut(strings.TrimPrefix(tok, "tok-"), ";exp=")
+	var expires time.Time
+	if exp != "" {
+		ms, err := strconv.ParseInt(exp, 10, 64)
+		if err != nil {
+			return "", time.Time{}, errors.New("bad expiry")
+		}
+		expires = time.UnixMilli(ms)
+	}
+	return user, expires, nil
 }
 
 type env struct {
@@ -690,5 +701,29 @@ func TestClientTimeoutAndKeepAlive(t *testing.T) {
 	}
 	if !bytes.Contains(got, []byte(`{"type":6}`)) || !bytes.Contains(got, []byte(`"allowReconnect":true`)) {
 		t.Fatalf("got %q, want pings then a Close", got)
+	}
+}
+
+// TestCredentialExpiryClosesWithReconnect: a connection whose credential expires is closed
+// with Close{allowReconnect:true} on the heartbeat, as ASP.NET Core's
+// CloseOnAuthenticationExpiration does; one without an expiry stays open.
+func TestCredentialExpiryClosesWithReconnect(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.KeepAliveInterval, o.ClientTimeout = 100*time.Millisecond, 10*time.Second })
+	exp := time.Now().Add(300 * time.Millisecond)
+	expiring := e.dial(fmt.Sprintf("alice;exp=%d", exp.UnixMilli()), 16)
+	forever := e.dial("bob", 16)
+	cm := waitDone(t, expiring)
+	if time.Now().Before(exp) {
+		t.Fatal("closed before the credential expired")
+	}
+	if cm == nil || !cm.AllowReconnect || cm.Error != "Authentication expired." {
+		t.Fatalf("close = %+v, want allowReconnect with the expiry reason", cm)
+	}
+	// The other connection still works after the expired one's deadline.
+	if err := e.h.SendToUser(context.Background(), "bob", "ping", 1); err != nil {
+		t.Fatal(err)
+	}
+	if inv := recv(t, forever); inv.Target != "ping" {
+		t.Fatalf("bob got %+v", inv)
 	}
 }

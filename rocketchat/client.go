@@ -617,6 +617,13 @@ func (c *Client) UpdateUser(ctx context.Context, admin Credentials, userID strin
 	return c.userCall(ctx, request{method: http.MethodPost, endpoint: "users.update", cred: &admin, body: map[string]any{"userId": userID, "data": data}})
 }
 
+// SetActiveStatus is users.setActiveStatus (admin): {userId, activeStatus}
+// (apps/meteor/app/api/server/v1/users.ts; Rocket.Chat removes a deactivated user's login
+// tokens).
+func (c *Client) SetActiveStatus(ctx context.Context, admin Credentials, userID string, active bool) error {
+	return c.do(ctx, request{method: http.MethodPost, endpoint: "users.setActiveStatus", cred: &admin, body: map[string]any{"userId": userID, "activeStatus": active}}, nil)
+}
+
 // DeleteUser is users.delete.
 func (c *Client) DeleteUser(ctx context.Context, admin Credentials, userID string) error {
 	return c.do(ctx, request{method: http.MethodPost, endpoint: "users.delete", cred: &admin, body: map[string]any{"userId": userID}}, nil)

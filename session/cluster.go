@@ -48,3 +48,14 @@ type Presence interface {
 	// Count is the number of the user's connections on all live nodes.
 	Count(ctx context.Context, userID string) (int, error)
 }
+
+// Tombstones remember deleted product users, so that a token issued before the deletion
+// cannot provision the account again. Entries expire after their ttl.
+type Tombstones interface {
+	// Bury records that userID was deleted at at, for ttl.
+	Bury(ctx context.Context, userID string, at time.Time, ttl time.Duration) error
+	// Lift forgets userID's tombstone.
+	Lift(ctx context.Context, userID string) error
+	// Buried returns when userID was deleted, if a tombstone is there.
+	Buried(ctx context.Context, userID string) (at time.Time, ok bool, err error)
+}

@@ -117,3 +117,31 @@ func (p *localPresence) Count(_ context.Context, userID string) (int, error) {
 	defer p.mu.Unlock()
 	return p.n[userID], nil
 }
+
+// NewMemoryTombstones returns the single-node Tombstones, on go-cache: they live as long as
+// the process (docs/identity.md: after a restart of a single node, a deleted user's old
+// token could provision the account again; a cluster keeps them in Redis).
+func NewMemoryTombstones() Tombstones { return &memoryTombs{c: gocache.New(time.Hour, 0)} }
+
+type memoryTombs struct{ c *gocache.Cache }
+
+func (m *memoryTombs) Bury(_ context.Context, userID string, at time.Time, ttl time.Duration) error {
+	m.c.Set(userID, at, ttl)
+	return nil
+}
+
+func (m *memoryTombs) Lift(_ context.Context, userID string) error {
+	m.c.Delete(userID)
+	return nil
+}
+
+func (m *memoryTombs) Buried(_ context.Context, userID string) (time.Time, bool, error) {
+	v, ok := m.c.Get(userID)
+	if !ok {
+		return time.Time{}, false, nil
+	}
+	return v.(time.Time), true, nil
+}
+
+// DeleteExpired frees expired entries.
+func (m *memoryTombs) DeleteExpired() { m.c.DeleteExpired() }

@@ -15,20 +15,32 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	gocache "github.com/patrickmn/go-cache"
 
 	"github.com/rcgateway/rcgateway/rocketchat"
 )
 
 // User is a product user as the product identifies it.
 type User struct {
-	ID       string // product user id, the key of everything here
-	Username string // product username; the Rocket.Chat username is derived from it
+	// ID is the product user's subject (the JWT's sub), the key of everything here; the
+	// Rocket.Chat account is derived from it alone (RocketChatUsername).
+	ID string
+	// Username is the product's user name: display data only, used as the display name when
+	// Name is empty. It never selects an account.
+	Username string
 	Name     string
-	Email    string
+	// Email is the product's address for the user. It is not the account's e-mail (see
+	// accountEmail) unless a product backend sets it through Upsert.
+	Email string
+	// IssuedAt is the iat of the token the user came with (zero: unknown); a token issued
+	// before the user's deletion is refused.
+	IssuedAt time.Time
 }
 
 // Pusher delivers invocations to all of a user's browser connections (the push hub).
@@ -45,7 +57,7 @@ const (
 	StrategyDefaultPassword = "default_password"
 )
 
-// ErrUnknownUser is returned for a product user id the manager has never been told about.
+// ErrUnknownUser is returned for a product user that has no Rocket.Chat account.
 var ErrUnknownUser = errors.New("session: unknown user")
 
 // Options configures a Manager.
@@ -74,10 +86,20 @@ type Options struct {
 	ResyncHold time.Duration
 	// Realtime holds connection tuning (pings, backoff) copied into every upstream.
 	Realtime rocketchat.RealtimeOptions
+	// UsernamePrefix prefixes derived Rocket.Chat usernames (default DefaultUsernamePrefix;
+	// it must pass ValidUsernamePrefix).
+	UsernamePrefix string
+	// EmailDomain is the domain of provisioned accounts' e-mails (default DefaultEmailDomain).
+	EmailDomain string
+	// TombstoneTTL is how long a deleted user's tokens stay refused (default 24 h); it must be
+	// at least the longest lifetime of a product token.
+	TombstoneTTL time.Duration
 
 	Leaser   Leaser     // default NewLocalLeaser()
 	Tokens   TokenStore // default NewMemoryTokenStore()
 	Presence Presence   // default NewLocalPresence()
+	// Tombstones default to NewMemoryTombstones().
+	Tombstones Tombstones
 	// Clustered says the seams are shared with other nodes: an upstream taken over from
 	// another node resyncs from LeaseTTL before the takeover.
 	Clustered bool
@@ -107,8 +129,13 @@ type Manager struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu     sync.Mutex
-	idents map[string]User
+	mu sync.Mutex
+	// idents keeps the latest display data and token iat per product user, for the
+	// upstream's mints; entries expire an hour after the user was last seen.
+	idents *gocache.Cache
+	// known caches, for a minute, the users Known found an account for (admin pushes
+	// would otherwise ask Rocket.Chat each time).
+	known  *gocache.Cache
 	local  map[string]int
 	loops  map[string]*userLoop
 	minted map[string]mintedToken
@@ -159,6 +186,19 @@ func NewManager(o Options) (*Manager, error) {
 	def(&o.LeaseTTL, 15*time.Second)
 	def(&o.ResyncSlack, 5*time.Second)
 	def(&o.ResyncHold, 5*time.Second)
+	def(&o.TombstoneTTL, 24*time.Hour)
+	if o.UsernamePrefix == "" {
+		o.UsernamePrefix = DefaultUsernamePrefix
+	}
+	if !ValidUsernamePrefix(o.UsernamePrefix) {
+		return nil, fmt.Errorf("session: new manager: username prefix %q: 1 to 32 of a-z, 0-9, '-' and '_'", o.UsernamePrefix)
+	}
+	if o.EmailDomain == "" {
+		o.EmailDomain = DefaultEmailDomain
+	}
+	if o.Tombstones == nil {
+		o.Tombstones = NewMemoryTombstones()
+	}
 	if o.Leaser == nil {
 		o.Leaser = NewLocalLeaser()
 	}
@@ -174,13 +214,17 @@ func NewManager(o Options) (*Manager, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Manager{
 		o: o, log: o.Logger, ctx: ctx, cancel: cancel,
-		idents: map[string]User{}, local: map[string]int{}, loops: map[string]*userLoop{},
+		idents: gocache.New(identTTL, 0), known: gocache.New(time.Minute, 0), local: map[string]int{}, loops: map[string]*userLoop{},
 		minted: map[string]mintedToken{}, mints: map[string]*mintCall{},
 	}
 	m.wg.Add(1)
 	go m.janitor()
 	return m, nil
 }
+
+// identTTL is how long the manager keeps a product user's display data after the last
+// token it saw.
+const identTTL = time.Hour
 
 // Remember records who a product user is (from a verified product token), so the manager
 // can provision and log in that user when its connections arrive.
@@ -189,37 +233,78 @@ func (m *Manager) Remember(u User) {
 		return
 	}
 	m.mu.Lock()
-	if old, ok := m.idents[u.ID]; ok {
-		// Keep what an earlier, fuller token told us.
-		if u.Username == "" {
-			u.Username = old.Username
-		}
-		if u.Name == "" {
-			u.Name = old.Name
-		}
-		if u.Email == "" {
-			u.Email = old.Email
+	if v, ok := m.idents.Get(u.ID); ok {
+		// Keep what an earlier, fuller token told us, and the newest iat.
+		old := v.(User)
+		u.Username = firstNonEmpty(u.Username, old.Username)
+		u.Name = firstNonEmpty(u.Name, old.Name)
+		u.Email = firstNonEmpty(u.Email, old.Email)
+		if old.IssuedAt.After(u.IssuedAt) {
+			u.IssuedAt = old.IssuedAt
 		}
 	}
-	m.idents[u.ID] = u
+	m.idents.Set(u.ID, u, gocache.DefaultExpiration)
 	m.mu.Unlock()
 }
 
-func (m *Manager) identity(userID string) (User, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	u, ok := m.idents[userID]
-	return u, ok
+// identity is what the manager knows of userID; the account follows from the id alone, so
+// an unknown user is just one with no display data.
+func (m *Manager) identity(userID string) User {
+	if v, ok := m.idents.Get(userID); ok {
+		return v.(User)
+	}
+	return User{ID: userID}
+}
+
+// Username is the Rocket.Chat username of the product user userID.
+func (m *Manager) Username(userID string) string {
+	return RocketChatUsername(m.o.UsernamePrefix, userID)
+}
+
+// Admit checks a product user arriving with a verified token: a token issued no later than
+// the user's deletion is refused with ErrRevoked. Admitted users are remembered.
+func (m *Manager) Admit(ctx context.Context, u User) error {
+	if err := ValidateSubject(u.ID); err != nil {
+		return err
+	}
+	if err := m.checkTomb(ctx, u); err != nil {
+		return err
+	}
+	m.Remember(u)
+	return nil
+}
+
+// checkTomb refuses u when it was deleted at or after its token's iat (a token without iat
+// is refused while the tombstone lasts). A store failure refuses too.
+func (m *Manager) checkTomb(ctx context.Context, u User) error {
+	at, ok, err := m.o.Tombstones.Buried(ctx, u.ID)
+	if err != nil {
+		return fmt.Errorf("session: tombstone of %s: %w", u.ID, err)
+	}
+	if ok && !u.IssuedAt.After(at) {
+		return fmt.Errorf("session: %s: %w", u.ID, ErrRevoked)
+	}
+	return nil
 }
 
 // Credentials returns the user's own Rocket.Chat credentials: the cached token or a fresh
 // one, provisioning the Rocket.Chat user when it is missing. Concurrent callers for the same
 // user share one mint.
 func (m *Manager) Credentials(ctx context.Context, u User) (rocketchat.Credentials, error) {
-	m.Remember(u)
-	u, _ = m.identity(u.ID)
-	cred, _, err := m.credentials(ctx, u)
+	if err := m.Admit(ctx, u); err != nil {
+		return rocketchat.Credentials{}, err
+	}
+	cred, _, err := m.credentials(ctx, m.identity(u.ID))
 	return cred, err
+}
+
+// Refresh replaces the user's token after Rocket.Chat refused stale (a 401): the cached
+// token is dropped if it is still stale, and the user gets one fresh mint.
+func (m *Manager) Refresh(ctx context.Context, u User, stale rocketchat.Credentials) (rocketchat.Credentials, error) {
+	if cur, _, ok, err := m.o.Tokens.Get(ctx, u.ID); err == nil && (!ok || cur.Token == stale.Token) {
+		m.dropToken(ctx, u.ID, false)
+	}
+	return m.Credentials(ctx, u)
 }
 
 func (m *Manager) credentials(ctx context.Context, u User) (rocketchat.Credentials, time.Time, error) {
@@ -273,58 +358,85 @@ func (m *Manager) runMint(u User, call *mintCall) {
 }
 
 func (m *Manager) mint(ctx context.Context, u User) (rocketchat.Credentials, error) {
-	if u.Username == "" {
-		return rocketchat.Credentials{}, fmt.Errorf("session: mint token for %s: the product token carries no username", u.ID)
+	if err := m.checkTomb(ctx, u); err != nil {
+		return rocketchat.Credentials{}, err
 	}
-	name := RocketChatUsername(u.Username)
-	get := func() (rocketchat.Credentials, error) {
-		if m.o.Strategy == StrategyDefaultPassword {
-			res, err := m.o.Client.Login(ctx, name, m.o.DefaultPassword)
-			return res.Credentials, err
-		}
-		// users.createToken takes the Rocket.Chat user id (8.x refuses a username), so the
-		// id is looked up first; an unknown user fails here and is provisioned below.
-		var uid string
-		if err := m.o.Agent.Do(ctx, func(ctx context.Context, admin rocketchat.Credentials) error {
-			rcu, err := m.o.Client.UserInfo(ctx, admin, name)
-			uid = rcu.ID
-			return err
-		}); err != nil {
+	name := m.Username(u.ID)
+	ru, found, err := m.account(ctx, u.ID)
+	if err != nil {
+		return rocketchat.Credentials{}, fmt.Errorf("session: mint token for %s: %w", u.ID, err)
+	}
+	if !found {
+		if ru, err = m.provision(ctx, u); err != nil {
 			return rocketchat.Credentials{}, err
 		}
-		return m.o.Agent.CreateToken(ctx, uid)
 	}
-	cred, err := get()
+	if !ru.Active {
+		return rocketchat.Credentials{}, fmt.Errorf("session: mint token for %s: %w", u.ID, ErrAccountDeactivated)
+	}
+	var cred rocketchat.Credentials
+	if m.o.Strategy == StrategyDefaultPassword {
+		var res rocketchat.LoginResult
+		res, err = m.o.Client.Login(ctx, name, m.o.DefaultPassword)
+		cred = res.Credentials
+		if err == nil && cred.UserID != ru.ID {
+			err = fmt.Errorf("login answered for account %s, not %s", cred.UserID, ru.ID)
+		}
+	} else {
+		cred, err = m.o.Agent.CreateToken(ctx, ru.ID)
+	}
 	if err != nil {
-		exists, xerr := m.rcUserExists(ctx, name)
-		if xerr != nil || exists {
-			return rocketchat.Credentials{}, fmt.Errorf("session: mint token for %s: %w", u.ID, err)
-		}
-		if _, perr := m.provision(ctx, u); perr != nil {
-			return rocketchat.Credentials{}, perr
-		}
-		if cred, err = get(); err != nil {
-			return rocketchat.Credentials{}, fmt.Errorf("session: mint token for %s after provisioning: %w", u.ID, err)
-		}
+		return rocketchat.Credentials{}, fmt.Errorf("session: mint token for %s: %w", u.ID, err)
 	}
 	m.tokenMints.Add(1)
-	m.log.InfoContext(ctx, "user token minted", "user", u.ID, "strategy", m.o.Strategy)
+	m.log.InfoContext(ctx, "user token minted", "user", u.ID, "rc_user", ru.ID, "strategy", m.o.Strategy)
 	return cred, nil
 }
 
-// rcUserExists asks Rocket.Chat, as the admin, whether the username exists.
-func (m *Manager) rcUserExists(ctx context.Context, rcUsername string) (bool, error) {
+// lookup is users.info by username as the admin; found is false when there is no such user.
+func (m *Manager) lookup(ctx context.Context, rcUsername string) (ru rocketchat.User, found bool, err error) {
 	if m.o.Agent == nil {
-		return true, nil // cannot tell without the agent: do not try to create
+		return rocketchat.User{}, false, errors.New("session: no admin agent to look users up")
 	}
-	err := m.o.Agent.Do(ctx, func(ctx context.Context, admin rocketchat.Credentials) error {
-		_, err := m.o.Client.UserInfo(ctx, admin, rcUsername)
+	err = m.o.Agent.Do(ctx, func(ctx context.Context, admin rocketchat.Credentials) error {
+		var err error
+		ru, err = m.o.Client.UserInfo(ctx, admin, rcUsername)
 		return err
 	})
 	if errors.Is(err, rocketchat.ErrNotFound) || isInvalidUser(err) {
-		return false, nil
+		return rocketchat.User{}, false, nil
 	}
-	return err == nil, err
+	if err != nil {
+		return rocketchat.User{}, false, err
+	}
+	return ru, true, nil
+}
+
+// account finds the product user's Rocket.Chat account (the one with the derived username)
+// and refuses it when it is protected (guard).
+func (m *Manager) account(ctx context.Context, userID string) (rocketchat.User, bool, error) {
+	ru, found, err := m.lookup(ctx, m.Username(userID))
+	if err != nil || !found {
+		return ru, found, err
+	}
+	if err := m.guard(ctx, userID, ru); err != nil {
+		return rocketchat.User{}, false, err
+	}
+	return ru, true, nil
+}
+
+// guard refuses the admin agent's own account and any account with the admin role, and
+// logs the attempt at WARN (ids only).
+func (m *Manager) guard(ctx context.Context, userID string, ru rocketchat.User) error {
+	agentID := ""
+	if m.o.Agent != nil {
+		agentID = m.o.Agent.Credentials().UserID
+	}
+	if ru.ID == "" || ru.ID == agentID || slices.Contains(ru.Roles, "admin") {
+		m.log.WarnContext(ctx, "refused a protected rocket.chat account", "user", userID, "rc_user", ru.ID, "rc_username", ru.Username)
+		return fmt.Errorf("session: account %s for %s: %w", ru.ID, userID, ErrAccountProtected)
+	}
+	return nil
 }
 
 // isInvalidUser matches Rocket.Chat's 400 answers for an unknown user.
@@ -333,9 +445,10 @@ func isInvalidUser(err error) bool {
 	return errors.As(err, &ae) && (ae.ErrorType == "error-invalid-user" || strings.Contains(ae.Message, "User not found"))
 }
 
-// provision creates the Rocket.Chat user for u with an unverified email (so email 2FA
-// cannot lock it) and a strong random password nobody knows (or the shared password in
-// the default_password mode).
+// provision creates the Rocket.Chat user for u under its derived username, with a display
+// name from the token, an e-mail nobody can receive (unverified, so e-mail 2FA cannot lock
+// it) and a strong random password nobody knows (or the shared password in the
+// default_password mode).
 func (m *Manager) provision(ctx context.Context, u User) (rocketchat.User, error) {
 	if m.o.Agent == nil {
 		return rocketchat.User{}, errors.New("session: provision: no admin agent")
@@ -344,10 +457,11 @@ func (m *Manager) provision(ctx context.Context, u User) (rocketchat.User, error
 	if m.o.Strategy != StrategyDefaultPassword {
 		pw = randomPassword()
 	}
+	name := m.Username(u.ID)
 	nu := rocketchat.NewUser{
-		Username: RocketChatUsername(u.Username),
-		Name:     firstNonEmpty(u.Name, u.Username),
-		Email:    firstNonEmpty(u.Email, RocketChatUsername(u.Username)+"@users.rcgateway.invalid"),
+		Username: name,
+		Name:     firstNonEmpty(strings.TrimSpace(u.Name), strings.TrimSpace(u.Username), u.ID),
+		Email:    firstNonEmpty(u.Email, accountEmail(name, m.o.EmailDomain)),
 		Password: pw,
 	}
 	var out rocketchat.User
@@ -364,34 +478,38 @@ func (m *Manager) provision(ctx context.Context, u User) (rocketchat.User, error
 }
 
 // Upsert creates the Rocket.Chat user for a product user, or updates its name and email.
-func (m *Manager) Upsert(ctx context.Context, u User) (rcUserID string, created bool, err error) {
-	if u.ID == "" || u.Username == "" {
-		return "", false, errors.New("session: upsert: user id and username are required")
+// With link set, the existing Rocket.Chat account of that username is bound to the product
+// user first (Link). Either way the user's tombstone is lifted.
+func (m *Manager) Upsert(ctx context.Context, u User, link string) (rcUserID string, created bool, err error) {
+	if err := ValidateSubject(u.ID); err != nil {
+		return "", false, err
 	}
 	if m.o.Agent == nil {
 		return "", false, errors.New("session: upsert: no admin agent")
 	}
+	if link != "" {
+		if _, err := m.Link(ctx, u.ID, link); err != nil {
+			return "", false, err
+		}
+	}
+	if err := m.o.Tombstones.Lift(ctx, u.ID); err != nil {
+		return "", false, fmt.Errorf("session: upsert %s: %w", u.ID, err)
+	}
 	m.Remember(u)
-	name := RocketChatUsername(u.Username)
-	var existing rocketchat.User
-	err = m.o.Agent.Do(ctx, func(ctx context.Context, admin rocketchat.Credentials) error {
-		var err error
-		existing, err = m.o.Client.UserInfo(ctx, admin, name)
-		return err
-	})
-	if errors.Is(err, rocketchat.ErrNotFound) || isInvalidUser(err) {
+	existing, found, err := m.account(ctx, u.ID)
+	if err != nil {
+		return "", false, fmt.Errorf("session: upsert %s: %w", u.ID, err)
+	}
+	if !found {
 		nu, perr := m.provision(ctx, u)
 		if perr != nil {
 			return "", false, perr
 		}
 		return nu.ID, true, nil
 	}
-	if err != nil {
-		return "", false, fmt.Errorf("session: upsert %s: %w", u.ID, err)
-	}
 	data := map[string]any{}
-	if u.Name != "" && u.Name != existing.Name {
-		data["name"] = u.Name
+	if name := firstNonEmpty(u.Name, u.Username); name != "" && name != existing.Name {
+		data["name"] = name
 	}
 	if u.Email != "" {
 		data["email"] = u.Email
@@ -408,36 +526,138 @@ func (m *Manager) Upsert(ctx context.Context, u User) (rcUserID string, created 
 	return existing.ID, false, nil
 }
 
-// Delete removes the product user's Rocket.Chat user, closes its browser connections for
-// good and forgets its session.
+// Link binds the existing Rocket.Chat account rcUsername to the product user userID by
+// renaming it to the user's derived username (users.update): the link is the username, so it
+// holds on every node and after restarts. It refuses the agent's account and admins
+// (ErrAccountProtected), an unknown account (ErrNoSuchAccount) and a user that already has
+// another account (ErrLinkConflict). Linking the account the user already has is a no-op.
+func (m *Manager) Link(ctx context.Context, userID, rcUsername string) (rcUserID string, err error) {
+	if err := ValidateSubject(userID); err != nil {
+		return "", err
+	}
+	derived := m.Username(userID)
+	target, found, err := m.lookup(ctx, rcUsername)
+	if err != nil {
+		return "", fmt.Errorf("session: link %s: %w", userID, err)
+	}
+	if !found {
+		return "", fmt.Errorf("session: link %s to %q: %w", userID, rcUsername, ErrNoSuchAccount)
+	}
+	if err := m.guard(ctx, userID, target); err != nil {
+		return "", err
+	}
+	if target.Username == derived {
+		return target.ID, nil
+	}
+	cur, found, err := m.lookup(ctx, derived)
+	if err != nil {
+		return "", fmt.Errorf("session: link %s: %w", userID, err)
+	}
+	if found && cur.ID != target.ID {
+		return "", fmt.Errorf("session: link %s to %q (has %s): %w", userID, rcUsername, cur.ID, ErrLinkConflict)
+	}
+	err = m.o.Agent.Do(ctx, func(ctx context.Context, admin rocketchat.Credentials) error {
+		_, err := m.o.Client.UpdateUser(ctx, admin, target.ID, map[string]any{"username": derived})
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("session: link %s: rename: %w", userID, err)
+	}
+	m.dropToken(ctx, userID, true)
+	m.log.InfoContext(ctx, "rocket.chat account linked", "user", userID, "rc_user", target.ID)
+	return target.ID, nil
+}
+
+// Known reports whether the product user has a Rocket.Chat account (ErrAccountProtected when
+// that account is protected).
+func (m *Manager) Known(ctx context.Context, userID string) (bool, error) {
+	if err := ValidateSubject(userID); err != nil {
+		return false, err
+	}
+	if _, ok := m.known.Get(userID); ok {
+		return true, nil
+	}
+	_, found, err := m.account(ctx, userID)
+	if found {
+		m.known.SetDefault(userID, struct{}{})
+	}
+	return found, err
+}
+
+// Delete removes the product user's Rocket.Chat user, refuses the tokens issued before now
+// (a tombstone for TombstoneTTL, shared when clustered), drops and logs out its cached token,
+// stops its upstream and closes its browser connections on every node for good. It works
+// on any node: the account follows from the id. ErrUnknownUser when there is no account.
 func (m *Manager) Delete(ctx context.Context, productUserID string) error {
-	u, ok := m.identity(productUserID)
-	if !ok || u.Username == "" {
+	if err := ValidateSubject(productUserID); err != nil {
+		return err
+	}
+	ru, found, err := m.account(ctx, productUserID)
+	if err != nil {
+		return fmt.Errorf("session: delete %s: %w", productUserID, err)
+	}
+	if !found {
 		return fmt.Errorf("session: delete %s: %w", productUserID, ErrUnknownUser)
 	}
-	if m.o.Agent == nil {
-		return errors.New("session: delete: no admin agent")
+	if err := m.o.Tombstones.Bury(ctx, productUserID, time.Now(), m.o.TombstoneTTL); err != nil {
+		return fmt.Errorf("session: delete %s: %w", productUserID, err)
 	}
-	err := m.o.Agent.Do(ctx, func(ctx context.Context, admin rocketchat.Credentials) error {
-		ru, err := m.o.Client.UserInfo(ctx, admin, RocketChatUsername(u.Username))
-		if err != nil {
-			return err
-		}
+	err = m.o.Agent.Do(ctx, func(ctx context.Context, admin rocketchat.Credentials) error {
 		return m.o.Client.DeleteUser(ctx, admin, ru.ID)
 	})
 	if err != nil && !errors.Is(err, rocketchat.ErrNotFound) && !isInvalidUser(err) {
 		return fmt.Errorf("session: delete %s: %w", productUserID, err)
 	}
-	m.dropToken(ctx, productUserID, false)
+	return m.revoke(ctx, productUserID, "Your chat account was removed.")
+}
+
+// SetActive activates or deactivates the product user's account (users.setActiveStatus);
+// deactivating also revokes the user's session as Delete does, without a tombstone (the
+// pre-mint check refuses the inactive account).
+func (m *Manager) SetActive(ctx context.Context, productUserID string, active bool) error {
+	if err := ValidateSubject(productUserID); err != nil {
+		return err
+	}
+	ru, found, err := m.account(ctx, productUserID)
+	if err != nil {
+		return fmt.Errorf("session: set active %s: %w", productUserID, err)
+	}
+	if !found {
+		return fmt.Errorf("session: set active %s: %w", productUserID, ErrUnknownUser)
+	}
+	err = m.o.Agent.Do(ctx, func(ctx context.Context, admin rocketchat.Credentials) error {
+		return m.o.Client.SetActiveStatus(ctx, admin, ru.ID, active)
+	})
+	if err != nil {
+		return fmt.Errorf("session: set active %s: %w", productUserID, err)
+	}
+	if active {
+		return nil
+	}
+	return m.revoke(ctx, productUserID, "Your chat account was deactivated.")
+}
+
+// revoke drops and logs out the user's token, forgets it, stops its upstream and closes its
+// connections on every node (the Pusher's Kick goes through the backplane).
+func (m *Manager) revoke(ctx context.Context, userID, reason string) error {
+	if cred, _, ok, err := m.o.Tokens.Get(ctx, userID); err == nil && ok {
+		m.mu.Lock()
+		if _, mine := m.minted[userID]; !mine {
+			m.minted[userID] = mintedToken{cred: cred}
+		}
+		m.mu.Unlock()
+	}
+	m.dropToken(ctx, userID, true)
+	m.idents.Delete(userID)
+	m.known.Delete(userID)
 	m.mu.Lock()
-	delete(m.idents, productUserID)
-	ul := m.loops[productUserID]
+	ul := m.loops[userID]
 	m.mu.Unlock()
 	if ul != nil {
 		ul.signal(sigStop)
 	}
-	if err := m.o.Pusher.Kick(ctx, productUserID, "Your chat account was removed.", false); err != nil {
-		return fmt.Errorf("session: delete %s: kick: %w", productUserID, err)
+	if err := m.o.Pusher.Kick(ctx, userID, reason, false); err != nil {
+		return fmt.Errorf("session: revoke %s: kick: %w", userID, err)
 	}
 	return nil
 }
@@ -508,6 +728,11 @@ func (m *Manager) janitor() {
 			if d, ok := m.o.Tokens.(interface{ DeleteExpired() }); ok {
 				d.DeleteExpired()
 			}
+			if d, ok := m.o.Tombstones.(interface{ DeleteExpired() }); ok {
+				d.DeleteExpired()
+			}
+			m.idents.DeleteExpired()
+			m.known.DeleteExpired()
 		}
 	}
 }
@@ -572,21 +797,6 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	wg.Wait()
 	m.log.Info("shutdown: sessions closed", "tokens_logged_out", len(tokens))
 	return nil
-}
-
-// RocketChatUsername maps a product username to Rocket.Chat's default username rule
-// (letters, digits, '.', '_' and '-'): every other character becomes '_'.
-func RocketChatUsername(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
-			b.WriteRune(r)
-		default:
-			b.WriteByte('_')
-		}
-	}
-	return b.String()
 }
 
 // randomPassword is 24 random characters plus one of each class Rocket.Chat's password

@@ -162,10 +162,10 @@ func (f *fixture) online(t *testing.T, u User, conns int) string {
 		f.m.UserOnline(u.ID)
 	}
 	waitFor(t, f.rec, "the upstream to log in", func() bool {
-		uid := f.s.UserID(RocketChatUsername(u.Username))
+		uid := f.s.UserID(f.m.Username(u.ID))
 		return uid != "" && f.s.DDPConnections(uid) == 1 && f.m.Stats().UpstreamsConnected == 1
 	})
-	return f.s.UserID(RocketChatUsername(u.Username))
+	return f.s.UserID(f.m.Username(u.ID))
 }
 
 func TestCredentialsMintOncePerUserAndProvision(t *testing.T) {
@@ -195,11 +195,11 @@ func TestCredentialsMintOncePerUserAndProvision(t *testing.T) {
 	if got := f.m.Stats().TokenMints; got != 1 {
 		t.Fatalf("mints = %d, want 1", got)
 	}
-	if f.s.UserID("erin") == "" || creds[0].UserID != f.s.UserID("erin") {
+	if f.s.UserID("u-p-42") == "" || creds[0].UserID != f.s.UserID("u-p-42") {
 		t.Fatalf("erin was not provisioned as the token's user")
 	}
 	me, err := f.c.Me(ctx, creds[0])
-	if err != nil || me.Username != "erin" {
+	if err != nil || me.Username != "u-p-42" {
 		t.Fatalf("the minted token does not work: %v %+v", err, me)
 	}
 	// Invalidate forces a new mint.
@@ -214,10 +214,10 @@ func TestCredentialsMintOncePerUserAndProvision(t *testing.T) {
 
 func TestUpstreamPushesEachMessageOnceAndStopsAfterLinger(t *testing.T) {
 	f := newFixture(t, nil)
-	f.s.AddUser(rctest.UserSpec{Username: "alice", Name: "Alice", Password: "pw-alice-1"})
+	f.s.AddUser(rctest.UserSpec{Username: "u-alice", Name: "Alice", Password: "pw-alice-1"})
 	f.s.AddUser(rctest.UserSpec{Username: "bob", Name: "Bob", Password: "pw-bob-1"})
-	rid := f.s.DirectRoom("alice", "bob")
-	alice := User{ID: "p-alice", Username: "alice"}
+	rid := f.s.DirectRoom("u-alice", "bob")
+	alice := User{ID: "alice", Username: "alice"}
 	uid := f.online(t, alice, 2)
 	if f.m.Stats().Upstreams != 1 {
 		t.Fatalf("upstreams = %d, want one for two connections", f.m.Stats().Upstreams)
@@ -261,13 +261,13 @@ func containsDate(raw []byte) bool {
 
 func TestNoUpstreamWithoutConnections(t *testing.T) {
 	f := newFixture(t, nil)
-	f.s.AddUser(rctest.UserSpec{Username: "carol", Password: "pw-carol-1"})
+	f.s.AddUser(rctest.UserSpec{Username: "u-carol", Password: "pw-carol-1"})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := f.m.Credentials(ctx, User{ID: "p-carol", Username: "carol"}); err != nil {
+	if _, err := f.m.Credentials(ctx, User{ID: "carol", Username: "carol"}); err != nil {
 		t.Fatal(err)
 	}
-	if n := f.s.DDPConnections(f.s.UserID("carol")); n != 0 || f.m.Stats().Upstreams != 0 {
+	if n := f.s.DDPConnections(f.s.UserID("u-carol")); n != 0 || f.m.Stats().Upstreams != 0 {
 		t.Fatalf("REST use opened an upstream: %d connections", n)
 	}
 }
@@ -277,10 +277,10 @@ func TestNoUpstreamWithoutConnections(t *testing.T) {
 // direct room: they can reach alice only through the resync after end() ends the outage.
 func (f *fixture) outage(t *testing.T, n int) (rid string, ids []string, end func()) {
 	t.Helper()
-	f.s.AddUser(rctest.UserSpec{Username: "alice", Password: "pw-alice-1"})
+	f.s.AddUser(rctest.UserSpec{Username: "u-alice", Password: "pw-alice-1"})
 	f.s.AddUser(rctest.UserSpec{Username: "bob", Password: "pw-bob-1"})
-	rid = f.s.DirectRoom("alice", "bob")
-	f.online(t, User{ID: "p-alice", Username: "alice"}, 1)
+	rid = f.s.DirectRoom("u-alice", "bob")
+	f.online(t, User{ID: "alice", Username: "alice"}, 1)
 	f.s.FailNext("websocket", 503, 1<<30)
 	f.s.DropConnections()
 	waitFor(t, f.rec, "the upstream to go", func() bool { return f.m.Stats().UpstreamsConnected == 0 })
@@ -376,26 +376,26 @@ func TestSlowResyncReleasesLiveEvents(t *testing.T) {
 
 func TestTokenExpiryCyclesTheUpstream(t *testing.T) {
 	f := newFixture(t, func(o *Options) { o.TokenTTL = 400 * time.Millisecond })
-	f.s.AddUser(rctest.UserSpec{Username: "alice", Password: "pw-alice-1"})
+	f.s.AddUser(rctest.UserSpec{Username: "u-alice", Password: "pw-alice-1"})
 	f.s.AddUser(rctest.UserSpec{Username: "bob", Password: "pw-bob-1"})
-	rid := f.s.DirectRoom("alice", "bob")
-	uid := f.online(t, User{ID: "p-alice", Username: "alice"}, 1)
+	rid := f.s.DirectRoom("u-alice", "bob")
+	uid := f.online(t, User{ID: "alice", Username: "alice"}, 1)
 	waitFor(t, f.rec, "a second token and upstream", func() bool {
 		return f.m.Stats().TokenMints >= 2 && f.s.DDPConnections(uid) == 1 && f.m.Stats().UpstreamsConnected == 1
 	})
 	mid := f.s.PostMessage(rid, "bob", "after the cycle")
 	waitFor(t, f.rec, "a message on the new upstream", func() bool { return f.rec.messagePushes()[mid] == 1 })
 	// Dropped tokens are logged out: Rocket.Chat does not pile them up.
-	waitFor(t, f.rec, "old tokens to be logged out", func() bool { return f.s.TokenCount("alice") <= 2 })
+	waitFor(t, f.rec, "old tokens to be logged out", func() bool { return f.s.TokenCount("u-alice") <= 2 })
 }
 
 func TestRevokedTokensAreReminted(t *testing.T) {
 	f := newFixture(t, nil)
-	f.s.AddUser(rctest.UserSpec{Username: "alice", Password: "pw-alice-1"})
+	f.s.AddUser(rctest.UserSpec{Username: "u-alice", Password: "pw-alice-1"})
 	f.s.AddUser(rctest.UserSpec{Username: "bob", Password: "pw-bob-1"})
-	rid := f.s.DirectRoom("alice", "bob")
-	uid := f.online(t, User{ID: "p-alice", Username: "alice"}, 1)
-	f.s.RevokeTokens("alice")
+	rid := f.s.DirectRoom("u-alice", "bob")
+	uid := f.online(t, User{ID: "alice", Username: "alice"}, 1)
+	f.s.RevokeTokens("u-alice")
 	waitFor(t, f.rec, "a new token and upstream", func() bool {
 		return f.m.Stats().AuthLosses >= 1 && f.m.Stats().TokenMints >= 2 && f.s.DDPConnections(uid) == 1 && f.m.Stats().UpstreamsConnected == 1
 	})
@@ -405,8 +405,8 @@ func TestRevokedTokensAreReminted(t *testing.T) {
 
 func TestDeletedRocketChatUserIsClosedForGood(t *testing.T) {
 	f := newFixture(t, nil)
-	f.s.AddUser(rctest.UserSpec{Username: "alice", Password: "pw-alice-1"})
-	uid := f.online(t, User{ID: "p-alice", Username: "alice"}, 1)
+	f.s.AddUser(rctest.UserSpec{Username: "u-alice", Password: "pw-alice-1"})
+	uid := f.online(t, User{ID: "alice", Username: "alice"}, 1)
 	user, pass := f.s.AdminCredentials()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -420,7 +420,7 @@ func TestDeletedRocketChatUserIsClosedForGood(t *testing.T) {
 	waitFor(t, f.rec, "a final kick", func() bool {
 		f.rec.mu.Lock()
 		defer f.rec.mu.Unlock()
-		return len(f.rec.kicks) == 1 && !f.rec.kicks[0].reconnect && f.rec.kicks[0].user == "p-alice"
+		return len(f.rec.kicks) == 1 && !f.rec.kicks[0].reconnect && f.rec.kicks[0].user == "alice"
 	})
 	_ = f.c.Logout(ctx, res.Credentials)
 }
@@ -429,18 +429,18 @@ func TestUpsertAndDelete(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	id, created, err := f.m.Upsert(ctx, User{ID: "p-7", Username: "frank", Name: "Frank", Email: "frank@example.com"})
-	if err != nil || !created || id != f.s.UserID("frank") {
+	id, created, err := f.m.Upsert(ctx, User{ID: "p-7", Username: "frank", Name: "Frank", Email: "frank@example.com"}, "")
+	if err != nil || !created || id != f.s.UserID("u-p-7") {
 		t.Fatalf("upsert new = %q %v %v", id, created, err)
 	}
-	id2, created, err := f.m.Upsert(ctx, User{ID: "p-7", Username: "frank", Name: "Frank B."})
+	id2, created, err := f.m.Upsert(ctx, User{ID: "p-7", Username: "frank", Name: "Frank B."}, "")
 	if err != nil || created || id2 != id {
 		t.Fatalf("upsert existing = %q %v %v", id2, created, err)
 	}
 	if err := f.m.Delete(ctx, "p-7"); err != nil {
 		t.Fatal(err)
 	}
-	if f.s.UserID("frank") != "" {
+	if f.s.UserID("u-p-7") != "" {
 		t.Fatal("frank still exists in Rocket.Chat")
 	}
 	if err := f.m.Delete(ctx, "p-unknown"); err == nil {

@@ -86,14 +86,6 @@ func TestTranslate(t *testing.T) {
 	}
 }
 
-func TestRocketChatUsername(t *testing.T) {
-	for in, want := range map[string]string{"alice": "alice", "a.b-c_d": "a.b-c_d", "张三": "__", "j doe@x": "j_doe_x"} {
-		if got := RocketChatUsername(in); got != want {
-			t.Errorf("RocketChatUsername(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 var benchMessage = json.RawMessage(`{"_id":"Xb7pQ2kWcTn4","rid":"GENERAL","msg":"Hello everyone, the build is green again.","ts":{"$date":1763800000123},"u":{"_id":"u1","username":"alice","name":"Alice Liddell"},"_updatedAt":{"$date":1763800000123},"urls":[],"mentions":[],"channels":[],"md":[{"type":"PARAGRAPH","value":[{"type":"PLAIN_TEXT","value":"Hello everyone, the build is green again."}]}]}`)
 
 // BenchmarkRewriteDates is the EJSON rewrite; BenchmarkRewriteDatesBaseline the cost of

@@ -217,21 +217,16 @@ func backoff(failures int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// userGone reports whether the user's Rocket.Chat account no longer exists or is inactive.
+// userGone reports whether the user's Rocket.Chat account no longer exists, is inactive or
+// is one the gateway must not use.
 func (m *Manager) userGone(userID string) bool {
-	u, ok := m.identity(userID)
-	if !ok || m.o.Agent == nil {
-		return !ok
+	if m.o.Agent == nil {
+		return false
 	}
 	ctx, cancel := context.WithTimeout(m.ctx, 10*time.Second)
 	defer cancel()
-	var ru rocketchat.User
-	err := m.o.Agent.Do(ctx, func(ctx context.Context, admin rocketchat.Credentials) error {
-		var err error
-		ru, err = m.o.Client.UserInfo(ctx, admin, RocketChatUsername(u.Username))
-		return err
-	})
-	if errors.Is(err, rocketchat.ErrNotFound) || isInvalidUser(err) {
+	ru, found, err := m.account(ctx, userID)
+	if errors.Is(err, ErrAccountProtected) || err == nil && !found {
 		return true
 	}
 	return err == nil && !ru.Active
@@ -242,14 +237,17 @@ func (m *Manager) serve(ul *userLoop, lease Lease, log interface {
 	Warn(string, ...any)
 	Debug(string, ...any)
 }) (endReason, error) {
-	u, ok := m.identity(ul.id)
-	if !ok {
-		return endStop, ErrUnknownUser
-	}
-	cred, exp, err := m.credentials(m.ctx, u)
+	cred, exp, err := m.credentials(m.ctx, m.identity(ul.id))
 	if err != nil {
 		if m.ctx.Err() != nil {
 			return endStop, nil
+		}
+		if errors.Is(err, ErrRevoked) || errors.Is(err, ErrAccountProtected) || errors.Is(err, ErrAccountDeactivated) {
+			// No token will come: close the user's connections for good.
+			kctx, cancel := context.WithTimeout(m.ctx, 5*time.Second)
+			_ = m.o.Pusher.Kick(kctx, ul.id, "Your chat account is not available.", false)
+			cancel()
+			return endStop, err
 		}
 		return endError, err
 	}

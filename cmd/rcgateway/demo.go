@@ -11,6 +11,7 @@ import (
 	"github.com/rcgateway/rcgateway/config"
 	"github.com/rcgateway/rcgateway/gateway"
 	"github.com/rcgateway/rcgateway/rocketchat/rctest"
+	"github.com/rcgateway/rcgateway/session"
 	"github.com/rcgateway/rcgateway/web"
 )
 
@@ -37,9 +38,9 @@ func demo(ctx context.Context, args []string, cio cmdIO) error {
 	secret := randomHex(16)
 	rc := rctest.New(rctest.Options{CreateTokenSecret: secret, Logger: log.With("component", "rctest")})
 	defer rc.Close()
-	seedDemo(rc)
 
 	cfg := config.Default()
+	seedDemo(rc, cfg.Identity.UsernamePrefix)
 	cfg.RocketChat.URL = rc.URL()
 	cfg.RocketChat.Admin.Username, cfg.RocketChat.Admin.Password = adminCreds(rc)
 	cfg.UserTokens.CreateTokenSecret = config.Secret(secret)
@@ -78,23 +79,28 @@ func adminCreds(rc *rctest.Server) (string, config.Secret) {
 	return u, config.Secret(p)
 }
 
-func seedDemo(rc *rctest.Server) {
+// seedDemo creates the demo users under the Rocket.Chat usernames the gateway derives from
+// their product ids (docs/identity.md), so the gateway binds each to its own account.
+func seedDemo(rc *rctest.Server, prefix string) {
+	rcName := map[string]string{}
 	for _, u := range demoUsers {
-		rc.AddUser(rctest.UserSpec{Username: u.Username, Name: u.Name, Password: randomHex(12)})
+		rcName[u.Username] = session.RocketChatUsername(prefix, u.UserID)
+		rc.AddUser(rctest.UserSpec{Username: rcName[u.Username], Name: u.Name, Password: randomHex(12)})
 	}
+	alice, bob, carol, dave := rcName["alice"], rcName["bob"], rcName["carol"], rcName["dave"]
 	const general = "GENERAL" // every simulated user joins it, as on a fresh Rocket.Chat
-	random := rc.AddRoom(rctest.RoomSpec{Type: "c", Name: "random", Owner: "bob", Members: []string{"alice", "carol", "dave"}})
-	dev := rc.AddRoom(rctest.RoomSpec{Type: "c", Name: "dev", Owner: "carol", Members: []string{"alice", "dave"}})
-	team := rc.AddRoom(rctest.RoomSpec{Type: "p", Name: "team", Owner: "alice", Members: []string{"bob", "carol"}})
-	dm := rc.DirectRoom("alice", "bob")
+	random := rc.AddRoom(rctest.RoomSpec{Type: "c", Name: "random", Owner: bob, Members: []string{alice, carol, dave}})
+	dev := rc.AddRoom(rctest.RoomSpec{Type: "c", Name: "dev", Owner: carol, Members: []string{alice, dave}})
+	team := rc.AddRoom(rctest.RoomSpec{Type: "p", Name: "team", Owner: alice, Members: []string{bob, carol}})
+	dm := rc.DirectRoom(alice, bob)
 
-	rc.PostMessage(general, "alice", "Welcome to the rcgateway demo 👋")
-	rc.PostMessage(general, "bob", "Hi Alice! Messages here come from the embedded Rocket.Chat simulator.")
-	rc.PostMessage(general, "carol", "Open a second window as another user and say hello.")
-	rc.PostMessage(random, "dave", "Anyone up for lunch?")
-	rc.PostMessage(dev, "carol", "The gateway pushes over SignalR at /signalr.")
-	rc.PostMessage(team, "alice", "Private group: only alice, bob and carol see this.")
-	rc.PostMessage(dm, "bob", "Hey Alice, this is a direct message.")
+	rc.PostMessage(general, alice, "Welcome to the rcgateway demo 👋")
+	rc.PostMessage(general, bob, "Hi Alice! Messages here come from the embedded Rocket.Chat simulator.")
+	rc.PostMessage(general, carol, "Open a second window as another user and say hello.")
+	rc.PostMessage(random, dave, "Anyone up for lunch?")
+	rc.PostMessage(dev, carol, "The gateway pushes over SignalR at /signalr.")
+	rc.PostMessage(team, alice, "Private group: only alice, bob and carol see this.")
+	rc.PostMessage(dm, bob, "Hey Alice, this is a direct message.")
 }
 
 func randomHex(n int) string {

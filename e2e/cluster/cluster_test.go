@@ -24,6 +24,7 @@ import (
 	"github.com/rcgateway/rcgateway/push"
 	"github.com/rcgateway/rcgateway/push/pushtest"
 	"github.com/rcgateway/rcgateway/rocketchat/rctest"
+	"github.com/rcgateway/rcgateway/session"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -45,8 +46,8 @@ func startCluster(t *testing.T, n int, singleLogin bool) *cluster {
 	r := redistest.Start(t)
 	rc := rctest.New(rctest.Options{CreateTokenSecret: "create-secret"})
 	t.Cleanup(rc.Close)
-	rc.AddUser(rctest.UserSpec{Username: "alice", Name: "Alice"})
-	rc.AddUser(rctest.UserSpec{Username: "bob", Name: "Bob"})
+	rc.AddUser(rctest.UserSpec{Username: rcName("alice"), Name: "Alice"})
+	rc.AddUser(rctest.UserSpec{Username: rcName("bob"), Name: "Bob"})
 	c := &cluster{t: t, rc: rc, redis: r}
 	for i := range n {
 		c.nodes = append(c.nodes, c.startNode(i, singleLogin))
@@ -72,6 +73,11 @@ func token(t *testing.T, user string) string {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// rcName is the Rocket.Chat username the gateway derives for the product user "p-"+user.
+func rcName(user string) string {
+	return session.RocketChatUsername(session.DefaultUsernamePrefix, "p-"+user)
 }
 
 func dial(t *testing.T, n *gatewaytest.Node, user string) *pushtest.Client {
@@ -137,18 +143,18 @@ func (col *collector) count(id string) int {
 
 func TestOneUpstreamPerUserAndExactlyOnceAcrossNodes(t *testing.T) {
 	c := startCluster(t, 3, false)
-	rid := c.rc.DirectRoom("alice", "bob")
+	rid := c.rc.DirectRoom(rcName("alice"), rcName("bob"))
 	a1, a2 := collect(dial(t, c.nodes[0], "alice")), collect(dial(t, c.nodes[1], "alice"))
-	uid := c.rc.UserID("alice")
+	uid := c.rc.UserID(rcName("alice"))
 	waitFor(t, "alice's upstream", 20*time.Second, func() bool { return c.rc.DDPConnections(uid) == 1 })
 
-	first := c.rc.PostMessage(rid, "bob", "hello from bob")
-	second := c.rc.PostMessage(rid, "bob", "and again")
+	first := c.rc.PostMessage(rid, rcName("bob"), "hello from bob")
+	second := c.rc.PostMessage(rid, rcName("bob"), "and again")
 	for _, col := range []*collector{a1, a2} {
 		waitFor(t, "both messages on both connections", 15*time.Second, func() bool { return col.count(first) > 0 && col.count(second) > 0 })
 	}
 	// One more round trip, so that late duplicates would have arrived.
-	third := c.rc.PostMessage(rid, "bob", "third")
+	third := c.rc.PostMessage(rid, rcName("bob"), "third")
 	for _, col := range []*collector{a1, a2} {
 		waitFor(t, "the third message", 15*time.Second, func() bool { return col.count(third) > 0 })
 		for _, id := range []string{first, second, third} {
@@ -185,8 +191,8 @@ func TestOneUpstreamPerUserAndExactlyOnceAcrossNodes(t *testing.T) {
 
 func TestOwnerStopsAnotherNodeTakesOverWithoutLoss(t *testing.T) {
 	c := startCluster(t, 2, false)
-	rid := c.rc.DirectRoom("alice", "bob")
-	uid := c.rc.UserID("alice")
+	rid := c.rc.DirectRoom(rcName("alice"), rcName("bob"))
+	uid := c.rc.UserID(rcName("alice"))
 	// Node 0 becomes the owner: alice's first connection is there.
 	_ = dial(t, c.nodes[0], "alice")
 	waitFor(t, "the upstream on node 0", 20*time.Second, func() bool { return c.rc.DDPConnections(uid) == 1 })
@@ -195,12 +201,12 @@ func TestOwnerStopsAnotherNodeTakesOverWithoutLoss(t *testing.T) {
 	c.nodes[0].Stop()
 	var ids []string
 	for _, text := range []string{"during takeover 1", "during takeover 2", "during takeover 3"} {
-		ids = append(ids, c.rc.PostMessage(rid, "bob", text))
+		ids = append(ids, c.rc.PostMessage(rid, rcName("bob"), text))
 	}
 	for _, id := range ids {
 		waitFor(t, "messages posted during the takeover", 30*time.Second, func() bool { return survivor.count(id) > 0 })
 	}
-	after := c.rc.PostMessage(rid, "bob", "after takeover")
+	after := c.rc.PostMessage(rid, rcName("bob"), "after takeover")
 	waitFor(t, "a live message after the takeover", 15*time.Second, func() bool { return survivor.count(after) > 0 })
 	for _, id := range append(ids, after) {
 		if n := survivor.count(id); n != 1 {
@@ -214,8 +220,8 @@ func TestOwnerStopsAnotherNodeTakesOverWithoutLoss(t *testing.T) {
 
 func TestRedisRestartDeliveryResumes(t *testing.T) {
 	c := startCluster(t, 2, false)
-	rid := c.rc.DirectRoom("alice", "bob")
-	uid := c.rc.UserID("alice")
+	rid := c.rc.DirectRoom(rcName("alice"), rcName("bob"))
+	uid := c.rc.UserID(rcName("alice"))
 	first := dial(t, c.nodes[1], "alice")
 	waitFor(t, "alice's upstream", 20*time.Second, func() bool { return c.rc.DDPConnections(uid) == 1 })
 	c.redis.Stop()
@@ -229,7 +235,7 @@ func TestRedisRestartDeliveryResumes(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == 503 && strings.Contains(string(b), "backplane_down")
 	})
-	c.rc.PostMessage(rid, "bob", "while redis is down")
+	c.rc.PostMessage(rid, rcName("bob"), "while redis is down")
 	c.redis.Start()
 	// The push made during the outage cannot be carried: the tab is told so, with a Close
 	// that allows a reconnect (after which a client refetches), instead of losing it silently.
@@ -245,7 +251,7 @@ func TestRedisRestartDeliveryResumes(t *testing.T) {
 	col := collect(dial(t, c.nodes[1], "alice"))
 	var got string
 	waitFor(t, "delivery after the Redis restart", 45*time.Second, func() bool {
-		id := c.rc.PostMessage(rid, "bob", "after restart")
+		id := c.rc.PostMessage(rid, rcName("bob"), "after restart")
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
 		for deadline := time.Now().Add(500 * time.Millisecond); time.Now().Before(deadline); <-tick.C {
@@ -297,5 +303,50 @@ func TestSingleLoginAcrossNodes(t *testing.T) {
 		case <-deadline:
 			t.Fatal("the older connection on the other node stayed open")
 		}
+	}
+}
+
+// TestDeleteOnAnotherNodeRevokesEverywhere: a user connected to node 0 is deleted through
+// node 1, which never saw it: the account goes, node 0's connection gets
+// Close{allowReconnect:false}, and the same JWT is refused on node 0 (the tombstone is in
+// Redis) without provisioning the account again.
+func TestDeleteOnAnotherNodeRevokesEverywhere(t *testing.T) {
+	c := startCluster(t, 2, false)
+	conn := dial(t, c.nodes[0], "alice")
+	uid := c.rc.UserID(rcName("alice"))
+	waitFor(t, "alice's upstream", 20*time.Second, func() bool { return c.rc.DDPConnections(uid) == 1 })
+	req, _ := http.NewRequest(http.MethodDelete, c.nodes[1].Base+"/api/admin/users/p-alice", nil)
+	req.Header.Set("X-API-Key", apiKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("delete on node 1: %d", resp.StatusCode)
+	}
+	timeout := time.After(10 * time.Second)
+	for open := true; open; {
+		select {
+		case _, open = <-conn.Invocations:
+		case <-timeout:
+			t.Fatal("node 0 kept the deleted user's connection open")
+		}
+	}
+	if cm := conn.Closed(); cm == nil || cm.AllowReconnect {
+		t.Fatalf("node 0's Close: %+v, want allowReconnect false", cm)
+	}
+	req, _ = http.NewRequest(http.MethodGet, c.nodes[0].Base+"/api/im/me", nil)
+	req.Header.Set("Authorization", "Bearer "+token(t, "alice"))
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the deleted user's JWT on node 0: %d, want 401", resp.StatusCode)
+	}
+	if c.rc.UserID(rcName("alice")) != "" {
+		t.Fatal("the deleted account exists again")
 	}
 }

@@ -17,8 +17,8 @@ func TestTwoNodesOnRedis(t *testing.T) {
 	const secret = "create-tokens-secret"
 	rc := rctest.New(rctest.Options{CreateTokenSecret: secret})
 	t.Cleanup(rc.Close)
-	rc.AddUser(rctest.UserSpec{Username: "alice", Name: "Alice"})
-	rc.AddUser(rctest.UserSpec{Username: "bob", Name: "Bob"})
+	rc.AddUser(rctest.UserSpec{Username: rcName("alice"), Name: "Alice"})
+	rc.AddUser(rctest.UserSpec{Username: rcName("bob"), Name: "Bob"})
 	node := func(id string) func(*config.Config) {
 		return func(c *config.Config) { c.Redis.URL, c.Redis.NodeID = redis.URL(), id }
 	}
@@ -30,8 +30,8 @@ func TestTwoNodesOnRedis(t *testing.T) {
 	// receive pushes.
 	a.settle("alice", ca, cb)
 	inGeneral := func(r json.RawMessage) bool { return msgField(r, "rid") == "GENERAL" }
-	mid := rc.PostMessage("GENERAL", "bob", "to both nodes")
-	marker := rc.PostMessage("GENERAL", "bob", "marker")
+	mid := rc.PostMessage("GENERAL", rcName("bob"), "to both nodes")
+	marker := rc.PostMessage("GENERAL", rcName("bob"), "marker")
 	for i, c := range []conn{ca, cb} {
 		if got := nextTarget(t, c, "getRoomMessageNotification", inGeneral); msgField(got, "_id") != mid {
 			t.Fatalf("node %d: first push %s, want %s", i, got, mid)

@@ -13,6 +13,7 @@ import (
 	"github.com/rcgateway/rcgateway/internal/apitest"
 	"github.com/rcgateway/rcgateway/internal/gatewaytest"
 	"github.com/rcgateway/rcgateway/rocketchat/rctest"
+	"github.com/rcgateway/rcgateway/session"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -44,8 +45,8 @@ func startWith(t *testing.T, mod func(*config.Config), rcOpts rctest.Options, be
 	}
 	rc := rctest.New(rcOpts)
 	t.Cleanup(rc.Close)
-	rc.AddUser(rctest.UserSpec{Username: "alice", Name: "Alice"})
-	rc.AddUser(rctest.UserSpec{Username: "bob", Name: "Bob"})
+	rc.AddUser(rctest.UserSpec{Username: rcName("alice"), Name: "Alice"})
+	rc.AddUser(rctest.UserSpec{Username: rcName("bob"), Name: "Bob"})
 	if before != nil {
 		before(rc)
 	}
@@ -65,6 +66,12 @@ func startGateway(t *testing.T, rc *rctest.Server, createTokenSecret string, mod
 	}
 	n := gatewaytest.Start(t, cfg)
 	return &env{t: t, rc: rc, base: n.Base, cfg: cfg, stop: n.Stop}
+}
+
+// rcName is the Rocket.Chat username the gateway derives for the product user "p-"+user
+// (the sub of token's JWTs) under the default identity.username_prefix.
+func rcName(user string) string {
+	return session.RocketChatUsername(session.DefaultUsernamePrefix, "p-"+user)
 }
 
 func token(t *testing.T, user string, mod func(jwt.MapClaims), key []byte, method jwt.SigningMethod) string {
@@ -127,7 +134,7 @@ func TestJWTFailuresAre401(t *testing.T) {
 		t.Errorf("missing API key: %d", st)
 	}
 	var up map[string]any
-	if st := e.call("PUT", "/api/admin/users/x1", "", map[string]string{"username": "xavier", "name": "X"}, &up, "X-API-Key", apiKey); st != 200 || up["rcUserId"] != e.rc.UserID("xavier") {
+	if st := e.call("PUT", "/api/admin/users/x1", "", map[string]string{"username": "xavier", "name": "X"}, &up, "X-API-Key", apiKey); st != 200 || up["rcUserId"] != e.rc.UserID(session.RocketChatUsername(session.DefaultUsernamePrefix, "x1")) {
 		t.Errorf("upsert with API key: %d %v", st, up)
 	}
 	alice := token(t, "alice", nil, nil, nil)
@@ -187,11 +194,11 @@ func TestRESTWithRealSessions(t *testing.T) {
 	e := start(t, nil, rctest.Options{})
 	carol := token(t, "carol", func(c jwt.MapClaims) { c["name"] = "Carol C" }, nil, nil)
 	var me map[string]string
-	if st := e.call("GET", "/api/im/me", carol, nil, &me); st != 200 || me["username"] != "carol" || me["userId"] != "p-carol" || me["rcUserId"] == "" {
+	if st := e.call("GET", "/api/im/me", carol, nil, &me); st != 200 || me["username"] != rcName("carol") || me["userId"] != "p-carol" || me["rcUserId"] == "" {
 		t.Fatalf("me (provisioned): %d %v", st, me)
 	}
-	if e.rc.UserID("carol") != me["rcUserId"] {
-		t.Fatalf("carol not provisioned in Rocket.Chat: %q", e.rc.UserID("carol"))
+	if e.rc.UserID(rcName("carol")) != me["rcUserId"] {
+		t.Fatalf("carol not provisioned in Rocket.Chat: %q", e.rc.UserID(rcName("carol")))
 	}
 	alice, bob := token(t, "alice", nil, nil, nil), token(t, "bob", nil, nil, nil)
 	var sent struct{ Message map[string]any }
@@ -199,7 +206,7 @@ func TestRESTWithRealSessions(t *testing.T) {
 		t.Fatalf("send: %d", st)
 	}
 	u, _ := sent.Message["u"].(map[string]any)
-	if u["username"] != "alice" {
+	if u["username"] != rcName("alice") {
 		t.Fatalf("message sent as %v, want alice (the caller's own token)", u)
 	}
 	var unread map[string]int
@@ -207,7 +214,7 @@ func TestRESTWithRealSessions(t *testing.T) {
 		t.Fatalf("bob's unread: %d %v", st, unread)
 	}
 	for _, name := range []string{"alice", "bob", "carol"} {
-		if n := e.rc.DDPConnections(e.rc.UserID(name)); n != 0 {
+		if n := e.rc.DDPConnections(e.rc.UserID(rcName(name))); n != 0 {
 			t.Errorf("%s has %d upstream connections without any browser connection", name, n)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rcgateway/rcgateway/internal/demotest"
+	"github.com/rcgateway/rcgateway/session"
 )
 
 // TestNodeSignalRClientAgainstDemo builds rcgateway, starts `rcgateway demo` on a free
@@ -35,7 +36,7 @@ func TestNodeSignalRClientAgainstDemo(t *testing.T) {
 		t.Fatalf("signalr_client.js: %v\n%s", err, out)
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "OK ") || !strings.Contains(last, `"from":"bob"`) {
+	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "OK ") || !strings.Contains(last, `"from":"`+session.RocketChatUsername(session.DefaultUsernamePrefix, "1002")+`"`) {
 		t.Fatalf("signalr_client.js output:\n%s", out)
 	}
 

@@ -56,7 +56,7 @@ func withID(id string) func(json.RawMessage) bool {
 	return func(r json.RawMessage) bool { return msgField(r, "_id") == id }
 }
 
-func (e *env) upstreams(user string) int { return e.rc.DDPConnections(e.rc.UserID(user)) }
+func (e *env) upstreams(user string) int { return e.rc.DDPConnections(e.rc.UserID(rcName(user))) }
 
 // settle waits until user's upstream is connected and subscribed: the DDP connection count
 // rises before login and subscriptions finish, so probe messages (from carol, in a room
@@ -64,14 +64,14 @@ func (e *env) upstreams(user string) int { return e.rc.DDPConnections(e.rc.UserI
 func (e *env) settle(user string, conns ...conn) {
 	e.t.Helper()
 	waitFor(e.t, user+"'s upstream", 10*time.Second, func() bool { return e.upstreams(user) == 1 })
-	if e.rc.UserID("carol") == "" {
-		e.rc.AddUser(rctest.UserSpec{Username: "carol", Name: "Carol", NoDefaultChannels: true})
+	if e.rc.UserID(rcName("carol")) == "" {
+		e.rc.AddUser(rctest.UserSpec{Username: rcName("carol"), Name: "Carol", NoDefaultChannels: true})
 	}
-	rid := e.rc.DirectRoom(user, "carol")
+	rid := e.rc.DirectRoom(rcName(user), rcName("carol"))
 	for i, c := range conns {
 		ok := false
 		for try := 0; try < 50 && !ok; try++ {
-			id := e.rc.PostMessage(rid, "carol", fmt.Sprintf("probe %d", try))
+			id := e.rc.PostMessage(rid, rcName("carol"), fmt.Sprintf("probe %d", try))
 			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 			for !ok {
 				in, err := c.Next(ctx)
@@ -113,8 +113,8 @@ func TestMessagePushedOnceToEachConnection(t *testing.T) {
 	tok := token(t, "alice", nil, nil, nil)
 	c1, c2 := e.dial(tok), e.dial(tok)
 	e.settle("alice", c1, c2)
-	mid := e.rc.PostMessage("GENERAL", "bob", "hello alice")
-	marker := e.rc.PostMessage("GENERAL", "bob", "marker")
+	mid := e.rc.PostMessage("GENERAL", rcName("bob"), "hello alice")
+	marker := e.rc.PostMessage("GENERAL", rcName("bob"), "marker")
 	inGeneral := func(r json.RawMessage) bool { return msgField(r, "rid") == "GENERAL" }
 	for i, c := range []conn{c1, c2} {
 		got := nextTarget(t, c, "getRoomMessageNotification", inGeneral)
@@ -150,7 +150,7 @@ func TestSubscriptionChangePushed(t *testing.T) {
 	e := start(t, nil, rctest.Options{})
 	c := e.dial(token(t, "alice", nil, nil, nil))
 	e.settle("alice", c)
-	rid := e.rc.AddRoom(rctest.RoomSpec{Type: "p", Name: "plans", Owner: "bob", Members: []string{"alice"}})
+	rid := e.rc.AddRoom(rctest.RoomSpec{Type: "p", Name: "plans", Owner: rcName("bob"), Members: []string{rcName("alice")}})
 	got := nextTarget(t, c, "getRoomSubscriptionChangedNotification", func(r json.RawMessage) bool {
 		var v struct {
 			Method string
@@ -202,7 +202,7 @@ func TestTokenExpiryCyclesUpstream(t *testing.T) {
 	first := e.metric("rcgw_token_mints_total")
 	waitFor(t, "a second token mint", 15*time.Second, func() bool { return e.metric("rcgw_token_mints_total") > first })
 	waitFor(t, "the upstream back", 10*time.Second, func() bool { return e.upstreams("alice") == 1 })
-	mid := e.rc.PostMessage("GENERAL", "bob", "after the new token")
+	mid := e.rc.PostMessage("GENERAL", rcName("bob"), "after the new token")
 	nextTarget(t, c, "getRoomMessageNotification", withID(mid))
 }
 
@@ -216,7 +216,7 @@ func TestReconnectLosesNothing(t *testing.T) {
 	want := map[string]bool{}
 	var order []string
 	for i := range 5 {
-		id := e.rc.PostMessage("GENERAL", "bob", fmt.Sprintf("during outage %d", i))
+		id := e.rc.PostMessage("GENERAL", rcName("bob"), fmt.Sprintf("during outage %d", i))
 		want[id] = true
 		order = append(order, id)
 	}
@@ -229,7 +229,7 @@ func TestReconnectLosesNothing(t *testing.T) {
 			t.Fatalf("unexpected message %s", got)
 		}
 	}
-	marker := e.rc.PostMessage("GENERAL", "bob", "marker")
+	marker := e.rc.PostMessage("GENERAL", rcName("bob"), "marker")
 	if got := nextTarget(t, c, "getRoomMessageNotification", func(r json.RawMessage) bool { return msgField(r, "rid") == "GENERAL" }); msgField(got, "_id") != marker {
 		t.Fatalf("after the outage messages came %s, want the marker (a duplicate?)", got)
 	}
@@ -353,15 +353,15 @@ func TestDeletionAndNotificationPushed(t *testing.T) {
 	e := start(t, nil, rctest.Options{})
 	c := e.dial(token(t, "alice", nil, nil, nil))
 	e.settle("alice", c)
-	mid := e.rc.PostMessage("GENERAL", "bob", "soon gone")
+	mid := e.rc.PostMessage("GENERAL", rcName("bob"), "soon gone")
 	nextTarget(t, c, "getRoomMessageNotification", withID(mid))
 	e.rc.DeleteMessage(mid)
 	got := nextTarget(t, c, "getRoomMessageDeletedNotification", nil)
 	if msgField(got, "_id") != mid || msgField(got, "rid") != "GENERAL" {
 		t.Fatalf("deleted push: %s", got)
 	}
-	dm := e.rc.DirectRoom("alice", "bob")
-	dmid := e.rc.PostMessage(dm, "bob", "psst")
+	dm := e.rc.DirectRoom(rcName("alice"), rcName("bob"))
+	dmid := e.rc.PostMessage(dm, rcName("bob"), "psst")
 	n := nextTarget(t, c, "getNotification", func(r json.RawMessage) bool { return strings.Contains(string(r), dm) })
 	var v struct {
 		Title   string `json:"title"`
@@ -382,8 +382,8 @@ func TestDeletionAndNotificationPushed(t *testing.T) {
 func TestSelfSignedRocketChat(t *testing.T) {
 	rc := rctest.New(rctest.Options{CreateTokenSecret: "create-tokens-secret"})
 	t.Cleanup(rc.Close)
-	rc.AddUser(rctest.UserSpec{Username: "alice", Name: "Alice"})
-	rc.AddUser(rctest.UserSpec{Username: "bob", Name: "Bob"})
+	rc.AddUser(rctest.UserSpec{Username: rcName("alice"), Name: "Alice"})
+	rc.AddUser(rctest.UserSpec{Username: rcName("bob"), Name: "Bob"})
 	tlsRC := httptest.NewTLSServer(rc.Handler())
 	t.Cleanup(tlsRC.Close)
 	e := startGateway(t, rc, "create-tokens-secret", func(c *config.Config) {
@@ -391,6 +391,6 @@ func TestSelfSignedRocketChat(t *testing.T) {
 	})
 	c := e.dial(token(t, "alice", nil, nil, nil))
 	e.settle("alice", c)
-	mid := e.rc.PostMessage("GENERAL", "bob", "over TLS")
+	mid := e.rc.PostMessage("GENERAL", rcName("bob"), "over TLS")
 	nextTarget(t, c, "getRoomMessageNotification", withID(mid))
 }

@@ -57,7 +57,7 @@ async function main () {
     delivered = await Promise.race([got, new Promise(resolve => setTimeout(() => resolve(null), 2000))])
   }
   if (!delivered) delivered = await got
-  if (delivered.rid !== shared.id || !delivered.u || delivered.u.username !== b.username) {
+  if (delivered.rid !== shared.id || !delivered.u || delivered.u.username !== b.rcUsername) {
     throw new Error('unexpected message: ' + JSON.stringify(delivered))
   }
   await conn.stop()

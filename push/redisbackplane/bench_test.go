@@ -57,12 +57,12 @@ type redisUnderTest struct {
 	srv *redistest.Server
 }
 
-func benchAuth(r *http.Request) (string, error) {
+func benchAuth(r *http.Request) (string, time.Time, error) {
 	u, ok := strings.CutPrefix(r.URL.Query().Get("access_token"), "tok-")
 	if !ok {
-		return "", errors.New("bad token")
+		return "", time.Time{}, errors.New("bad token")
 	}
-	return u, nil
+	return u, time.Time{}, nil
 }
 
 func benchDelivery(b *testing.B, r *redisUnderTest) {

@@ -58,6 +58,7 @@ func (s *Server) routes() map[string]route {
 		"GET users.info":                         a((*call).usersInfo),
 		"POST users.update":                      a((*call).usersUpdate),
 		"POST users.delete":                      a((*call).usersDelete),
+		"POST users.setActiveStatus":             a((*call).usersSetActiveStatus),
 		"GET users.list":                         a((*call).usersList),
 		"POST users.createToken":                 a((*call).usersCreateToken),
 		"POST users.logout":                      a((*call).usersLogout),
@@ -341,6 +342,16 @@ func (s *Server) apiForbidden() reply {
 	return reply{http.StatusForbidden, map[string]any{"success": false, "error": e}}
 }
 
+// unauthorized is API.v1.unauthorized() (apps/meteor/app/api/server/ApiClass.ts): 401 with
+// error "unauthorized" from 7.0, 403 before.
+func (s *Server) unauthorized() reply {
+	st := http.StatusUnauthorized
+	if s.major < 7 {
+		st = http.StatusForbidden
+	}
+	return reply{st, map[string]any{"success": false, "error": "unauthorized"}}
+}
+
 func (s *Server) notLoggedIn() reply {
 	const m = "You must be logged in to do this."
 	switch {
@@ -612,7 +623,9 @@ func (c *call) usersCreate() reply {
 	if !usernameRe.MatchString(username) {
 		return fail("error-input-is-not-a-valid-field", username+" is not a valid username", map[string]any{"method": "insertOrUpdateUser", "input": username, "field": "Username"})
 	}
-	if s.byName[username] != nil {
+	// Uniqueness ignores case: checkUsernameAvailability uses Users.findOneByUsernameIgnoringCase
+	// (apps/meteor/app/lib/server/functions/checkUsernameAvailability.ts).
+	if s.usernameTakenLocked(username) {
 		return fail("error-field-unavailable", "<strong>"+username+"</strong> is already in use :(", map[string]any{"method": "insertOrUpdateUser", "field": username})
 	}
 	email := c.str("email")
@@ -631,6 +644,16 @@ func (c *call) usersCreate() reply {
 		u.active = c.boolParam("active", true)
 	}
 	return ok(map[string]any{"user": s.userDoc(u)})
+}
+
+// usernameTakenLocked reports whether any user has name, ignoring case.
+func (s *Server) usernameTakenLocked(name string) bool {
+	for n := range s.byName {
+		if strings.EqualFold(n, name) {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *call) findUserParam() *user {
@@ -706,7 +729,10 @@ func (c *call) usersUpdate() reply {
 		return fail("invalid-params", "must be object", nil)
 	}
 	if data.Username != nil && *data.Username != u.username {
-		if s.byName[*data.Username] != nil {
+		if !usernameRe.MatchString(*data.Username) {
+			return fail("error-input-is-not-a-valid-field", *data.Username+" is not a valid username", map[string]any{"method": "insertOrUpdateUser", "input": *data.Username, "field": "Username"})
+		}
+		if x := s.byName[*data.Username]; x != nil || !strings.EqualFold(*data.Username, u.username) && s.usernameTakenLocked(*data.Username) {
 			return fail("error-field-unavailable", "<strong>"+*data.Username+"</strong> is already in use :(", nil)
 		}
 		delete(s.byName, u.username)
@@ -764,6 +790,38 @@ func (c *call) usersDelete() reply {
 		return ok(map[string]any{"deletedRooms": []any{}})
 	}
 	return ok(nil)
+}
+
+// usersSetActiveStatus follows apps/meteor/app/api/server/v1/users.ts (users.setActiveStatus:
+// API.v1.unauthorized() without edit-other-user-active-status; body {userId, activeStatus}
+// checked by isUserSetActiveStatusParamsPOST in packages/rest-typings/src/v1/users) and
+// apps/meteor/app/lib/server/functions/setUserActiveStatus.ts (an unknown user is
+// error-invalid-user; deactivating removes the user's login tokens). The answer carries
+// {user: {_id, active}}.
+func (c *call) usersSetActiveStatus() reply {
+	s := c.s
+	if !c.can("edit-other-user-active-status") {
+		return s.unauthorized()
+	}
+	if c.str("userId") == "" {
+		return invalidParams("userId")
+	}
+	var active bool
+	if raw, ok := c.body["activeStatus"]; !ok || json.Unmarshal(raw, &active) != nil {
+		return invalidParams("activeStatus")
+	}
+	u := s.users[c.str("userId")]
+	if u == nil {
+		return fail("error-invalid-user", "Invalid user", map[string]any{"method": "setUserActiveStatus"})
+	}
+	u.active = active
+	if !active {
+		for len(u.tokens) > 0 {
+			s.removeTokenLocked(u, u.tokens[0].token)
+		}
+	}
+	u.updatedAt = time.Now().UTC()
+	return ok(map[string]any{"user": map[string]any{"_id": u.id, "active": u.active}})
 }
 
 func (c *call) usersList() reply {

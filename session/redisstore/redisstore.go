@@ -10,6 +10,7 @@
 //	<prefix>:token:<user>    the user's Rocket.Chat credentials, with the token's TTL
 //	<prefix>:presence:<user> hash member → that process's connection count
 //	<prefix>:alive:<member>  present while the process lives (refreshed every AliveTTL/3)
+//	<prefix>:tomb:<user>     when the user was deleted (Unix ms), for the tombstone's TTL
 //
 // A member is the node id plus a random incarnation, new at every start: a node that restarts
 // under a fixed id (as docker-compose.yml sets) does not inherit the presence counts or the
@@ -62,7 +63,8 @@ type Options struct {
 	Logger    *slog.Logger
 }
 
-// Store implements session.Leaser, session.TokenStore and session.Presence.
+// Store implements session.Leaser, session.TokenStore, session.Presence and
+// session.Tombstones.
 type Store struct {
 	o      Options
 	member string // NodeID + "/" + this process's incarnation
@@ -76,6 +78,7 @@ var (
 	_ session.Leaser     = (*Store)(nil)
 	_ session.TokenStore = (*Store)(nil)
 	_ session.Presence   = (*Store)(nil)
+	_ session.Tombstones = (*Store)(nil)
 )
 
 // New connects to Redis and starts the node's liveness refresher. Close stops it.
@@ -299,6 +302,37 @@ func (s *Store) Delete(ctx context.Context, userID string) error {
 		return fmt.Errorf("redisstore: delete token: %w", err)
 	}
 	return nil
+}
+
+// Tombstones.
+
+// Bury records userID's deletion time for ttl, for every node.
+func (s *Store) Bury(ctx context.Context, userID string, at time.Time, ttl time.Duration) error {
+	v := strconv.FormatInt(at.UnixMilli(), 10)
+	if err := s.client.Do(ctx, s.client.B().Set().Key(s.key("tomb", userID)).Value(v).Px(ttl).Build()).Error(); err != nil {
+		return fmt.Errorf("redisstore: bury: %w", err)
+	}
+	return nil
+}
+
+// Lift removes userID's tombstone.
+func (s *Store) Lift(ctx context.Context, userID string) error {
+	if err := s.client.Do(ctx, s.client.B().Del().Key(s.key("tomb", userID)).Build()).Error(); err != nil {
+		return fmt.Errorf("redisstore: lift: %w", err)
+	}
+	return nil
+}
+
+// Buried returns userID's deletion time when a tombstone is there.
+func (s *Store) Buried(ctx context.Context, userID string) (time.Time, bool, error) {
+	ms, err := s.client.Do(ctx, s.client.B().Get().Key(s.key("tomb", userID)).Build()).AsInt64()
+	if rueidis.IsRedisNil(err) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("redisstore: buried: %w", err)
+	}
+	return time.UnixMilli(ms), true, nil
 }
 
 // Presence.

@@ -239,3 +239,41 @@ func TestFenceKeyExpires(t *testing.T) {
 		t.Fatalf("fence key PTTL = %d %v, want (0, 1h]", pttl, err)
 	}
 }
+
+func TestTombstonesAreSharedAndExpire(t *testing.T) {
+	r := redistest.Start(t)
+	a, b := newStore(t, r.URL(), "a", 0), newStore(t, r.URL(), "b", 0)
+	ctx := context.Background()
+	at := time.UnixMilli(time.Now().UnixMilli())
+	if err := a.Bury(ctx, "李雷", at, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok, err := b.Buried(ctx, "李雷"); err != nil || !ok || !got.Equal(at) {
+		t.Fatalf("buried on the other node = %v %v %v, want %v", got, ok, err, at)
+	}
+	if err := b.Lift(ctx, "李雷"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := a.Buried(ctx, "李雷"); ok || err != nil {
+		t.Fatalf("lifted tombstone still there: %v %v", ok, err)
+	}
+	if err := a.Bury(ctx, "王芳", at, 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		_, ok, err := b.Buried(ctx, "王芳")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("tombstone outlived its TTL")
+		}
+		<-tick.C
+	}
+}
