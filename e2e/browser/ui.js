@@ -119,7 +119,7 @@ async function markdown(users) {
       { type: 'LINK', value: { src: T('https://example.com/notes'), label: T('the notes') } }, T(' and '),
       { type: 'LINK', value: { src: T('javascript:alert(1)'), label: T('a trap') } }, T(' '),
       { type: 'INLINE_CODE', value: T('<b>not html</b>') }, T(' '),
-      { type: 'MENTION_USER', value: T(users[0].username) },
+      { type: 'MENTION_USER', value: T(users[0].rcUsername || users[0].username) }, // mentions name the Rocket.Chat account
     ] },
     { type: 'UNORDERED_LIST', value: [{ type: 'LIST_ITEM', value: [T('first')] }, { type: 'LIST_ITEM', value: [{ type: 'ITALIC', value: [T('second')] }] }] },
     { type: 'CODE', language: 'sh', value: [{ type: 'CODE_LINE', value: T('make test') }] },

@@ -112,7 +112,7 @@ func TestComposeStack(t *testing.T) {
 	tok := token(t, "alice", nil, []byte(gwEnv["RCGW_AUTH__JWT__HS256_SECRET"]), nil)
 	c := e.dial(tok)
 	e.settle("alice", c)
-	if rc.UserID("alice") == "" {
+	if rc.UserID(rcName("alice")) == "" {
 		t.Fatal("alice was not provisioned")
 	}
 	mid := rc.PostMessage("GENERAL", "bob", "hello from the compose stack")
