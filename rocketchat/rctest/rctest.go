@@ -23,6 +23,8 @@
 //     that logged in with it, with no frame first.
 //   - REST password logins are blocked for 5 min after 10 failures for a username or 50 from
 //     an IP (Block_Multiple_Failed_Logins).
+//   - DDP "sub" is rate limited as Rocket.Chat does by default (DDPRateLimit): over the limit
+//     the answer is nosub with error too-many-requests.
 //   - Not simulated: DDP method rate limits, password policy, email,
 //     read receipts, presence events, image thumbnails.
 package rctest
@@ -86,6 +88,9 @@ type Options struct {
 	Addr string
 	// Logger receives the simulator's own log lines (never tokens). Default: discard.
 	Logger *slog.Logger
+	// DDPRateLimit is the DDP subscription rate limiter, on by default with Rocket.Chat's
+	// defaults (40 stream subscriptions per 40 s per connection and publication name).
+	DDPRateLimit DDPRateLimit
 }
 
 // UserSpec describes a user added with AddUser.
@@ -158,6 +163,7 @@ type Server struct {
 	latency     time.Duration
 	requests    []Request
 	adminID     string
+	ddpRules    []*ddpRule
 
 	wg sync.WaitGroup // DDP connection goroutines
 }
@@ -309,6 +315,7 @@ func newServer(opts Options) *Server {
 		fails:       map[string]*failRule{},
 	}
 	s.major, s.minor = parseVersion(opts.Version)
+	s.ddpRules = newDDPRules(opts.DDPRateLimit, time.Now())
 	s.rt = s.routes()
 	now := time.Now().UTC()
 	s.mu.Lock()
