@@ -34,6 +34,7 @@ type SubscriptionEvent struct {
 // RoomEvent is <uid>/rooms-changed: Action is inserted, updated or removed.
 type RoomEvent struct {
 	Action string
+	RoomID string // _id from the payload, if present
 	Raw    json.RawMessage
 }
 
@@ -149,7 +150,11 @@ func decodeEvent(uid, collection string, fields json.RawMessage) (Event, error) 
 			if err != nil {
 				return nil, err
 			}
-			return RoomEvent{Action: action, Raw: raw}, nil
+			var v struct {
+				ID string `json:"_id"`
+			}
+			_ = json.Unmarshal(raw, &v)
+			return RoomEvent{Action: action, RoomID: v.ID, Raw: raw}, nil
 		case "notification":
 			raw, err := object(arg(0), "notification")
 			if err != nil {

@@ -887,40 +887,37 @@ func (s *Server) editMessageLocked(m *message, by *user, text string) {
 	}
 }
 
+// deleteMessageLocked follows apps/meteor/app/lib/server/functions/deleteMessage.ts (8.x):
+// with Message_ShowDeletedStatus the message becomes a t:"rm" placeholder re-emitted on
+// stream-room-messages, otherwise it is removed and notify-room <rid>/deleteMessage is sent;
+// either way the room changes (message count, maybe lastMessage) and notifyOnRoomChangedById
+// sends rooms-changed to every member.
 func (s *Server) deleteMessageLocked(m *message, by *user) {
 	now := time.Now().UTC()
 	r := s.rooms[m.rid]
 	if s.opts.ShowDeletedStatus {
-		// The message stays as a t:"rm" placeholder and is re-emitted on stream-room-messages.
 		m.t, m.msg, m.file, m.reactions = "rm", "", nil, nil
 		m.editedAt, m.updatedAt = now, now
 		m.editedBy = by.id
 		m.mentions = nil
 		s.emitRoomMessage(r, m)
+	} else {
+		delete(s.msgs, m.id)
+		s.roomMsgs[r.id] = slices.DeleteFunc(s.roomMsgs[r.id], func(x *message) bool { return x == m })
+		s.deletedMsgs[r.id] = append(s.deletedMsgs[r.id], deletion{id: m.id, at: now})
+		r.msgs--
+		s.emitNotifyRoom(r, "deleteMessage", map[string]any{"_id": m.id})
 		if r.lastMessage == m {
-			r.updatedAt = now
-			roomDoc := ejsonOnce(func() map[string]any { return s.roomDoc(r) })
-			for _, uid := range r.members {
-				s.emitUser(uid, "rooms-changed", "updated", roomDoc)
+			r.lastMessage = nil
+			if ms := s.roomMsgs[r.id]; len(ms) > 0 {
+				r.lastMessage = ms[len(ms)-1]
 			}
 		}
-		return
 	}
-	delete(s.msgs, m.id)
-	s.roomMsgs[r.id] = slices.DeleteFunc(s.roomMsgs[r.id], func(x *message) bool { return x == m })
-	s.deletedMsgs[r.id] = append(s.deletedMsgs[r.id], deletion{id: m.id, at: now})
-	r.msgs--
-	s.emitNotifyRoom(r, "deleteMessage", map[string]any{"_id": m.id})
-	if r.lastMessage == m {
-		r.lastMessage = nil
-		if ms := s.roomMsgs[r.id]; len(ms) > 0 {
-			r.lastMessage = ms[len(ms)-1]
-		}
-		r.updatedAt = now
-		roomDoc := ejsonOnce(func() map[string]any { return s.roomDoc(r) })
-		for _, uid := range r.members {
-			s.emitUser(uid, "rooms-changed", "updated", roomDoc)
-		}
+	r.updatedAt = now
+	roomDoc := ejsonOnce(func() map[string]any { return s.roomDoc(r) })
+	for _, uid := range r.members {
+		s.emitUser(uid, "rooms-changed", "updated", roomDoc)
 	}
 }
 

@@ -1,0 +1,80 @@
+package session
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/rcgateway/rcgateway/rocketchat/rctest"
+)
+
+// deletedPushes counts getRoomMessageDeletedNotification pushes per message id.
+func (r *recorder) deletedPushes() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := map[string]int{}
+	for _, p := range r.pushes {
+		if p.target != TargetMessageDeleted {
+			continue
+		}
+		var m struct {
+			ID string `json:"_id"`
+		}
+		_ = json.Unmarshal(p.arg, &m)
+		n[m.ID]++
+	}
+	return n
+}
+
+// TestDeletionsReachAUserIn300RoomsWithinTheDDPRateLimit: a user in 300 rooms, against
+// Rocket.Chat's default DDP rate limiter (its windows scaled down 100 times: 40 stream
+// subscriptions per 400 ms per connection, 80 per user), gets every deletion in every room,
+// including rooms whose deleteMessage subscription the gateway has not sent yet.
+func TestDeletionsReachAUserIn300RoomsWithinTheDDPRateLimit(t *testing.T) {
+	const scale = 100
+	so := rctest.Options{DDPRateLimit: rctest.DDPRateLimit{
+		ConnectionByMethod: rctest.RateRule{Calls: 10, Interval: 10 * time.Second / scale},
+		UserByMethod:       rctest.RateRule{Calls: 20, Interval: 10 * time.Second / scale},
+		Connection:         rctest.RateRule{Calls: 600, Interval: time.Minute / scale},
+		User:               rctest.RateRule{Calls: 1200, Interval: time.Minute / scale},
+	}}
+	f := newFixtureSim(t, so, func(o *Options) {
+		o.Realtime.RoomSubWindow = 40 * time.Second / scale // the budget (30) stays the default
+	})
+	f.s.AddUser(rctest.UserSpec{Username: "alice", Password: "pw-alice-1"})
+	f.s.AddUser(rctest.UserSpec{Username: "bob", Password: "pw-bob-1"})
+	var rooms, msgs []string
+	for i := range 300 {
+		rid := f.s.AddRoom(rctest.RoomSpec{Type: "p", Name: fmt.Sprintf("room-%03d", i), Members: []string{"alice", "bob"}})
+		rooms = append(rooms, rid)
+		msgs = append(msgs, f.s.PostMessage(rid, "bob", "to be deleted"))
+	}
+	f.online(t, User{ID: "p-alice", Username: "alice"}, 1)
+	// Live events wait for the first resync: once this one is pushed, the resync is over and
+	// only live events can bring the deletions.
+	marker := f.s.PostMessage(rooms[0], "bob", "marker")
+	waitFor(t, f.rec, "the marker message", func() bool { return f.rec.messagePushes()[marker] > 0 })
+	for _, mid := range msgs {
+		f.s.DeleteMessage(mid)
+	}
+	waitFor(t, f.rec, "a deletion push for every room", func() bool {
+		n := f.rec.deletedPushes()
+		for _, mid := range msgs {
+			if n[mid] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	n := f.rec.deletedPushes()
+	for _, mid := range msgs {
+		if n[mid] != 1 {
+			t.Errorf("deletion of %s pushed %d times, want 1", mid, n[mid])
+		}
+	}
+	// Once every room is followed, a deletion arrives live.
+	mid := f.s.PostMessage(rooms[299], "bob", "late")
+	f.s.DeleteMessage(mid)
+	waitFor(t, f.rec, "a later deletion", func() bool { return f.rec.deletedPushes()[mid] == 1 })
+}
