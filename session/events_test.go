@@ -3,6 +3,7 @@ package session
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,4 +78,30 @@ func TestDeletionsReachAUserIn300RoomsWithinTheDDPRateLimit(t *testing.T) {
 	mid := f.s.PostMessage(rooms[299], "bob", "late")
 	f.s.DeleteMessage(mid)
 	waitFor(t, f.rec, "a later deletion", func() bool { return f.rec.deletedPushes()[mid] == 1 })
+}
+
+// TestEphemeralMessagesAreNotRoomMessages: an ephemeral message (<uid>/message) reaches the
+// user under its own target, never as a room message.
+func TestEphemeralMessagesAreNotRoomMessages(t *testing.T) {
+	f := newFixture(t, nil)
+	f.s.AddUser(rctest.UserSpec{Username: "alice", Password: "pw-alice-1"})
+	f.s.AddUser(rctest.UserSpec{Username: "bob", Password: "pw-bob-1"})
+	f.s.AddUser(rctest.UserSpec{Username: "carol", Password: "pw-carol-1", NoDefaultChannels: true})
+	rid := f.s.AddRoom(rctest.RoomSpec{Type: "p", Name: "g", Members: []string{"alice", "bob"}})
+	f.online(t, User{ID: "p-alice", Username: "alice"}, 1)
+	mid := f.s.PostMessage(rid, "alice", "ping @carol")
+	waitFor(t, f.rec, "the ephemeral notice", func() bool { return f.rec.count(TargetEphemeralMessage) == 1 })
+	waitFor(t, f.rec, "the message itself", func() bool { return f.rec.messagePushes()[mid] == 1 })
+	for id := range f.rec.messagePushes() {
+		if id != mid {
+			t.Errorf("room message push for %s: only %s was posted", id, mid)
+		}
+	}
+	f.rec.mu.Lock()
+	defer f.rec.mu.Unlock()
+	for _, p := range f.rec.pushes {
+		if p.target == TargetEphemeralMessage && !strings.Contains(string(p.arg), `"private":true`) {
+			t.Errorf("ephemeral push %s", p.arg)
+		}
+	}
 }

@@ -16,6 +16,10 @@ const (
 	TargetSubscriptionChanged = "getRoomSubscriptionChangedNotification"
 	TargetMessageDeleted      = "getRoomMessageDeletedNotification"
 	TargetNotification        = "getNotification"
+	// TargetEphemeralMessage carries an ephemeral message (stream-notify-user <uid>/message):
+	// a private notice to this user only, e.g. "you mentioned someone who is not in this
+	// room", never stored by Rocket.Chat and not a room message.
+	TargetEphemeralMessage = "getEphemeralMessageNotification"
 )
 
 // A Push is one invocation for all of a user's connections.
@@ -64,6 +68,10 @@ func (t *translator) firstTime(key string) bool {
 func (t *translator) translate(ev rocketchat.Event) (p Push, ok bool) {
 	switch e := ev.(type) {
 	case rocketchat.MessageEvent:
+		if e.Ephemeral {
+			// Its _id is the send time in ms and it is never updated: nothing to dedupe.
+			return Push{Target: TargetEphemeralMessage, Arg: rewriteDates(e.Raw)}, true
+		}
 		return t.message(e.ID, e.UpdatedAt.UnixMilli(), e.Raw)
 	case rocketchat.RoomEvent:
 		if e.Action == "removed" {

@@ -842,6 +842,7 @@ func (s *Server) insertMessageLocked(r *room, u *user, id, text, tmid string, fi
 	r.updatedAt = now
 
 	s.emitRoomMessage(r, m)
+	s.mentionNotInRoomLocked(r, m)
 	roomDoc := ejsonOnce(func() map[string]any { return s.roomDoc(r) })
 	for _, uid := range r.members {
 		s.emitUser(uid, "rooms-changed", "updated", roomDoc)

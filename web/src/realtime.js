@@ -21,6 +21,7 @@ export async function startRealtime() {
   conn.on('getRoomSubscriptionChangedNotification', (n) => chat.onSubscriptionChanged(n))
   conn.on('getRoomMessageDeletedNotification', (d) => chat.onMessageDeleted(d))
   conn.on('getNotification', () => {})
+  conn.on('getEphemeralMessageNotification', () => {})
 
   conn.onreconnecting(() => {
     chat.connection = 'reconnecting'
