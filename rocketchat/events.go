@@ -10,8 +10,8 @@ import (
 )
 
 // Event is one thing a user's realtime upstream reports. The set is closed: MessageEvent,
-// SubscriptionEvent, RoomEvent, NotificationEvent, MessageDeletedEvent, ForcedLogoutEvent,
-// StateEvent. Raw payloads are Rocket.Chat's objects as received (EJSON dates untouched).
+// SubscriptionEvent, SubscriptionListEvent, RoomEvent, NotificationEvent, MessageDeletedEvent,
+// ForcedLogoutEvent, StateEvent. Raw payloads are Rocket.Chat's objects as received (EJSON dates untouched).
 type Event interface{ isEvent() }
 
 // MessageEvent is a new or changed message (edits, reactions, thread counters and t:"rm"
@@ -30,6 +30,12 @@ type SubscriptionEvent struct {
 	RoomID string // rid from the payload, if present
 	Raw    json.RawMessage
 }
+
+// SubscriptionListEvent lists every subscription of the user (subscriptions.get), sent after
+// each login before StateConnected when RealtimeOptions.Client is set. It is not a change:
+// it tells which subscription _id belongs to which room, which a later removal (reported by
+// subscriptions.get?updatedSince as {_id, _deletedAt} only) does not say.
+type SubscriptionListEvent struct{ Subscriptions []json.RawMessage }
 
 // RoomEvent is <uid>/rooms-changed: Action is inserted, updated or removed.
 type RoomEvent struct {
@@ -77,13 +83,14 @@ type StateEvent struct {
 	Err   error
 }
 
-func (MessageEvent) isEvent()        {}
-func (SubscriptionEvent) isEvent()   {}
-func (RoomEvent) isEvent()           {}
-func (NotificationEvent) isEvent()   {}
-func (MessageDeletedEvent) isEvent() {}
-func (ForcedLogoutEvent) isEvent()   {}
-func (StateEvent) isEvent()          {}
+func (MessageEvent) isEvent()          {}
+func (SubscriptionEvent) isEvent()     {}
+func (SubscriptionListEvent) isEvent() {}
+func (RoomEvent) isEvent()             {}
+func (NotificationEvent) isEvent()     {}
+func (MessageDeletedEvent) isEvent()   {}
+func (ForcedLogoutEvent) isEvent()     {}
+func (StateEvent) isEvent()            {}
 
 // Stream and event names the realtime upstream uses.
 const (

@@ -257,6 +257,7 @@ func (r *Realtime) connection(ctx context.Context, connectedBefore *bool) (up bo
 			}
 		}
 		fl.add(false, rids...)
+		r.send(SubscriptionListEvent{Subscriptions: subs})
 	}
 	r.send(StateEvent{State: StateConnected, Gap: *connectedBefore})
 	*connectedBefore = true

@@ -105,3 +105,98 @@ func TestEphemeralMessagesAreNotRoomMessages(t *testing.T) {
 		}
 	}
 }
+
+// gap cuts alice's upstream (Rocket.Chat refuses new connections), runs during, then lets it
+// reconnect.
+func (f *fixture) gap(t *testing.T, during func()) {
+	t.Helper()
+	f.s.FailNext("websocket", 503, 1<<30)
+	f.s.DropConnections()
+	waitFor(t, f.rec, "the upstream to go", func() bool { return f.m.Stats().UpstreamsConnected == 0 })
+	during()
+	f.s.FailNext("websocket", 503, 0)
+	waitFor(t, f.rec, "the reconnect", func() bool {
+		st := f.m.Stats()
+		return st.Reconnects > 0 && st.UpstreamsConnected == 1
+	})
+}
+
+// subscriptionPushes returns the getRoomSubscriptionChangedNotification arguments.
+func (r *recorder) subscriptionPushes() []struct {
+	Method string
+	Msg    map[string]any
+} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []struct {
+		Method string
+		Msg    map[string]any
+	}
+	for _, p := range r.pushes {
+		if p.target != TargetSubscriptionChanged {
+			continue
+		}
+		var v struct {
+			Method string         `json:"method"`
+			Msg    map[string]any `json:"msg"`
+		}
+		_ = json.Unmarshal(p.arg, &v)
+		out = append(out, struct {
+			Method string
+			Msg    map[string]any
+		}{v.Method, v.Msg})
+	}
+	return out
+}
+
+// TestResyncReportsRemovedSubscriptionsWithTheirRoom: a subscription removed during a gap
+// comes back from subscriptions.get as {_id, _deletedAt} only; the browser is told which room
+// it was.
+func TestResyncReportsRemovedSubscriptionsWithTheirRoom(t *testing.T) {
+	f := newFixture(t, nil)
+	f.s.AddUser(rctest.UserSpec{Username: "alice", Password: "pw-alice-1"})
+	f.s.AddUser(rctest.UserSpec{Username: "bob", Password: "pw-bob-1"})
+	rid := f.s.AddRoom(rctest.RoomSpec{Type: "p", Name: "g", Members: []string{"alice", "bob"}})
+	sub, _ := f.s.Subscription("alice", rid)
+	f.online(t, User{ID: "p-alice", Username: "alice"}, 1)
+	f.gap(t, func() { f.s.RemoveMember(rid, "alice") })
+	waitFor(t, f.rec, "the removal", func() bool {
+		for _, p := range f.rec.subscriptionPushes() {
+			if p.Method == "removed" {
+				return true
+			}
+		}
+		return false
+	})
+	for _, p := range f.rec.subscriptionPushes() {
+		if p.Method == "removed" && (p.Msg["_id"] != sub.ID || p.Msg["rid"] != rid) {
+			t.Fatalf("removed %v, want _id %s and rid %s", p.Msg, sub.ID, rid)
+		}
+	}
+}
+
+// TestResyncFindsEditsOfOlderMessages: an edit of a message other than the room's last does
+// not change the room's _updatedAt (rooms.get?updatedSince does not list the room), yet the
+// resync after a gap pushes it.
+func TestResyncFindsEditsOfOlderMessages(t *testing.T) {
+	// A small slack, so that the resync's updatedSince is after the room's last change (the
+	// posts below happen before the upstream even starts).
+	f := newFixture(t, func(o *Options) { o.ResyncSlack = time.Millisecond })
+	f.s.AddUser(rctest.UserSpec{Username: "alice", Password: "pw-alice-1"})
+	f.s.AddUser(rctest.UserSpec{Username: "bob", Password: "pw-bob-1"})
+	rid := f.s.DirectRoom("alice", "bob")
+	old := f.s.PostMessage(rid, "bob", "first")
+	f.s.PostMessage(rid, "bob", "second")
+	f.online(t, User{ID: "p-alice", Username: "alice"}, 1)
+	f.gap(t, func() { f.s.EditMessage(old, "first, edited") })
+	waitFor(t, f.rec, "the edit", func() bool {
+		f.rec.mu.Lock()
+		defer f.rec.mu.Unlock()
+		for _, p := range f.rec.pushes {
+			if p.target == TargetMessage && strings.Contains(string(p.arg), "first, edited") {
+				return true
+			}
+		}
+		return false
+	})
+}
