@@ -91,6 +91,17 @@ func (NotificationEvent) isEvent()     {}
 func (MessageDeletedEvent) isEvent()   {}
 func (ForcedLogoutEvent) isEvent()     {}
 func (StateEvent) isEvent()            {}
+func (bulkDeleted) isEvent()           {}
+
+// bulkDeleted is stream-notify-room <rid>/deleteMessageBulk (pruning, retention,
+// rooms.cleanHistory: apps/meteor/app/lib/server/functions/cleanRoomHistory.ts). Its payload
+// is the criteria {rid, excludePinned, ignoreDiscussion, ts, users} and, in recent releases
+// when a limit selected the messages, their ids. Realtime turns it into MessageDeletedEvents
+// and never emits it.
+type bulkDeleted struct {
+	RoomID string
+	IDs    []string
+}
 
 // Stream and event names the realtime upstream uses.
 const (
@@ -188,6 +199,17 @@ func decodeEvent(uid, collection string, fields json.RawMessage) (Event, error) 
 		return ev, nil
 	case streamNotifyRoom:
 		rid, name, ok := strings.Cut(f.EventName, "/")
+		if ok && name == "deleteMessageBulk" {
+			raw, err := object(arg(0), "deleteMessageBulk")
+			if err != nil {
+				return nil, err
+			}
+			var v struct {
+				IDs []string `json:"ids"`
+			}
+			_ = json.Unmarshal(raw, &v)
+			return bulkDeleted{RoomID: rid, IDs: v.IDs}, nil
+		}
 		if !ok || name != "deleteMessage" {
 			return nil, errIgnored
 		}

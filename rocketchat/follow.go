@@ -52,6 +52,7 @@ const (
 	opJoin  roomOpKind = iota // subscriptions-changed inserted
 	opLeave                   // subscriptions-changed removed
 	opTouch                   // rooms-changed: the room changed
+	opFetch                   // deleteMessageBulk without ids: fetch the room's deletions
 )
 
 type roomOp struct {
@@ -60,9 +61,12 @@ type roomOp struct {
 }
 
 type followed struct {
-	id string    // DDP subscription id
-	at time.Time // when it became ready
+	ids []string  // DDP subscription ids (deleteMessage, deleteMessageBulk)
+	at  time.Time // when they became ready
 }
+
+// roomEvents are the stream-notify-room events followed per room.
+var roomEvents = []string{"deleteMessage", "deleteMessageBulk"}
 
 // follower follows the deletions of a user's rooms on one DDP connection. It is used by the
 // connection's goroutine only; the touch marks it reads are shared with onData under
@@ -74,6 +78,9 @@ type follower struct {
 	queue    []string  // rooms to follow, next first
 	followed map[string]followed
 	catchup  []string // rooms whose deletions are still to be fetched (retried on failure)
+	// After a failed fetch the next waits until retryAt; fails counts the failures in a row.
+	retryAt time.Time
+	fails   int
 }
 
 func (r *Realtime) newFollower(c *ddp.Client, since time.Time) *follower {
@@ -106,7 +113,13 @@ func (f *follower) apply(ctx context.Context, op roomOp) {
 		f.catchup = slices.DeleteFunc(f.catchup, func(x string) bool { return x == op.rid })
 		if fl, ok := f.followed[op.rid]; ok {
 			delete(f.followed, op.rid)
-			_ = f.c.Unsubscribe(ctx, fl.id)
+			for _, id := range fl.ids {
+				_ = f.c.Unsubscribe(ctx, id)
+			}
+		}
+	case opFetch:
+		if !slices.Contains(f.catchup, op.rid) {
+			f.catchup = append(f.catchup, op.rid)
 		}
 	case opTouch:
 		if fl, ok := f.followed[op.rid]; ok {
@@ -124,53 +137,78 @@ func (f *follower) apply(ctx context.Context, op roomOp) {
 
 // next is when step has work to do; zero when it has none.
 func (f *follower) next(now time.Time) time.Time {
+	var at time.Time
 	if len(f.catchup) > 0 {
-		return now
+		at = now
+		if f.retryAt.After(now) {
+			at = f.retryAt
+		}
 	}
-	if len(f.queue) == 0 {
-		return time.Time{}
+	if len(f.queue) > 0 {
+		if t := f.r.subFree(now); at.IsZero() || t.Before(at) {
+			at = t
+		}
 	}
-	return f.r.subFree(now)
+	return at
 }
 
 // step subscribes the next rooms the budget allows and fetches pending catch-ups.
 func (f *follower) step(ctx context.Context) {
 	now := time.Now()
-	if n := f.r.subAvailable(now); n > 0 && len(f.queue) > 0 && !now.Before(f.r.subPause) {
+	per := len(roomEvents)
+	if n := f.r.subAvailable(now) / per; n > 0 && len(f.queue) > 0 && !now.Before(f.r.subPause) {
 		n = min(n, len(f.queue))
 		todo := slices.Clone(f.queue[:n])
 		f.queue = f.queue[n:]
-		subs := make([]ddp.Sub, len(todo))
-		for i, rid := range todo {
-			subs[i] = ddp.Sub{Name: streamNotifyRoom, Params: []any{rid + "/deleteMessage", streamOpts()}}
-			f.r.subSent = append(f.r.subSent, now)
+		subs := make([]ddp.Sub, 0, len(todo)*per)
+		for _, rid := range todo {
+			for _, ev := range roomEvents {
+				subs = append(subs, ddp.Sub{Name: streamNotifyRoom, Params: []any{rid + "/" + ev, streamOpts()}})
+				f.r.subSent = append(f.r.subSent, now)
+			}
 		}
 		sctx, cancel := context.WithTimeout(ctx, f.r.opts.DialTimeout)
 		ids, errs := f.c.SubscribeEach(sctx, subs...)
 		cancel()
 		ready := time.Now()
 		var retry []string
+		var retryErr error
 		for i, rid := range todo {
-			var me *ddp.Error
-			switch {
-			case errs[i] == nil:
-				f.followed[rid] = followed{id: ids[i], at: ready}
+			rids, rerrs := ids[i*per:(i+1)*per], errs[i*per:(i+1)*per]
+			var err error
+			for _, e := range rerrs {
+				if e != nil {
+					err = e
+					break
+				}
+			}
+			if err == nil {
+				f.followed[rid] = followed{ids: slices.Clone(rids), at: ready}
 				if f.r.touchedSince(rid, f.since) && !slices.Contains(f.catchup, rid) {
 					f.catchup = append(f.catchup, rid)
 				}
-			case errors.As(errs[i], &me) && me.Code == "too-many-requests":
-				retry = append(retry, rid)
+				continue
+			}
+			for _, id := range rids { // all of a room's events or none
+				if id != "" {
+					_ = f.c.Unsubscribe(ctx, id)
+				}
+			}
+			var me *ddp.Error
+			switch {
+			case errors.As(err, &me) && me.Code == "too-many-requests":
+				retry, retryErr = append(retry, rid), err
 				if until := ready.Add(timeToReset(me)); until.After(f.r.subPause) {
 					f.r.subPause = until
 				}
-			case ctx.Err() == nil && !errors.As(errs[i], &me):
-				retry = append(retry, rid) // timeout or connection trouble: try again
+			case ctx.Err() == nil && !errors.As(err, &me):
+				retry, retryErr = append(retry, rid), err // timeout or connection trouble
 			default:
-				f.r.log.Warn("rocketchat: cannot follow room deletions", "rid", rid, "err", errs[i])
+				f.r.log.Warn("rocketchat: cannot follow room deletions", "rid", rid, "err", err)
 			}
 		}
 		if len(retry) > 0 {
-			f.r.log.Warn("rocketchat: room subscriptions refused, retrying", "rooms", len(retry), "err", errs[slices.Index(todo, retry[0])])
+			f.r.log.Warn("rocketchat: room subscriptions refused, retrying", "rooms", len(retry), "err", retryErr)
 			f.queue = append(retry, f.queue...)
 		}
 	}
@@ -182,6 +220,9 @@ func (f *follower) step(ctx context.Context) {
 func (f *follower) fetchCatchups(ctx context.Context) {
 	if len(f.catchup) == 0 || f.r.opts.Client == nil {
 		f.catchup = nil
+		return
+	}
+	if time.Now().Before(f.retryAt) {
 		return
 	}
 	cred := Credentials{UserID: f.r.opts.UserID, Token: f.r.opts.Token}
@@ -213,6 +254,12 @@ func (f *follower) fetchCatchups(ctx context.Context) {
 		}
 	}
 	f.catchup = failed
+	if len(failed) == 0 {
+		f.fails, f.retryAt = 0, time.Time{}
+		return
+	}
+	f.fails++
+	f.retryAt = time.Now().Add(min(time.Second<<min(f.fails-1, 5), 30*time.Second))
 }
 
 // timeToReset reads details.timeToReset (ms) of a too-many-requests error; a second if absent.
@@ -247,6 +294,25 @@ func (r *Realtime) subFree(now time.Time) time.Time {
 		t = r.subPause
 	}
 	return t
+}
+
+// onBulkDeleted handles a deleteMessageBulk (onData): the ids it names are reported at once;
+// criteria without ids make the room's deletions be fetched (chat.syncMessages lists the
+// pruned messages as deleted).
+func (r *Realtime) onBulkDeleted(b bulkDeleted) {
+	if len(b.IDs) > 0 {
+		for _, id := range b.IDs {
+			r.send(MessageDeletedEvent{RoomID: b.RoomID, MessageID: id})
+		}
+		return
+	}
+	r.roomMu.Lock()
+	r.roomOps = append(r.roomOps, roomOp{rid: b.RoomID, kind: opFetch})
+	r.roomMu.Unlock()
+	select {
+	case r.roomSig <- struct{}{}:
+	default:
+	}
 }
 
 // touch records that rid changed (onData, for rooms-changed).

@@ -167,6 +167,10 @@ func (r *Realtime) onData(d ddp.Data) {
 		}
 		return
 	}
+	if b, ok := ev.(bulkDeleted); ok {
+		r.onBulkDeleted(b)
+		return
+	}
 	if se, ok := ev.(SubscriptionEvent); ok && se.RoomID != "" && r.opts.Client != nil {
 		switch se.Action {
 		case "inserted", "removed":

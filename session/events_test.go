@@ -200,3 +200,41 @@ func TestResyncFindsEditsOfOlderMessages(t *testing.T) {
 		return false
 	})
 }
+
+// TestBulkDeletionsReachTheBrowser: a prune (rooms.cleanHistory, retention) sends
+// deleteMessageBulk, with the ids when a limit chose them and with criteria only otherwise;
+// either way the browser gets one deletion push per removed message.
+func TestBulkDeletionsReachTheBrowser(t *testing.T) {
+	f := newFixture(t, nil)
+	f.s.AddUser(rctest.UserSpec{Username: "alice", Password: "pw-alice-1"})
+	f.s.AddUser(rctest.UserSpec{Username: "bob", Password: "pw-bob-1"})
+	rid := f.s.AddRoom(rctest.RoomSpec{Type: "p", Name: "g", Members: []string{"alice", "bob"}})
+	var ids []string
+	for i := range 6 {
+		ids = append(ids, f.s.PostMessage(rid, "bob", fmt.Sprint("m", i)))
+	}
+	f.online(t, User{ID: "p-alice", Username: "alice"}, 1)
+	marker := f.s.PostMessage(rid, "bob", "marker")
+	waitFor(t, f.rec, "the marker message", func() bool { return f.rec.messagePushes()[marker] > 0 })
+	if n := f.s.CleanHistory(rid, 2); n != 2 { // with ids
+		t.Fatalf("pruned %d", n)
+	}
+	if n := f.s.CleanHistory(rid, 0); n != 5 { // criteria only
+		t.Fatalf("pruned %d", n)
+	}
+	want := append(ids, marker)
+	waitFor(t, f.rec, "a deletion push per pruned message", func() bool {
+		n := f.rec.deletedPushes()
+		for _, id := range want {
+			if n[id] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	for id, n := range f.rec.deletedPushes() {
+		if n != 1 {
+			t.Errorf("deletion of %s pushed %d times", id, n)
+		}
+	}
+}
