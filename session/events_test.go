@@ -238,3 +238,33 @@ func TestBulkDeletionsReachTheBrowser(t *testing.T) {
 		}
 	}
 }
+
+// TestColdStartKeepsTheNotification: a message posted right after the user's first browser
+// connection, while the upstream is still minting a token and logging in (Rocket.Chat answers
+// slowly here, so the race always goes this way), reaches the browser with its desktop
+// notification, once.
+func TestColdStartKeepsTheNotification(t *testing.T) {
+	f := newFixture(t, nil)
+	f.s.AddUser(rctest.UserSpec{Username: "alice", Password: "pw-alice-1"})
+	f.s.AddUser(rctest.UserSpec{Username: "bob", Password: "pw-bob-1"})
+	rid := f.s.DirectRoom("alice", "bob")
+	f.s.SetLatency(200 * time.Millisecond)
+	u := User{ID: "p-alice", Username: "alice"}
+	f.m.Remember(u)
+	f.m.UserOnline(u.ID)
+	mid := f.s.PostMessage(rid, "bob", "are you there?")
+	waitFor(t, f.rec, "the message", func() bool { return f.rec.messagePushes()[mid] == 1 })
+	waitFor(t, f.rec, "its notification", func() bool { return f.rec.count(TargetNotification) == 1 })
+	f.rec.mu.Lock()
+	for _, p := range f.rec.pushes {
+		if p.target == TargetNotification && !strings.Contains(string(p.arg), `"_id":"`+mid+`"`) {
+			t.Errorf("notification %s, want one for %s", p.arg, mid)
+		}
+	}
+	f.rec.mu.Unlock()
+	// A later message notifies live, once.
+	f.s.SetLatency(0)
+	later := f.s.PostMessage(rid, "bob", "hello?")
+	waitFor(t, f.rec, "the later notification", func() bool { return f.rec.count(TargetNotification) == 2 })
+	_ = later
+}

@@ -298,12 +298,12 @@ func (m *Manager) serve(ul *userLoop, lease Lease, log interface {
 					m.reconnects.Add(1)
 				}
 				if !since.IsZero() {
-					from := since.Add(-m.o.ResyncSlack)
+					from, gap := since.Add(-m.o.ResyncSlack), since
 					held.begin()
 					bg.Add(1)
 					go func() {
 						defer bg.Done()
-						m.resync(ctx, ul, cred, from)
+						m.resync(ctx, ul, cred, from, gap)
 						held.end(pushHeld)
 					}()
 				}
@@ -470,17 +470,28 @@ func (m *Manager) send(ctx context.Context, userID string, p Push) {
 // reacted to, deleted). Every room is asked, not only those rooms.get reports: an edit or a
 // reaction to a message other than the last does not change the room's _updatedAt. Messages
 // already pushed are recognised by the translator and not pushed twice.
-func (m *Manager) resync(ctx context.Context, ul *userLoop, cred rocketchat.Credentials, from time.Time) {
+//
+// Messages posted from gap on that Rocket.Chat would have sent a desktop notification for get
+// it rebuilt (notify.go): <uid>/notification has no resync of its own.
+func (m *Manager) resync(ctx context.Context, ul *userLoop, cred rocketchat.Credentials, from, gap time.Time) {
 	m.resyncs.Add(1)
 	log := m.log.With("user", ul.id)
 	subs, removedSubs, err := m.o.Client.SubscriptionsGet(ctx, cred, from)
 	if err != nil {
 		log.Warn("resync: subscriptions.get failed", "err", err)
 	}
+	subOf := map[string]json.RawMessage{}
 	for _, s := range subs {
 		ul.book.note(s)
+		var sub struct {
+			RID string `json:"rid"`
+		}
+		if json.Unmarshal(s, &sub) == nil && sub.RID != "" {
+			subOf[sub.RID] = s
+		}
 		m.send(ctx, ul.id, subscriptionPush("updated", s))
 	}
+	until := time.Now()
 	for _, s := range removedSubs {
 		var sub struct {
 			ID string `json:"_id"`
@@ -515,6 +526,11 @@ func (m *Manager) resync(ctx context.Context, ul *userLoop, cred rocketchat.Cred
 		for i := len(updated) - 1; i >= 0; i-- {
 			if p, ok := ul.tr.rawMessage(updated[i]); ok {
 				m.send(ctx, ul.id, p)
+			}
+			if n, ok := gapNotification(cred.UserID, updated[i], subOf[rid], gap, until); ok {
+				if p, ok := ul.tr.notification(n); ok {
+					m.send(ctx, ul.id, p)
+				}
 			}
 		}
 		for _, d := range deleted {
