@@ -10,8 +10,8 @@ import (
 )
 
 // Event is one thing a user's realtime upstream reports. The set is closed: MessageEvent,
-// SubscriptionEvent, RoomEvent, NotificationEvent, MessageDeletedEvent, ForcedLogoutEvent,
-// StateEvent. Raw payloads are Rocket.Chat's objects as received (EJSON dates untouched).
+// SubscriptionEvent, SubscriptionListEvent, RoomEvent, NotificationEvent, MessageDeletedEvent,
+// ForcedLogoutEvent, StateEvent. Raw payloads are Rocket.Chat's objects as received (EJSON dates untouched).
 type Event interface{ isEvent() }
 
 // MessageEvent is a new or changed message (edits, reactions, thread counters and t:"rm"
@@ -31,9 +31,16 @@ type SubscriptionEvent struct {
 	Raw    json.RawMessage
 }
 
+// SubscriptionListEvent lists every subscription of the user (subscriptions.get), sent after
+// each login before StateConnected when RealtimeOptions.Client is set. It is not a change:
+// it tells which subscription _id belongs to which room, which a later removal (reported by
+// subscriptions.get?updatedSince as {_id, _deletedAt} only) does not say.
+type SubscriptionListEvent struct{ Subscriptions []json.RawMessage }
+
 // RoomEvent is <uid>/rooms-changed: Action is inserted, updated or removed.
 type RoomEvent struct {
 	Action string
+	RoomID string // _id from the payload, if present
 	Raw    json.RawMessage
 }
 
@@ -76,13 +83,25 @@ type StateEvent struct {
 	Err   error
 }
 
-func (MessageEvent) isEvent()        {}
-func (SubscriptionEvent) isEvent()   {}
-func (RoomEvent) isEvent()           {}
-func (NotificationEvent) isEvent()   {}
-func (MessageDeletedEvent) isEvent() {}
-func (ForcedLogoutEvent) isEvent()   {}
-func (StateEvent) isEvent()          {}
+func (MessageEvent) isEvent()          {}
+func (SubscriptionEvent) isEvent()     {}
+func (SubscriptionListEvent) isEvent() {}
+func (RoomEvent) isEvent()             {}
+func (NotificationEvent) isEvent()     {}
+func (MessageDeletedEvent) isEvent()   {}
+func (ForcedLogoutEvent) isEvent()     {}
+func (StateEvent) isEvent()            {}
+func (bulkDeleted) isEvent()           {}
+
+// bulkDeleted is stream-notify-room <rid>/deleteMessageBulk (pruning, retention,
+// rooms.cleanHistory: apps/meteor/app/lib/server/functions/cleanRoomHistory.ts). Its payload
+// is the criteria {rid, excludePinned, ignoreDiscussion, ts, users} and, in recent releases
+// when a limit selected the messages, their ids. Realtime turns it into MessageDeletedEvents
+// and never emits it.
+type bulkDeleted struct {
+	RoomID string
+	IDs    []string
+}
 
 // Stream and event names the realtime upstream uses.
 const (
@@ -149,7 +168,11 @@ func decodeEvent(uid, collection string, fields json.RawMessage) (Event, error) 
 			if err != nil {
 				return nil, err
 			}
-			return RoomEvent{Action: action, Raw: raw}, nil
+			var v struct {
+				ID string `json:"_id"`
+			}
+			_ = json.Unmarshal(raw, &v)
+			return RoomEvent{Action: action, RoomID: v.ID, Raw: raw}, nil
 		case "notification":
 			raw, err := object(arg(0), "notification")
 			if err != nil {
@@ -176,6 +199,17 @@ func decodeEvent(uid, collection string, fields json.RawMessage) (Event, error) 
 		return ev, nil
 	case streamNotifyRoom:
 		rid, name, ok := strings.Cut(f.EventName, "/")
+		if ok && name == "deleteMessageBulk" {
+			raw, err := object(arg(0), "deleteMessageBulk")
+			if err != nil {
+				return nil, err
+			}
+			var v struct {
+				IDs []string `json:"ids"`
+			}
+			_ = json.Unmarshal(raw, &v)
+			return bulkDeleted{RoomID: rid, IDs: v.IDs}, nil
+		}
 		if !ok || name != "deleteMessage" {
 			return nil, errIgnored
 		}

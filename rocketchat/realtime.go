@@ -31,10 +31,16 @@ type RealtimeOptions struct {
 	// BackoffMin/Max bound the reconnect delay (full jitter; defaults 500 ms and 30 s).
 	BackoffMin, BackoffMax time.Duration
 	// Client, if set, is used (with this user's token) to list the user's rooms after every
-	// login, so the upstream also subscribes to each room's deleteMessage events; rooms joined
-	// later are followed through subscriptions-changed. Without it deletions are not reported
-	// (a resync with chat.syncMessages still finds them).
+	// login, so the upstream also follows each room's deleteMessage events, paced within
+	// Rocket.Chat's DDP rate limit (see follow.go); rooms joined later are followed through
+	// subscriptions-changed. Without it deletions are not reported (a resync with
+	// chat.syncMessages still finds them).
 	Client *Client
+	// RoomSubBudget room subscriptions at most per RoomSubWindow, over all of this user's
+	// connections (defaults 30 and 40 s, within Rocket.Chat's default 40 per 40 s per
+	// connection and 80 per user; lower them if the server's DDP_Rate_Limit_* are lower).
+	RoomSubBudget int
+	RoomSubWindow time.Duration
 	// DialTimeout bounds dial + connect + login + subscriptions (default 30 s).
 	DialTimeout time.Duration
 	// HTTPClient performs the WebSocket handshake: TLS settings, proxy (default
@@ -53,12 +59,13 @@ type Realtime struct {
 
 	roomMu  sync.Mutex
 	roomOps []roomOp
+	touched map[string]time.Time // rooms-changed seen on this connection, by rid
+	deleted map[string]struct{}  // message ids whose deletion arrived live on this connection
 	roomSig chan struct{}
-}
 
-type roomOp struct {
-	rid  string
-	join bool
+	// Room subscription pacing, used by the connection goroutine only (follow.go).
+	subSent  []time.Time // sends within the last RoomSubWindow, oldest first
+	subPause time.Time   // no room subscription before this (the server said too-many-requests)
 }
 
 // NewRealtime validates opts. Nothing connects until Run.
@@ -83,11 +90,18 @@ func NewRealtime(opts RealtimeOptions) (*Realtime, error) {
 	if opts.DialTimeout <= 0 {
 		opts.DialTimeout = 30 * time.Second
 	}
+	if opts.RoomSubBudget <= 0 {
+		opts.RoomSubBudget = defaultRoomSubBudget
+	}
+	if opts.RoomSubWindow <= 0 {
+		opts.RoomSubWindow = defaultRoomSubWindow
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Realtime{opts: opts, log: log.With("uid", opts.UserID), roomSig: make(chan struct{}, 1)}, nil
+	return &Realtime{opts: opts, log: log.With("uid", opts.UserID), roomSig: make(chan struct{}, 1),
+		touched: map[string]time.Time{}, deleted: map[string]struct{}{}}, nil
 }
 
 // Run connects, logs in with the token, subscribes and calls emit for every event until ctx
@@ -153,17 +167,36 @@ func (r *Realtime) onData(d ddp.Data) {
 		}
 		return
 	}
+	if b, ok := ev.(bulkDeleted); ok {
+		r.onBulkDeleted(b)
+		return
+	}
 	if se, ok := ev.(SubscriptionEvent); ok && se.RoomID != "" && r.opts.Client != nil {
 		switch se.Action {
 		case "inserted", "removed":
+			kind := opJoin
+			if se.Action == "removed" {
+				kind = opLeave
+			}
 			r.roomMu.Lock()
-			r.roomOps = append(r.roomOps, roomOp{rid: se.RoomID, join: se.Action == "inserted"})
+			r.roomOps = append(r.roomOps, roomOp{rid: se.RoomID, kind: kind})
 			r.roomMu.Unlock()
 			select {
 			case r.roomSig <- struct{}{}:
 			default:
 			}
 		}
+	}
+	if re, ok := ev.(RoomEvent); ok && re.RoomID != "" && re.Action != "removed" && r.opts.Client != nil {
+		r.touch(re.RoomID)
+	}
+	if de, ok := ev.(MessageDeletedEvent); ok {
+		r.roomMu.Lock()
+		if len(r.deleted) >= maxDeletedSeen {
+			clear(r.deleted) // a catch-up may then report one again; the session dedupes
+		}
+		r.deleted[de.MessageID] = struct{}{}
+		r.roomMu.Unlock()
 	}
 	r.send(ev)
 }
@@ -191,6 +224,12 @@ func (r *Realtime) connection(ctx context.Context, connectedBefore *bool) (up bo
 		}
 		return false, fmt.Errorf("rocketchat: realtime: login: %w", err)
 	}
+	// Room changes seen on an earlier connection do not matter here: the resync covers the gap.
+	r.roomMu.Lock()
+	clear(r.touched)
+	clear(r.deleted)
+	r.roomMu.Unlock()
+	since := time.Now()
 	// All streams in one round trip: the room messages first, then the user's own events.
 	subs := []ddp.Sub{{Name: streamRoomMessages, Params: []any{myMessages, streamOpts()}}}
 	for _, ev := range []string{"message", "subscriptions-changed", "rooms-changed", "notification", "force_logout"} {
@@ -203,7 +242,7 @@ func (r *Realtime) connection(ctx context.Context, connectedBefore *bool) (up bo
 	r.roomMu.Lock()
 	r.roomOps = nil
 	r.roomMu.Unlock()
-	roomSubs := map[string]string{}
+	fl := r.newFollower(c, since)
 	if r.opts.Client != nil {
 		subs, _, err := r.opts.Client.SubscriptionsGet(setup, Credentials{UserID: r.opts.UserID, Token: r.opts.Token}, time.Time{})
 		if err != nil {
@@ -221,56 +260,36 @@ func (r *Realtime) connection(ctx context.Context, connectedBefore *bool) (up bo
 				rids = append(rids, s.RID)
 			}
 		}
-		r.joinRooms(setup, c, roomSubs, rids...)
+		fl.add(false, rids...)
+		r.send(SubscriptionListEvent{Subscriptions: subs})
 	}
 	r.send(StateEvent{State: StateConnected, Gap: *connectedBefore})
 	*connectedBefore = true
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
 	for {
+		// Room subscriptions go out as the budget allows (follow.go).
+		if at := fl.next(time.Now()); at.IsZero() {
+			timer.Stop()
+		} else {
+			timer.Reset(time.Until(at))
+		}
 		select {
 		case <-ctx.Done():
 			return true, ctx.Err()
 		case <-c.Done():
 			return true, fmt.Errorf("rocketchat: realtime: %w", c.Err())
+		case <-timer.C:
+			fl.step(ctx)
 		case <-r.roomSig:
 			r.roomMu.Lock()
 			ops := r.roomOps
 			r.roomOps = nil
 			r.roomMu.Unlock()
 			for _, op := range ops {
-				if op.join {
-					sctx, cancel := context.WithTimeout(ctx, r.opts.DialTimeout)
-					r.joinRooms(sctx, c, roomSubs, op.rid)
-					cancel()
-				} else if id, ok := roomSubs[op.rid]; ok {
-					delete(roomSubs, op.rid)
-					_ = c.Unsubscribe(ctx, id)
-				}
+				fl.apply(ctx, op)
 			}
 		}
-	}
-}
-
-// joinRooms follows the deletions of each room not followed yet, all subscriptions in one
-// round trip; a room that cannot be followed is logged and left out.
-func (r *Realtime) joinRooms(ctx context.Context, c *ddp.Client, roomSubs map[string]string, rids ...string) {
-	var todo []string
-	var subs []ddp.Sub
-	for _, rid := range rids {
-		if _, ok := roomSubs[rid]; ok {
-			continue
-		}
-		roomSubs[rid] = "" // claimed: a repeat in rids is skipped
-		todo = append(todo, rid)
-		subs = append(subs, ddp.Sub{Name: streamNotifyRoom, Params: []any{rid + "/deleteMessage", streamOpts()}})
-	}
-	ids, errs := c.SubscribeEach(ctx, subs...)
-	for i, rid := range todo {
-		if errs[i] != nil {
-			delete(roomSubs, rid)
-			r.log.Warn("rocketchat: cannot follow room deletions", "rid", rid, "err", errs[i])
-			continue
-		}
-		roomSubs[rid] = ids[i]
 	}
 }
 

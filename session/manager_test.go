@@ -115,7 +115,14 @@ type fixture struct {
 
 func newFixture(t *testing.T, mod func(*Options)) *fixture {
 	t.Helper()
-	s := rctest.New(rctest.Options{CreateTokenSecret: "s3cret"})
+	return newFixtureSim(t, rctest.Options{}, mod)
+}
+
+// newFixtureSim is newFixture with simulator options (CreateTokenSecret is set).
+func newFixtureSim(t *testing.T, so rctest.Options, mod func(*Options)) *fixture {
+	t.Helper()
+	so.CreateTokenSecret = "s3cret"
+	s := rctest.New(so)
 	t.Cleanup(s.Close)
 	c, err := rocketchat.NewClient(rocketchat.ClientOptions{BaseURL: s.URL(), RetryWaitMin: time.Millisecond, RetryWaitMax: 10 * time.Millisecond})
 	if err != nil {

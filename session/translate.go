@@ -16,6 +16,10 @@ const (
 	TargetSubscriptionChanged = "getRoomSubscriptionChangedNotification"
 	TargetMessageDeleted      = "getRoomMessageDeletedNotification"
 	TargetNotification        = "getNotification"
+	// TargetEphemeralMessage carries an ephemeral message (stream-notify-user <uid>/message):
+	// a private notice to this user only, e.g. "you mentioned someone who is not in this
+	// room", never stored by Rocket.Chat and not a room message.
+	TargetEphemeralMessage = "getEphemeralMessageNotification"
 )
 
 // A Push is one invocation for all of a user's connections.
@@ -64,6 +68,10 @@ func (t *translator) firstTime(key string) bool {
 func (t *translator) translate(ev rocketchat.Event) (p Push, ok bool) {
 	switch e := ev.(type) {
 	case rocketchat.MessageEvent:
+		if e.Ephemeral {
+			// Its _id is the send time in ms and it is never updated: nothing to dedupe.
+			return Push{Target: TargetEphemeralMessage, Arg: rewriteDates(e.Raw)}, true
+		}
 		return t.message(e.ID, e.UpdatedAt.UnixMilli(), e.Raw)
 	case rocketchat.RoomEvent:
 		if e.Action == "removed" {
@@ -79,7 +87,7 @@ func (t *translator) translate(ev rocketchat.Event) (p Push, ok bool) {
 	case rocketchat.SubscriptionEvent:
 		return subscriptionPush(e.Action, e.Raw), true
 	case rocketchat.NotificationEvent:
-		return Push{Target: TargetNotification, Arg: rewriteDates(e.Raw)}, true
+		return t.notification(e.Raw)
 	case rocketchat.MessageDeletedEvent:
 		if !t.firstTime("deleted:" + e.MessageID) {
 			return Push{}, false
@@ -87,6 +95,20 @@ func (t *translator) translate(ev rocketchat.Event) (p Push, ok bool) {
 		return deletedPush(e.RoomID, e.MessageID), true
 	}
 	return Push{}, false
+}
+
+// notification pushes a desktop notification once per message (payload._id): a live one and
+// one a resync rebuilt for the same message are the same notification.
+func (t *translator) notification(raw json.RawMessage) (Push, bool) {
+	var n struct {
+		Payload struct {
+			ID string `json:"_id"`
+		} `json:"payload"`
+	}
+	if json.Unmarshal(raw, &n) == nil && n.Payload.ID != "" && !t.firstTime("notification:"+n.Payload.ID) {
+		return Push{}, false
+	}
+	return Push{Target: TargetNotification, Arg: rewriteDates(raw)}, true
 }
 
 // rawMessage pushes a message object whose id and update time are read from it.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -23,6 +24,7 @@ const (
 type userLoop struct {
 	id     string
 	tr     *translator
+	book   roomBook // the user's subscriptions, kept across connections
 	mu     sync.Mutex
 	flags  int
 	notify chan struct{}
@@ -294,12 +296,12 @@ func (m *Manager) serve(ul *userLoop, lease Lease, log interface {
 					m.reconnects.Add(1)
 				}
 				if !since.IsZero() {
-					from := since.Add(-m.o.ResyncSlack)
+					from, gap := since.Add(-m.o.ResyncSlack), since
 					held.begin()
 					bg.Add(1)
 					go func() {
 						defer bg.Done()
-						m.resync(ctx, ul, cred, from)
+						m.resync(ctx, ul, cred, from, gap)
 						held.end(pushHeld)
 					}()
 				}
@@ -312,9 +314,25 @@ func (m *Manager) serve(ul *userLoop, lease Lease, log interface {
 			}
 			return
 		}
-		if _, ok := ev.(rocketchat.ForcedLogoutEvent); ok {
+		switch e := ev.(type) {
+		case rocketchat.ForcedLogoutEvent:
 			m.dropToken(ctx, ul.id, false)
 			return
+		case rocketchat.SubscriptionListEvent:
+			for _, raw := range e.Subscriptions {
+				ul.book.note(raw)
+			}
+			return
+		case rocketchat.SubscriptionEvent:
+			if e.Action == "removed" {
+				var s struct {
+					ID string `json:"_id"`
+				}
+				_ = json.Unmarshal(e.Raw, &s)
+				ul.book.remove(s.ID, e.RoomID)
+			} else {
+				ul.book.note(e.Raw)
+			}
 		}
 		if !held.hold(ev) {
 			m.push(ctx, ul, ev)
@@ -444,37 +462,62 @@ func (m *Manager) send(ctx context.Context, userID string, p Push) {
 	m.pushes.Add(1)
 }
 
-// resync fetches what changed since from and pushes it: subscription changes, and the
-// messages of every room updated since then (new, edited and deleted). Messages already
-// pushed are recognised by the translator and not pushed twice.
-func (m *Manager) resync(ctx context.Context, ul *userLoop, cred rocketchat.Credentials, from time.Time) {
+// resync fetches what changed since from and pushes it: subscription changes (a removed
+// subscription comes back as {_id, _deletedAt} only, and is pushed with the rid the session
+// knows for it), and the messages of every room of the user changed since then (new, edited,
+// reacted to, deleted). Every room is asked, not only those rooms.get reports: an edit or a
+// reaction to a message other than the last does not change the room's _updatedAt. Messages
+// already pushed are recognised by the translator and not pushed twice.
+//
+// Messages posted from gap on that Rocket.Chat would have sent a desktop notification for get
+// it rebuilt (notify.go): <uid>/notification has no resync of its own.
+func (m *Manager) resync(ctx context.Context, ul *userLoop, cred rocketchat.Credentials, from, gap time.Time) {
 	m.resyncs.Add(1)
 	log := m.log.With("user", ul.id)
 	subs, removedSubs, err := m.o.Client.SubscriptionsGet(ctx, cred, from)
 	if err != nil {
 		log.Warn("resync: subscriptions.get failed", "err", err)
 	}
+	subOf := map[string]json.RawMessage{}
 	for _, s := range subs {
+		ul.book.note(s)
+		var sub struct {
+			RID string `json:"rid"`
+		}
+		if json.Unmarshal(s, &sub) == nil && sub.RID != "" {
+			subOf[sub.RID] = s
+		}
 		m.send(ctx, ul.id, subscriptionPush("updated", s))
 	}
+	until := time.Now()
 	for _, s := range removedSubs {
-		m.send(ctx, ul.id, subscriptionPush("removed", s))
+		var sub struct {
+			ID string `json:"_id"`
+		}
+		_ = json.Unmarshal(s, &sub)
+		rid := ul.book.remove(sub.ID, "")
+		if rid == "" {
+			log.Debug("resync: removed subscription of an unknown room", "subscription", sub.ID)
+		}
+		m.send(ctx, ul.id, subscriptionPush("removed", withRoom(s, rid)))
 	}
+	rids := ul.book.rooms()
 	rooms, _, err := m.o.Client.RoomsGet(ctx, cred, from)
 	if err != nil {
 		log.Warn("resync: rooms.get failed", "err", err)
-		return
 	}
 	for _, raw := range rooms {
 		var room struct {
 			ID string `json:"_id"`
 		}
-		if json.Unmarshal(raw, &room) != nil || room.ID == "" {
-			continue
+		if json.Unmarshal(raw, &room) == nil && room.ID != "" && !slices.Contains(rids, room.ID) {
+			rids = append(rids, room.ID)
 		}
-		updated, deleted, err := m.o.Client.SyncMessages(ctx, cred, room.ID, from)
+	}
+	for _, rid := range rids {
+		updated, deleted, err := m.o.Client.SyncMessages(ctx, cred, rid, from)
 		if err != nil {
-			log.Warn("resync: chat.syncMessages failed", "rid", room.ID, "err", err)
+			log.Warn("resync: chat.syncMessages failed", "rid", rid, "err", err)
 			continue
 		}
 		// syncMessages lists newest first; push oldest first.
@@ -482,17 +525,22 @@ func (m *Manager) resync(ctx context.Context, ul *userLoop, cred rocketchat.Cred
 			if p, ok := ul.tr.rawMessage(updated[i]); ok {
 				m.send(ctx, ul.id, p)
 			}
+			if n, ok := gapNotification(cred.UserID, updated[i], subOf[rid], gap, until); ok {
+				if p, ok := ul.tr.notification(n); ok {
+					m.send(ctx, ul.id, p)
+				}
+			}
 		}
 		for _, d := range deleted {
 			var msg struct {
 				ID string `json:"_id"`
 			}
 			if json.Unmarshal(d, &msg) == nil && msg.ID != "" && ul.tr.firstTime("deleted:"+msg.ID) {
-				m.send(ctx, ul.id, deletedPush(room.ID, msg.ID))
+				m.send(ctx, ul.id, deletedPush(rid, msg.ID))
 			}
 		}
 	}
-	log.Debug("resync done", "since", from, "rooms", len(rooms), "subscriptions", len(subs))
+	log.Debug("resync done", "since", from, "rooms", len(rids), "subscriptions", len(subs))
 }
 
 // maxHeldEvents bounds the live events kept back during a resync; beyond it they go out at

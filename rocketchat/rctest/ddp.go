@@ -573,6 +573,11 @@ func (c *conn) handleSub(f inFrame, offending json.RawMessage) {
 			"error": meteorError(404, fmt.Sprintf("Subscription '%s' not found", f.Name))})
 		return
 	}
+	// Meteor checks the rate limit after finding the publication and before running it.
+	if derr := s.allowSub(c, f.Name); derr != nil {
+		c.send(map[string]any{"msg": "nosub", "id": id, "error": derr})
+		return
+	}
 	var event string
 	if len(f.Params) < 1 || json.Unmarshal(f.Params[0], &event) != nil {
 		c.send(map[string]any{"msg": "nosub", "id": id, "error": meteorError(400, "Match failed")})

@@ -26,6 +26,8 @@
 //     that logged in with it, with no frame first.
 //   - REST password logins are blocked for 5 min after 10 failures for a username or 50 from
 //     an IP (Block_Multiple_Failed_Logins).
+//   - DDP "sub" is rate limited as Rocket.Chat does by default (DDPRateLimit): over the limit
+//     the answer is nosub with error too-many-requests.
 //   - Not simulated: DDP method rate limits, password policy, email,
 //     read receipts, presence events, image thumbnails.
 package rctest
@@ -89,6 +91,9 @@ type Options struct {
 	Addr string
 	// Logger receives the simulator's own log lines (never tokens). Default: discard.
 	Logger *slog.Logger
+	// DDPRateLimit is the DDP subscription rate limiter, on by default with Rocket.Chat's
+	// defaults (40 stream subscriptions per 40 s per connection and publication name).
+	DDPRateLimit DDPRateLimit
 }
 
 // UserSpec describes a user added with AddUser.
@@ -161,6 +166,7 @@ type Server struct {
 	latency     time.Duration
 	requests    []Request
 	adminID     string
+	ddpRules    []*ddpRule
 
 	wg sync.WaitGroup // DDP connection goroutines
 }
@@ -317,6 +323,7 @@ func newServer(opts Options) *Server {
 		fails:       map[string]*failRule{},
 	}
 	s.major, s.minor = parseVersion(opts.Version)
+	s.ddpRules = newDDPRules(opts.DDPRateLimit, time.Now())
 	s.rt = s.routes()
 	now := time.Now().UTC()
 	s.mu.Lock()
@@ -855,6 +862,7 @@ func (s *Server) insertMessageLocked(r *room, u *user, id, text, tmid string, fi
 	r.updatedAt = now
 
 	s.emitRoomMessage(r, m)
+	s.mentionNotInRoomLocked(r, m)
 	roomDoc := ejsonOnce(func() map[string]any { return s.roomDoc(r) })
 	for _, uid := range r.members {
 		s.emitUser(uid, "rooms-changed", "updated", roomDoc)
@@ -900,40 +908,37 @@ func (s *Server) editMessageLocked(m *message, by *user, text string) {
 	}
 }
 
+// deleteMessageLocked follows apps/meteor/app/lib/server/functions/deleteMessage.ts (8.x):
+// with Message_ShowDeletedStatus the message becomes a t:"rm" placeholder re-emitted on
+// stream-room-messages, otherwise it is removed and notify-room <rid>/deleteMessage is sent;
+// either way the room changes (message count, maybe lastMessage) and notifyOnRoomChangedById
+// sends rooms-changed to every member.
 func (s *Server) deleteMessageLocked(m *message, by *user) {
 	now := time.Now().UTC()
 	r := s.rooms[m.rid]
 	if s.opts.ShowDeletedStatus {
-		// The message stays as a t:"rm" placeholder and is re-emitted on stream-room-messages.
 		m.t, m.msg, m.file, m.reactions = "rm", "", nil, nil
 		m.editedAt, m.updatedAt = now, now
 		m.editedBy = by.id
 		m.mentions = nil
 		s.emitRoomMessage(r, m)
+	} else {
+		delete(s.msgs, m.id)
+		s.roomMsgs[r.id] = slices.DeleteFunc(s.roomMsgs[r.id], func(x *message) bool { return x == m })
+		s.deletedMsgs[r.id] = append(s.deletedMsgs[r.id], deletion{id: m.id, at: now})
+		r.msgs--
+		s.emitNotifyRoom(r, "deleteMessage", map[string]any{"_id": m.id})
 		if r.lastMessage == m {
-			r.updatedAt = now
-			roomDoc := ejsonOnce(func() map[string]any { return s.roomDoc(r) })
-			for _, uid := range r.members {
-				s.emitUser(uid, "rooms-changed", "updated", roomDoc)
+			r.lastMessage = nil
+			if ms := s.roomMsgs[r.id]; len(ms) > 0 {
+				r.lastMessage = ms[len(ms)-1]
 			}
 		}
-		return
 	}
-	delete(s.msgs, m.id)
-	s.roomMsgs[r.id] = slices.DeleteFunc(s.roomMsgs[r.id], func(x *message) bool { return x == m })
-	s.deletedMsgs[r.id] = append(s.deletedMsgs[r.id], deletion{id: m.id, at: now})
-	r.msgs--
-	s.emitNotifyRoom(r, "deleteMessage", map[string]any{"_id": m.id})
-	if r.lastMessage == m {
-		r.lastMessage = nil
-		if ms := s.roomMsgs[r.id]; len(ms) > 0 {
-			r.lastMessage = ms[len(ms)-1]
-		}
-		r.updatedAt = now
-		roomDoc := ejsonOnce(func() map[string]any { return s.roomDoc(r) })
-		for _, uid := range r.members {
-			s.emitUser(uid, "rooms-changed", "updated", roomDoc)
-		}
+	r.updatedAt = now
+	roomDoc := ejsonOnce(func() map[string]any { return s.roomDoc(r) })
+	for _, uid := range r.members {
+		s.emitUser(uid, "rooms-changed", "updated", roomDoc)
 	}
 }
 

@@ -64,6 +64,7 @@ func (s *Server) routes() map[string]route {
 		"POST users.logout":                      a((*call).usersLogout),
 		"GET rooms.get":                          a((*call).roomsGet),
 		"GET rooms.info":                         a((*call).roomsInfo),
+		"POST rooms.cleanHistory":                a((*call).roomsCleanHistory),
 		"GET subscriptions.get":                  a((*call).subscriptionsGet),
 		"POST subscriptions.read":                a((*call).subscriptionsRead),
 		"POST chat.sendMessage":                  a((*call).chatSendMessage),

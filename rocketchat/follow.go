@@ -1,0 +1,336 @@
+package rocketchat
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/rcgateway/rcgateway/rocketchat/ddp"
+)
+
+// Following room deletions within Rocket.Chat's DDP rate limit.
+//
+// Rocket.Chat sends a message deletion only on stream-notify-room <rid>/deleteMessage, one
+// subscription per room, and limits stream subscriptions to 40 per 40 s per connection and
+// publication name and 80 per user (apps/meteor/app/lib/server/startup/rateLimiter.ts,
+// apps/meteor/server/settings/rate.ts); over the limit it answers nosub too-many-requests.
+// A user in hundreds of rooms cannot subscribe them all at login. So:
+//
+//   - Subscriptions are paced: at most RoomSubBudget per RoomSubWindow over all of this
+//     user's connections (a sliding window, so no fixed window of the server sees more),
+//     rooms with recent activity first. A too-many-requests answer puts the room back and
+//     pauses for the timeToReset the server gives.
+//   - Every deletion also sends rooms-changed to every member (deleteMessage.ts calls
+//     notifyOnRoomChangedById; before 7.x the rooms watcher did the same), which the upstream
+//     always follows. A rooms-changed for a room not yet followed marks it and moves it to the
+//     front of the queue; when its subscription is ready, chat.syncMessages since the
+//     connection started fetches the deletions it did not see live. A mark that arrives
+//     shortly after the subscription became ready does the same, in case the server emitted
+//     it late.
+//
+// Deletions before this connection are the session's resync's job.
+
+// Defaults for the pacing of room subscriptions.
+const (
+	defaultRoomSubBudget = 30 // of Rocket.Chat's 40 per connection and 80 per user
+	defaultRoomSubWindow = 40 * time.Second
+	// followGrace: a rooms-changed this soon after a room's subscription became ready may
+	// stand for a deletion the subscription missed.
+	followGrace = 5 * time.Second
+	// catchupSlack widens the catch-up for clock skew between the gateway and Rocket.Chat.
+	catchupSlack = 10 * time.Second
+	// maxDeletedSeen bounds the live deletions remembered per connection, so that a
+	// catch-up does not report them again.
+	maxDeletedSeen = 4096
+)
+
+type roomOpKind int
+
+const (
+	opJoin  roomOpKind = iota // subscriptions-changed inserted
+	opLeave                   // subscriptions-changed removed
+	opTouch                   // rooms-changed: the room changed
+	opFetch                   // deleteMessageBulk without ids: fetch the room's deletions
+)
+
+type roomOp struct {
+	rid  string
+	kind roomOpKind
+}
+
+type followed struct {
+	ids []string  // DDP subscription ids (deleteMessage, deleteMessageBulk)
+	at  time.Time // when they became ready
+}
+
+// roomEvents are the stream-notify-room events followed per room.
+var roomEvents = []string{"deleteMessage", "deleteMessageBulk"}
+
+// follower follows the deletions of a user's rooms on one DDP connection. It is used by the
+// connection's goroutine only; the touch marks it reads are shared with onData under
+// Realtime.roomMu.
+type follower struct {
+	r        *Realtime
+	c        *ddp.Client
+	since    time.Time // deletions from here on that were not seen live are fetched
+	queue    []string  // rooms to follow, next first
+	followed map[string]followed
+	catchup  []string // rooms whose deletions are still to be fetched (retried on failure)
+	// After a failed fetch the next waits until retryAt; fails counts the failures in a row.
+	retryAt time.Time
+	fails   int
+}
+
+func (r *Realtime) newFollower(c *ddp.Client, since time.Time) *follower {
+	return &follower{r: r, c: c, since: since, followed: map[string]followed{}}
+}
+
+// add queues rooms not followed or queued yet, at the back (or the front).
+func (f *follower) add(front bool, rids ...string) {
+	var add []string
+	for _, rid := range rids {
+		if _, ok := f.followed[rid]; ok || slices.Contains(f.queue, rid) || slices.Contains(add, rid) {
+			continue
+		}
+		add = append(add, rid)
+	}
+	if front {
+		f.queue = append(add, f.queue...)
+	} else {
+		f.queue = append(f.queue, add...)
+	}
+}
+
+// apply handles one room op.
+func (f *follower) apply(ctx context.Context, op roomOp) {
+	switch op.kind {
+	case opJoin:
+		f.add(true, op.rid)
+	case opLeave:
+		f.queue = slices.DeleteFunc(f.queue, func(x string) bool { return x == op.rid })
+		f.catchup = slices.DeleteFunc(f.catchup, func(x string) bool { return x == op.rid })
+		if fl, ok := f.followed[op.rid]; ok {
+			delete(f.followed, op.rid)
+			for _, id := range fl.ids {
+				_ = f.c.Unsubscribe(ctx, id)
+			}
+		}
+	case opFetch:
+		if !slices.Contains(f.catchup, op.rid) {
+			f.catchup = append(f.catchup, op.rid)
+		}
+	case opTouch:
+		if fl, ok := f.followed[op.rid]; ok {
+			if time.Since(fl.at) < followGrace && !slices.Contains(f.catchup, op.rid) {
+				f.catchup = append(f.catchup, op.rid)
+			}
+			return
+		}
+		if i := slices.Index(f.queue, op.rid); i > 0 {
+			f.queue = slices.Delete(f.queue, i, i+1)
+			f.queue = append([]string{op.rid}, f.queue...)
+		}
+	}
+}
+
+// next is when step has work to do; zero when it has none.
+func (f *follower) next(now time.Time) time.Time {
+	var at time.Time
+	if len(f.catchup) > 0 {
+		at = now
+		if f.retryAt.After(now) {
+			at = f.retryAt
+		}
+	}
+	if len(f.queue) > 0 {
+		if t := f.r.subFree(now); at.IsZero() || t.Before(at) {
+			at = t
+		}
+	}
+	return at
+}
+
+// step subscribes the next rooms the budget allows and fetches pending catch-ups.
+func (f *follower) step(ctx context.Context) {
+	now := time.Now()
+	per := len(roomEvents)
+	if n := f.r.subAvailable(now) / per; n > 0 && len(f.queue) > 0 && !now.Before(f.r.subPause) {
+		n = min(n, len(f.queue))
+		todo := slices.Clone(f.queue[:n])
+		f.queue = f.queue[n:]
+		subs := make([]ddp.Sub, 0, len(todo)*per)
+		for _, rid := range todo {
+			for _, ev := range roomEvents {
+				subs = append(subs, ddp.Sub{Name: streamNotifyRoom, Params: []any{rid + "/" + ev, streamOpts()}})
+				f.r.subSent = append(f.r.subSent, now)
+			}
+		}
+		sctx, cancel := context.WithTimeout(ctx, f.r.opts.DialTimeout)
+		ids, errs := f.c.SubscribeEach(sctx, subs...)
+		cancel()
+		ready := time.Now()
+		var retry []string
+		var retryErr error
+		for i, rid := range todo {
+			rids, rerrs := ids[i*per:(i+1)*per], errs[i*per:(i+1)*per]
+			var err error
+			for _, e := range rerrs {
+				if e != nil {
+					err = e
+					break
+				}
+			}
+			if err == nil {
+				f.followed[rid] = followed{ids: slices.Clone(rids), at: ready}
+				if f.r.touchedSince(rid, f.since) && !slices.Contains(f.catchup, rid) {
+					f.catchup = append(f.catchup, rid)
+				}
+				continue
+			}
+			for _, id := range rids { // all of a room's events or none
+				if id != "" {
+					_ = f.c.Unsubscribe(ctx, id)
+				}
+			}
+			var me *ddp.Error
+			switch {
+			case errors.As(err, &me) && me.Code == "too-many-requests":
+				retry, retryErr = append(retry, rid), err
+				if until := ready.Add(timeToReset(me)); until.After(f.r.subPause) {
+					f.r.subPause = until
+				}
+			case ctx.Err() == nil && !errors.As(err, &me):
+				retry, retryErr = append(retry, rid), err // timeout or connection trouble
+			default:
+				f.r.log.Warn("rocketchat: cannot follow room deletions", "rid", rid, "err", err)
+			}
+		}
+		if len(retry) > 0 {
+			f.r.log.Warn("rocketchat: room subscriptions refused, retrying", "rooms", len(retry), "err", retryErr)
+			f.queue = append(retry, f.queue...)
+		}
+	}
+	f.fetchCatchups(ctx)
+}
+
+// fetchCatchups fetches the deletions of the rooms marked for it since the connection began;
+// a room whose fetch fails stays marked.
+func (f *follower) fetchCatchups(ctx context.Context) {
+	if len(f.catchup) == 0 || f.r.opts.Client == nil {
+		f.catchup = nil
+		return
+	}
+	if time.Now().Before(f.retryAt) {
+		return
+	}
+	cred := Credentials{UserID: f.r.opts.UserID, Token: f.r.opts.Token}
+	var failed []string
+	for _, rid := range f.catchup {
+		rctx, cancel := context.WithTimeout(ctx, f.r.opts.DialTimeout)
+		_, deleted, err := f.r.opts.Client.SyncMessages(rctx, cred, rid, f.since.Add(-catchupSlack))
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				f.r.log.Warn("rocketchat: fetching a room's deletions failed", "rid", rid, "err", err)
+				failed = append(failed, rid)
+			}
+			continue
+		}
+		for _, d := range deleted {
+			var m struct {
+				ID string `json:"_id"`
+			}
+			if json.Unmarshal(d, &m) != nil || m.ID == "" {
+				continue
+			}
+			f.r.roomMu.Lock()
+			_, seen := f.r.deleted[m.ID]
+			f.r.roomMu.Unlock()
+			if !seen {
+				f.r.send(MessageDeletedEvent{RoomID: rid, MessageID: m.ID})
+			}
+		}
+	}
+	f.catchup = failed
+	if len(failed) == 0 {
+		f.fails, f.retryAt = 0, time.Time{}
+		return
+	}
+	f.fails++
+	f.retryAt = time.Now().Add(min(time.Second<<min(f.fails-1, 5), 30*time.Second))
+}
+
+// timeToReset reads details.timeToReset (ms) of a too-many-requests error; a second if absent.
+func timeToReset(e *ddp.Error) time.Duration {
+	var d struct {
+		TimeToReset float64 `json:"timeToReset"`
+	}
+	if json.Unmarshal(e.Details, &d) != nil || d.TimeToReset <= 0 {
+		return time.Second
+	}
+	return time.Duration(d.TimeToReset * float64(time.Millisecond))
+}
+
+// subAvailable is how many room subscriptions the budget allows now; it forgets sends older
+// than the window. Used by the connection goroutine only.
+func (r *Realtime) subAvailable(now time.Time) int {
+	cut := 0
+	for cut < len(r.subSent) && now.Sub(r.subSent[cut]) >= r.opts.RoomSubWindow {
+		cut++
+	}
+	r.subSent = r.subSent[cut:]
+	return max(r.opts.RoomSubBudget-len(r.subSent), 0)
+}
+
+// subFree is when the next room subscription may be sent.
+func (r *Realtime) subFree(now time.Time) time.Time {
+	t := now
+	if r.subAvailable(now) == 0 {
+		t = r.subSent[len(r.subSent)-r.opts.RoomSubBudget].Add(r.opts.RoomSubWindow)
+	}
+	if r.subPause.After(t) {
+		t = r.subPause
+	}
+	return t
+}
+
+// onBulkDeleted handles a deleteMessageBulk (onData): the ids it names are reported at once;
+// criteria without ids make the room's deletions be fetched (chat.syncMessages lists the
+// pruned messages as deleted).
+func (r *Realtime) onBulkDeleted(b bulkDeleted) {
+	if len(b.IDs) > 0 {
+		for _, id := range b.IDs {
+			r.send(MessageDeletedEvent{RoomID: b.RoomID, MessageID: id})
+		}
+		return
+	}
+	r.roomMu.Lock()
+	r.roomOps = append(r.roomOps, roomOp{rid: b.RoomID, kind: opFetch})
+	r.roomMu.Unlock()
+	select {
+	case r.roomSig <- struct{}{}:
+	default:
+	}
+}
+
+// touch records that rid changed (onData, for rooms-changed).
+func (r *Realtime) touch(rid string) {
+	r.roomMu.Lock()
+	r.touched[rid] = time.Now()
+	r.roomOps = append(r.roomOps, roomOp{rid: rid, kind: opTouch})
+	r.roomMu.Unlock()
+	select {
+	case r.roomSig <- struct{}{}:
+	default:
+	}
+}
+
+// touchedSince reports whether a rooms-changed for rid arrived at or after t.
+func (r *Realtime) touchedSince(rid string, t time.Time) bool {
+	r.roomMu.Lock()
+	defer r.roomMu.Unlock()
+	at, ok := r.touched[rid]
+	return ok && !at.Before(t)
+}
