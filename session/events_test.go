@@ -43,15 +43,15 @@ func TestDeletionsReachAUserIn300RoomsWithinTheDDPRateLimit(t *testing.T) {
 	f := newFixtureSim(t, so, func(o *Options) {
 		o.Realtime.RoomSubWindow = 40 * time.Second / scale // the budget (30) stays the default
 	})
-	f.s.AddUser(rctest.UserSpec{Username: "alice", Password: "pw-alice-1"})
+	f.s.AddUser(rctest.UserSpec{Username: "u-alice", Password: "pw-alice-1"})
 	f.s.AddUser(rctest.UserSpec{Username: "bob", Password: "pw-bob-1"})
 	var rooms, msgs []string
 	for i := range 300 {
-		rid := f.s.AddRoom(rctest.RoomSpec{Type: "p", Name: fmt.Sprintf("room-%03d", i), Members: []string{"alice", "bob"}})
+		rid := f.s.AddRoom(rctest.RoomSpec{Type: "p", Name: fmt.Sprintf("room-%03d", i), Members: []string{"u-alice", "bob"}})
 		rooms = append(rooms, rid)
 		msgs = append(msgs, f.s.PostMessage(rid, "bob", "to be deleted"))
 	}
-	f.online(t, User{ID: "p-alice", Username: "alice"}, 1)
+	f.online(t, User{ID: "alice", Username: "alice"}, 1)
 	// Live events wait for the first resync: once this one is pushed, the resync is over and
 	// only live events can bring the deletions.
 	marker := f.s.PostMessage(rooms[0], "bob", "marker")
@@ -84,12 +84,12 @@ func TestDeletionsReachAUserIn300RoomsWithinTheDDPRateLimit(t *testing.T) {
 // user under its own target, never as a room message.
 func TestEphemeralMessagesAreNotRoomMessages(t *testing.T) {
 	f := newFixture(t, nil)
-	f.s.AddUser(rctest.UserSpec{Username: "alice", Password: "pw-alice-1"})
+	f.s.AddUser(rctest.UserSpec{Username: "u-alice", Password: "pw-alice-1"})
 	f.s.AddUser(rctest.UserSpec{Username: "bob", Password: "pw-bob-1"})
 	f.s.AddUser(rctest.UserSpec{Username: "carol", Password: "pw-carol-1", NoDefaultChannels: true})
-	rid := f.s.AddRoom(rctest.RoomSpec{Type: "p", Name: "g", Members: []string{"alice", "bob"}})
-	f.online(t, User{ID: "p-alice", Username: "alice"}, 1)
-	mid := f.s.PostMessage(rid, "alice", "ping @carol")
+	rid := f.s.AddRoom(rctest.RoomSpec{Type: "p", Name: "g", Members: []string{"u-alice", "bob"}})
+	f.online(t, User{ID: "alice", Username: "alice"}, 1)
+	mid := f.s.PostMessage(rid, "u-alice", "ping @carol")
 	waitFor(t, f.rec, "the ephemeral notice", func() bool { return f.rec.count(TargetEphemeralMessage) == 1 })
 	waitFor(t, f.rec, "the message itself", func() bool { return f.rec.messagePushes()[mid] == 1 })
 	for id := range f.rec.messagePushes() {
@@ -154,12 +154,12 @@ func (r *recorder) subscriptionPushes() []struct {
 // it was.
 func TestResyncReportsRemovedSubscriptionsWithTheirRoom(t *testing.T) {
 	f := newFixture(t, nil)
-	f.s.AddUser(rctest.UserSpec{Username: "alice", Password: "pw-alice-1"})
+	f.s.AddUser(rctest.UserSpec{Username: "u-alice", Password: "pw-alice-1"})
 	f.s.AddUser(rctest.UserSpec{Username: "bob", Password: "pw-bob-1"})
-	rid := f.s.AddRoom(rctest.RoomSpec{Type: "p", Name: "g", Members: []string{"alice", "bob"}})
-	sub, _ := f.s.Subscription("alice", rid)
-	f.online(t, User{ID: "p-alice", Username: "alice"}, 1)
-	f.gap(t, func() { f.s.RemoveMember(rid, "alice") })
+	rid := f.s.AddRoom(rctest.RoomSpec{Type: "p", Name: "g", Members: []string{"u-alice", "bob"}})
+	sub, _ := f.s.Subscription("u-alice", rid)
+	f.online(t, User{ID: "alice", Username: "alice"}, 1)
+	f.gap(t, func() { f.s.RemoveMember(rid, "u-alice") })
 	waitFor(t, f.rec, "the removal", func() bool {
 		for _, p := range f.rec.subscriptionPushes() {
 			if p.Method == "removed" {
@@ -182,12 +182,12 @@ func TestResyncFindsEditsOfOlderMessages(t *testing.T) {
 	// A small slack, so that the resync's updatedSince is after the room's last change (the
 	// posts below happen before the upstream even starts).
 	f := newFixture(t, func(o *Options) { o.ResyncSlack = time.Millisecond })
-	f.s.AddUser(rctest.UserSpec{Username: "alice", Password: "pw-alice-1"})
+	f.s.AddUser(rctest.UserSpec{Username: "u-alice", Password: "pw-alice-1"})
 	f.s.AddUser(rctest.UserSpec{Username: "bob", Password: "pw-bob-1"})
-	rid := f.s.DirectRoom("alice", "bob")
+	rid := f.s.DirectRoom("u-alice", "bob")
 	old := f.s.PostMessage(rid, "bob", "first")
 	f.s.PostMessage(rid, "bob", "second")
-	f.online(t, User{ID: "p-alice", Username: "alice"}, 1)
+	f.online(t, User{ID: "alice", Username: "alice"}, 1)
 	f.gap(t, func() { f.s.EditMessage(old, "first, edited") })
 	waitFor(t, f.rec, "the edit", func() bool {
 		f.rec.mu.Lock()
@@ -206,14 +206,14 @@ func TestResyncFindsEditsOfOlderMessages(t *testing.T) {
 // either way the browser gets one deletion push per removed message.
 func TestBulkDeletionsReachTheBrowser(t *testing.T) {
 	f := newFixture(t, nil)
-	f.s.AddUser(rctest.UserSpec{Username: "alice", Password: "pw-alice-1"})
+	f.s.AddUser(rctest.UserSpec{Username: "u-alice", Password: "pw-alice-1"})
 	f.s.AddUser(rctest.UserSpec{Username: "bob", Password: "pw-bob-1"})
-	rid := f.s.AddRoom(rctest.RoomSpec{Type: "p", Name: "g", Members: []string{"alice", "bob"}})
+	rid := f.s.AddRoom(rctest.RoomSpec{Type: "p", Name: "g", Members: []string{"u-alice", "bob"}})
 	var ids []string
 	for i := range 6 {
 		ids = append(ids, f.s.PostMessage(rid, "bob", fmt.Sprint("m", i)))
 	}
-	f.online(t, User{ID: "p-alice", Username: "alice"}, 1)
+	f.online(t, User{ID: "alice", Username: "alice"}, 1)
 	marker := f.s.PostMessage(rid, "bob", "marker")
 	waitFor(t, f.rec, "the marker message", func() bool { return f.rec.messagePushes()[marker] > 0 })
 	if n := f.s.CleanHistory(rid, 2); n != 2 { // with ids
@@ -245,11 +245,11 @@ func TestBulkDeletionsReachTheBrowser(t *testing.T) {
 // notification, once.
 func TestColdStartKeepsTheNotification(t *testing.T) {
 	f := newFixture(t, nil)
-	f.s.AddUser(rctest.UserSpec{Username: "alice", Password: "pw-alice-1"})
+	f.s.AddUser(rctest.UserSpec{Username: "u-alice", Password: "pw-alice-1"})
 	f.s.AddUser(rctest.UserSpec{Username: "bob", Password: "pw-bob-1"})
-	rid := f.s.DirectRoom("alice", "bob")
+	rid := f.s.DirectRoom("u-alice", "bob")
 	f.s.SetLatency(200 * time.Millisecond)
-	u := User{ID: "p-alice", Username: "alice"}
+	u := User{ID: "alice", Username: "alice"}
 	f.m.Remember(u)
 	f.m.UserOnline(u.ID)
 	mid := f.s.PostMessage(rid, "bob", "are you there?")

@@ -20,6 +20,7 @@ import (
 	"github.com/rcgateway/rcgateway/internal/gatewaytest"
 	"github.com/rcgateway/rcgateway/push/pushtest"
 	"github.com/rcgateway/rcgateway/rocketchat/rctest"
+	"github.com/rcgateway/rcgateway/session"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -38,7 +39,7 @@ func newRig(t *testing.T) *rig {
 	t.Helper()
 	rc := rctest.New(rctest.Options{CreateTokenSecret: "create-secret"})
 	t.Cleanup(rc.Close)
-	rc.AddUser(rctest.UserSpec{Username: "alice", Name: "Alice"})
+	rc.AddUser(rctest.UserSpec{Username: rcName("alice"), Name: "Alice"})
 	rc.AddUser(rctest.UserSpec{Username: "bob", Name: "Bob"})
 	u, err := url.Parse(rc.URL())
 	if err != nil {
@@ -54,6 +55,11 @@ func newRig(t *testing.T) *rig {
 	cfg.Auth.JWT.HS256Secret = config.Secret(secret)
 	// Default ping and reconnect settings: what is measured is what users get.
 	return &rig{t: t, rc: rc, proxy: p, node: gatewaytest.Start(t, cfg)}
+}
+
+// rcName is the Rocket.Chat account the gateway derives for product user "p-<user>".
+func rcName(user string) string {
+	return session.RocketChatUsername(session.DefaultUsernamePrefix, "p-"+user)
 }
 
 func (r *rig) token(user string) string {
@@ -180,7 +186,7 @@ func (r *rig) report(name string, tb *tab, sent []string, d time.Duration) {
 	r.t.Helper()
 	r.waitAll(tb, sent, d)
 	// Late duplicates come with the resync: give it a moment past the last delivery.
-	settle := r.rc.PostMessage(r.rc.DirectRoom("alice", "bob"), "bob", "after")
+	settle := r.rc.PostMessage(r.rc.DirectRoom(rcName("alice"), "bob"), "bob", "after")
 	r.waitAll(tb, []string{settle}, 10*time.Second)
 	lost, dup := tb.counts(sent)
 	r.t.Logf("%s: sent %d, delivered %d, lost %d, duplicated %d", name, len(sent), len(sent)-lost, lost, dup)
@@ -198,7 +204,7 @@ func wait(d time.Duration) { <-time.After(d) }
 func TestSilentPartition(t *testing.T) {
 	r := newRig(t)
 	tb := r.open("alice")
-	rid := r.rc.DirectRoom("alice", "bob")
+	rid := r.rc.DirectRoom(rcName("alice"), "bob")
 	r.settle(tb, rid)
 	sent := r.postDuring(rid, 100*time.Millisecond, func() {
 		r.proxy.Set(faultproxy.Stall)
@@ -214,7 +220,7 @@ func TestSilentPartition(t *testing.T) {
 func TestRocketChatUnreachable(t *testing.T) {
 	r := newRig(t)
 	tb := r.open("alice")
-	rid := r.rc.DirectRoom("alice", "bob")
+	rid := r.rc.DirectRoom(rcName("alice"), "bob")
 	r.settle(tb, rid)
 	sent := r.postDuring(rid, 100*time.Millisecond, func() {
 		r.proxy.Set(faultproxy.Cut)
