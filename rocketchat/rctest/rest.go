@@ -183,6 +183,20 @@ func (s *Server) serveRESTInner(w http.ResponseWriter, r *http.Request) int {
 		return http.StatusNotFound
 	}
 	c := &call{s: s, r: r, q: r.URL.Query(), rest: segs[1:], header: w.Header()}
+	val, hasVal := s.vals[r.Method+" "+endpoint]
+	if hasVal && val.typed {
+		// Typed routes validate query and body in Router.ts before the action authenticates.
+		if r.Method != http.MethodGet {
+			if rep, bad := c.parseBody(raw); bad {
+				writeJSON(w, rep.status, rep.body)
+				return rep.status
+			}
+		}
+		if rep, ok := c.validate(val); !ok {
+			writeJSON(w, rep.status, rep.body)
+			return rep.status
+		}
+	}
 	if rt.auth {
 		uid, tok := r.Header.Get("X-User-Id"), r.Header.Get("X-Auth-Token")
 		u, t := s.findToken(uid, tok)
@@ -199,6 +213,27 @@ func (s *Server) serveRESTInner(w http.ResponseWriter, r *http.Request) int {
 			return rep.status
 		}
 	}
+	if c.body == nil && c.form == nil {
+		if rep, bad := c.parseBody(raw); bad {
+			writeJSON(w, rep.status, rep.body)
+			return rep.status
+		}
+	}
+	if hasVal && !val.typed {
+		// Legacy addRoute validateParams runs after authentication (ApiClass.ts).
+		if rep, ok := c.validate(val); !ok {
+			writeJSON(w, rep.status, rep.body)
+			return rep.status
+		}
+	}
+	rep := rt.handler(c)
+	writeJSON(w, rep.status, rep.body)
+	return rep.status
+}
+
+// parseBody reads a multipart form or a JSON object body into c; bad means rep is the answer.
+func (c *call) parseBody(raw []byte) (rep reply, bad bool) {
+	r := c.r
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch {
 	case ct == "multipart/form-data":
@@ -207,24 +242,18 @@ func (s *Server) serveRESTInner(w http.ResponseWriter, r *http.Request) int {
 			c.form, err = mr.ReadForm(maxBody)
 		}
 		if err != nil {
-			rep := fail("error-invalid-field", "Invalid multipart body", nil)
-			writeJSON(w, rep.status, rep.body)
-			return rep.status
+			return fail("error-invalid-field", "Invalid multipart body", nil), true
 		}
 	case len(bytes.TrimSpace(raw)) > 0 && r.Method == http.MethodPost:
 		if err := json.Unmarshal(raw, &c.body); err != nil {
-			rep := reply{http.StatusBadRequest, map[string]any{"success": false,
-				"error": "Unexpected token in JSON body [invalid-params]", "errorType": "invalid-params"}}
-			writeJSON(w, rep.status, rep.body)
-			return rep.status
+			return reply{http.StatusBadRequest, map[string]any{"success": false,
+				"error": "Unexpected token in JSON body [invalid-params]", "errorType": "invalid-params"}}, true
 		}
 	}
 	if c.body == nil {
 		c.body = map[string]json.RawMessage{}
 	}
-	rep := rt.handler(c)
-	writeJSON(w, rep.status, rep.body)
-	return rep.status
+	return reply{}, false
 }
 
 func multipartReader(r *http.Request, raw []byte) (*multipart.Reader, error) {
@@ -331,11 +360,14 @@ func forbidden() reply {
 }
 
 // apiForbidden is API.v1.forbidden() (apps/meteor/app/api/server/ApiClass.ts): 403 whose
-// error is "unauthorized" before 8.0 and "forbidden" from 8.0 (applyBreakingChanges =
-// shouldBreakInVersion('8.0.0')).
+// error is "unauthorized" until the breaking-change flag applies and "forbidden" after.
+// The flag (applyBreakingChanges) was shouldBreakInVersion('8.0.0') in 7.x's ApiClass.ts
+// and is shouldBreakInVersion('9.0.0') in 8.x's: 8.x still answers "unauthorized"
+// (RocketChat/Rocket.Chat#41589 and the 8.x e2e test in #41590 expecting the old codes
+// "until the 9.0.0 breaking changes are applied").
 func (s *Server) apiForbidden() reply {
 	e := "unauthorized"
-	if s.major >= 8 {
+	if s.major >= 9 {
 		e = "forbidden"
 	}
 	return reply{http.StatusForbidden, map[string]any{"success": false, "error": e}}
