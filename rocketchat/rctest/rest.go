@@ -308,7 +308,7 @@ func (s *Server) writeFailure(w http.ResponseWriter, status int) int {
 	case http.StatusUnauthorized:
 		rep = s.notLoggedIn()
 	case http.StatusForbidden:
-		rep = forbidden()
+		rep = s.forbidden()
 	case http.StatusNotFound:
 		rep = reply{status, map[string]any{"success": false, "error": "Resource not found"}}
 	case http.StatusTooManyRequests:
@@ -354,9 +354,17 @@ func invalidParams(prop string) reply {
 	return fail("invalid-params", fmt.Sprintf("must have required property '%s'", prop), nil)
 }
 
-func forbidden() reply {
+// forbidden is a failed permissionsRequired check (apps/meteor/app/api/server/ApiClass.ts):
+// Meteor.Error('error-unauthorized', ...) answered through API.v1.forbidden(e.message) while
+// the breaking-change flag is off (7.x, 8.x), Meteor.Error('error-forbidden', ...) once it is
+// on (9.x). Either way 403 with the reason and code in error, no errorType.
+func (s *Server) forbidden() reply {
+	code := "error-unauthorized"
+	if s.major >= 9 {
+		code = "error-forbidden"
+	}
 	return reply{http.StatusForbidden, map[string]any{"success": false,
-		"error": "User does not have the permissions required for this action [error-unauthorized]"}}
+		"error": "User does not have the permissions required for this action [" + code + "]"}}
 }
 
 // apiForbidden is API.v1.forbidden() (apps/meteor/app/api/server/ApiClass.ts): 403 whose
@@ -628,7 +636,7 @@ var usernameRe = regexp.MustCompile(`^[0-9a-zA-Z\-_.]+$`)
 func (c *call) usersCreate() reply {
 	s := c.s
 	if !c.can("create-user") {
-		return forbidden()
+		return c.s.forbidden()
 	}
 	for _, k := range []string{"email", "name", "password", "username"} {
 		if !c.has(k) {
@@ -655,7 +663,7 @@ func (c *call) usersCreate() reply {
 	}
 	roles := c.strs("roles")
 	if slices.Contains(roles, "admin") && !hasRole(c.u, "admin") {
-		return forbidden()
+		return c.s.forbidden()
 	}
 	u := s.addUserLocked(UserSpec{Username: username, Name: c.str("name"), Email: email, Password: c.str("password"),
 		Roles: roles, EmailVerified: c.boolParam("verified", false), NoDefaultChannels: !c.boolParam("joinDefaultChannels", true)})
@@ -717,7 +725,7 @@ func (c *call) usersUpdate() reply {
 	}
 	u := s.users[c.str("userId")]
 	if u != c.u && !c.can("edit-other-user-info") {
-		return forbidden()
+		return c.s.forbidden()
 	}
 	if rep, ok := c.twoFactor(); !ok {
 		return rep
@@ -775,7 +783,7 @@ func (c *call) usersUpdate() reply {
 func (c *call) usersDelete() reply {
 	s := c.s
 	if !c.can("delete-user") {
-		return forbidden()
+		return c.s.forbidden()
 	}
 	u := c.findUserParam()
 	if u == nil {
@@ -801,7 +809,7 @@ func (c *call) usersDelete() reply {
 func (c *call) usersList() reply {
 	s := c.s
 	if !c.can("view-d-room") {
-		return forbidden()
+		return c.s.forbidden()
 	}
 	users := make([]*user, 0, len(s.users))
 	for _, u := range s.users {
@@ -887,7 +895,7 @@ func (c *call) usersLogout() reply {
 	u := c.u
 	if id := c.str("userId"); id != "" && id != c.u.id {
 		if !c.can("logout-other-user") {
-			return forbidden()
+			return c.s.forbidden()
 		}
 		u = c.s.users[id]
 		if u == nil {
@@ -941,7 +949,7 @@ var roomNameRe = regexp.MustCompile(`^[0-9a-zA-Z\-_.]+$`)
 func (c *call) roomCreate(t string) reply {
 	s := c.s
 	if !c.can("create-" + t) {
-		return forbidden()
+		return c.s.forbidden()
 	}
 	if !c.has("name") {
 		return invalidParams("name")
@@ -1131,7 +1139,7 @@ func (c *call) roomHistory(t string) reply {
 
 func (c *call) roomList(t string) reply {
 	if t == "c" && !c.can("view-c-room") {
-		return forbidden()
+		return c.s.forbidden()
 	}
 	return c.listRooms(kindWord(t)+"s", t, t != "c")
 }

@@ -335,10 +335,6 @@ func (s *Server) validations() map[string]validation {
 			obj(true, []string{"username"}, "username", str(), "includeUserRooms", str(), "fields", strN()),
 			obj(true, []string{"importId"}, "importId", str(), "includeUserRooms", str(), "fields", strN()),
 		}}, source: usersDir + "UsersInfoParamsGet.ts"},
-		// users.delete (isUsersDeleteParamsPOST, UsersDeleteParamsPOST.ts).
-		"POST users.delete": {schema: &sch{typ: "object", closed: true,
-			props:       []propDef{{"userId", strN()}, {"username", strN()}, {"user", strN()}, {"confirmRelinquish", boolean()}},
-			anyRequired: []string{"userId", "username", "username"}}, source: usersDir + "UsersDeleteParamsPOST.ts"},
 		// im.create / dm.create (isDmCreateProps in im.ts): username or comma-separated
 		// usernames, optional excludeSelf, nothing else.
 		"POST im.create": {schema: &sch{oneOf: []*sch{
@@ -347,12 +343,24 @@ func (s *Server) validations() map[string]validation {
 		}}, source: imTS},
 	}
 	v["POST dm.create"] = v["POST im.create"]
-	// chat.update moved from addRoute(validateParams) to the typed API.v1.post router; the
-	// 8.x chat.ts registers it with body: isChatUpdateProps. 7.x is taken as the legacy form.
+	// Routes 8.x registers on the typed router (API.v1.post/get with body/query), which 7.x
+	// registered with addRoute(validateParams): chat.update (apps/meteor/app/api/server/v1/chat.ts),
+	// users.create, users.update and users.info (apps/meteor/server/api/v1/users.ts; 7.x:
+	// apps/meteor/app/api/server/v1/users.ts). The 8.x files read are 8.7+ (they carry
+	// createToken's twoFactorRequired); that 8.0-8.6 already had the typed form is assumed.
 	if s.major >= 8 {
-		cu := v["POST chat.update"]
-		cu.typed = true
-		v["POST chat.update"] = cu
+		for _, k := range []string{"POST chat.update", "POST users.create", "POST users.update", "GET users.info"} {
+			x := v[k]
+			x.typed = true
+			v[k] = x
+		}
+		// users.delete: 7.x validates nothing (addRoute without validateParams); 8.x's typed
+		// route has an inline schema, one of userId/username/user, closed
+		// (apps/meteor/server/api/v1/users.ts).
+		v["POST users.delete"] = validation{typed: true, source: "apps/meteor/server/api/v1/users.ts (users.delete body)",
+			schema: &sch{typ: "object", closed: true,
+				props:       []propDef{{"userId", str()}, {"username", str()}, {"user", str()}, {"confirmRelinquish", boolN()}},
+				anyRequired: []string{"userId", "username", "user"}}}
 	}
 	return v
 }
