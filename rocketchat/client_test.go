@@ -507,7 +507,13 @@ func TestDecodeAPIError(t *testing.T) {
 		{401, `{"status":"error","message":"You must be logged in to do this."}`, true, false, ""},
 		{401, `{"success":false,"error":"You must be logged in to do this."}`, true, false, ""},
 		{401, `{"success":false,"error":"unauthorized"}`, false, true, "unauthorized"},
-		{403, `{"success":false,"error":"User does not have the permissions required for this action [error-unauthorized]"}`, false, true, ""},
+		{403, `{"success":false,"error":"User does not have the permissions required for this action [error-unauthorized]"}`, false, true, "error-unauthorized"},
+		// 9.x: the same permission failure answered through API.v1.unauthorized(e.message)
+		// (ApiClass.ts, applyBreakingChanges): not allowed, not a bad token.
+		{401, `{"success":false,"error":"User does not have the permissions required for this action [error-unauthorized]"}`, false, true, "error-unauthorized"},
+		// 9.x permissionsRequired without a user id: a missing session after all.
+		{401, `{"success":false,"error":"You must be logged in to do this [error-unauthorized]"}`, true, false, "error-unauthorized"},
+		{403, `{"success":false,"error":"User does not have the permissions required for this action [error-forbidden]"}`, false, true, "error-forbidden"},
 		{400, `{"success":false,"error":"TOTP Required [totp-required]","errorType":"totp-required","details":{"method":"password"}}`, false, false, "totp-required"},
 		{502, `<html>bad gateway</html>`, false, false, ""},
 	} {
