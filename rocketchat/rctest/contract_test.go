@@ -114,6 +114,12 @@ var contractCases = []contractCase{
 	{name: "channels.invite from outside", source: "apps/meteor/app/lib/server/methods/addUsersToRoom.ts", versions: all, as: "alice",
 		method: "POST", path: "/api/v1/channels.invite", body: `{"roomId":"{pub}","userId":"{alice}"}`,
 		status: 400, exact: true, want: `{"success":false,"error":"Not allowed [error-not-allowed]","errorType":"error-not-allowed","details":{"method":"addUsersToRoom"}}`},
+	{name: "channels.invite by a plain member", source: "apps/meteor/app/lib/server/methods/addUsersToRoom.ts; permissions.ts add-user-to-joined-room: admin, owner, moderator", versions: all, as: "carol",
+		method: "POST", path: "/api/v1/channels.invite", body: `{"roomId":"{pub}","userId":"{alice}"}`,
+		status: 400, exact: true, want: `{"success":false,"error":"Not allowed [error-not-allowed]","errorType":"error-not-allowed","details":{"method":"addUsersToRoom"}}`},
+	{name: "channels.invite by the owner", source: "apps/meteor/app/api/server/v1/channels.ts", versions: all, as: "bob",
+		method: "POST", path: "/api/v1/channels.invite", body: `{"roomId":"{pub}","userId":"{alice}"}`,
+		status: 200, want: `{"channel":{"_id":"{pub}"},"success":true}`},
 	{name: "im.create", source: "apps/meteor/server/api/v1/im.ts", versions: all, as: "alice",
 		method: "POST", path: "/api/v1/im.create", body: `{"username":"bob"}`, status: 200, want: `{"room":{"t":"d"},"success":true}`},
 	{name: "groups.create", source: "apps/meteor/app/api/server/v1/groups.ts", versions: all, as: "alice",
@@ -244,6 +250,7 @@ func contractWorld(t *testing.T, version string) (*Server, map[string]string) {
 	vars["secret"] = s.AddRoom(RoomSpec{Type: "p", Name: "secret", Owner: "bob"})
 	vars["pub"] = s.AddRoom(RoomSpec{Type: "c", Name: "pub", Owner: "bob"})
 	vars["pubmsg"] = s.PostMessage(vars["pub"], "bob", "in pub")
+	s.AddMember(vars["pub"], "carol")
 	return s, vars
 }
 

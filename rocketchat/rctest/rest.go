@@ -1012,9 +1012,12 @@ func (c *call) roomInvite(t string) reply {
 	if !ok {
 		return rep
 	}
-	if !s.isMember(c.u.id, r) && !hasRole(c.u, "admin") {
-		// addUsersToRoom (apps/meteor/app/lib/server/methods/addUsersToRoom.ts) throws
-		// error-not-allowed for a caller outside the room without add-user-to-any-*-room.
+	if !c.isRoomOwner(r) {
+		// addUsersToRoomMethod (apps/meteor/app/lib/server/methods/addUsersToRoom.ts) lets a
+		// member with add-user-to-joined-room in, or anyone with add-user-to-any-c-room /
+		// add-user-to-any-p-room; by default (apps/meteor/app/authorization/server/constant/permissions.ts)
+		// the first is admin, owner and moderator, the others admin only. Anyone else, plain
+		// members included, gets Meteor.Error('error-not-allowed', 'Not allowed', {method: 'addUsersToRoom'}).
 		return fail("error-not-allowed", "Not allowed", map[string]any{"method": "addUsersToRoom"})
 	}
 	users := c.targetUsers()
