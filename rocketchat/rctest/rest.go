@@ -1484,16 +1484,7 @@ func (c *call) takeFile(r *room) (*upload, reply, bool) {
 		return nil, fail("error-no-file-uploaded", "[No file uploaded]", nil), false
 	}
 	fh := c.form.File["file"][0]
-	// The stored type is the part's own Content-Type, as the multipart parser reports it
-	// (rooms.media: type: file.mimetype, apps/meteor/app/api/server/v1/rooms.ts). A part
-	// without one gets the extension's type here (an assumption of the simulator).
-	mt := fh.Header.Get("Content-Type")
-	if mt == "" {
-		mt = mime.TypeByExtension(strings.ToLower(filepath.Ext(fh.Filename)))
-	}
-	if mt == "" {
-		mt = "application/octet-stream"
-	}
+	mt := uploadMimeType(fh.Header.Get("Content-Type"), fh.Filename)
 	f, err := fh.Open()
 	if err != nil {
 		return nil, fail("error-file-upload", "Could not read the file", nil), false
@@ -1511,6 +1502,27 @@ func (c *call) takeFile(r *room) (*upload, reply, bool) {
 	}
 	c.s.files[up.id] = up
 	return up, reply{}, true
+}
+
+// uploadMimeType is the type Rocket.Chat stores for an uploaded part: getUploadFormData
+// (apps/meteor/server/api/lib/getUploadFormData.ts, and UploadService's parser) passes the
+// part's type through getMimeType(mimetype, filename) (apps/meteor/lib/mimeTypes.ts), which
+// keeps a specific type the mime database knows when its extension differs from the name's,
+// and otherwise (application/octet-stream, an unknown type, or a matching extension) looks
+// the file name up, falling back to application/octet-stream. So an octet-stream "a.png" is
+// stored as image/png. Go's mime table stands in for the mime-type package's database.
+func uploadMimeType(part, name string) string {
+	if mt, _, err := mime.ParseMediaType(part); err == nil && mt != "application/octet-stream" {
+		if exts, _ := mime.ExtensionsByType(mt); len(exts) > 0 {
+			return mt
+		}
+	}
+	if t := mime.TypeByExtension(strings.ToLower(filepath.Ext(name))); t != "" {
+		if mt, _, err := mime.ParseMediaType(t); err == nil {
+			return mt
+		}
+	}
+	return "application/octet-stream"
 }
 
 func (c *call) roomsUpload() reply {
