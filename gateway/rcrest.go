@@ -151,6 +151,14 @@ func decodeRC(resp *http.Response, ep string, out any) error {
 				et = "duplicate-key"
 			case !strings.Contains(s, " "):
 				et = s
+			case resp.StatusCode == http.StatusUnauthorized && strings.Contains(s, "must be logged in"):
+				// A missing session, whatever the code (9.x permission check without a user).
+			default:
+				// "reason [code]": a Meteor error answered through API.v1.unauthorized/forbidden
+				// (apps/meteor/app/api/server/ApiClass.ts) has its code only there.
+				if i := strings.LastIndex(s, " ["); i >= 0 && strings.HasSuffix(s, "]") && !strings.ContainsAny(s[i+2:len(s)-1], " []") {
+					et = s[i+2 : len(s)-1]
+				}
 			}
 		}
 		st := resp.StatusCode
@@ -176,20 +184,25 @@ func mapUpstream(err error) *apiError {
 	case errors.As(err, &re):
 	case errors.As(err, &ae):
 		re = &rcError{Endpoint: ae.Endpoint, Status: ae.Status, ErrorType: ae.ErrorType}
+		if errors.Is(ae, rocketchat.ErrUnauthorized) {
+			re.ErrorType = ""
+		}
 	case errors.Is(err, rocketchat.ErrRateLimited):
 		re = &rcError{Status: http.StatusTooManyRequests}
 	default:
 		return nil
 	}
 	switch {
-	case re.Status == http.StatusUnauthorized && re.ErrorType != "unauthorized":
+	case re.Status == http.StatusUnauthorized && re.ErrorType != "unauthorized" && re.ErrorType != "error-unauthorized":
 		return errorf(http.StatusBadGateway, "upstream_auth", "the chat server refused the user's session; retry")
-	// Not allowed: API.v1.forbidden() (403 "unauthorized" before 8.0, "forbidden" from 8.0),
+	// Not allowed: API.v1.forbidden() (403 "unauthorized" before 9.0, "forbidden" from 9.0),
 	// 7.x API.v1.unauthorized() (401 {"error":"unauthorized"}, no "status":"error": not a bad
-	// token), a Meteor error-not-allowed / error-action-not-allowed (400), and rooms.info's
+	// token), 9.x's 401 "<reason> [error-unauthorized]" for a permission check a route throws,
+	// a Meteor error-not-allowed / error-action-not-allowed (400), and rooms.info's
 	// failure('not-allowed', 'Not Allowed') (apps/meteor/app/api/server/ApiClass.ts, v1/rooms.ts).
 	case re.Status == http.StatusForbidden || re.ErrorType == "error-not-allowed" || re.ErrorType == "error-action-not-allowed" ||
-		re.ErrorType == "unauthorized" || re.ErrorType == "forbidden" || re.ErrorType == "not-allowed" || re.ErrorType == "Not Allowed":
+		re.ErrorType == "unauthorized" || re.ErrorType == "error-unauthorized" ||
+		re.ErrorType == "forbidden" || re.ErrorType == "not-allowed" || re.ErrorType == "Not Allowed":
 		return errorf(http.StatusForbidden, "forbidden", "not allowed in the chat server")
 	case re.Status == http.StatusNotFound || strings.Contains(re.ErrorType, "not-found") || re.ErrorType == "error-room-not-found" || re.ErrorType == "error-invalid-room":
 		return errorf(http.StatusNotFound, "not_found", "no such room, message or user")

@@ -410,13 +410,39 @@ func decodeAPIError(endpoint string, status int, b []byte) *APIError {
 	if e.ErrorType == "" && errStr != "" && !strings.Contains(errStr, " ") {
 		e.ErrorType = errStr
 	}
+	if e.ErrorType == "" {
+		// Meteor errors answered through API.v1.unauthorized/forbidden(e.message) carry their
+		// code only as the " [code]" suffix of error (apps/meteor/app/api/server/ApiClass.ts).
+		e.ErrorType = bracketCode(errStr)
+	}
 	e.Details = w.Details
-	// 7.x+ api.unauthorized() is 401 {"error":"unauthorized"} for "not allowed"; a bad or
-	// missing token carries status:"error" or the "must be logged in" text.
+	// A bad or missing token is 401 with status:"error" (before 9.0) or the "must be logged
+	// in" text (9.x drops status). Other 401s mean "not allowed": 7.x+ api.unauthorized() is
+	// {"error":"unauthorized"}, and from 9.0 (applyBreakingChanges = shouldBreakInVersion('9.0.0'),
+	// ApiClass.ts) a Meteor.Error('error-unauthorized', ...) thrown by a route's permission
+	// check is 401 {"error":"<reason> [error-unauthorized]"} where 7.x/8.x answered 403.
 	if status == http.StatusUnauthorized {
-		e.badToken = errStr != "unauthorized" || w.Status == "error"
+		notAllowed := errStr == "unauthorized" ||
+			(e.ErrorType == "error-unauthorized" && !strings.Contains(errStr, "must be logged in"))
+		e.badToken = !notAllowed || w.Status == "error"
 	}
 	return e
+}
+
+// bracketCode returns the code of a Meteor error message "reason [code]", or "".
+func bracketCode(msg string) string {
+	if !strings.HasSuffix(msg, "]") {
+		return ""
+	}
+	i := strings.LastIndex(msg, " [")
+	if i < 0 {
+		return ""
+	}
+	code := msg[i+2 : len(msg)-1]
+	if code == "" || strings.ContainsAny(code, " []") {
+		return ""
+	}
+	return code
 }
 
 // --- typed views ---

@@ -160,6 +160,7 @@ type Server struct {
 	conns       map[*conn]struct{}
 	streams     map[string]map[*streamSub]*conn // stream name + event -> subscriptions
 	rt          map[string]route
+	vals        map[string]validation // request validators by "METHOD endpoint" (validate.go)
 	limits      map[string]*window
 	loginFails  map[string][]time.Time // "user|name" / "ip|addr" -> failure times
 	fails       map[string]*failRule
@@ -325,6 +326,7 @@ func newServer(opts Options) *Server {
 	s.major, s.minor = parseVersion(opts.Version)
 	s.ddpRules = newDDPRules(opts.DDPRateLimit, time.Now())
 	s.rt = s.routes()
+	s.vals = s.validations()
 	now := time.Now().UTC()
 	s.mu.Lock()
 	defer s.mu.Unlock()

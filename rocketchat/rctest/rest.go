@@ -185,6 +185,20 @@ func (s *Server) serveRESTInner(w http.ResponseWriter, r *http.Request) int {
 		return http.StatusNotFound
 	}
 	c := &call{s: s, r: r, q: r.URL.Query(), rest: segs[1:], header: w.Header()}
+	val, hasVal := s.vals[r.Method+" "+endpoint]
+	if hasVal && val.typed {
+		// Typed routes validate query and body in Router.ts before the action authenticates.
+		if r.Method != http.MethodGet {
+			if rep, bad := c.parseBody(raw); bad {
+				writeJSON(w, rep.status, rep.body)
+				return rep.status
+			}
+		}
+		if rep, ok := c.validate(val); !ok {
+			writeJSON(w, rep.status, rep.body)
+			return rep.status
+		}
+	}
 	if rt.auth {
 		uid, tok := r.Header.Get("X-User-Id"), r.Header.Get("X-Auth-Token")
 		u, t := s.findToken(uid, tok)
@@ -201,6 +215,27 @@ func (s *Server) serveRESTInner(w http.ResponseWriter, r *http.Request) int {
 			return rep.status
 		}
 	}
+	if c.body == nil && c.form == nil {
+		if rep, bad := c.parseBody(raw); bad {
+			writeJSON(w, rep.status, rep.body)
+			return rep.status
+		}
+	}
+	if hasVal && !val.typed {
+		// Legacy addRoute validateParams runs after authentication (ApiClass.ts).
+		if rep, ok := c.validate(val); !ok {
+			writeJSON(w, rep.status, rep.body)
+			return rep.status
+		}
+	}
+	rep := rt.handler(c)
+	writeJSON(w, rep.status, rep.body)
+	return rep.status
+}
+
+// parseBody reads a multipart form or a JSON object body into c; bad means rep is the answer.
+func (c *call) parseBody(raw []byte) (rep reply, bad bool) {
+	r := c.r
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch {
 	case ct == "multipart/form-data":
@@ -209,24 +244,18 @@ func (s *Server) serveRESTInner(w http.ResponseWriter, r *http.Request) int {
 			c.form, err = mr.ReadForm(maxBody)
 		}
 		if err != nil {
-			rep := fail("error-invalid-field", "Invalid multipart body", nil)
-			writeJSON(w, rep.status, rep.body)
-			return rep.status
+			return fail("error-invalid-field", "Invalid multipart body", nil), true
 		}
 	case len(bytes.TrimSpace(raw)) > 0 && r.Method == http.MethodPost:
 		if err := json.Unmarshal(raw, &c.body); err != nil {
-			rep := reply{http.StatusBadRequest, map[string]any{"success": false,
-				"error": "Unexpected token in JSON body [invalid-params]", "errorType": "invalid-params"}}
-			writeJSON(w, rep.status, rep.body)
-			return rep.status
+			return reply{http.StatusBadRequest, map[string]any{"success": false,
+				"error": "Unexpected token in JSON body [invalid-params]", "errorType": "invalid-params"}}, true
 		}
 	}
 	if c.body == nil {
 		c.body = map[string]json.RawMessage{}
 	}
-	rep := rt.handler(c)
-	writeJSON(w, rep.status, rep.body)
-	return rep.status
+	return reply{}, false
 }
 
 func multipartReader(r *http.Request, raw []byte) (*multipart.Reader, error) {
@@ -281,7 +310,7 @@ func (s *Server) writeFailure(w http.ResponseWriter, status int) int {
 	case http.StatusUnauthorized:
 		rep = s.notLoggedIn()
 	case http.StatusForbidden:
-		rep = forbidden()
+		rep = s.forbidden()
 	case http.StatusNotFound:
 		rep = reply{status, map[string]any{"success": false, "error": "Resource not found"}}
 	case http.StatusTooManyRequests:
@@ -327,17 +356,28 @@ func invalidParams(prop string) reply {
 	return fail("invalid-params", fmt.Sprintf("must have required property '%s'", prop), nil)
 }
 
-func forbidden() reply {
+// forbidden is a failed permissionsRequired check (apps/meteor/app/api/server/ApiClass.ts):
+// Meteor.Error('error-unauthorized', ...) answered through API.v1.forbidden(e.message) while
+// the breaking-change flag is off (7.x, 8.x), Meteor.Error('error-forbidden', ...) once it is
+// on (9.x). Either way 403 with the reason and code in error, no errorType.
+func (s *Server) forbidden() reply {
+	code := "error-unauthorized"
+	if s.major >= 9 {
+		code = "error-forbidden"
+	}
 	return reply{http.StatusForbidden, map[string]any{"success": false,
-		"error": "User does not have the permissions required for this action [error-unauthorized]"}}
+		"error": "User does not have the permissions required for this action [" + code + "]"}}
 }
 
 // apiForbidden is API.v1.forbidden() (apps/meteor/app/api/server/ApiClass.ts): 403 whose
-// error is "unauthorized" before 8.0 and "forbidden" from 8.0 (applyBreakingChanges =
-// shouldBreakInVersion('8.0.0')).
+// error is "unauthorized" until the breaking-change flag applies and "forbidden" after.
+// The flag (applyBreakingChanges) was shouldBreakInVersion('8.0.0') in 7.x's ApiClass.ts
+// and is shouldBreakInVersion('9.0.0') in 8.x's: 8.x still answers "unauthorized"
+// (RocketChat/Rocket.Chat#41589 and the 8.x e2e test in #41590 expecting the old codes
+// "until the 9.0.0 breaking changes are applied").
 func (s *Server) apiForbidden() reply {
 	e := "unauthorized"
-	if s.major >= 8 {
+	if s.major >= 9 {
 		e = "forbidden"
 	}
 	return reply{http.StatusForbidden, map[string]any{"success": false, "error": e}}
@@ -608,7 +648,7 @@ var usernameRe = regexp.MustCompile(`^[0-9a-zA-Z\-_.]+$`)
 func (c *call) usersCreate() reply {
 	s := c.s
 	if !c.can("create-user") {
-		return forbidden()
+		return c.s.forbidden()
 	}
 	for _, k := range []string{"email", "name", "password", "username"} {
 		if !c.has(k) {
@@ -637,7 +677,7 @@ func (c *call) usersCreate() reply {
 	}
 	roles := c.strs("roles")
 	if slices.Contains(roles, "admin") && !hasRole(c.u, "admin") {
-		return forbidden()
+		return c.s.forbidden()
 	}
 	u := s.addUserLocked(UserSpec{Username: username, Name: c.str("name"), Email: email, Password: c.str("password"),
 		Roles: roles, EmailVerified: c.boolParam("verified", false), NoDefaultChannels: !c.boolParam("joinDefaultChannels", true)})
@@ -709,7 +749,7 @@ func (c *call) usersUpdate() reply {
 	}
 	u := s.users[c.str("userId")]
 	if u != c.u && !c.can("edit-other-user-info") {
-		return forbidden()
+		return c.s.forbidden()
 	}
 	if rep, ok := c.twoFactor(); !ok {
 		return rep
@@ -770,7 +810,7 @@ func (c *call) usersUpdate() reply {
 func (c *call) usersDelete() reply {
 	s := c.s
 	if !c.can("delete-user") {
-		return forbidden()
+		return c.s.forbidden()
 	}
 	u := c.findUserParam()
 	if u == nil {
@@ -828,7 +868,7 @@ func (c *call) usersSetActiveStatus() reply {
 func (c *call) usersList() reply {
 	s := c.s
 	if !c.can("view-d-room") {
-		return forbidden()
+		return c.s.forbidden()
 	}
 	users := make([]*user, 0, len(s.users))
 	for _, u := range s.users {
@@ -914,7 +954,7 @@ func (c *call) usersLogout() reply {
 	u := c.u
 	if id := c.str("userId"); id != "" && id != c.u.id {
 		if !c.can("logout-other-user") {
-			return forbidden()
+			return c.s.forbidden()
 		}
 		u = c.s.users[id]
 		if u == nil {
@@ -968,7 +1008,7 @@ var roomNameRe = regexp.MustCompile(`^[0-9a-zA-Z\-_.]+$`)
 func (c *call) roomCreate(t string) reply {
 	s := c.s
 	if !c.can("create-" + t) {
-		return forbidden()
+		return c.s.forbidden()
 	}
 	if !c.has("name") {
 		return invalidParams("name")
@@ -1031,9 +1071,12 @@ func (c *call) roomInvite(t string) reply {
 	if !ok {
 		return rep
 	}
-	if !s.isMember(c.u.id, r) && !hasRole(c.u, "admin") {
-		// addUsersToRoom (apps/meteor/app/lib/server/methods/addUsersToRoom.ts) throws
-		// error-not-allowed for a caller outside the room without add-user-to-any-*-room.
+	if !c.isRoomOwner(r) {
+		// addUsersToRoomMethod (apps/meteor/app/lib/server/methods/addUsersToRoom.ts) lets a
+		// member with add-user-to-joined-room in, or anyone with add-user-to-any-c-room /
+		// add-user-to-any-p-room; by default (apps/meteor/app/authorization/server/constant/permissions.ts)
+		// the first is admin, owner and moderator, the others admin only. Anyone else, plain
+		// members included, gets Meteor.Error('error-not-allowed', 'Not allowed', {method: 'addUsersToRoom'}).
 		return fail("error-not-allowed", "Not allowed", map[string]any{"method": "addUsersToRoom"})
 	}
 	users := c.targetUsers()
@@ -1158,7 +1201,7 @@ func (c *call) roomHistory(t string) reply {
 
 func (c *call) roomList(t string) reply {
 	if t == "c" && !c.can("view-c-room") {
-		return forbidden()
+		return c.s.forbidden()
 	}
 	return c.listRooms(kindWord(t)+"s", t, t != "c")
 }
@@ -1500,16 +1543,7 @@ func (c *call) takeFile(r *room) (*upload, reply, bool) {
 		return nil, fail("error-no-file-uploaded", "[No file uploaded]", nil), false
 	}
 	fh := c.form.File["file"][0]
-	// The stored type is the part's own Content-Type, as the multipart parser reports it
-	// (rooms.media: type: file.mimetype, apps/meteor/app/api/server/v1/rooms.ts). A part
-	// without one gets the extension's type here (an assumption of the simulator).
-	mt := fh.Header.Get("Content-Type")
-	if mt == "" {
-		mt = mime.TypeByExtension(strings.ToLower(filepath.Ext(fh.Filename)))
-	}
-	if mt == "" {
-		mt = "application/octet-stream"
-	}
+	mt := uploadMimeType(fh.Header.Get("Content-Type"), fh.Filename)
 	f, err := fh.Open()
 	if err != nil {
 		return nil, fail("error-file-upload", "Could not read the file", nil), false
@@ -1527,6 +1561,27 @@ func (c *call) takeFile(r *room) (*upload, reply, bool) {
 	}
 	c.s.files[up.id] = up
 	return up, reply{}, true
+}
+
+// uploadMimeType is the type Rocket.Chat stores for an uploaded part: getUploadFormData
+// (apps/meteor/server/api/lib/getUploadFormData.ts, and UploadService's parser) passes the
+// part's type through getMimeType(mimetype, filename) (apps/meteor/lib/mimeTypes.ts), which
+// keeps a specific type the mime database knows when its extension differs from the name's,
+// and otherwise (application/octet-stream, an unknown type, or a matching extension) looks
+// the file name up, falling back to application/octet-stream. So an octet-stream "a.png" is
+// stored as image/png. Go's mime table stands in for the mime-type package's database.
+func uploadMimeType(part, name string) string {
+	if mt, _, err := mime.ParseMediaType(part); err == nil && mt != "application/octet-stream" {
+		if exts, _ := mime.ExtensionsByType(mt); len(exts) > 0 {
+			return mt
+		}
+	}
+	if t := mime.TypeByExtension(strings.ToLower(filepath.Ext(name))); t != "" {
+		if mt, _, err := mime.ParseMediaType(t); err == nil {
+			return mt
+		}
+	}
+	return "application/octet-stream"
 }
 
 func (c *call) roomsUpload() reply {
