@@ -64,7 +64,8 @@ func TestTwoUsersChatInChromium(t *testing.T) {
 }
 
 // TestUIInChromium checks layouts (phone and desktop, no overflow, screenshots kept in
-// e2e/artifacts), markdown and links, the Chinese UI, dark mode, keyboard-only sending,
+// e2e/artifacts), axe-core (no serious or critical violation in both layouts, schemes
+// and languages), markdown and links, the Chinese UI, dark mode, keyboard-only sending,
 // multi-line edit, confirm before delete, re-sign-in after a rejected token and human
 // error texts (ui.js).
 func TestUIInChromium(t *testing.T) {

@@ -1,4 +1,4 @@
-// The web UI's layouts, languages and edge cases in Debian's Chromium, driven by
+// The web UI's layouts, languages, accessibility (axe-core) and edge cases in Debian's Chromium, driven by
 // playwright-core against `rcgateway demo`. Run by chat_test.go (TestUIInChromium);
 // configured by environment:
 //   RCGW_BASE_URL      the running demo (http://127.0.0.1:PORT)
@@ -11,6 +11,7 @@ const fs = require('fs')
 const path = require('path')
 const assert = require('assert/strict')
 const { chromium } = require('playwright-core')
+const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8')
 
 const base = process.env.RCGW_BASE_URL
 const artifacts = process.env.RCGW_ARTIFACT_DIR
@@ -60,6 +61,21 @@ async function noOverflow(p, what) {
   })
   assert.deepEqual(wide.out, [], `${what}: elements wider than the ${wide.vw}px viewport`)
   assert.ok(wide.sw <= wide.vw, `${what}: page scrolls sideways (${wide.sw} > ${wide.vw})`)
+}
+
+// axeCheck runs axe-core in the page (evaluated through the DevTools protocol, so the
+// gateway's CSP without inline scripts stays in force) and fails on any serious or
+// critical violation of WCAG 2.x A/AA or axe's best practices.
+async function axeCheck(p, what) {
+  if (!(await p.evaluate(() => typeof window.axe === 'object'))) await p.evaluate(axeSource)
+  const violations = await p.evaluate(async () => {
+    const r = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] }, resultTypes: ['violations'] })
+    return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.impact} ${v.id}: ${v.help} — ${v.nodes.slice(0, 4).map((n) => n.target.join(' ') + (n.failureSummary ? ` (${n.failureSummary.split('\n').slice(1, 2).join('').trim()})` : '')).join('; ')}${v.nodes.length > 4 ? ` … ${v.nodes.length} nodes` : ''}`)
+  })
+  // Collected, not thrown, so one run lists every screen's violations.
+  for (const v of violations) problems.push(`axe on ${what}: ${v}`)
+  if (!violations.length) step(`axe: no serious or critical violations on ${what}`)
 }
 
 async function shot(p, name) {
@@ -151,6 +167,32 @@ async function markdown(users) {
   step('markdown renders as elements, with safe links only')
 }
 
+// Every screen in both layouts, both color schemes and both languages (pairwise: each
+// layout meets each scheme and each language once) passes axe.
+async function accessibility(users) {
+  const combos = [
+    { viewport: DESKTOP, colorScheme: 'light', locale: 'en-US', name: 'desktop light en' },
+    { viewport: DESKTOP, colorScheme: 'dark', locale: 'zh-CN', name: 'desktop dark zh' },
+    { viewport: PHONE, colorScheme: 'light', locale: 'zh-CN', name: 'phone light zh' },
+    { viewport: PHONE, colorScheme: 'dark', locale: 'en-US', name: 'phone dark en' },
+  ]
+  for (const c of combos) {
+    const { ctx, p } = await page(c.name, c)
+    await p.goto(base + '/')
+    await p.getByTestId(`demo-user-${users[0].username}`).waitFor()
+    await axeCheck(p, `${c.name} sign-in`)
+    await p.getByTestId(`demo-user-${users[0].username}`).click()
+    await p.getByTestId('me').waitFor()
+    await p.locator('[data-testid=connection-banner]').waitFor({ state: 'detached' })
+    await p.locator('button.room').first().waitFor()
+    if (c.viewport === PHONE) await axeCheck(p, `${c.name} room list`)
+    await openRoom(p, 'general')
+    await p.locator('.msg').first().waitFor()
+    await axeCheck(p, `${c.name} room`)
+    await ctx.close()
+  }
+}
+
 async function chinese(users) {
   const { ctx, p } = await page('zh', { locale: 'zh-CN' })
   await signIn(p, users[0].username)
@@ -225,6 +267,7 @@ async function editAndDelete(users) {
   const msg = p.locator('.msg-self.msg-sent', { hasText: original })
   await msg.waitFor()
   await msg.hover()
+  await axeCheck(p, 'desktop room with a message\'s actions shown')
   await msg.getByTestId('edit').click()
   const box = p.locator('textarea[data-testid=edit-input]')
   await box.fill('')
@@ -241,6 +284,7 @@ async function editAndDelete(users) {
   await edited.getByTestId('delete').click()
   const dialog = p.locator('.confirm-delete')
   await dialog.waitFor()
+  await axeCheck(p, 'delete confirmation')
   await dialog.getByRole('button', { name: 'Cancel' }).click()
   await dialog.waitFor({ state: 'hidden' })
   assert.equal(await edited.count(), 1, 'cancel keeps the message')
@@ -302,6 +346,7 @@ async function main() {
   browser = await chromium.launch({ executablePath, args: ARGS, timeout: 60000 })
   try {
     await layouts(users)
+    await accessibility(users)
     await markdown(users)
     await chinese(users)
     await darkMode(users)
