@@ -1,4 +1,4 @@
-// The web UI's layouts, languages, accessibility (axe-core) and edge cases in Debian's Chromium, driven by
+// The web UI's layouts, languages, accessibility (axe-core), files and edge cases in Debian's Chromium, driven by
 // playwright-core against `rcgateway demo`. Run by chat_test.go (TestUIInChromium);
 // configured by environment:
 //   RCGW_BASE_URL      the running demo (http://127.0.0.1:PORT)
@@ -193,6 +193,69 @@ async function accessibility(users) {
   }
 }
 
+// A 2x3 PNG (red), small enough to inline.
+const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAIAAAADCAIAAAA2iEnWAAAAEElEQVR4nGP4z8AARAwoFABE0AX7pM/egAAAAABJRU5ErkJggg==', 'base64')
+
+// Files: an image picked in the file input shows upload progress, then a thumbnail loaded
+// through the gateway (a blob, never a Rocket.Chat URL or token in the page); a file
+// dropped on the room and one pasted into the composer are sent; a download gives the
+// file's bytes under its name.
+async function files(users) {
+  const { ctx, p } = await page('files')
+  const direct = []
+  p.on('request', (r) => { if (/\/file-upload\/|rc_token|rc_uid/.test(r.url())) direct.push(r.url()) })
+  await signIn(p, users[0].username)
+  await openRoom(p, 'dev')
+  // The bar may live only milliseconds on a local gateway: a MutationObserver notes what
+  // it showed (its label and the highest value the XHR's upload progress reached).
+  await p.evaluate(() => {
+    window.__progress = { labels: [], max: 0 }
+    new MutationObserver(() => {
+      const el = document.querySelector('[data-testid=upload-progress]')
+      if (!el) return
+      const text = el.querySelector('.upload-name')?.textContent
+      if (text && !window.__progress.labels.includes(text)) window.__progress.labels.push(text)
+      window.__progress.max = Math.max(window.__progress.max, Number(el.querySelector('progress')?.value || 0))
+    }).observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true })
+  })
+  await p.getByTestId('file-input').setInputFiles({ name: 'red.png', mimeType: 'image/png', buffer: PNG })
+  await p.getByTestId('upload-progress').waitFor({ state: 'detached' })
+  const seen = await p.evaluate(() => window.__progress)
+  assert.deepEqual(seen.labels, ['Sending red.png'], 'the progress bar names the file')
+  assert.equal(seen.max, 100, 'the progress bar reached 100%')
+  const img = p.locator('.msg', { hasText: 'red.png' }).getByTestId('thumbnail')
+  await img.waitFor()
+  await p.waitForFunction((el) => el.complete && el.naturalWidth > 0, await img.elementHandle())
+  assert.deepEqual(await img.evaluate((el) => [el.naturalWidth, el.naturalHeight, el.src.slice(0, 5), el.alt]), [2, 3, 'blob:', 'red.png'])
+  step('an image upload shows progress, then its thumbnail loads through the gateway')
+
+  await p.evaluate(() => {
+    const dt = new DataTransfer()
+    dt.items.add(new File(['dropped content'], 'dropped.txt', { type: 'text/plain' }))
+    const pane = document.querySelector('main.pane')
+    pane.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }))
+    pane.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }))
+  })
+  const dropped = p.locator('.msg', { hasText: 'dropped.txt' })
+  await dropped.getByTestId('download').waitFor()
+  await p.evaluate(() => {
+    const dt = new DataTransfer()
+    dt.items.add(new File(['pasted content'], 'pasted.txt', { type: 'text/plain' }))
+    document.querySelector('.composer textarea').dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }))
+  })
+  await p.locator('.msg', { hasText: 'pasted.txt' }).getByTestId('download').waitFor()
+  assert.equal(await p.locator('.composer textarea').inputValue(), '', 'a pasted file does not land in the text')
+  step('a dropped file and a pasted file are sent')
+
+  const [download] = await Promise.all([p.waitForEvent('download'), dropped.getByTestId('download').click()])
+  assert.equal(download.suggestedFilename(), 'dropped.txt')
+  assert.equal(fs.readFileSync(await download.path(), 'utf8'), 'dropped content')
+  assert.deepEqual(direct, [], 'the page never asks Rocket.Chat for a file or holds its token')
+  await axeCheck(p, 'room with an image and files')
+  await ctx.close()
+  step('a download gives the file under its name')
+}
+
 async function chinese(users) {
   const { ctx, p } = await page('zh', { locale: 'zh-CN' })
   await signIn(p, users[0].username)
@@ -348,6 +411,7 @@ async function main() {
     await layouts(users)
     await accessibility(users)
     await markdown(users)
+    await files(users)
     await chinese(users)
     await darkMode(users)
     await keyboard(users)
