@@ -256,6 +256,79 @@ async function files(users) {
   step('a download gives the file under its name')
 }
 
+// A DM in a background tab: the page is hidden (document.visibilityState emulated by an
+// init script, which also wraps Notification and AudioContext to record what the page
+// makes); the getNotification push becomes a desktop notification, the sound toggle beeps
+// and the title counts the unread messages. A message to the room on screen in a visible
+// tab notifies nobody.
+async function notifications(users) {
+  const [alice, bob] = users
+  const ctx = await browser.newContext({ viewport: DESKTOP, locale: 'en-US' })
+  ctx.setDefaultTimeout(TIMEOUT)
+  await ctx.grantPermissions(['notifications'], { origin: base })
+  await ctx.addInitScript(() => {
+    let vis = 'visible'
+    Object.defineProperty(Document.prototype, 'visibilityState', { configurable: true, get: () => vis })
+    Object.defineProperty(Document.prototype, 'hidden', { configurable: true, get: () => vis === 'hidden' })
+    window.__setVisibility = (v) => {
+      vis = v
+      document.dispatchEvent(new Event('visibilitychange'))
+    }
+    window.__notes = []
+    const Real = window.Notification
+    window.Notification = class extends Real {
+      constructor(title, opts) {
+        window.__notes.push({ title, body: opts?.body || '', tag: opts?.tag || '' })
+        super(title, opts)
+      }
+    }
+    window.__beeps = 0
+    const RealAudio = window.AudioContext
+    window.AudioContext = class extends RealAudio {
+      createOscillator() {
+        window.__beeps++
+        return super.createOscillator()
+      }
+    }
+  })
+  const p = await ctx.newPage()
+  p.on('pageerror', (e) => problems.push(`notifications page error: ${e.message}`))
+  await signIn(p, alice.username)
+  await openRoom(p, 'general')
+  assert.equal(await p.evaluate(() => Notification.permission), 'granted')
+  await p.getByTestId('sound-toggle').click()
+  assert.equal(await p.getByTestId('sound-toggle').getAttribute('aria-pressed'), 'true')
+  await p.evaluate(() => window.__setVisibility('hidden'))
+
+  const tok = (await (await fetch(base + '/api/demo/token', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username: bob.username }) })).json()).token
+  const auth = { Authorization: `Bearer ${tok}`, 'Content-Type': 'application/json' }
+  const dmRoom = (await (await fetch(base + '/api/im/dm', { method: 'POST', headers: auth, body: JSON.stringify({ username: alice.username }) })).json()).room
+  const say = async (text) => {
+    const res = await fetch(`${base}/api/im/rooms/${dmRoom.id}/messages`, { method: 'POST', headers: auth, body: JSON.stringify({ text }) })
+    assert.equal(res.status, 201, `bob's DM: ${res.status}`)
+  }
+  const text = `psst, a DM while you are away ${Date.now()}`
+  await say(text)
+  await p.waitForFunction((t) => window.__notes.some((n) => n.body.includes(t)), text)
+  const note = (await p.evaluate(() => window.__notes)).find((n) => n.body.includes(text))
+  assert.equal(note.tag, dmRoom.id, 'the notification is tagged with the room')
+  assert.ok(note.title.includes(bob.username) || note.title.includes(bob.name), `the title names the sender: ${note.title}`)
+  assert.ok(await p.evaluate(() => window.__beeps) >= 1, 'the sound toggle beeps')
+  await p.waitForFunction(() => /^\(\d+\) rcgateway$/.test(document.title))
+  step(`a DM in a hidden tab shows a desktop notification and beeps; title ${JSON.stringify(await p.title())}`)
+
+  await p.evaluate(() => window.__setVisibility('visible'))
+  await p.locator(`button.room[data-rid="${dmRoom.id}"]`).click()
+  await p.locator(`button.room.active[data-rid="${dmRoom.id}"]`).waitFor()
+  const before = await p.evaluate(() => window.__notes.length)
+  const seen = `and now you are looking ${Date.now()}`
+  await say(seen)
+  await p.locator('.msg', { hasText: seen }).waitFor()
+  assert.equal(await p.evaluate(() => window.__notes.length), before, 'no notification for the room on screen')
+  await ctx.close()
+  step('no notification for a message in the room on screen')
+}
+
 async function chinese(users) {
   const { ctx, p } = await page('zh', { locale: 'zh-CN' })
   await signIn(p, users[0].username)
@@ -412,6 +485,7 @@ async function main() {
     await accessibility(users)
     await markdown(users)
     await files(users)
+    await notifications(users)
     await chinese(users)
     await darkMode(users)
     await keyboard(users)

@@ -5,6 +5,7 @@ import { ref } from 'vue'
 const en = {
   'app.loading': 'Loading…',
   'app.signOut': 'Sign out',
+  'app.sound': 'Sound',
   'app.back': 'Back to rooms',
   'login.title': 'rcgateway chat',
   'login.hint': "Rocket.Chat behind your product's own sign-in.",
@@ -99,6 +100,7 @@ const en = {
 const zh = {
   'app.loading': '加载中…',
   'app.signOut': '退出登录',
+  'app.sound': '提示音',
   'app.back': '返回会话列表',
   'login.title': 'rcgateway 聊天',
   'login.hint': '使用产品自己的登录，背后是 Rocket.Chat。',
