@@ -6,6 +6,7 @@ package deploy
 
 import (
 	"bufio"
+	"compress/gzip"
 	"crypto/rand"
 	"io"
 	"net"
@@ -442,8 +443,10 @@ func localNginxConf(t *testing.T, conf, dir string, c composeFile, upstream, lis
 
 // TestNginxKeepsTokensAndOperationsInside runs deploy/nginx.conf in a real nginx in front
 // of a stand-in gateway: /metrics and /version are not reachable through it, the hub still
-// gets its access_token, and the access log never records the token.
+// gets its access_token, the access log never records the token, JS assets are gzipped
+// on request and SSE is not.
 func TestNginxKeepsTokensAndOperationsInside(t *testing.T) {
+	jsAsset := strings.Repeat("export const answer = () => 42;\n", 200)
 	nginx := nginxBinary(t)
 	conf := string(read(t, "deploy/nginx.conf"))
 	c := loadCompose(t)
@@ -453,7 +456,16 @@ func TestNginxKeepsTokensAndOperationsInside(t *testing.T) {
 		mu.Lock()
 		seen = append(seen, r.URL.RequestURI())
 		mu.Unlock()
-		_, _ = io.WriteString(w, "gateway")
+		switch {
+		case strings.HasSuffix(r.URL.Path, ".js"):
+			w.Header().Set("Content-Type", "application/javascript; charset=utf-8")
+			_, _ = io.WriteString(w, jsAsset)
+		case r.Header.Get("Accept") == "text/event-stream":
+			w.Header().Set("Content-Type", "text/event-stream")
+			_, _ = io.WriteString(w, "data: "+strings.Repeat("x", 4096)+"\n\n")
+		default:
+			_, _ = io.WriteString(w, "gateway")
+		}
 	}))
 	defer upstream.Close()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -527,6 +539,34 @@ func TestNginxKeepsTokensAndOperationsInside(t *testing.T) {
 			t.Errorf("GET %s through nginx: %d %q, want nginx's 404", p, st, body)
 		}
 	}
+	// A JS asset the upstream sent uncompressed comes back gzipped when asked for; an SSE
+	// stream never does (gzip would buffer it).
+	fetch := func(p, accept string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest("GET", "http://"+addr+p, nil)
+		req.Header.Set("Accept-Encoding", "gzip")
+		if accept != "" {
+			req.Header.Set("Accept", accept)
+		}
+		resp, err := http.DefaultTransport.RoundTrip(req) // no transparent decompression
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	js := fetch("/assets/index-abc123.js", "")
+	if js.Header.Get("Content-Encoding") != "gzip" || !strings.Contains(js.Header.Get("Vary"), "Accept-Encoding") {
+		t.Errorf("JS asset through nginx: Content-Encoding %q, Vary %q; want gzip, Accept-Encoding", js.Header.Get("Content-Encoding"), js.Header.Get("Vary"))
+	} else if zr, err := gzip.NewReader(js.Body); err != nil {
+		t.Errorf("JS asset: %v", err)
+	} else if b, _ := io.ReadAll(zr); string(b) != jsAsset {
+		t.Errorf("JS asset gunzipped to %d bytes, want the upstream's %d", len(b), len(jsAsset))
+	}
+	if sse := fetch("/signalr?id=c2", "text/event-stream"); sse.Header.Get("Content-Encoding") != "" {
+		t.Errorf("SSE through nginx: Content-Encoding %q, want none", sse.Header.Get("Content-Encoding"))
+	}
+
 	mu.Lock()
 	gotToken := false
 	for _, u := range seen {

@@ -380,6 +380,7 @@ func (s *Server) routes() *echo.Echo {
 	im.DELETE("/rooms/:rid/messages/:mid", s.deleteMessage)
 	im.POST("/rooms/:rid/read", s.markRead)
 	im.POST("/rooms/:rid/files", s.upload)
+	im.GET("/files/:fileId/:name", s.file)
 	im.POST("/dm", s.openDM)
 	im.POST("/rooms", s.createRoom)
 	im.POST("/rooms/:rid/members", s.invite)

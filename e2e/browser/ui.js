@@ -1,4 +1,4 @@
-// The web UI's layouts, languages and edge cases in Debian's Chromium, driven by
+// The web UI's layouts, languages, accessibility (axe-core), files and edge cases in Debian's Chromium, driven by
 // playwright-core against `rcgateway demo`. Run by chat_test.go (TestUIInChromium);
 // configured by environment:
 //   RCGW_BASE_URL      the running demo (http://127.0.0.1:PORT)
@@ -11,6 +11,7 @@ const fs = require('fs')
 const path = require('path')
 const assert = require('assert/strict')
 const { chromium } = require('playwright-core')
+const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8')
 
 const base = process.env.RCGW_BASE_URL
 const artifacts = process.env.RCGW_ARTIFACT_DIR
@@ -60,6 +61,21 @@ async function noOverflow(p, what) {
   })
   assert.deepEqual(wide.out, [], `${what}: elements wider than the ${wide.vw}px viewport`)
   assert.ok(wide.sw <= wide.vw, `${what}: page scrolls sideways (${wide.sw} > ${wide.vw})`)
+}
+
+// axeCheck runs axe-core in the page (evaluated through the DevTools protocol, so the
+// gateway's CSP without inline scripts stays in force) and fails on any serious or
+// critical violation of WCAG 2.x A/AA or axe's best practices.
+async function axeCheck(p, what) {
+  if (!(await p.evaluate(() => typeof window.axe === 'object'))) await p.evaluate(axeSource)
+  const violations = await p.evaluate(async () => {
+    const r = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] }, resultTypes: ['violations'] })
+    return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.impact} ${v.id}: ${v.help} — ${v.nodes.slice(0, 4).map((n) => n.target.join(' ') + (n.failureSummary ? ` (${n.failureSummary.split('\n').slice(1, 2).join('').trim()})` : '')).join('; ')}${v.nodes.length > 4 ? ` … ${v.nodes.length} nodes` : ''}`)
+  })
+  // Collected, not thrown, so one run lists every screen's violations.
+  for (const v of violations) problems.push(`axe on ${what}: ${v}`)
+  if (!violations.length) step(`axe: no serious or critical violations on ${what}`)
 }
 
 async function shot(p, name) {
@@ -151,6 +167,168 @@ async function markdown(users) {
   step('markdown renders as elements, with safe links only')
 }
 
+// Every screen in both layouts, both color schemes and both languages (pairwise: each
+// layout meets each scheme and each language once) passes axe.
+async function accessibility(users) {
+  const combos = [
+    { viewport: DESKTOP, colorScheme: 'light', locale: 'en-US', name: 'desktop light en' },
+    { viewport: DESKTOP, colorScheme: 'dark', locale: 'zh-CN', name: 'desktop dark zh' },
+    { viewport: PHONE, colorScheme: 'light', locale: 'zh-CN', name: 'phone light zh' },
+    { viewport: PHONE, colorScheme: 'dark', locale: 'en-US', name: 'phone dark en' },
+  ]
+  for (const c of combos) {
+    const { ctx, p } = await page(c.name, c)
+    await p.goto(base + '/')
+    await p.getByTestId(`demo-user-${users[0].username}`).waitFor()
+    await axeCheck(p, `${c.name} sign-in`)
+    await p.getByTestId(`demo-user-${users[0].username}`).click()
+    await p.getByTestId('me').waitFor()
+    await p.locator('[data-testid=connection-banner]').waitFor({ state: 'detached' })
+    await p.locator('button.room').first().waitFor()
+    if (c.viewport === PHONE) await axeCheck(p, `${c.name} room list`)
+    await openRoom(p, 'general')
+    await p.locator('.msg').first().waitFor()
+    await axeCheck(p, `${c.name} room`)
+    await ctx.close()
+  }
+}
+
+// A 2x3 PNG (red), small enough to inline.
+const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAIAAAADCAIAAAA2iEnWAAAAEElEQVR4nGP4z8AARAwoFABE0AX7pM/egAAAAABJRU5ErkJggg==', 'base64')
+
+// Files: an image picked in the file input shows upload progress, then a thumbnail loaded
+// through the gateway (a blob, never a Rocket.Chat URL or token in the page); a file
+// dropped on the room and one pasted into the composer are sent; a download gives the
+// file's bytes under its name.
+async function files(users) {
+  const { ctx, p } = await page('files')
+  const direct = []
+  p.on('request', (r) => { if (/\/file-upload\/|rc_token|rc_uid/.test(r.url())) direct.push(r.url()) })
+  await signIn(p, users[0].username)
+  await openRoom(p, 'dev')
+  // The bar may live only milliseconds on a local gateway: a MutationObserver notes what
+  // it showed (its label and the highest value the XHR's upload progress reached).
+  await p.evaluate(() => {
+    window.__progress = { labels: [], max: 0 }
+    new MutationObserver(() => {
+      const el = document.querySelector('[data-testid=upload-progress]')
+      if (!el) return
+      const text = el.querySelector('.upload-name')?.textContent
+      if (text && !window.__progress.labels.includes(text)) window.__progress.labels.push(text)
+      window.__progress.max = Math.max(window.__progress.max, Number(el.querySelector('progress')?.value || 0))
+    }).observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true })
+  })
+  await p.getByTestId('file-input').setInputFiles({ name: 'red.png', mimeType: 'image/png', buffer: PNG })
+  await p.getByTestId('upload-progress').waitFor({ state: 'detached' })
+  const seen = await p.evaluate(() => window.__progress)
+  assert.deepEqual(seen.labels, ['Sending red.png'], 'the progress bar names the file')
+  assert.equal(seen.max, 100, 'the progress bar reached 100%')
+  const img = p.locator('.msg', { hasText: 'red.png' }).getByTestId('thumbnail')
+  await img.waitFor()
+  await p.waitForFunction((el) => el.complete && el.naturalWidth > 0, await img.elementHandle())
+  assert.deepEqual(await img.evaluate((el) => [el.naturalWidth, el.naturalHeight, el.src.slice(0, 5), el.alt]), [2, 3, 'blob:', 'red.png'])
+  step('an image upload shows progress, then its thumbnail loads through the gateway')
+
+  await p.evaluate(() => {
+    const dt = new DataTransfer()
+    dt.items.add(new File(['dropped content'], 'dropped.txt', { type: 'text/plain' }))
+    const pane = document.querySelector('main.pane')
+    pane.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }))
+    pane.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }))
+  })
+  const dropped = p.locator('.msg', { hasText: 'dropped.txt' })
+  await dropped.getByTestId('download').waitFor()
+  await p.evaluate(() => {
+    const dt = new DataTransfer()
+    dt.items.add(new File(['pasted content'], 'pasted.txt', { type: 'text/plain' }))
+    document.querySelector('.composer textarea').dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }))
+  })
+  await p.locator('.msg', { hasText: 'pasted.txt' }).getByTestId('download').waitFor()
+  assert.equal(await p.locator('.composer textarea').inputValue(), '', 'a pasted file does not land in the text')
+  step('a dropped file and a pasted file are sent')
+
+  const [download] = await Promise.all([p.waitForEvent('download'), dropped.getByTestId('download').click()])
+  assert.equal(download.suggestedFilename(), 'dropped.txt')
+  assert.equal(fs.readFileSync(await download.path(), 'utf8'), 'dropped content')
+  assert.deepEqual(direct, [], 'the page never asks Rocket.Chat for a file or holds its token')
+  await axeCheck(p, 'room with an image and files')
+  await ctx.close()
+  step('a download gives the file under its name')
+}
+
+// A DM in a background tab: the page is hidden (document.visibilityState emulated by an
+// init script, which also wraps Notification and AudioContext to record what the page
+// makes); the getNotification push becomes a desktop notification, the sound toggle beeps
+// and the title counts the unread messages. A message to the room on screen in a visible
+// tab notifies nobody.
+async function notifications(users) {
+  const [alice, bob] = users
+  const ctx = await browser.newContext({ viewport: DESKTOP, locale: 'en-US' })
+  ctx.setDefaultTimeout(TIMEOUT)
+  await ctx.grantPermissions(['notifications'], { origin: base })
+  await ctx.addInitScript(() => {
+    let vis = 'visible'
+    Object.defineProperty(Document.prototype, 'visibilityState', { configurable: true, get: () => vis })
+    Object.defineProperty(Document.prototype, 'hidden', { configurable: true, get: () => vis === 'hidden' })
+    window.__setVisibility = (v) => {
+      vis = v
+      document.dispatchEvent(new Event('visibilitychange'))
+    }
+    window.__notes = []
+    const Real = window.Notification
+    window.Notification = class extends Real {
+      constructor(title, opts) {
+        window.__notes.push({ title, body: opts?.body || '', tag: opts?.tag || '' })
+        super(title, opts)
+      }
+    }
+    window.__beeps = 0
+    const RealAudio = window.AudioContext
+    window.AudioContext = class extends RealAudio {
+      createOscillator() {
+        window.__beeps++
+        return super.createOscillator()
+      }
+    }
+  })
+  const p = await ctx.newPage()
+  p.on('pageerror', (e) => problems.push(`notifications page error: ${e.message}`))
+  await signIn(p, alice.username)
+  await openRoom(p, 'general')
+  assert.equal(await p.evaluate(() => Notification.permission), 'granted')
+  await p.getByTestId('sound-toggle').click()
+  assert.equal(await p.getByTestId('sound-toggle').getAttribute('aria-pressed'), 'true')
+  await p.evaluate(() => window.__setVisibility('hidden'))
+
+  const tok = (await (await fetch(base + '/api/demo/token', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username: bob.username }) })).json()).token
+  const auth = { Authorization: `Bearer ${tok}`, 'Content-Type': 'application/json' }
+  const dmRoom = (await (await fetch(base + '/api/im/dm', { method: 'POST', headers: auth, body: JSON.stringify({ userId: alice.userId }) })).json()).room // the other user by product id
+  const say = async (text) => {
+    const res = await fetch(`${base}/api/im/rooms/${dmRoom.id}/messages`, { method: 'POST', headers: auth, body: JSON.stringify({ text }) })
+    assert.equal(res.status, 201, `bob's DM: ${res.status}`)
+  }
+  const text = `psst, a DM while you are away ${Date.now()}`
+  await say(text)
+  await p.waitForFunction((t) => window.__notes.some((n) => n.body.includes(t)), text)
+  const note = (await p.evaluate(() => window.__notes)).find((n) => n.body.includes(text))
+  assert.equal(note.tag, dmRoom.id, 'the notification is tagged with the room')
+  assert.ok(note.title.includes(bob.username) || note.title.includes(bob.name), `the title names the sender: ${note.title}`)
+  assert.ok(await p.evaluate(() => window.__beeps) >= 1, 'the sound toggle beeps')
+  await p.waitForFunction(() => /^\(\d+\) rcgateway$/.test(document.title))
+  step(`a DM in a hidden tab shows a desktop notification and beeps; title ${JSON.stringify(await p.title())}`)
+
+  await p.evaluate(() => window.__setVisibility('visible'))
+  await p.locator(`button.room[data-rid="${dmRoom.id}"]`).click()
+  await p.locator(`button.room.active[data-rid="${dmRoom.id}"]`).waitFor()
+  const before = await p.evaluate(() => window.__notes.length)
+  const seen = `and now you are looking ${Date.now()}`
+  await say(seen)
+  await p.locator('.msg', { hasText: seen }).waitFor()
+  assert.equal(await p.evaluate(() => window.__notes.length), before, 'no notification for the room on screen')
+  await ctx.close()
+  step('no notification for a message in the room on screen')
+}
+
 async function chinese(users) {
   const { ctx, p } = await page('zh', { locale: 'zh-CN' })
   await signIn(p, users[0].username)
@@ -225,6 +403,7 @@ async function editAndDelete(users) {
   const msg = p.locator('.msg-self.msg-sent', { hasText: original })
   await msg.waitFor()
   await msg.hover()
+  await axeCheck(p, 'desktop room with a message\'s actions shown')
   await msg.getByTestId('edit').click()
   const box = p.locator('textarea[data-testid=edit-input]')
   await box.fill('')
@@ -241,6 +420,7 @@ async function editAndDelete(users) {
   await edited.getByTestId('delete').click()
   const dialog = p.locator('.confirm-delete')
   await dialog.waitFor()
+  await axeCheck(p, 'delete confirmation')
   await dialog.getByRole('button', { name: 'Cancel' }).click()
   await dialog.waitFor({ state: 'hidden' })
   assert.equal(await edited.count(), 1, 'cancel keeps the message')
@@ -302,7 +482,10 @@ async function main() {
   browser = await chromium.launch({ executablePath, args: ARGS, timeout: 60000 })
   try {
     await layouts(users)
+    await accessibility(users)
     await markdown(users)
+    await files(users)
+    await notifications(users)
     await chinese(users)
     await darkMode(users)
     await keyboard(users)

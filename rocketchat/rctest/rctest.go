@@ -231,6 +231,7 @@ type upload struct {
 	size                     int
 	confirmed                bool
 	data                     []byte
+	uploadedAt               time.Time
 	// identified: the image header decoded (Rocket.Chat's identify step): format, width, height.
 	identified    bool
 	format        string

@@ -2,6 +2,8 @@ package rctest
 
 import (
 	"bytes"
+	"cmp"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"image"
@@ -1553,7 +1555,7 @@ func (c *call) takeFile(r *room) (*upload, reply, bool) {
 	if err != nil {
 		return nil, fail("error-file-upload", "Could not read the file", nil), false
 	}
-	up := &upload{id: randomID(), rid: r.id, uid: c.u.id, name: fh.Filename, mime: mt, size: len(data), data: data}
+	up := &upload{id: randomID(), rid: r.id, uid: c.u.id, name: fh.Filename, mime: mt, size: len(data), data: data, uploadedAt: time.Now().UTC()}
 	if strings.HasPrefix(mt, "image/") {
 		if cfg, format, err := image.DecodeConfig(bytes.NewReader(data)); err == nil {
 			up.identified, up.format, up.width, up.height = true, format, cfg.Width, cfg.Height
@@ -1755,41 +1757,94 @@ func (c *call) chatReact() reply {
 	return ok(nil)
 }
 
-// serveFile serves /file-upload/<fileId>/<name> to users who can read the file's room,
-// authenticated by X-User-Id/X-Auth-Token headers, rc_uid/rc_token cookies or query.
+// serveFile serves /file-upload/<fileId>/<name> as apps/meteor/app/file-upload/server/lib/requests.ts
+// does: 404 for an unknown id, 403 when FileUpload.requestCanAccessFiles (lib/FileUpload.ts)
+// refuses. That check reads rc_uid/rc_token from the query, else from the cookies, and only
+// then falls back to the X-User-Id/X-Auth-Token headers; the user must hold that login token.
+// With the default settings (FileUpload_ProtectFiles and FileUpload_Restrict_to_room_members
+// true, FileUpload_Restrict_to_users_who_can_access_room false: server/settings/file-upload.ts)
+// only a subscriber of the file's room may read it, even in a public channel. The answer
+// carries requests.ts' CSP and Cache-Control and the GridFS store's headers
+// (config/GridFS.ts: inline Content-Disposition with filename*, Content-Type,
+// Content-Length, Last-Modified), gzipped when the request accepts gzip, as GridFS does.
 func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
-	uid, tok := r.Header.Get("X-User-Id"), r.Header.Get("X-Auth-Token")
+	status := s.serveFileInner(w, r)
+	s.mu.Lock()
+	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Status: status,
+		UserID: r.Header.Get("X-User-Id"), Time: time.Now()})
+	s.mu.Unlock()
+}
+
+func (s *Server) serveFileInner(w http.ResponseWriter, r *http.Request) int {
+	q := r.URL.Query()
+	uid, tok := q.Get("rc_uid"), q.Get("rc_token")
 	if uid == "" {
 		if c, err := r.Cookie("rc_uid"); err == nil {
 			uid = c.Value
-		}
-		if c, err := r.Cookie("rc_token"); err == nil {
-			tok = c.Value
+			tok = ""
+			if c, err := r.Cookie("rc_token"); err == nil {
+				tok = c.Value
+			}
 		}
 	}
 	if uid == "" {
-		uid, tok = r.URL.Query().Get("rc_uid"), r.URL.Query().Get("rc_token")
+		uid = r.Header.Get("X-User-Id")
+	}
+	if tok == "" {
+		tok = r.Header.Get("X-Auth-Token")
 	}
 	s.mu.Lock()
-	u, t := s.findToken(uid, tok)
 	up := s.files[r.PathValue("id")]
-	allowed := u != nil && uid != "" && !s.tokenExpired(t) && up != nil && s.canRead(u.id, s.rooms[up.rid])
-	var data []byte
-	var mt string
+	allowed := false
+	if up != nil && uid != "" && tok != "" {
+		u, t := s.findToken(uid, tok)
+		allowed = u != nil && u.id == uid && !s.tokenExpired(t) && s.isMember(u.id, s.rooms[up.rid])
+	}
+	var f upload
 	if up != nil {
-		data, mt = up.data, up.mime
+		f = *up
 	}
 	s.mu.Unlock()
 	switch {
 	case up == nil:
-		http.NotFound(w, r)
+		w.WriteHeader(http.StatusNotFound)
+		return http.StatusNotFound
 	case !allowed:
-		http.Error(w, "Forbidden", http.StatusForbidden)
-	default:
-		w.Header().Set("Content-Type", mt)
-		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
-		_, _ = w.Write(data)
+		w.WriteHeader(http.StatusForbidden)
+		return http.StatusForbidden
 	}
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'none'")
+	h.Set("Cache-Control", "max-age=31536000")
+	h.Set("Content-Disposition", "inline; filename*=UTF-8''"+encodeURIComponent(f.name))
+	h.Set("Last-Modified", f.uploadedAt.UTC().Format(http.TimeFormat))
+	h.Set("Content-Type", cmp.Or(f.mime, "application/octet-stream"))
+	if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		h.Set("Content-Encoding", "gzip")
+		w.WriteHeader(http.StatusOK)
+		zw := gzip.NewWriter(w)
+		_, _ = zw.Write(f.data)
+		_ = zw.Close()
+		return http.StatusOK
+	}
+	h.Set("Content-Length", strconv.Itoa(len(f.data)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(f.data)
+	return http.StatusOK
+}
+
+// encodeURIComponent escapes as JavaScript's encodeURIComponent: everything but letters,
+// digits and -_.!~*'() is percent-encoded as UTF-8.
+func encodeURIComponent(s string) string {
+	var b strings.Builder
+	for _, c := range []byte(s) {
+		if c < 0x80 && (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-_.!~*'()", c) >= 0) {
+			b.WriteByte(c)
+			continue
+		}
+		fmt.Fprintf(&b, "%%%02X", c)
+	}
+	return b.String()
 }
 
 // Block_Multiple_Failed_Logins: 10 failures for a user or 50 from an IP block logins for 5 min.

@@ -89,6 +89,8 @@ export interface ChatClientOptions {
   /** Injected @microsoft/signalr module (tests). */
   signalR?: unknown
   fetch?: typeof fetch
+  /** Used for uploads with progress (default: the global XMLHttpRequest). */
+  XMLHttpRequest?: typeof XMLHttpRequest
   setTimeout?: typeof setTimeout
   clearTimeout?: typeof clearTimeout
 }
@@ -102,8 +104,12 @@ export declare class ChatError extends Error {
   readonly network: boolean
 }
 
+/** Upload progress: bytes sent and the request's total size (0 when unknown). */
+export interface UploadProgress { loaded: number; total: number }
+export interface UploadOptions { onProgress?: (p: UploadProgress) => void; signal?: AbortSignal }
+
 export interface ChatApi {
-  request<T = unknown>(method: string, path: string, opts?: { json?: unknown; form?: FormData; auth?: boolean }): Promise<T>
+  request<T = unknown>(method: string, path: string, opts?: { json?: unknown; form?: FormData; auth?: boolean; blob?: boolean; onProgress?: (p: UploadProgress) => void; signal?: AbortSignal }): Promise<T>
   me(): Promise<Me>
   rooms(): Promise<{ rooms: Room[] }>
   unread(): Promise<{ total: number; mentions: number }>
@@ -112,7 +118,10 @@ export interface ChatApi {
   edit(rid: string, mid: string, text: string): Promise<{ message: RcMessage }>
   deleteMessage(rid: string, mid: string): Promise<null>
   markRead(rid: string): Promise<null>
-  upload(rid: string, file: Blob, description?: string): Promise<{ message: RcMessage }>
+  /** Upload a file; onProgress (sent over XMLHttpRequest) reports the bytes sent. */
+  upload(rid: string, file: Blob, description?: string, opts?: UploadOptions): Promise<{ message: RcMessage }>
+  /** A message's file (/file-upload/<id>/<name> link) through the gateway, with the user's own token. */
+  file(link: string, opts?: { signal?: AbortSignal }): Promise<Blob>
   openDM(username: string): Promise<{ room: Room }>
   createRoom(type: 'c' | 'p', name: string, members?: string[]): Promise<{ room: Room }>
   addMember(rid: string, username: string): Promise<null>
@@ -135,3 +144,5 @@ export declare const TARGETS: Readonly<{ message: string; subscription: string; 
 export declare function codeForStatus(status: number): string
 export declare function isAuthRejection(err: unknown): boolean
 export declare function newMessageId(): string
+/** The gateway path (/api/im/files/<id>/<name>) of a message's /file-upload/<id>/<name> link, or null. */
+export declare function fileUrl(link: string): string | null

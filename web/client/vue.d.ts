@@ -1,5 +1,5 @@
 import type { App, ComputedRef, Ref } from 'vue'
-import type { ChatClient, ConnectionState, Me, RcMessage, Room } from './index'
+import type { ChatClient, ConnectionState, Me, RcMessage, Room, UploadOptions } from './index'
 
 export type ShownMessage = RcMessage & { from: 'self' | 'opposite' | 'system'; status: 'pending' | 'sent' | 'failed'; error?: unknown }
 export type ChatStore = ReturnType<typeof createChatStore>
@@ -27,7 +27,7 @@ export declare function useMessages(rid: string | Ref<string>, store?: ChatStore
   discard(m: ShownMessage): void
   edit(m: ShownMessage, text: string): Promise<RcMessage>
   remove(m: ShownMessage): Promise<void>
-  upload(file: Blob, description?: string): Promise<RcMessage>
+  upload(file: Blob, description?: string, opts?: UploadOptions): Promise<RcMessage>
   markRead(): Promise<void>
 }
 export declare function useConnectionState(store?: ChatStore): Readonly<Ref<ConnectionState>>

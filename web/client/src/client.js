@@ -51,6 +51,7 @@ export class ChatClient {
       baseUrl: this._baseUrl,
       getToken: (o) => this._token(o),
       fetch: fetchFn,
+      XMLHttpRequest: options.XMLHttpRequest || globalThis.XMLHttpRequest,
       onUnauthorized: (err) => this._unauthorized(err),
     })
   }

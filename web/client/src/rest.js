@@ -8,8 +8,8 @@ const enc = encodeURIComponent
 /**
  * @param {{baseUrl: string, getToken: (o: {forceRefresh: boolean}) => Promise<string>, fetch: typeof fetch, onUnauthorized: (e: ChatError) => void}} o
  */
-export function createRest({ baseUrl, getToken, fetch: fetchFn, onUnauthorized }) {
-  async function once(method, path, { json, form, auth }, forceRefresh) {
+export function createRest({ baseUrl, getToken, fetch: fetchFn, onUnauthorized, XMLHttpRequest: XHR = globalThis.XMLHttpRequest }) {
+  async function once(method, path, { json, form, auth, blob, onProgress, signal }, forceRefresh) {
     const headers = {}
     let body
     if (json !== undefined) {
@@ -25,11 +25,16 @@ export function createRest({ baseUrl, getToken, fetch: fetchFn, onUnauthorized }
     const op = `${method} ${path.split('?')[0]}`
     let res
     try {
-      res = await fetchFn(baseUrl + path, { method, headers, body })
+      // fetch reports no upload progress: an upload that asks for it goes through XHR.
+      res = onProgress && XHR
+        ? await xhrRequest(XHR, method, baseUrl + path, headers, body, onProgress, signal)
+        : await fetchFn(baseUrl + path, { method, headers, body, signal })
     } catch (err) {
+      if (err?.name === 'AbortError') throw err
       throw new ChatError('network', 0, `${op}: gateway unreachable: ${err?.message || err}`, { cause: err, operation: op })
     }
     if (res.status === 204) return null
+    if (blob && res.ok) return await res.blob()
     const text = await res.text()
     let data = null
     if (text) {
@@ -77,11 +82,16 @@ export function createRest({ baseUrl, getToken, fetch: fetchFn, onUnauthorized }
     edit: (rid, mid, text) => request('PATCH', `/api/im/rooms/${enc(rid)}/messages/${enc(mid)}`, { json: { text } }),
     deleteMessage: (rid, mid) => request('DELETE', `/api/im/rooms/${enc(rid)}/messages/${enc(mid)}`),
     markRead: (rid) => request('POST', `/api/im/rooms/${enc(rid)}/read`),
-    upload: (rid, file, description) => {
+    upload: (rid, file, description, { onProgress, signal } = {}) => {
       const form = new FormData()
       form.append('file', file)
       if (description) form.append('description', description)
-      return request('POST', `/api/im/rooms/${enc(rid)}/files`, { form })
+      return request('POST', `/api/im/rooms/${enc(rid)}/files`, { form, onProgress, signal })
+    },
+    file: (link, { signal } = {}) => {
+      const path = fileUrl(link)
+      if (!path) return Promise.reject(new ChatError('bad_request', 0, `not a Rocket.Chat file link: ${link}`, { operation: 'GET /api/im/files' }))
+      return request('GET', path, { blob: true, signal })
     },
     openDM: (username) => request('POST', '/api/im/dm', { json: { username } }),
     createRoom: (type, name, members) => request('POST', '/api/im/rooms', { json: { type, name, members } }),
@@ -99,4 +109,45 @@ export function newMessageId() {
   let id = ''
   for (const b of bytes) id += alphabet[b % alphabet.length]
   return id
+}
+
+// fileUrl maps a message's Rocket.Chat file link (/file-upload/<fileId>/<name>, as in
+// attachments[].title_link and image_url, relative or on the Rocket.Chat host, with or
+// without a query) to the gateway's /api/im/files/<fileId>/<name>; null for anything else.
+export function fileUrl(link) {
+  if (typeof link !== 'string') return null
+  const m = /^(?:https?:\/\/[^/]+)?\/file-upload\/([A-Za-z0-9]+)\/([^?#]+)/.exec(link)
+  if (!m) return null
+  let name
+  try {
+    name = decodeURIComponent(m[2])
+  } catch {
+    return null
+  }
+  if (!name || name === '.' || name === '..' || /[\/\\]/.test(name)) return null
+  return `/api/im/files/${m[1]}/${enc(name)}`
+}
+
+// xhrRequest sends one request with XMLHttpRequest, reporting upload progress as
+// onProgress({loaded, total}), and answers with the parts of a fetch Response that
+// createRest reads.
+function xhrRequest(XHR, method, url, headers, body, onProgress, signal) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XHR()
+    xhr.open(method, url)
+    for (const [k, v] of Object.entries(headers)) xhr.setRequestHeader(k, v)
+    xhr.upload.onprogress = (e) => onProgress({ loaded: e.loaded, total: e.lengthComputable ? e.total : 0 })
+    xhr.onload = () => resolve({
+      status: xhr.status,
+      ok: xhr.status >= 200 && xhr.status < 300,
+      text: async () => xhr.responseText,
+    })
+    xhr.onerror = () => reject(new TypeError('network error'))
+    xhr.onabort = () => reject(Object.assign(new Error('upload aborted'), { name: 'AbortError' }))
+    if (signal) {
+      if (signal.aborted) return xhr.abort()
+      signal.addEventListener('abort', () => xhr.abort(), { once: true })
+    }
+    xhr.send(body)
+  })
 }

@@ -208,8 +208,8 @@ export function createChatStore(client, opts = {}) {
     onDeleted({ rid: m.rid, _id: m._id })
   }
 
-  async function upload(rid, file, description) {
-    const res = await client.api.upload(rid, file, description)
+  async function upload(rid, file, description, opts) {
+    const res = await client.api.upload(rid, file, description, opts)
     if (res?.message) upsert(res.message)
     return res?.message
   }

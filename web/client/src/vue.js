@@ -75,7 +75,7 @@ export function useMessages(rid, store) {
     discard: (m) => s.discard(m),
     edit: (m, text) => s.edit(m, text),
     remove: (m) => s.remove(m),
-    upload: (file, description) => s.upload(id.value, file, description),
+    upload: (file, description, opts) => s.upload(id.value, file, description, opts),
     markRead: () => s.markRead(id.value),
   }
 }
