@@ -76,11 +76,14 @@ func (s State) String() string {
 
 // StateEvent reports a state change. Gap is true on StateConnected after an earlier
 // connection was lost: events may have been missed, so the caller resyncs. Err is the cause
-// of a disconnect.
+// of a disconnect. On the StateDisconnected that ends a connection that was up, LastFrame is
+// when its last frame arrived: every event Rocket.Chat sent before then was delivered, so a
+// resync need not reach further back. It is zero after an attempt that never came up.
 type StateEvent struct {
-	State State
-	Gap   bool
-	Err   error
+	State     State
+	Gap       bool
+	Err       error
+	LastFrame time.Time
 }
 
 func (MessageEvent) isEvent()          {}

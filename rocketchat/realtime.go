@@ -114,12 +114,12 @@ func (r *Realtime) Run(ctx context.Context, emit func(Event)) error {
 	attempt := 0
 	connectedBefore := false
 	for {
-		up, err := r.connection(ctx, &connectedBefore)
+		up, last, err := r.connection(ctx, &connectedBefore)
 		if ctx.Err() != nil {
-			r.send(StateEvent{State: StateDisconnected, Err: ctx.Err()})
+			r.send(StateEvent{State: StateDisconnected, Err: ctx.Err(), LastFrame: last})
 			return ctx.Err()
 		}
-		r.send(StateEvent{State: StateDisconnected, Err: err})
+		r.send(StateEvent{State: StateDisconnected, Err: err, LastFrame: last})
 		if errors.Is(err, ErrAuthLost) {
 			return err
 		}
@@ -203,7 +203,8 @@ func (r *Realtime) onData(d ddp.Data) {
 
 // connection runs one DDP connection until it ends. up reports whether it got as far as
 // StateConnected.
-func (r *Realtime) connection(ctx context.Context, connectedBefore *bool) (up bool, err error) {
+// connection runs one connection. last is when its last frame arrived, once it was up.
+func (r *Realtime) connection(ctx context.Context, connectedBefore *bool) (up bool, last time.Time, err error) {
 	setup, cancel := context.WithTimeout(ctx, r.opts.DialTimeout)
 	defer cancel()
 	c, err := ddp.Dial(setup, r.opts.URL, ddp.Options{
@@ -214,15 +215,15 @@ func (r *Realtime) connection(ctx context.Context, connectedBefore *bool) (up bo
 		},
 	})
 	if err != nil {
-		return false, fmt.Errorf("rocketchat: realtime: %w", err)
+		return false, time.Time{}, fmt.Errorf("rocketchat: realtime: %w", err)
 	}
 	defer c.Close()
 	if _, err := c.Call(setup, "login", map[string]any{"resume": r.opts.Token}); err != nil {
 		var me *ddp.Error
 		if errors.As(err, &me) && isAuthError(me) {
-			return false, fmt.Errorf("%w: resume refused: %s %s", ErrAuthLost, me.Code, me.Reason)
+			return false, time.Time{}, fmt.Errorf("%w: resume refused: %s %s", ErrAuthLost, me.Code, me.Reason)
 		}
-		return false, fmt.Errorf("rocketchat: realtime: login: %w", err)
+		return false, time.Time{}, fmt.Errorf("rocketchat: realtime: login: %w", err)
 	}
 	// Room changes seen on an earlier connection do not matter here: the resync covers the gap.
 	r.roomMu.Lock()
@@ -236,7 +237,7 @@ func (r *Realtime) connection(ctx context.Context, connectedBefore *bool) (up bo
 		subs = append(subs, ddp.Sub{Name: streamNotifyUser, Params: []any{r.opts.UserID + "/" + ev, streamOpts()}})
 	}
 	if _, err := c.SubscribeAll(setup, subs...); err != nil {
-		return false, fmt.Errorf("rocketchat: realtime: subscribe: %w", err)
+		return false, time.Time{}, fmt.Errorf("rocketchat: realtime: subscribe: %w", err)
 	}
 	// Drop room ops queued on an earlier connection: the room list is re-read now.
 	r.roomMu.Lock()
@@ -247,9 +248,9 @@ func (r *Realtime) connection(ctx context.Context, connectedBefore *bool) (up bo
 		subs, _, err := r.opts.Client.SubscriptionsGet(setup, Credentials{UserID: r.opts.UserID, Token: r.opts.Token}, time.Time{})
 		if err != nil {
 			if errors.Is(err, ErrUnauthorized) {
-				return false, fmt.Errorf("%w: subscriptions.get: %v", ErrAuthLost, err)
+				return false, time.Time{}, fmt.Errorf("%w: subscriptions.get: %v", ErrAuthLost, err)
 			}
-			return false, fmt.Errorf("rocketchat: realtime: list rooms: %w", err)
+			return false, time.Time{}, fmt.Errorf("rocketchat: realtime: list rooms: %w", err)
 		}
 		var rids []string
 		for _, raw := range subs {
@@ -276,9 +277,9 @@ func (r *Realtime) connection(ctx context.Context, connectedBefore *bool) (up bo
 		}
 		select {
 		case <-ctx.Done():
-			return true, ctx.Err()
+			return true, c.LastReceived(), ctx.Err()
 		case <-c.Done():
-			return true, fmt.Errorf("rocketchat: realtime: %w", c.Err())
+			return true, c.LastReceived(), fmt.Errorf("rocketchat: realtime: %w", c.Err())
 		case <-timer.C:
 			fl.step(ctx)
 		case <-r.roomSig:

@@ -24,12 +24,22 @@ type Leaser interface {
 
 // Lease is a held ownership. Token is a fencing token: it grows with every grant of the
 // same user's lease, so a stale owner can be told apart from the current one.
+//
+// A lease also carries the user's delivery watermark from owner to owner: the point from
+// which a new owner's resync must start so that nothing the previous owner had not yet
+// delivered is lost (the start of a gap it had not closed, or when its upstream last
+// received). Owners record it on every renewal and at release.
 type Lease interface {
 	Token() int64
-	// Renew extends the lease by its ttl; ErrLeaseLost when it is no longer ours.
-	Renew(ctx context.Context) error
-	// Release gives the lease up if it is still ours.
-	Release(ctx context.Context) error
+	// Watermark is the mark the previous owner left, zero when there is none (the user's
+	// upstream ended cleanly, or never ran).
+	Watermark() time.Time
+	// Renew extends the lease by its ttl and records mark (zero: keep the recorded one);
+	// ErrLeaseLost when it is no longer ours.
+	Renew(ctx context.Context, mark time.Time) error
+	// Release gives the lease up if it is still ours, leaving mark for the next owner
+	// (zero: nothing is owed, the next owner starts fresh).
+	Release(ctx context.Context, mark time.Time) error
 }
 
 // TokenStore caches users' Rocket.Chat credentials. Implementations never log them.

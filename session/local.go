@@ -39,7 +39,10 @@ type localLease struct {
 
 func (x *localLease) Token() int64 { return x.token }
 
-func (x *localLease) Renew(context.Context) error {
+// Watermark is always zero: on one node the user's loop keeps its own mark.
+func (x *localLease) Watermark() time.Time { return time.Time{} }
+
+func (x *localLease) Renew(context.Context, time.Time) error {
 	x.l.mu.Lock()
 	defer x.l.mu.Unlock()
 	if x.l.held[x.user] != x.token {
@@ -48,7 +51,7 @@ func (x *localLease) Renew(context.Context) error {
 	return nil
 }
 
-func (x *localLease) Release(context.Context) error {
+func (x *localLease) Release(context.Context, time.Time) error {
 	x.l.mu.Lock()
 	defer x.l.mu.Unlock()
 	if x.l.held[x.user] == x.token {

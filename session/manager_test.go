@@ -360,7 +360,7 @@ func TestLiveEventsWaitForTheResync(t *testing.T) {
 func TestSlowResyncReleasesLiveEvents(t *testing.T) {
 	f := newFixture(t, func(o *Options) { o.ResyncHold = 50 * time.Millisecond })
 	rid, ids, end := f.outage(t, 2)
-	f.s.SetLatency(700 * time.Millisecond) // every REST call of the resync takes this long
+	f.s.SetLatency(1500 * time.Millisecond) // every REST call of the resync takes this long (three or more: seconds)
 	end()
 	waitFor(t, f.rec, "the reconnect", func() bool {
 		st := f.m.Stats()

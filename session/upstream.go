@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"math/rand/v2"
-	"slices"
 	"sync"
 	"time"
 
@@ -29,9 +29,9 @@ type userLoop struct {
 	flags  int
 	notify chan struct{}
 
-	// lastAlive is when the previous upstream of this user (on this node) was last known
-	// to be receiving; the next connection resyncs from there. Zero: never connected, and
-	// the first connection resyncs from started, so that nothing posted while it was being
+	// lastAlive is the watermark the previous upstream period of this user on this node left
+	// (see watermark): the next one resyncs from there. Zero: no period yet, and the first
+	// resyncs from started (or the lease's mark), so that nothing posted while it was being
 	// set up (login, subscriptions) is lost.
 	lastAlive time.Time
 	started   time.Time
@@ -162,7 +162,7 @@ func (m *Manager) runLoop(ul *userLoop) {
 		}
 		reason, err := m.serve(ul, lease, log)
 		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if rerr := lease.Release(rctx); rerr != nil {
+		if rerr := lease.Release(rctx, m.releaseMark(ul, lease, reason)); rerr != nil {
 			log.Warn("upstream lease release failed", "err", rerr)
 		}
 		cancel()
@@ -193,7 +193,7 @@ func (m *Manager) runLoop(ul *userLoop) {
 			log.Warn("upstream failed", "reason", reason, "err", err)
 		}
 		failures++
-		if !m.wait(ul, backoff(failures)) {
+		if !m.wait(ul, m.backoff(failures)) {
 			m.exitLoop(ul, true)
 			return
 		}
@@ -213,10 +213,31 @@ func (m *Manager) wait(ul *userLoop, d time.Duration) bool {
 	return true
 }
 
-func backoff(failures int) time.Duration {
-	d := 500 * time.Millisecond << min(failures, 6)
-	d = min(d, 30*time.Second)
+// backoff is the jittered wait before the next attempt, capped by the Realtime's BackoffMax
+// (rocketchat.reconnect_max; 5 s if unset), so a user is back within seconds of Rocket.Chat
+// answering again.
+func (m *Manager) backoff(failures int) time.Duration {
+	ceil := m.o.Realtime.BackoffMax
+	if ceil <= 0 {
+		ceil = 5 * time.Second
+	}
+	d := min(500*time.Millisecond<<min(failures, 6), ceil)
 	return d/2 + rand.N(d/2+1)
+}
+
+// releaseMark is the watermark a period leaves with its lease: nothing when the user went
+// idle (no one to deliver to), else where delivery got to (this node's last period, else the
+// mark it inherited, else when the loop began).
+func (m *Manager) releaseMark(ul *userLoop, lease Lease, reason endReason) time.Time {
+	switch {
+	case reason == endIdle:
+		return time.Time{}
+	case !ul.lastAlive.IsZero():
+		return ul.lastAlive
+	case !lease.Watermark().IsZero():
+		return lease.Watermark()
+	}
+	return ul.started
 }
 
 // userGone reports whether the user's Rocket.Chat account no longer exists, is inactive or
@@ -234,11 +255,52 @@ func (m *Manager) userGone(userID string) bool {
 	return err == nil && !ru.Active
 }
 
-// serve runs one upstream connection with lease until a reason to end it.
-func (m *Manager) serve(ul *userLoop, lease Lease, log interface {
-	Warn(string, ...any)
-	Debug(string, ...any)
-}) (endReason, error) {
+// upstream is one period of a user's upstream on this node, under one lease: the realtime
+// connection (reconnecting inside Run), the resyncs it starts, the live events held behind
+// them, and the delivery watermark. run owns it; emit runs on the Realtime's goroutine and
+// touches only the watermark (under mu), the held events (their own lock) and the counters.
+type upstream struct {
+	m     *Manager
+	ul    *userLoop
+	lease Lease
+	cred  rocketchat.Credentials
+	log   *slog.Logger
+
+	ctx    context.Context // ends with the period
+	cancel context.CancelFunc
+	bg     sync.WaitGroup // resyncs (started by emit, waited for by run)
+	held   heldEvents
+
+	mu   sync.Mutex
+	mark watermark
+
+	connected, everConnected bool // emit's; run reads them once Run has returned
+}
+
+// watermark says from where a resync must start so that nothing is lost, and moves only when
+// delivery is certain: when a connection that was up ends (to its last received frame, not to
+// when the loss was noticed), and when a resync succeeds. Failed reconnect attempts and
+// failed resyncs leave it where it is.
+type watermark struct {
+	gap      time.Time // start of the current gap: the next connect resyncs from here
+	unsynced time.Time // start of the oldest gap whose resync has not succeeded (zero: none)
+	up       bool      // a connection is up: everything until now is delivered or resyncing
+}
+
+// from is where a next owner (or the next connection) must start: the oldest gap not yet
+// covered.
+func (w *watermark) from(now time.Time) time.Time {
+	switch {
+	case !w.unsynced.IsZero():
+		return w.unsynced
+	case w.up:
+		return now
+	}
+	return w.gap
+}
+
+// serve runs one upstream period with lease until a reason to end it.
+func (m *Manager) serve(ul *userLoop, lease Lease, log *slog.Logger) (endReason, error) {
 	cred, exp, err := m.credentials(m.ctx, m.identity(ul.id))
 	if err != nil {
 		if m.ctx.Err() != nil {
@@ -263,98 +325,43 @@ func (m *Manager) serve(ul *userLoop, lease Lease, log interface {
 	if err != nil {
 		return endError, err
 	}
+	u := &upstream{m: m, ul: ul, lease: lease, cred: cred, log: log}
+	u.ctx, u.cancel = context.WithCancel(m.ctx)
+	defer u.bg.Wait()
+	defer u.cancel()
+	u.mark.gap = u.startFrom()
+	if m.o.Clustered {
+		// Leave the starting point with the lease at once: if this node dies before its
+		// first renewal, the next owner still starts there.
+		if err := lease.Renew(m.ctx, u.mark.gap); err != nil && !errors.Is(err, ErrLeaseLost) {
+			log.Warn("upstream lease renew failed", "err", err)
+		}
+	}
+	return u.run(rt, exp)
+}
 
-	ctx, cancel := context.WithCancel(m.ctx)
-	var bg sync.WaitGroup // resyncs started by this connection
-	defer bg.Wait()
-	defer cancel()
+// startFrom is where this period's first resync starts: where this node's previous upstream
+// of the user left off, or where the previous owner's lease says, whichever is older; a user
+// with neither starts when its loop did (nothing posted during login is lost).
+func (u *upstream) startFrom() time.Time {
+	from := u.ul.lastAlive
+	if w := u.lease.Watermark(); !w.IsZero() && (from.IsZero() || w.Before(from)) {
+		from = w
+	}
+	if from.IsZero() {
+		from = u.ul.started
+	}
+	return from
+}
 
-	since := ul.lastAlive
-	switch {
-	case since.IsZero() && m.o.Clustered && lease.Token() > 1:
-		// Taken over from another node: it may have missed events before it died.
-		since = ul.started.Add(-2 * m.o.LeaseTTL)
-	case since.IsZero():
-		since = ul.started
-	}
-	var connected, everConnected bool
-	// While a resync runs, live events wait behind it, so that what was missed reaches the
-	// browser before what came after (the translator drops what the resync already pushed).
-	var held heldEvents
-	pushHeld := func(ev rocketchat.Event) {
-		if ctx.Err() == nil { // ending: nobody to push to
-			m.push(ctx, ul, ev)
-		}
-	}
-	emit := func(ev rocketchat.Event) {
-		if se, ok := ev.(rocketchat.StateEvent); ok {
-			switch se.State {
-			case rocketchat.StateConnected:
-				m.connected.Add(1)
-				connected, everConnected = true, true
-				if se.Gap {
-					m.reconnects.Add(1)
-				}
-				if !since.IsZero() {
-					from, gap := since.Add(-m.o.ResyncSlack), since
-					held.begin()
-					bg.Add(1)
-					go func() {
-						defer bg.Done()
-						m.resync(ctx, ul, cred, from, gap)
-						held.end(pushHeld)
-					}()
-				}
-			case rocketchat.StateDisconnected:
-				if connected {
-					m.connected.Add(-1)
-					connected = false
-				}
-				since = time.Now()
-			}
-			return
-		}
-		switch e := ev.(type) {
-		case rocketchat.ForcedLogoutEvent:
-			m.dropToken(ctx, ul.id, false)
-			return
-		case rocketchat.SubscriptionListEvent:
-			for _, raw := range e.Subscriptions {
-				ul.book.note(raw)
-			}
-			return
-		case rocketchat.SubscriptionEvent:
-			if e.Action == "removed" {
-				var s struct {
-					ID string `json:"_id"`
-				}
-				_ = json.Unmarshal(e.Raw, &s)
-				ul.book.remove(s.ID, e.RoomID)
-			} else {
-				ul.book.note(e.Raw)
-			}
-		}
-		if !held.hold(ev) {
-			m.push(ctx, ul, ev)
-		}
-	}
+func (u *upstream) run(rt *rocketchat.Realtime, exp time.Time) (endReason, error) {
+	m, ul := u.m, u.ul
 	done := make(chan error, 1)
-	go func() { done <- rt.Run(ctx, emit) }()
-	// alive records, once Run has returned, up to when this connection received events; a
-	// connection that never came up leaves the next one's resync point where it was.
-	alive := func() {
-		if everConnected {
-			ul.lastAlive = time.Now()
-		}
-	}
+	go func() { done <- rt.Run(u.ctx, u.emit) }()
 	finish := func(r endReason, err error) (endReason, error) {
-		cancel()
+		u.cancel()
 		<-done
-		alive()
-		if connected {
-			m.connected.Add(-1)
-			connected = false
-		}
+		u.ended()
 		return r, err
 	}
 
@@ -364,15 +371,14 @@ func (m *Manager) serve(ul *userLoop, lease Lease, log interface {
 	defer renew.Stop()
 	check := time.NewTicker(m.o.CheckInterval)
 	defer check.Stop()
-	var idleSince time.Time
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
+	idle := false // no connection anywhere: linger runs
+	defer linger.Stop()
 	for {
 		select {
 		case err := <-done:
-			alive()
-			if connected {
-				m.connected.Add(-1)
-				connected = false
-			}
+			u.ended()
 			if errors.Is(err, rocketchat.ErrAuthLost) {
 				return endAuthLost, err
 			}
@@ -381,17 +387,19 @@ func (m *Manager) serve(ul *userLoop, lease Lease, log interface {
 			}
 			return endError, err
 		case <-tokenTimer.C:
-			log.Debug("user token expired: cycling the upstream")
+			u.log.Debug("user token expired: cycling the upstream")
 			r, err := finish(endToken, nil)
 			m.dropToken(m.ctx, ul.id, true)
 			return r, err
 		case <-renew.C:
-			if err := lease.Renew(m.ctx); err != nil {
+			if err := u.lease.Renew(m.ctx, u.watermark()); err != nil {
 				if errors.Is(err, ErrLeaseLost) {
 					return finish(endLeaseLost, nil)
 				}
-				log.Warn("upstream lease renew failed", "err", err)
+				u.log.Warn("upstream lease renew failed", "err", err)
 			}
+		case <-linger.C:
+			return finish(endIdle, nil)
 		case <-ul.notify:
 			f := ul.take()
 			if f&sigStop != 0 {
@@ -401,48 +409,163 @@ func (m *Manager) serve(ul *userLoop, lease Lease, log interface {
 			if f&sigToken != 0 {
 				return finish(endToken, nil)
 			}
-			idleSince = m.idleCheck(ul, idleSince)
+			idle = u.idleCheck(linger, idle)
 		case <-check.C:
-			idleSince = m.idleCheck(ul, idleSince)
-			held.expire(time.Now(), m.o.ResyncHold, pushHeld)
-		}
-		if !idleSince.IsZero() && time.Since(idleSince) >= m.o.Linger {
-			return finish(endIdle, nil)
+			idle = u.idleCheck(linger, idle)
+			u.held.expire(time.Now(), m.o.ResyncHold, u.pushHeld)
 		}
 	}
 }
 
-// idleCheck returns when the user became idle (no connections anywhere), or zero while
-// the user has connections.
-func (m *Manager) idleCheck(ul *userLoop, idleSince time.Time) time.Time {
+// ended runs once Run has returned: the next period of this user on this node starts where
+// this one's delivery got to.
+func (u *upstream) ended() {
+	if u.connected {
+		u.m.connected.Add(-1)
+		u.connected = false
+	}
+	u.ul.lastAlive = u.watermark()
+}
+
+// watermark is where a next owner must start.
+func (u *upstream) watermark() time.Time {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.mark.from(time.Now())
+}
+
+// idleCheck starts the linger when the user has no connection anywhere and stops it when one
+// comes back. It reports whether the linger runs.
+func (u *upstream) idleCheck(linger *time.Timer, idle bool) bool {
+	m := u.m
 	m.mu.Lock()
-	local := m.local[ul.id]
+	local := m.local[u.ul.id]
 	m.mu.Unlock()
-	if local > 0 {
-		return time.Time{}
+	nowIdle := false
+	if local == 0 {
+		ctx, cancel := context.WithTimeout(m.ctx, 2*time.Second)
+		n, err := m.o.Presence.Count(ctx, u.ul.id)
+		cancel()
+		nowIdle = err == nil && n == 0 // unknown: keep the upstream
 	}
-	ctx, cancel := context.WithTimeout(m.ctx, 2*time.Second)
-	defer cancel()
-	n, err := m.o.Presence.Count(ctx, ul.id)
-	if err != nil || n > 0 {
-		return time.Time{} // unknown: keep the upstream
+	switch {
+	case nowIdle && !idle:
+		linger.Reset(m.o.Linger)
+	case !nowIdle && idle:
+		linger.Stop()
 	}
-	if idleSince.IsZero() {
-		// Linger is measured from here; wake up when it ends.
-		m.wg.Add(1)
-		go func() {
-			defer m.wg.Done()
-			t := time.NewTimer(m.o.Linger)
-			defer t.Stop()
-			select {
-			case <-t.C:
-				ul.signal(sigWake)
-			case <-m.ctx.Done():
+	return nowIdle
+}
+
+func (u *upstream) pushHeld(ev rocketchat.Event) {
+	if u.ctx.Err() == nil { // ending: nobody to push to
+		u.m.push(u.ctx, u.ul, ev)
+	}
+}
+
+// emit receives the Realtime's events (on its goroutine, never concurrently).
+func (u *upstream) emit(ev rocketchat.Event) {
+	m, ul := u.m, u.ul
+	if se, ok := ev.(rocketchat.StateEvent); ok {
+		switch se.State {
+		case rocketchat.StateConnected:
+			m.connected.Add(1)
+			u.connected, u.everConnected = true, true
+			if se.Gap {
+				m.reconnects.Add(1)
 			}
-		}()
-		return time.Now()
+			u.mu.Lock()
+			gap := u.mark.gap
+			if u.mark.unsynced.IsZero() || gap.Before(u.mark.unsynced) {
+				u.mark.unsynced = gap
+			}
+			u.mark.up = true
+			u.mu.Unlock()
+			u.held.begin()
+			u.bg.Add(1)
+			go func() {
+				defer u.bg.Done()
+				u.resyncUntilDone(gap)
+				u.held.end(u.pushHeld)
+			}()
+		case rocketchat.StateDisconnected:
+			if !u.connected {
+				return // a failed attempt: the gap still starts where it did
+			}
+			m.connected.Add(-1)
+			u.connected = false
+			last := se.LastFrame
+			if last.IsZero() {
+				last = time.Now()
+			}
+			u.mu.Lock()
+			u.mark.up, u.mark.gap = false, last
+			if !u.mark.unsynced.IsZero() && u.mark.unsynced.Before(last) {
+				u.mark.gap = u.mark.unsynced // the earlier gap is still owed
+			}
+			u.mu.Unlock()
+			if se.Err != nil && u.ctx.Err() == nil {
+				u.log.Warn("upstream lost; a resync will cover the gap", "gap_since", last, "err", se.Err)
+			}
+		}
+		return
 	}
-	return idleSince
+	switch e := ev.(type) {
+	case rocketchat.ForcedLogoutEvent:
+		m.dropToken(u.ctx, ul.id, false)
+		return
+	case rocketchat.SubscriptionListEvent:
+		for _, raw := range e.Subscriptions {
+			ul.book.note(raw)
+		}
+		return
+	case rocketchat.SubscriptionEvent:
+		if e.Action == "removed" {
+			var s struct {
+				ID string `json:"_id"`
+			}
+			_ = json.Unmarshal(e.Raw, &s)
+			ul.book.remove(s.ID, e.RoomID)
+		} else {
+			ul.book.note(e.Raw)
+		}
+	}
+	if !u.held.hold(ev) {
+		m.push(u.ctx, ul, ev)
+	}
+}
+
+// resyncUntilDone resyncs the gap that began at gap, retrying with backoff until it succeeds
+// or the period ends; on success the gap no longer holds the watermark back.
+func (u *upstream) resyncUntilDone(gap time.Time) {
+	m := u.m
+	started := time.Now()
+	for attempt := 0; ; attempt++ {
+		n, err := m.resync(u.ctx, u.ul, u.cred, gap.Add(-m.o.ResyncSlack), gap)
+		if err == nil {
+			u.mu.Lock()
+			if !u.mark.unsynced.IsZero() && !u.mark.unsynced.Before(gap) {
+				u.mark.unsynced = time.Time{}
+			}
+			u.mu.Unlock()
+			if gapLen := started.Sub(gap); gapLen > 2*m.o.ResyncSlack || attempt > 0 {
+				u.log.Warn("upstream gap resynced", "gap", gapLen.Round(time.Millisecond), "pushed", n, "attempts", attempt+1)
+			}
+			return
+		}
+		if u.ctx.Err() != nil {
+			return
+		}
+		d := m.backoff(attempt + 1)
+		u.log.Warn("resync failed; retrying", "err", err, "in", d, "gap_since", gap)
+		t := time.NewTimer(d)
+		select {
+		case <-u.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func (m *Manager) push(ctx context.Context, ul *userLoop, ev rocketchat.Event) {
@@ -460,147 +583,4 @@ func (m *Manager) send(ctx context.Context, userID string, p Push) {
 		return
 	}
 	m.pushes.Add(1)
-}
-
-// resync fetches what changed since from and pushes it: subscription changes (a removed
-// subscription comes back as {_id, _deletedAt} only, and is pushed with the rid the session
-// knows for it), and the messages of every room of the user changed since then (new, edited,
-// reacted to, deleted). Every room is asked, not only those rooms.get reports: an edit or a
-// reaction to a message other than the last does not change the room's _updatedAt. Messages
-// already pushed are recognised by the translator and not pushed twice.
-//
-// Messages posted from gap on that Rocket.Chat would have sent a desktop notification for get
-// it rebuilt (notify.go): <uid>/notification has no resync of its own.
-func (m *Manager) resync(ctx context.Context, ul *userLoop, cred rocketchat.Credentials, from, gap time.Time) {
-	m.resyncs.Add(1)
-	log := m.log.With("user", ul.id)
-	subs, removedSubs, err := m.o.Client.SubscriptionsGet(ctx, cred, from)
-	if err != nil {
-		log.Warn("resync: subscriptions.get failed", "err", err)
-	}
-	subOf := map[string]json.RawMessage{}
-	for _, s := range subs {
-		ul.book.note(s)
-		var sub struct {
-			RID string `json:"rid"`
-		}
-		if json.Unmarshal(s, &sub) == nil && sub.RID != "" {
-			subOf[sub.RID] = s
-		}
-		m.send(ctx, ul.id, subscriptionPush("updated", s))
-	}
-	until := time.Now()
-	for _, s := range removedSubs {
-		var sub struct {
-			ID string `json:"_id"`
-		}
-		_ = json.Unmarshal(s, &sub)
-		rid := ul.book.remove(sub.ID, "")
-		if rid == "" {
-			log.Debug("resync: removed subscription of an unknown room", "subscription", sub.ID)
-		}
-		m.send(ctx, ul.id, subscriptionPush("removed", withRoom(s, rid)))
-	}
-	rids := ul.book.rooms()
-	rooms, _, err := m.o.Client.RoomsGet(ctx, cred, from)
-	if err != nil {
-		log.Warn("resync: rooms.get failed", "err", err)
-	}
-	for _, raw := range rooms {
-		var room struct {
-			ID string `json:"_id"`
-		}
-		if json.Unmarshal(raw, &room) == nil && room.ID != "" && !slices.Contains(rids, room.ID) {
-			rids = append(rids, room.ID)
-		}
-	}
-	for _, rid := range rids {
-		updated, deleted, err := m.o.Client.SyncMessages(ctx, cred, rid, from)
-		if err != nil {
-			log.Warn("resync: chat.syncMessages failed", "rid", rid, "err", err)
-			continue
-		}
-		// syncMessages lists newest first; push oldest first.
-		for i := len(updated) - 1; i >= 0; i-- {
-			if p, ok := ul.tr.rawMessage(updated[i]); ok {
-				m.send(ctx, ul.id, p)
-			}
-			if n, ok := gapNotification(cred.UserID, updated[i], subOf[rid], gap, until); ok {
-				if p, ok := ul.tr.notification(n); ok {
-					m.send(ctx, ul.id, p)
-				}
-			}
-		}
-		for _, d := range deleted {
-			var msg struct {
-				ID string `json:"_id"`
-			}
-			if json.Unmarshal(d, &msg) == nil && msg.ID != "" && ul.tr.firstTime("deleted:"+msg.ID) {
-				m.send(ctx, ul.id, deletedPush(rid, msg.ID))
-			}
-		}
-	}
-	log.Debug("resync done", "since", from, "rooms", len(rids), "subscriptions", len(subs))
-}
-
-// maxHeldEvents bounds the live events kept back during a resync; beyond it they go out at
-// once, possibly ahead of older ones, rather than be dropped.
-const maxHeldEvents = 10_000
-
-// heldEvents keeps live events back while resyncs run, and releases them in order when the
-// last one ends, or when the hold has lasted too long (slow REST must not stall live pushes).
-type heldEvents struct {
-	mu       sync.Mutex
-	running  int
-	since    time.Time // when the current hold began
-	released bool      // the hold expired: events pass until the resyncs end
-	events   []rocketchat.Event
-}
-
-func (h *heldEvents) begin() {
-	h.mu.Lock()
-	if h.running++; h.running == 1 {
-		h.since, h.released = time.Now(), false
-	}
-	h.mu.Unlock()
-}
-
-// hold keeps ev if a resync runs and there is room; false means push it now.
-func (h *heldEvents) hold(ev rocketchat.Event) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.running == 0 || h.released || len(h.events) >= maxHeldEvents {
-		return false
-	}
-	h.events = append(h.events, ev)
-	return true
-}
-
-// end marks one resync done; after the last, push gets every held event, oldest first.
-func (h *heldEvents) end(push func(rocketchat.Event)) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.running--; h.running > 0 {
-		return
-	}
-	h.flush(push)
-}
-
-// expire releases the held events once the hold has lasted limit.
-func (h *heldEvents) expire(now time.Time, limit time.Duration, push func(rocketchat.Event)) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.running > 0 && !h.released && now.Sub(h.since) >= limit {
-		h.released = true
-		h.flush(push)
-	}
-}
-
-// flush pushes the held events under the lock, so that an event arriving meanwhile cannot
-// overtake them.
-func (h *heldEvents) flush(push func(rocketchat.Event)) {
-	for _, ev := range h.events {
-		push(ev)
-	}
-	h.events = nil
 }

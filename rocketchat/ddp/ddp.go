@@ -190,6 +190,10 @@ func (c *Client) readFrame(ctx context.Context) (*frame, error) {
 // Session is the server's session id from "connected".
 func (c *Client) Session() string { return c.session }
 
+// LastReceived is when the last frame (data, result, pong, ping) arrived from the server:
+// everything the server sent before then has been read.
+func (c *Client) LastReceived() time.Time { return time.Unix(0, c.lastRecv.Load()) }
+
 // Done is closed when the connection has ended; Err then says why.
 func (c *Client) Done() <-chan struct{} { return c.done }
 

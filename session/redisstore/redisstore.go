@@ -7,6 +7,8 @@
 //	<prefix>:lease:<user>    "<member>:<fence>", with the lease's expiry
 //	<prefix>:fence:<user>    the user's last fencing token (INCR), expiring FenceTTL after
 //	                         its last lease was granted
+//	<prefix>:mark:<user>     the user's delivery watermark (Unix ms) left by its last owner,
+//	                         for the next one; expires after MarkTTL
 //	<prefix>:token:<user>    the user's Rocket.Chat credentials, with the token's TTL
 //	<prefix>:presence:<user> hash member → that process's connection count
 //	<prefix>:alive:<member>  present while the process lives (refreshed every AliveTTL/3)
@@ -57,6 +59,9 @@ type Options struct {
 	// FenceTTL is how long a user's fencing counter outlives the last lease granted on it
 	// (default 24 h; far longer than any lease, so tokens only grow while leases matter).
 	FenceTTL time.Duration
+	// MarkTTL is how long a delivery watermark waits for a next owner (default 10 min): a
+	// user back later than that starts fresh.
+	MarkTTL time.Duration
 	// IOTimeout bounds every Redis round trip and the silence after which a connection is
 	// taken for dead (default 5 s).
 	IOTimeout time.Duration
@@ -114,6 +119,9 @@ func New(o Options) (*Store, error) {
 	}
 	if o.FenceTTL <= 0 {
 		o.FenceTTL = 24 * time.Hour
+	}
+	if o.MarkTTL <= 0 {
+		o.MarkTTL = 10 * time.Minute
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -181,22 +189,27 @@ func (s *Store) Close() error {
 
 // acquireScript grants the lease unless it is held, or the caller's deadline (ARGV[3], Unix
 // ms) has passed by Redis's clock: a request that waited in a hung server is refused (-1).
+// It answers {fence, watermark}: the watermark the previous owner left (0 if none).
 var acquireScript = rueidis.NewLuaScript(`
 local t = redis.call('TIME')
-if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[3]) then return -1 end
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[3]) then return {-1, 0} end
+if redis.call('EXISTS', KEYS[1]) == 1 then return {0, 0} end
 local fence = redis.call('INCR', KEYS[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
 redis.call('SET', KEYS[1], ARGV[1] .. ':' .. fence, 'PX', ARGV[2])
-return fence`)
+return {fence, tonumber(redis.call('GET', KEYS[3]) or '0')}`)
 
+// renewScript extends the lease and, with a mark (ARGV[3] > 0), records it (PX ARGV[4]).
 var renewScript = rueidis.NewLuaScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0`)
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if tonumber(ARGV[3]) > 0 then redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4]) end
+return redis.call('PEXPIRE', KEYS[1], ARGV[2])`)
 
+// releaseScript frees the lease and leaves the mark (ARGV[2] > 0) or clears it.
 var releaseScript = rueidis.NewLuaScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`)
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if tonumber(ARGV[2]) > 0 then redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) else redis.call('DEL', KEYS[2]) end
+return redis.call('DEL', KEYS[1])`)
 
 // Acquire makes this process the owner of userID's upstream for ttl, unless another is. The
 // request carries its deadline (ctx's, at most IOTimeout from now): if Redis only gets to it
@@ -214,31 +227,51 @@ func (s *Store) Acquire(ctx context.Context, userID string, ttl time.Duration) (
 	last := deadline.Add(-min(time.Until(deadline)/4, 250*time.Millisecond))
 	ms := strconv.FormatInt(ttl.Milliseconds(), 10)
 	args := []string{s.member, ms, strconv.FormatInt(last.UnixMilli(), 10), strconv.FormatInt(s.o.FenceTTL.Milliseconds(), 10)}
-	fence, err := acquireScript.Exec(ctx, s.client, []string{s.key("lease", userID), s.key("fence", userID)}, args).AsInt64()
+	res, err := acquireScript.Exec(ctx, s.client, []string{s.key("lease", userID), s.key("fence", userID), s.key("mark", userID)}, args).AsIntSlice()
+	if err == nil && len(res) != 2 {
+		err = fmt.Errorf("answer of %d values", len(res))
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("redisstore: acquire lease: %w", err)
 	}
+	fence := res[0]
 	switch {
 	case fence == -1:
 		return nil, false, errors.New("redisstore: acquire lease: Redis ran the request after its deadline and refused it")
 	case fence == 0:
 		return nil, false, nil
 	}
-	return &lease{s: s, key: s.key("lease", userID), value: s.member + ":" + strconv.FormatInt(fence, 10), fence: fence, ms: ms}, true, nil
+	l := &lease{s: s, key: s.key("lease", userID), markKey: s.key("mark", userID), value: s.member + ":" + strconv.FormatInt(fence, 10), fence: fence, ms: ms}
+	if res[1] > 0 {
+		l.mark = time.UnixMilli(res[1])
+	}
+	return l, true, nil
 }
 
 type lease struct {
-	s     *Store
-	key   string
-	value string
-	fence int64
-	ms    string
+	s            *Store
+	key, markKey string
+	value        string
+	fence        int64
+	ms           string
+	mark         time.Time // left by the previous owner
 }
 
 func (l *lease) Token() int64 { return l.fence }
 
-func (l *lease) Renew(ctx context.Context) error {
-	n, err := renewScript.Exec(ctx, l.s.client, []string{l.key}, []string{l.value, l.ms}).AsInt64()
+func (l *lease) Watermark() time.Time { return l.mark }
+
+// unixMs is t in Unix milliseconds, 0 for the zero time.
+func unixMs(t time.Time) string {
+	if t.IsZero() {
+		return "0"
+	}
+	return strconv.FormatInt(t.UnixMilli(), 10)
+}
+
+func (l *lease) Renew(ctx context.Context, mark time.Time) error {
+	args := []string{l.value, l.ms, unixMs(mark), strconv.FormatInt(l.s.o.MarkTTL.Milliseconds(), 10)}
+	n, err := renewScript.Exec(ctx, l.s.client, []string{l.key, l.markKey}, args).AsInt64()
 	if err != nil {
 		return fmt.Errorf("redisstore: renew lease: %w", err)
 	}
@@ -248,8 +281,9 @@ func (l *lease) Renew(ctx context.Context) error {
 	return nil
 }
 
-func (l *lease) Release(ctx context.Context) error {
-	if err := releaseScript.Exec(ctx, l.s.client, []string{l.key}, []string{l.value}).Error(); err != nil {
+func (l *lease) Release(ctx context.Context, mark time.Time) error {
+	args := []string{l.value, unixMs(mark), strconv.FormatInt(l.s.o.MarkTTL.Milliseconds(), 10)}
+	if err := releaseScript.Exec(ctx, l.s.client, []string{l.key, l.markKey}, args).Error(); err != nil {
 		return fmt.Errorf("redisstore: release lease: %w", err)
 	}
 	return nil

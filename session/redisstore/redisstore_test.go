@@ -41,7 +41,7 @@ func TestLeaseIsExclusiveAndFenced(t *testing.T) {
 	if _, ok, _ := b.Acquire(ctx, "u2", time.Second); !ok {
 		t.Fatal("another user's lease was refused")
 	}
-	if err := la.Renew(ctx); err != nil {
+	if err := la.Renew(ctx, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	// Let a's lease expire (a "died"): b takes over with a larger fencing token, and a's
@@ -67,16 +67,16 @@ func TestLeaseIsExclusiveAndFenced(t *testing.T) {
 	if lb.Token() <= la.Token() {
 		t.Fatalf("fencing token did not grow: %d then %d", la.Token(), lb.Token())
 	}
-	if err := la.Renew(ctx); !errors.Is(err, session.ErrLeaseLost) {
+	if err := la.Renew(ctx, time.Time{}); !errors.Is(err, session.ErrLeaseLost) {
 		t.Fatalf("stale renew = %v, want ErrLeaseLost", err)
 	}
-	if err := la.Release(ctx); err != nil { // releasing a lost lease leaves the new owner alone
+	if err := la.Release(ctx, time.Time{}); err != nil { // releasing a lost lease leaves the new owner alone
 		t.Fatal(err)
 	}
 	if _, ok, _ := a.Acquire(ctx, "u1", time.Second); ok {
 		t.Fatal("a stale release freed b's lease")
 	}
-	if err := lb.Release(ctx); err != nil {
+	if err := lb.Release(ctx, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok, _ := a.Acquire(ctx, "u1", time.Second); !ok {
@@ -275,5 +275,61 @@ func TestTombstonesAreSharedAndExpire(t *testing.T) {
 			t.Fatal("tombstone outlived its TTL")
 		}
 		<-tick.C
+	}
+}
+
+// TestWatermarkTravelsWithTheLease: the owner's delivery watermark reaches the next owner,
+// whether the first one released the lease or died (its last renewal counts), and a clean
+// release with nothing owed leaves none.
+func TestWatermarkTravelsWithTheLease(t *testing.T) {
+	r := redistest.Start(t)
+	a, b := newStore(t, r.URL(), "a", 0), newStore(t, r.URL(), "b", 0)
+	ctx := context.Background()
+	la, ok, err := a.Acquire(ctx, "u", 200*time.Millisecond)
+	if err != nil || !ok || !la.Watermark().IsZero() {
+		t.Fatalf("first acquire: %v %v, mark %v", ok, err, la.Watermark())
+	}
+	mark := time.UnixMilli(time.Now().Add(-time.Minute).UnixMilli())
+	if err := la.Renew(ctx, mark); err != nil {
+		t.Fatal(err)
+	}
+	// a dies: its lease expires; b takes over with a's mark.
+	deadline := time.Now().Add(5 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	var lb session.Lease
+	for lb == nil {
+		if l, ok, err := b.Acquire(ctx, "u", time.Second); err != nil {
+			t.Fatal(err)
+		} else if ok {
+			lb = l
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("b never took over")
+		}
+		<-tick.C
+	}
+	if !lb.Watermark().Equal(mark) {
+		t.Fatalf("b's mark = %v, want a's %v", lb.Watermark(), mark)
+	}
+	// A stale owner's renew leaves the mark alone.
+	if err := la.Renew(ctx, time.Now()); !errors.Is(err, session.ErrLeaseLost) {
+		t.Fatalf("stale renew = %v", err)
+	}
+	later := mark.Add(30 * time.Second)
+	if err := lb.Release(ctx, later); err != nil {
+		t.Fatal(err)
+	}
+	lc, ok, err := a.Acquire(ctx, "u", time.Second)
+	if err != nil || !ok || !lc.Watermark().Equal(later) {
+		t.Fatalf("after release: %v %v, mark %v want %v", ok, err, lc.Watermark(), later)
+	}
+	if err := lc.Release(ctx, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	ld, ok, err := b.Acquire(ctx, "u", time.Second)
+	if err != nil || !ok || !ld.Watermark().IsZero() {
+		t.Fatalf("after an idle release: %v %v, mark %v want none", ok, err, ld.Watermark())
 	}
 }

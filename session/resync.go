@@ -1,0 +1,168 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/rcgateway/rcgateway/rocketchat"
+)
+
+// resync fetches what changed since from and pushes it: subscription changes (a removed
+// subscription comes back as {_id, _deletedAt} only, and is pushed with the rid the session
+// knows for it), and the messages of every room of the user changed since then (new, edited,
+// reacted to, deleted). Every room is asked, not only those rooms.get reports: an edit or a
+// reaction to a message other than the last does not change the room's _updatedAt. Messages
+// already pushed are recognised by the translator and not pushed twice.
+//
+// Messages posted from gap on that Rocket.Chat would have sent a desktop notification for get
+// it rebuilt (notify.go): <uid>/notification has no resync of its own.
+//
+// It reports how many pushes it made and the first failure: a resync with a failure did not
+// cover the whole gap and must be run again (what it pushed is not pushed twice).
+func (m *Manager) resync(ctx context.Context, ul *userLoop, cred rocketchat.Credentials, from, gap time.Time) (pushed int, err error) {
+	m.resyncs.Add(1)
+	log := m.log.With("user", ul.id)
+	fail := func(e error) {
+		if err == nil {
+			err = e
+		}
+	}
+	send := func(p Push) {
+		m.send(ctx, ul.id, p)
+		pushed++
+	}
+	subs, removedSubs, serr := m.o.Client.SubscriptionsGet(ctx, cred, from)
+	if serr != nil {
+		fail(fmt.Errorf("session: resync: %w", serr))
+	}
+	subOf := map[string]json.RawMessage{}
+	for _, s := range subs {
+		ul.book.note(s)
+		var sub struct {
+			RID string `json:"rid"`
+		}
+		if json.Unmarshal(s, &sub) == nil && sub.RID != "" {
+			subOf[sub.RID] = s
+		}
+		send(subscriptionPush("updated", s))
+	}
+	until := time.Now()
+	for _, s := range removedSubs {
+		var sub struct {
+			ID string `json:"_id"`
+		}
+		_ = json.Unmarshal(s, &sub)
+		rid := ul.book.remove(sub.ID, "")
+		if rid == "" {
+			log.Debug("resync: removed subscription of an unknown room", "subscription", sub.ID)
+		}
+		send(subscriptionPush("removed", withRoom(s, rid)))
+	}
+	rids := ul.book.rooms()
+	rooms, _, rerr := m.o.Client.RoomsGet(ctx, cred, from)
+	if rerr != nil {
+		fail(fmt.Errorf("session: resync: %w", rerr))
+	}
+	for _, raw := range rooms {
+		var room struct {
+			ID string `json:"_id"`
+		}
+		if json.Unmarshal(raw, &room) == nil && room.ID != "" && !slices.Contains(rids, room.ID) {
+			rids = append(rids, room.ID)
+		}
+	}
+	for _, rid := range rids {
+		updated, deleted, merr := m.o.Client.SyncMessages(ctx, cred, rid, from)
+		if merr != nil {
+			fail(fmt.Errorf("session: resync room %s: %w", rid, merr))
+			continue
+		}
+		// syncMessages lists newest first; push oldest first.
+		for i := len(updated) - 1; i >= 0; i-- {
+			if p, ok := ul.tr.rawMessage(updated[i]); ok {
+				send(p)
+			}
+			if n, ok := gapNotification(cred.UserID, updated[i], subOf[rid], gap, until); ok {
+				if p, ok := ul.tr.notification(n); ok {
+					send(p)
+				}
+			}
+		}
+		for _, d := range deleted {
+			var msg struct {
+				ID string `json:"_id"`
+			}
+			if json.Unmarshal(d, &msg) == nil && msg.ID != "" && ul.tr.firstTime("deleted:"+msg.ID) {
+				send(deletedPush(rid, msg.ID))
+			}
+		}
+	}
+	log.Debug("resync done", "since", from, "rooms", len(rids), "subscriptions", len(subs), "pushed", pushed, "err", err)
+	return pushed, err
+}
+
+// maxHeldEvents bounds the live events kept back during a resync; beyond it they go out at
+// once, possibly ahead of older ones, rather than be dropped.
+const maxHeldEvents = 10_000
+
+// heldEvents keeps live events back while resyncs run, and releases them in order when the
+// last one ends, or when the hold has lasted too long (slow REST must not stall live pushes).
+type heldEvents struct {
+	mu       sync.Mutex
+	running  int
+	since    time.Time // when the current hold began
+	released bool      // the hold expired: events pass until the resyncs end
+	events   []rocketchat.Event
+}
+
+func (h *heldEvents) begin() {
+	h.mu.Lock()
+	if h.running++; h.running == 1 {
+		h.since, h.released = time.Now(), false
+	}
+	h.mu.Unlock()
+}
+
+// hold keeps ev if a resync runs and there is room; false means push it now.
+func (h *heldEvents) hold(ev rocketchat.Event) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.running == 0 || h.released || len(h.events) >= maxHeldEvents {
+		return false
+	}
+	h.events = append(h.events, ev)
+	return true
+}
+
+// end marks one resync done; after the last, push gets every held event, oldest first.
+func (h *heldEvents) end(push func(rocketchat.Event)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.running--; h.running > 0 {
+		return
+	}
+	h.flush(push)
+}
+
+// expire releases the held events once the hold has lasted limit.
+func (h *heldEvents) expire(now time.Time, limit time.Duration, push func(rocketchat.Event)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.running > 0 && !h.released && now.Sub(h.since) >= limit {
+		h.released = true
+		h.flush(push)
+	}
+}
+
+// flush pushes the held events under the lock, so that an event arriving meanwhile cannot
+// overtake them.
+func (h *heldEvents) flush(push func(rocketchat.Event)) {
+	for _, ev := range h.events {
+		push(ev)
+	}
+	h.events = nil
+}
