@@ -140,7 +140,11 @@ type Manager struct {
 	loops  map[string]*userLoop
 	minted map[string]mintedToken
 	mints  map[string]*mintCall
-	closed bool
+
+	presMu      sync.Mutex
+	presPending map[string]int // netted presence changes not yet written (presenceWriter)
+	presWake    chan struct{}
+	closed      bool
 
 	connected                                                       atomic.Int64
 	reconnects, resyncs, pushes, pushErrors, tokenMints, authLosses atomic.Uint64
@@ -216,9 +220,11 @@ func NewManager(o Options) (*Manager, error) {
 		o: o, log: o.Logger, ctx: ctx, cancel: cancel,
 		idents: gocache.New(identTTL, 0), known: gocache.New(time.Minute, 0), local: map[string]int{}, loops: map[string]*userLoop{},
 		minted: map[string]mintedToken{}, mints: map[string]*mintCall{},
+		presPending: map[string]int{}, presWake: make(chan struct{}, 1),
 	}
-	m.wg.Add(1)
+	m.wg.Add(2)
 	go m.janitor()
+	go m.presenceWriter()
 	return m, nil
 }
 

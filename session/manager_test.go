@@ -454,3 +454,45 @@ func TestUpsertAndDelete(t *testing.T) {
 		t.Fatal("deleting an unknown user succeeded")
 	}
 }
+
+// hungPresence is a Presence store that hangs like a Redis that stopped answering: every call
+// waits for its context.
+type hungPresence struct{ calls chan struct{} }
+
+func (h hungPresence) wait(ctx context.Context) error {
+	select {
+	case h.calls <- struct{}{}:
+	default:
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+func (h hungPresence) Add(ctx context.Context, _ string) error    { return h.wait(ctx) }
+func (h hungPresence) Remove(ctx context.Context, _ string) error { return h.wait(ctx) }
+func (h hungPresence) Count(ctx context.Context, _ string) (int, error) {
+	return 0, h.wait(ctx)
+}
+
+// TestHungPresenceDoesNotBlockTheHub: the hub calls UserOnline/UserOffline on its handshake
+// and heartbeat paths; with the presence store hung they must still return at once (a tab
+// opened during a Redis hang took 13 s to connect).
+func TestHungPresenceDoesNotBlockTheHub(t *testing.T) {
+	hp := hungPresence{calls: make(chan struct{}, 1)}
+	f := newFixture(t, func(o *Options) { o.Presence = hp })
+	returned := make(chan struct{})
+	go func() {
+		f.m.UserOnline("alice")
+		f.m.UserOffline("alice")
+		close(returned)
+	}()
+	select {
+	case <-returned:
+	case <-time.After(time.Second):
+		t.Fatal("UserOnline/UserOffline waited for the hung presence store")
+	}
+	select {
+	case <-hp.calls: // the write still happens, off the hub's path
+	case <-time.After(10 * time.Second):
+		t.Fatal("the presence change was never written")
+	}
+}

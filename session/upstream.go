@@ -81,18 +81,62 @@ func (m *Manager) UserOffline(userID string) {
 	}
 }
 
+// presence records one connection more or less of userID for the cluster-wide count. It
+// never blocks: the hub calls it on its heartbeat and handshake paths, and a slow or hung
+// Redis must stall neither. Changes are netted per user and written by presenceWriter.
 func (m *Manager) presence(userID string, add bool) {
-	ctx, cancel := context.WithTimeout(m.ctx, 5*time.Second)
-	defer cancel()
-	var err error
+	d := -1
 	if add {
-		err = m.o.Presence.Add(ctx, userID)
-	} else {
-		err = m.o.Presence.Remove(ctx, userID)
+		d = 1
 	}
-	if err != nil {
-		m.log.Warn("presence update failed", "user", userID, "add", add, "err", err)
+	m.presMu.Lock()
+	if m.presPending[userID] += d; m.presPending[userID] == 0 {
+		delete(m.presPending, userID)
 	}
+	m.presMu.Unlock()
+	select {
+	case m.presWake <- struct{}{}:
+	default:
+	}
+}
+
+// presenceWriter applies the netted presence changes to the Presence store, one user at a
+// time, until the manager shuts down. Started by NewManager, ended by Shutdown.
+func (m *Manager) presenceWriter() {
+	defer m.wg.Done()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-m.presWake:
+		}
+		m.presMu.Lock()
+		batch := m.presPending
+		m.presPending = map[string]int{}
+		m.presMu.Unlock()
+		for userID, d := range batch {
+			for ; d != 0 && m.ctx.Err() == nil; d -= sign(d) {
+				ctx, cancel := context.WithTimeout(m.ctx, 5*time.Second)
+				var err error
+				if d > 0 {
+					err = m.o.Presence.Add(ctx, userID)
+				} else {
+					err = m.o.Presence.Remove(ctx, userID)
+				}
+				cancel()
+				if err != nil {
+					m.log.Warn("presence update failed", "user", userID, "add", d > 0, "err", err)
+				}
+			}
+		}
+	}
+}
+
+func sign(d int) int {
+	if d < 0 {
+		return -1
+	}
+	return 1
 }
 
 // ensureLoop starts the user's loop if none runs. m.mu is held.
