@@ -229,3 +229,23 @@ func TestRocketChatUnreachable(t *testing.T) {
 	})
 	r.report("Rocket.Chat unreachable 12 s", tb, sent, 30*time.Second)
 }
+
+// TestFailedResyncIsRetried: after an upstream drop, the resync's REST calls fail for a while
+// (Rocket.Chat answers 500 beyond the client's own retries). The resync must be tried again
+// until it succeeds, not given up with the gap lost.
+func TestFailedResyncIsRetried(t *testing.T) {
+	r := newRig(t)
+	tb := r.open("alice")
+	rid := r.rc.DirectRoom(rcName("alice"), "bob")
+	r.settle(tb, rid)
+	sent := r.postDuring(rid, 100*time.Millisecond, func() {
+		r.proxy.Set(faultproxy.Cut)
+		wait(3 * time.Second)
+		// The resync's message fetches fail for a while once the upstream is back (more
+		// times than the client's own retries: the resync itself fails, repeatedly).
+		r.rc.FailNext("chat.syncMessages", 500, 20)
+		r.proxy.Set(faultproxy.Pass)
+		wait(3 * time.Second)
+	})
+	r.report("failed resync retried", tb, sent, 45*time.Second)
+}
