@@ -197,6 +197,17 @@ func TestOwnerStopsAnotherNodeTakesOverWithoutLoss(t *testing.T) {
 	_ = dial(t, c.nodes[0], "alice")
 	waitFor(t, "the upstream on node 0", 20*time.Second, func() bool { return c.rc.DDPConnections(uid) == 1 })
 	survivor := collect(dial(t, c.nodes[1], "alice"))
+	// Delivered by node 0 well before it stops: the takeover's resync must not repeat them.
+	var before []string
+	for _, text := range []string{"before 1", "before 2"} {
+		before = append(before, c.rc.PostMessage(rid, rcName("bob"), text))
+	}
+	for _, id := range before {
+		waitFor(t, "messages before the takeover", 15*time.Second, func() bool { return survivor.count(id) > 0 })
+	}
+	// Past the resync slack (5 s): the new owner starts where node 0's delivery got to, not
+	// from when its own loop began.
+	<-time.After(6 * time.Second)
 
 	c.nodes[0].Stop()
 	var ids []string
@@ -208,7 +219,7 @@ func TestOwnerStopsAnotherNodeTakesOverWithoutLoss(t *testing.T) {
 	}
 	after := c.rc.PostMessage(rid, rcName("bob"), "after takeover")
 	waitFor(t, "a live message after the takeover", 15*time.Second, func() bool { return survivor.count(after) > 0 })
-	for _, id := range append(ids, after) {
+	for _, id := range append(append(before, ids...), after) {
 		if n := survivor.count(id); n != 1 {
 			t.Fatalf("message %s delivered %d times", id, n)
 		}
