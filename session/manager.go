@@ -72,6 +72,9 @@ type Options struct {
 	DefaultPassword string
 	// TokenTTL is how long a user token is used before it is replaced (default 1 h).
 	TokenTTL time.Duration
+	// TokenGrace is how long a replaced token stays valid before it is logged out, so that
+	// calls still using it finish (default 30 s).
+	TokenGrace time.Duration
 	// Linger keeps an upstream open after the user's last connection closed (default 10 s).
 	Linger time.Duration
 	// CheckInterval is how often a running upstream looks at the cluster-wide presence
@@ -138,7 +141,7 @@ type Manager struct {
 	known  *gocache.Cache
 	local  map[string]int
 	loops  map[string]*userLoop
-	minted map[string]mintedToken
+	minted map[string][]mintedToken // every token this node minted and has not logged out
 	mints  map[string]*mintCall
 
 	presMu      sync.Mutex
@@ -185,6 +188,7 @@ func NewManager(o Options) (*Manager, error) {
 		}
 	}
 	def(&o.TokenTTL, time.Hour)
+	def(&o.TokenGrace, 30*time.Second)
 	def(&o.Linger, 10*time.Second)
 	def(&o.CheckInterval, time.Second)
 	def(&o.LeaseTTL, 15*time.Second)
@@ -219,7 +223,7 @@ func NewManager(o Options) (*Manager, error) {
 	m := &Manager{
 		o: o, log: o.Logger, ctx: ctx, cancel: cancel,
 		idents: gocache.New(identTTL, 0), known: gocache.New(time.Minute, 0), local: map[string]int{}, loops: map[string]*userLoop{},
-		minted: map[string]mintedToken{}, mints: map[string]*mintCall{},
+		minted: map[string][]mintedToken{}, mints: map[string]*mintCall{},
 		presPending: map[string]int{}, presWake: make(chan struct{}, 1),
 	}
 	m.wg.Add(2)
@@ -316,7 +320,7 @@ func (m *Manager) Refresh(ctx context.Context, u User, stale rocketchat.Credenti
 func (m *Manager) credentials(ctx context.Context, u User) (rocketchat.Credentials, time.Time, error) {
 	if cred, exp, ok, err := m.o.Tokens.Get(ctx, u.ID); err != nil {
 		m.log.WarnContext(ctx, "token store read failed; minting", "user", u.ID, "err", err)
-	} else if ok && time.Until(exp) > time.Second {
+	} else if ok && time.Until(exp) > min(time.Second, m.o.TokenTTL/4) {
 		return cred, exp, nil
 	}
 	m.mu.Lock()
@@ -357,7 +361,7 @@ func (m *Manager) runMint(u User, call *mintCall) {
 	m.mu.Lock()
 	delete(m.mints, u.ID)
 	if call.err == nil {
-		m.minted[u.ID] = mintedToken{cred: call.cred, expires: time.Now().Add(m.o.TokenTTL)}
+		m.minted[u.ID] = append(m.minted[u.ID], mintedToken{cred: call.cred, expires: time.Now().Add(m.o.TokenTTL)})
 	}
 	m.mu.Unlock()
 	close(call.done)
@@ -648,8 +652,8 @@ func (m *Manager) SetActive(ctx context.Context, productUserID string, active bo
 func (m *Manager) revoke(ctx context.Context, userID, reason string) error {
 	if cred, _, ok, err := m.o.Tokens.Get(ctx, userID); err == nil && ok {
 		m.mu.Lock()
-		if _, mine := m.minted[userID]; !mine {
-			m.minted[userID] = mintedToken{cred: cred}
+		if !slices.ContainsFunc(m.minted[userID], func(t mintedToken) bool { return t.cred.Token == cred.Token }) {
+			m.minted[userID] = append(m.minted[userID], mintedToken{cred: cred})
 		}
 		m.mu.Unlock()
 	}
@@ -680,25 +684,57 @@ func (m *Manager) Invalidate(userID string) {
 	}
 }
 
-// dropToken removes the user's token from the store and, when this node minted it and
-// logout is set, logs it out (Rocket.Chat keeps at most 50 per user).
+// dropToken removes the user's token from the store, so that the next need gets a fresh one.
+// With logout (the user is revoked or relinked) every token this node minted for the user is
+// logged out now; otherwise they are logged out once past their expiry plus TokenGrace, never
+// while a call may still use them (Rocket.Chat keeps at most 50 login tokens per user).
 func (m *Manager) dropToken(ctx context.Context, userID string, logout bool) {
 	if err := m.o.Tokens.Delete(ctx, userID); err != nil {
 		m.log.WarnContext(ctx, "token store delete failed", "user", userID, "err", err)
 	}
+	if !logout {
+		return
+	}
 	m.mu.Lock()
-	mt, ok := m.minted[userID]
+	toks := m.minted[userID]
 	delete(m.minted, userID)
 	closed := m.closed
 	m.mu.Unlock()
-	if !ok || !logout || closed {
+	if closed {
 		return
 	}
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		m.logout(mt.cred)
-	}()
+	for _, t := range toks {
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			m.logout(t.cred)
+		}()
+	}
+}
+
+// logoutExpired logs out the minted tokens past their expiry plus TokenGrace.
+func (m *Manager) logoutExpired(now time.Time) {
+	var old []rocketchat.Credentials
+	m.mu.Lock()
+	for id, toks := range m.minted {
+		keep := toks[:0]
+		for _, t := range toks {
+			if !t.expires.IsZero() && now.After(t.expires.Add(m.o.TokenGrace)) {
+				old = append(old, t.cred)
+			} else {
+				keep = append(keep, t)
+			}
+		}
+		if len(keep) == 0 {
+			delete(m.minted, id)
+		} else {
+			m.minted[id] = keep
+		}
+	}
+	m.mu.Unlock()
+	for _, cred := range old {
+		m.logout(cred)
+	}
 }
 
 func (m *Manager) logout(cred rocketchat.Credentials) {
@@ -720,17 +756,7 @@ func (m *Manager) janitor() {
 		case <-m.ctx.Done():
 			return
 		case now := <-t.C:
-			var expired []string
-			m.mu.Lock()
-			for id, mt := range m.minted {
-				if now.After(mt.expires) {
-					expired = append(expired, id)
-				}
-			}
-			m.mu.Unlock()
-			for _, id := range expired {
-				m.dropToken(m.ctx, id, true)
-			}
+			m.logoutExpired(now)
 			if d, ok := m.o.Tokens.(interface{ DeleteExpired() }); ok {
 				d.DeleteExpired()
 			}
@@ -774,10 +800,12 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	}
 	m.closed = true
 	tokens := make([]rocketchat.Credentials, 0, len(m.minted))
-	for id, mt := range m.minted {
+	for id, toks := range m.minted {
 		// In a cluster other nodes share these tokens: they stay until they expire.
 		if !m.o.Clustered {
-			tokens = append(tokens, mt.cred)
+			for _, t := range toks {
+				tokens = append(tokens, t.cred)
+			}
 		}
 		delete(m.minted, id)
 	}

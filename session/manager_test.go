@@ -496,3 +496,37 @@ func TestHungPresenceDoesNotBlockTheHub(t *testing.T) {
 		t.Fatal("the presence change was never written")
 	}
 }
+
+// TestTokenRotationLogsOutOnlyWhatNobodyUses: with a short token TTL, REST calls and the
+// upstream keep rotating tokens. A token must never be logged out while a caller can still be
+// using it (the upstream's expiry used to log out the newest token, minted meanwhile for a
+// REST call), and every replaced token must be logged out in the end (one leaked per cycle).
+func TestTokenRotationLogsOutOnlyWhatNobodyUses(t *testing.T) {
+	const ttl, grace = 150 * time.Millisecond, 150 * time.Millisecond
+	f := newFixture(t, func(o *Options) { o.TokenTTL, o.TokenGrace = ttl, grace })
+	f.s.AddUser(rctest.UserSpec{Username: "u-alice", Password: "pw-alice-1"})
+	alice := User{ID: "alice", Username: "alice"}
+	f.online(t, alice, 1)
+	ctx := context.Background()
+	deadline := time.Now().Add(2 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	calls, maxTokens := 0, 0
+	for time.Now().Before(deadline) {
+		cred, err := f.m.Credentials(ctx, alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.c.Me(ctx, cred); err != nil {
+			t.Fatalf("a REST call with the token just handed out failed: %v", err)
+		}
+		calls++
+		maxTokens = max(maxTokens, f.s.TokenCount("u-alice"))
+		<-tick.C
+	}
+	// At most the tokens of (TTL + grace) / TTL cycles, plus the upstream's and one being
+	// minted, are alive at once.
+	if limit := int((ttl+grace)/ttl) + 3; maxTokens > limit {
+		t.Fatalf("%d login tokens alive at once after %d calls, want at most %d: replaced tokens leak", maxTokens, calls, limit)
+	}
+}

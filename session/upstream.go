@@ -431,10 +431,10 @@ func (u *upstream) run(rt *rocketchat.Realtime, exp time.Time) (endReason, error
 			}
 			return endError, err
 		case <-tokenTimer.C:
+			// The next period takes the next token; this one is logged out by the janitor
+			// after its grace, once nothing can be using it.
 			u.log.Debug("user token expired: cycling the upstream")
-			r, err := finish(endToken, nil)
-			m.dropToken(m.ctx, ul.id, true)
-			return r, err
+			return finish(endToken, nil)
 		case <-renew.C:
 			if err := u.lease.Renew(m.ctx, u.watermark()); err != nil {
 				if errors.Is(err, ErrLeaseLost) {
