@@ -23,8 +23,8 @@ func TestUnreadCountsFollowTheSetting(t *testing.T) {
 		{"", "c", "hi @all", false, counts{1, 0, 1}, counts{1, 0, 1}},
 		{"", "c", "hi @here", false, counts{1, 0, 1}, counts{1, 0, 1}},
 		{"", "c", "hi @bob and @all", false, counts{1, 1, 0}, counts{}}, // user mentions win
-		{"", "c", "hi @bob", true, counts{}, counts{}},                   // thread replies never count
-		{"", "d", "hello", false, counts{1, 0, 0}, counts{}},             // Unread_Count_DM: all_messages
+		{"", "c", "hi @bob", true, counts{}, counts{}},                  // thread replies never count
+		{"", "d", "hello", false, counts{1, 0, 0}, counts{}},            // Unread_Count_DM: all_messages
 		{UnreadAll, "c", "hello", false, counts{1, 0, 0}, counts{1, 0, 0}},
 		{UnreadAll, "c", "hi @bob", false, counts{1, 1, 0}, counts{1, 0, 0}},
 		{UnreadAll, "c", "hi @all", false, counts{1, 0, 1}, counts{1, 0, 1}},
