@@ -225,8 +225,15 @@ func TestSystemMessages(t *testing.T) {
 	h.AddUser(UserSpec{Username: "bob", NoDefaultChannels: true})
 	hid, htok := h.LoginToken("alice")
 	hr := h.AddRoom(RoomSpec{Type: "c", Name: "team", Owner: "alice"})
+	hc := dialDDP(t, h)
+	hc.login(htok)
+	hc.sub("m", "stream-room-messages", hr)
 	h.AddMember(hr, "bob")
 	h.RemoveMember(hr, "bob")
+	// A hidden type is not broadcast either (notifyListener.ts getMessageToBroadcast).
+	if args := hc.event("stream-room-messages", hr); path(args[0], "t") != "ru" {
+		t.Errorf("first broadcast with au hidden: %v, want the ru", args[0])
+	}
 	hist = do(t, h, "GET", "/api/v1/channels.history?roomId="+hr, hid, htok, nil).want(t, 200)
 	if ms := hist.body["messages"].([]any); len(ms) != 1 || path(ms[0], "t") != "ru" {
 		t.Errorf("history with au and uj hidden: %v, want only the ru", ms)
