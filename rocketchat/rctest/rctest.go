@@ -33,7 +33,9 @@
 //   - DDP "sub" is rate limited as Rocket.Chat does by default (DDPRateLimit): over the limit
 //     the answer is nosub with error too-many-requests.
 //   - Not simulated: DDP method rate limits, password policy, email,
-//     read receipts, presence events, image thumbnails.
+//     read receipts, presence events (so no "busy" suppression of notifications), image
+//     thumbnails, userHighlights, unread threads (tunread), the unread 1 a joining member's
+//     subscription starts with, room renames (system message "r").
 package rctest
 
 import (
