@@ -269,7 +269,10 @@ func (s *Server) history(c echo.Context) error {
 	// (apps/meteor/app/api/server/helpers/getPaginationItems.ts), so count+1 cannot tell
 	// "more" at count=100: ask for up to 100 and, when the page is full, probe one more.
 	ask := min(count+1, historyCap)
-	q := url.Values{"roomId": {rid}, "count": {strconv.Itoa(ask)}}
+	// Thread replies are listed, for every room type, as the pushes deliver them: by default
+	// channels.history and im.history leave them out and groups.history keeps them
+	// (showThreadMessages in apps/meteor/app/api/server/v1/channels.ts, im.ts, groups.ts).
+	q := url.Values{"roomId": {rid}, "count": {strconv.Itoa(ask)}, "showThreadMessages": {"true"}}
 	if v := c.QueryParam("before"); v != "" {
 		if _, err := time.Parse(time.RFC3339Nano, v); err != nil {
 			return errorf(http.StatusBadRequest, "bad_request", "before must be an ISO-8601 date")
@@ -290,7 +293,7 @@ func (s *Server) history(c echo.Context) error {
 	if more {
 		res.Messages = res.Messages[:count]
 	} else if ask == count && len(res.Messages) == count {
-		probe := url.Values{"roomId": {rid}, "count": {"1"}, "offset": {strconv.Itoa(count)}}
+		probe := url.Values{"roomId": {rid}, "count": {"1"}, "offset": {strconv.Itoa(count)}, "showThreadMessages": {"true"}}
 		if v := q.Get("latest"); v != "" {
 			probe.Set("latest", v)
 		}

@@ -50,6 +50,37 @@ func TestFacadeResendRecognisesRealAnswer(t *testing.T) {
 	}
 }
 
+// TestFacadeHistoryListsThreadReplies: channels.history and im.history hide thread replies
+// unless showThreadMessages=true while groups.history shows them (channels.ts, im.ts,
+// groups.ts under apps/meteor/app/api/server/v1); the facade lists them for every room
+// type, as the live pushes carry them, each with its tmid.
+func TestFacadeHistoryListsThreadReplies(t *testing.T) {
+	f := newFixture(t, nil)
+	alice := f.token("alice")
+	rooms := map[string]string{
+		"channel": f.rc.AddRoom(rctest.RoomSpec{Type: "c", Name: "pub", Members: []string{"alice", "bob"}}),
+		"group":   f.rc.AddRoom(rctest.RoomSpec{Type: "p", Name: "priv", Members: []string{"alice", "bob"}}),
+		"dm":      f.rc.DirectRoom("alice", "bob"),
+	}
+	for kind, rid := range rooms {
+		parent := f.rc.PostMessage(rid, "bob", "question")
+		reply := f.rc.PostReply(parent, "alice", "answer")
+		var hist struct{ Messages []map[string]any }
+		if st := f.do("GET", "/api/im/rooms/"+rid+"/messages", alice, nil, &hist); st != 200 {
+			t.Fatalf("%s history: %d", kind, st)
+		}
+		var found bool
+		for _, m := range hist.Messages {
+			if m["_id"] == reply {
+				found = m["tmid"] == parent
+			}
+		}
+		if !found {
+			t.Errorf("%s: history %v lacks the thread reply %s", kind, hist.Messages, reply)
+		}
+	}
+}
+
 // TestFacadeNotAllowedIs403: Rocket.Chat's "not allowed" answers (400 error-action-not-allowed
 // from deleteMessage, 403 from API.v1.forbidden(), rooms.info's not-allowed) reach the client
 // as 403, not 502 upstream_auth.

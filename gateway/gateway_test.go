@@ -299,12 +299,14 @@ func TestFacadeAgainstRctest(t *testing.T) {
 	}
 	general := rooms.Rooms[0].ID
 
+	// In a channel only a mention counts as unread (Unread_Count's default,
+	// notifyUsersOnMessage.ts), so alice names bob.
 	var sent struct{ Message map[string]any }
-	if st := f.do("POST", "/api/im/rooms/"+general+"/messages", alice, map[string]string{"id": "c-1", "text": "hello"}, &sent); st != 201 || sent.Message["msg"] != "hello" {
+	if st := f.do("POST", "/api/im/rooms/"+general+"/messages", alice, map[string]string{"id": "c-1", "text": "hello @bob"}, &sent); st != 201 || sent.Message["msg"] != "hello @bob" {
 		t.Fatalf("send: %d %v", st, sent)
 	}
 	var again struct{ Message map[string]any }
-	if st := f.do("POST", "/api/im/rooms/"+general+"/messages", alice, map[string]string{"id": "c-1", "text": "hello"}, &again); st != 201 || again.Message["_id"] != sent.Message["_id"] {
+	if st := f.do("POST", "/api/im/rooms/"+general+"/messages", alice, map[string]string{"id": "c-1", "text": "hello @bob"}, &again); st != 201 || again.Message["_id"] != sent.Message["_id"] {
 		t.Fatalf("idempotent send: %d %v", st, again)
 	}
 	if n := len(f.rc.Messages(general)); n != 1 {

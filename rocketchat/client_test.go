@@ -258,11 +258,13 @@ func TestRoomsAndMessages(t *testing.T) {
 	if _, err := c.SendMessage(ctx, bob, OutgoingMessage{ID: id, RoomID: ch.ID, Text: "hijack"}); err == nil {
 		t.Fatal("bob's send with alice's message id succeeded")
 	}
-	if n := len(s.Messages(ch.ID)); n != 1 {
-		t.Fatalf("room has %d messages after a resend, want 1", n)
+	// The invitation left an "au" system message (addUserToRoom.ts); "hello" is the only
+	// user message.
+	if n := len(s.Messages(ch.ID)); n != 2 {
+		t.Fatalf("room has %d messages after a resend, want 2 (au + hello)", n)
 	}
 	hist, err := c.History(ctx, bob, Channel, ch.ID, HistoryOptions{Count: 10})
-	if err != nil || len(hist) != 1 {
+	if err != nil || len(hist) != 2 {
 		t.Fatalf("history = %d, %v", len(hist), err)
 	}
 	up, err := c.UpdateMessage(ctx, alice, ch.ID, id, "edited")
@@ -277,7 +279,7 @@ func TestRoomsAndMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	updated, deleted, err := c.SyncMessages(ctx, bob, ch.ID, start)
-	if err != nil || len(updated) != 1 || len(deleted) != 1 || field(t, deleted[0], "_id") != id2 {
+	if err != nil || len(updated) != 2 || len(deleted) != 1 || field(t, deleted[0], "_id") != id2 {
 		t.Fatalf("sync = %d updated, %v deleted, %v", len(updated), deleted, err)
 	}
 	rooms, _, err := c.RoomsGet(ctx, bob, time.Time{})
@@ -288,8 +290,16 @@ func TestRoomsAndMessages(t *testing.T) {
 	if err != nil || len(subs) == 0 {
 		t.Fatalf("subscriptions.get = %d, %v", len(subs), err)
 	}
-	if sub, _ := s.Subscription("bob", ch.ID); sub.Unread == 0 {
-		t.Fatalf("bob has no unread before read: %+v", sub)
+	// Unread_Count defaults to user_and_group_mentions_only: alice's plain messages in a
+	// channel raise alert but not unread; naming bob does (notifyUsersOnMessage.ts).
+	if sub, _ := s.Subscription("bob", ch.ID); sub.Unread != 0 || !sub.Alert {
+		t.Fatalf("bob after plain channel messages: %+v, want alert and unread 0", sub)
+	}
+	if _, err := c.SendMessage(ctx, alice, OutgoingMessage{ID: NewMessageID(), RoomID: ch.ID, Text: "@bob ping"}); err != nil {
+		t.Fatal(err)
+	}
+	if sub, _ := s.Subscription("bob", ch.ID); sub.Unread != 1 || sub.UserMentions != 1 {
+		t.Fatalf("bob after a mention: %+v, want unread 1 and userMentions 1", sub)
 	}
 	if err := c.SubscriptionsRead(ctx, bob, ch.ID); err != nil {
 		t.Fatal(err)

@@ -9,7 +9,8 @@ import (
 // TestGapNotificationRules: the rebuilt notification follows shouldNotifyDesktop's defaults
 // (sendNotificationsOnMessage.ts): not for one's own, system or edited messages, nor outside
 // the gap; "nothing" never, "mentions" only in DMs or when mentioned, unset means "all";
-// thread replies only when mentioned (following a thread is not known here).
+// thread replies only when mentioned (following a thread is not known here), @all only to
+// participants; muteGroupMentions drops @all/@here.
 func TestGapNotificationRules(t *testing.T) {
 	now := time.Now()
 	ts := now.UTC().Format(time.RFC3339Nano)
@@ -34,7 +35,11 @@ func TestGapNotificationRules(t *testing.T) {
 		{"mentions, mentioned", msg(`,"mentions":[{"_id":"alice"}]`), sub("c", `,"desktopNotifications":"mentions"`), true},
 		{"mentions, DM", msg(""), sub("d", `,"desktopNotifications":"mentions"`), true},
 		{"thread reply", msg(`,"tmid":"p"`), sub("c", ""), false},
-		{"thread reply, @all", msg(`,"tmid":"p","mentions":[{"_id":"all"}]`), sub("c", ""), true},
+		{"thread reply, @all", msg(`,"tmid":"p","mentions":[{"_id":"all"}]`), sub("c", ""), false},
+		{"thread reply naming her", msg(`,"tmid":"p","mentions":[{"_id":"alice"}]`), sub("c", ""), true},
+		{"thread reply also sent to the room", msg(`,"tmid":"p","tshow":true`), sub("c", ""), true},
+		{"mentions, @all", msg(`,"mentions":[{"_id":"all"}]`), sub("c", `,"desktopNotifications":"mentions"`), true},
+		{"group mentions muted", msg(`,"mentions":[{"_id":"here"}]`), sub("c", `,"muteGroupMentions":true`), false},
 		{"no subscription", msg(""), nil, false},
 	} {
 		got, ok := gapNotification("alice", tc.msg, tc.sub, now.Add(-time.Second), now.Add(time.Second))

@@ -123,8 +123,16 @@ func (t *translator) rawMessage(raw json.RawMessage) (Push, bool) {
 	return t.message(m.ID, dateMillis(m.UpdatedAt), raw)
 }
 
+// message pushes one version of a message once. A version is its _id and _updatedAt (ms)
+// and its type: a deletion that turns a message into a t:"rm" placeholder (always so for a
+// thread parent, apps/meteor/app/lib/server/functions/deleteMessage.ts) can land in the
+// same millisecond as the update before it, and must not be taken for that update.
 func (t *translator) message(id string, updatedMs int64, raw json.RawMessage) (Push, bool) {
-	if !t.firstTime(id + "@" + strconv.FormatInt(updatedMs, 10)) {
+	var typ struct {
+		T string `json:"t"`
+	}
+	_ = json.Unmarshal(raw, &typ)
+	if !t.firstTime(id + "@" + strconv.FormatInt(updatedMs, 10) + typ.T) {
 		return Push{}, false
 	}
 	return Push{Target: TargetMessage, Arg: rewriteDates(raw)}, true

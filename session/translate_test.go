@@ -3,6 +3,7 @@ package session
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,5 +129,23 @@ func TestDedupeWindowForgetsOldest(t *testing.T) {
 	}
 	if len(tr.seen) != dedupeWindow || len(tr.ring) != dedupeWindow {
 		t.Fatalf("window holds %d/%d keys, want %d", len(tr.seen), len(tr.ring), dedupeWindow)
+	}
+}
+
+// TestPlaceholderInTheSameMillisecond: a t:"rm" placeholder with the _updatedAt of the
+// version before it is still pushed (deleteMessage.ts may follow a thread reply's parent
+// update within one millisecond).
+func TestPlaceholderInTheSameMillisecond(t *testing.T) {
+	tr := newTranslator()
+	live := json.RawMessage(`{"_id":"p","rid":"r","msg":"question","tcount":1,"_updatedAt":{"$date":5000}}`)
+	rm := json.RawMessage(`{"_id":"p","rid":"r","msg":"","t":"rm","tcount":1,"_updatedAt":{"$date":5000}}`)
+	if _, ok := tr.rawMessage(live); !ok {
+		t.Fatal("the live version was not pushed")
+	}
+	if _, ok := tr.rawMessage(live); ok {
+		t.Fatal("the live version was pushed twice")
+	}
+	if p, ok := tr.rawMessage(rm); !ok || !strings.Contains(string(p.Arg), `"t":"rm"`) {
+		t.Fatalf("the placeholder was not pushed: %s %v", p.Arg, ok)
 	}
 }

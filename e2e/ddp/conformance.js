@@ -76,7 +76,9 @@ async function main() {
   const mid = `conformance-${Date.now()}`;
   const gotRoom = waitFor('room', (m) => m._id === mid);
   const gotMy = waitFor('my', (x) => x.msg._id === mid);
-  const gotSub = waitFor('subs', (x) => x.action === 'updated' && x.sub.rid === rid && x.sub.unread >= 1);
+  // A group message that names nobody sets alert but leaves unread alone: Unread_Count
+  // defaults to user_and_group_mentions_only (apps/meteor/app/lib/server/lib/notifyUsersOnMessage.ts).
+  const gotSub = waitFor('subs', (x) => x.action === 'updated' && x.sub.rid === rid && x.sub.alert === true);
   const gotRooms = waitFor('rooms', (x) => x.action === 'updated' && x.room._id === rid && x.room.lastMessage && x.room.lastMessage._id === mid);
   const post = await fetch(`${url}/api/v1/chat.sendMessage`, {
     method: 'POST',
@@ -91,7 +93,8 @@ async function main() {
   const my = await gotMy;
   check(my.info && my.info.roomParticipant === true && my.info.roomType === 'p', '__my_messages__ carries {roomParticipant, roomType, roomName}', my.info);
   const sub = await gotSub;
-  check(sub.sub.alert === true, 'subscriptions-changed updated with unread and alert', sub.sub);
+  check(sub.sub.alert === true && sub.sub.unread === 0 && sub.sub.userMentions === 0,
+    'subscriptions-changed updated with alert, unread 0 (no mention)', sub.sub);
   await gotRooms;
   ok('rooms-changed updated with lastMessage');
 

@@ -202,7 +202,8 @@ func TestRESTWithRealSessions(t *testing.T) {
 	}
 	alice, bob := token(t, "alice", nil, nil, nil), token(t, "bob", nil, nil, nil)
 	var sent struct{ Message map[string]any }
-	if st := e.call("POST", "/api/im/rooms/GENERAL/messages", alice, map[string]string{"id": "m1", "text": "hi bob"}, &sent); st != 201 {
+	// In a channel only a mention raises unread (Unread_Count's default, notifyUsersOnMessage.ts).
+	if st := e.call("POST", "/api/im/rooms/GENERAL/messages", alice, map[string]string{"id": "m1", "text": "hi @" + rcName("bob")}, &sent); st != 201 {
 		t.Fatalf("send: %d", st)
 	}
 	u, _ := sent.Message["u"].(map[string]any)

@@ -107,10 +107,7 @@ func (s *Server) bulkDeleteLocked(r *room, msgs []*message, excludePinned, ignor
 	}
 	s.roomMsgs[r.id] = slices.DeleteFunc(s.roomMsgs[r.id], func(m *message) bool { return slices.Contains(msgs, m) })
 	r.msgs -= len(msgs)
-	r.lastMessage = nil
-	if ms := s.roomMsgs[r.id]; len(ms) > 0 {
-		r.lastMessage = ms[len(ms)-1]
-	}
+	r.lastMessage = s.lastVisibleLocked(r.id)
 	r.updatedAt = now
 	roomDoc := ejsonOnce(func() map[string]any { return s.roomDoc(r) })
 	for _, uid := range r.members {

@@ -759,7 +759,13 @@ func (s *Server) emitUser(uid, event, action string, doc func() any) {
 	s.emitStream("stream-notify-user", ev, args, func(c *conn) bool { return c.uid == uid }, nil)
 }
 
+// emitRoomMessage sends m on stream-room-messages <rid> and __my_messages__. Messages of a
+// type in Hide_System_Messages are not broadcast (getMessageToBroadcast in
+// apps/meteor/app/lib/server/lib/notifyListener.ts).
 func (s *Server) emitRoomMessage(r *room, m *message) {
+	if s.hiddenType(m.t) {
+		return
+	}
 	hasRoom := s.hasSubscribers("stream-room-messages", r.id)
 	hasMy := s.hasSubscribers("stream-room-messages", "__my_messages__")
 	if !hasRoom && !hasMy {

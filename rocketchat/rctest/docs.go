@@ -60,14 +60,20 @@ func (s *Server) msgDoc(m *message) map[string]any {
 		"_id": m.id, "rid": m.rid, "msg": m.msg, "ts": m.ts, "_updatedAt": m.updatedAt,
 		"u": s.userRef(m.uid), "mentions": []any{}, "channels": []any{}, "urls": []any{},
 	}
-	if m.msg != "" {
+	if m.system {
+		// saveSystemMessage stores no parser output (md, mentions, channels, urls).
+		delete(d, "mentions")
+		delete(d, "channels")
+		delete(d, "urls")
+	}
+	if m.msg != "" && !m.system {
 		d["md"] = []any{map[string]any{"type": "PARAGRAPH", "value": []any{
 			map[string]any{"type": "PLAIN_TEXT", "value": m.msg}}}}
 	}
 	var mentions []any
 	for _, id := range m.mentions {
-		if id == "all" {
-			mentions = append(mentions, map[string]any{"_id": "all", "username": "all"})
+		if id == "all" || id == "here" {
+			mentions = append(mentions, map[string]any{"_id": id, "username": id})
 			continue
 		}
 		ref := s.userRef(id)
@@ -83,7 +89,13 @@ func (s *Server) msgDoc(m *message) map[string]any {
 	if m.tmid != "" {
 		d["tmid"] = m.tmid
 	}
-	if m.tcount > 0 {
+	if m.tshow {
+		d["tshow"] = true
+	}
+	if m.system {
+		d["groupable"] = false
+	}
+	if m.tcount > 0 || len(m.replies) > 0 {
 		d["tcount"] = m.tcount
 		d["tlm"] = m.tlm
 		replies := make([]any, len(m.replies))
@@ -175,6 +187,15 @@ func (s *Server) subDoc(sb *sub) map[string]any {
 		"ts": sb.ts, "ls": sb.ls, "open": sb.open, "alert": sb.alert, "unread": sb.unread,
 		"userMentions": sb.userMentions, "groupMentions": sb.groupM, "_updatedAt": sb.updatedAt,
 	}
+	if sb.desktopNotifications != "" {
+		d["desktopNotifications"] = sb.desktopNotifications
+	}
+	if sb.disableNotifications {
+		d["disableNotifications"] = true
+	}
+	if sb.muteGroupMentions {
+		d["muteGroupMentions"] = true
+	}
 	if len(sb.roles) > 0 {
 		roles := make([]any, len(sb.roles))
 		for i, x := range sb.roles {
@@ -218,19 +239,25 @@ func (s *Server) baseURL() string {
 	return "http://rctest.invalid"
 }
 
-func (s *Server) notificationDoc(r *room, m *message, from *user) map[string]any {
-	title := from.username
-	text := m.msg
-	if r.t != "d" {
-		title = r.name
-		text = from.username + ": " + m.msg
+// notificationDoc is notifyDesktopUser's payload (apps/meteor/app/lib/server/functions/notifications/desktop.ts)
+// with the room type's getNotificationDetails (apps/meteor/server/lib/rooms/roomTypes/*.ts,
+// UI_Use_Real_Name off): a channel or group is titled by its name with "sender: text"; a
+// one-to-one DM by the sender with the bare text, and its name is the receiver's
+// subscription name (the room has none).
+func (s *Server) notificationDoc(r *room, m *message, from *user, receiver *sub) map[string]any {
+	title, text, name := from.username, m.msg, r.name
+	if r.t != "d" || len(r.members) > 2 {
+		title, text = r.name, from.username+": "+m.msg
+	}
+	if r.t == "d" {
+		name, _ = s.subNames(receiver, r)
+		if len(r.members) > 2 {
+			title = name
+		}
 	}
 	payload := map[string]any{
 		"_id": m.id, "rid": r.id, "sender": s.userRef(from.id), "type": r.t,
-		"message": map[string]any{"msg": m.msg}, "audioNotificationValue": "chime",
-	}
-	if r.t != "d" {
-		payload["name"] = r.name
+		"message": map[string]any{"msg": m.msg}, "name": name,
 	}
 	if m.tmid != "" {
 		payload["tmid"] = m.tmid

@@ -34,7 +34,7 @@ func (s *Server) mentionNotInRoomLocked(r *room, m *message) {
 	var missing []any
 	var names []string
 	for _, id := range m.mentions {
-		if id == "all" || s.isMember(id, r) {
+		if id == "all" || id == "here" || s.isMember(id, r) {
 			continue
 		}
 		ref := s.userRef(id)

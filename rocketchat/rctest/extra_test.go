@@ -85,8 +85,9 @@ func TestMembershipHooks(t *testing.T) {
 	if args := c.event("stream-notify-user", uid+"/subscriptions-changed"); args[0] != "inserted" {
 		t.Fatalf("AddMember: %v", args)
 	}
-	s.PostMessage(rid, "admin", "x")
-	if args := c.event("stream-notify-user", uid+"/subscriptions-changed"); path(args[1], "unread") != float64(1) {
+	// Unread_Count's default counts mentions only in groups (notifyUsersOnMessage.ts).
+	s.PostMessage(rid, "admin", "@alice x")
+	if args := c.event("stream-notify-user", uid+"/subscriptions-changed"); path(args[1], "unread") != float64(1) || path(args[1], "userMentions") != float64(1) {
 		t.Fatalf("post: %v", args)
 	}
 	s.MarkRead("alice", rid)

@@ -11,10 +11,14 @@
 // Behaviour worth knowing when writing tests against it:
 //   - Every user joins GENERAL unless UserSpec.NoDefaultChannels. The admin exists from the
 //     start (Options.AdminUsername/AdminPassword) and is "old", so 2FA applies to it.
-//   - A message from another user increments unread and sets alert on every member's
-//     subscription (Rocket.Chat's Unread_Count setting is treated as "all messages"); "@name"
-//     also increments userMentions, "@all"/"@here" groupMentions. No system messages (uj, ul,
-//     au, ru) are generated.
+//   - Unread counts follow Unread_Count (default: mentions only in channels and groups, all
+//     messages in DMs; thread-only replies never count), desktop notifications the default
+//     preference "all" with per-subscription preferences (SetNotificationPrefs); see notify.go.
+//   - Joins, leaves, invitations and kicks save system messages (uj, ul, au, ru) that reach
+//     members on stream-room-messages but do not become the room's lastMessage.
+//   - channels.history and im.history leave thread replies out unless showThreadMessages=true;
+//     groups.history keeps them unless showThreadMessages=false. Deleting a message with
+//     thread replies leaves a t:"rm" placeholder and sends no deleteMessage.
 //   - DDP: "updated" precedes "result" unless Options.ResultBeforeUpdated. A resume with a
 //     personal access token answers tokenExpires {"$date":null} (PATs have no creation stamp).
 //   - chat.sendMessage with an _id that exists answers 400 with the TypeError text real
@@ -29,7 +33,9 @@
 //   - DDP "sub" is rate limited as Rocket.Chat does by default (DDPRateLimit): over the limit
 //     the answer is nosub with error too-many-requests.
 //   - Not simulated: DDP method rate limits, password policy, email,
-//     read receipts, presence events, image thumbnails.
+//     read receipts, presence events (so no "busy" suppression of notifications), image
+//     thumbnails, userHighlights, unread threads (tunread), the unread 1 a joining member's
+//     subscription starts with, room renames (system message "r").
 package rctest
 
 import (
@@ -94,6 +100,19 @@ type Options struct {
 	// DDPRateLimit is the DDP subscription rate limiter, on by default with Rocket.Chat's
 	// defaults (40 stream subscriptions per 40 s per connection and publication name).
 	DDPRateLimit DDPRateLimit
+	// UnreadCount and UnreadCountDM are the Unread_Count and Unread_Count_DM settings
+	// (apps/meteor/server/settings/general.ts): what raises a subscription's unread in
+	// channels and groups (default UnreadUserGroupMention: mentions only) and in direct
+	// messages (default UnreadAll).
+	UnreadCount, UnreadCountDM string
+	// DesktopNotifications is Accounts_Default_User_Preferences_desktopNotifications
+	// (apps/meteor/server/settings/accounts.ts): "all" (default), "mentions" or "nothing".
+	DesktopNotifications string
+	// MaxRoomMembersForNotification is Notifications_Max_Room_Members (default 100).
+	MaxRoomMembersForNotification int
+	// HideSystemMessages is Hide_System_Messages (default none): message types that
+	// channels/groups/im.history leave out.
+	HideSystemMessages []string
 }
 
 // UserSpec describes a user added with AddUser.
@@ -136,6 +155,7 @@ type Message struct {
 	ThreadID                   string
 	Type                       string
 	Time, UpdatedAt, EditedAt  time.Time
+	ThreadCount                int // tcount: replies in this message's thread
 }
 
 // Server is a running simulator. All methods are safe for concurrent use.
@@ -206,6 +226,9 @@ type sub struct {
 	open, alert                  bool
 	unread, userMentions, groupM int
 	roles                        []string
+	// Notification preferences (rooms.saveNotification); empty means the user's default.
+	desktopNotifications                    string
+	disableNotifications, muteGroupMentions bool
 }
 
 type message struct {
@@ -214,6 +237,8 @@ type message struct {
 	editedBy                   string
 	mentions                   []string // uids
 	file                       *upload
+	tshow                      bool // a thread reply also shown in the room
+	system                     bool // saved by saveSystemMessage (groupable: false)
 	tcount                     int
 	tlm                        time.Time
 	replies                    []string            // uids of thread participants
@@ -301,6 +326,18 @@ func newServer(opts Options) *Server {
 	}
 	if opts.Addr == "" {
 		opts.Addr = "127.0.0.1:0"
+	}
+	if opts.UnreadCount == "" {
+		opts.UnreadCount = UnreadUserGroupMention
+	}
+	if opts.UnreadCountDM == "" {
+		opts.UnreadCountDM = UnreadAll
+	}
+	if opts.DesktopNotifications == "" {
+		opts.DesktopNotifications = "all"
+	}
+	if opts.MaxRoomMembersForNotification <= 0 {
+		opts.MaxRoomMembersForNotification = 100
 	}
 	log := opts.Logger
 	if log == nil {
@@ -468,7 +505,21 @@ func (s *Server) PostMessage(rid, username, text string) (msgID string) {
 	return s.insertMessageLocked(r, u, randomID(), text, "", nil).id
 }
 
-// AddMember subscribes username to rid (as channels.invite would), emitting the join events.
+// PostReply stores a reply from username to the thread of message tmid (in its room), with
+// every stream event Rocket.Chat emits for it. It panics if the user or message is unknown.
+func (s *Server) PostReply(tmid, username, text string) (msgID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.mustUser(username)
+	parent := s.msgs[tmid]
+	if parent == nil {
+		panic(fmt.Sprintf("rctest: PostReply: no message %q", tmid))
+	}
+	return s.insertMessageLocked(s.rooms[parent.rid], u, randomID(), text, tmid, nil).id
+}
+
+// AddMember subscribes username to rid as the admin's channels.invite would, emitting the
+// join events and the "au" system message (added by the admin).
 func (s *Server) AddMember(rid, username string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -478,17 +529,18 @@ func (s *Server) AddMember(rid, username string) {
 		panic(fmt.Sprintf("rctest: AddMember: no room %q", rid))
 	}
 	if !s.isMember(u.id, r) {
-		s.joinLocked(r, u, time.Now().UTC())
+		s.addToRoomLocked(r, u, s.users[s.adminID])
 	}
 }
 
-// RemoveMember unsubscribes username from rid (as a kick would), emitting the leave events.
+// RemoveMember unsubscribes username from rid as the admin's kick would, emitting the "ru"
+// system message (removed by the admin) and the leave events.
 func (s *Server) RemoveMember(rid, username string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	u := s.mustUser(username)
 	if r := s.rooms[rid]; r != nil {
-		s.leaveLocked(r, u)
+		s.removeFromRoomLocked(r, u, s.users[s.adminID])
 	}
 }
 
@@ -694,7 +746,7 @@ func (s *Server) Messages(rid string) []Message {
 	var out []Message
 	for _, m := range s.roomMsgs[rid] {
 		out = append(out, Message{ID: m.id, RoomID: m.rid, Text: m.msg, Username: s.users[m.uid].username,
-			ThreadID: m.tmid, Type: m.t, Time: m.ts, UpdatedAt: m.updatedAt, EditedAt: m.editedAt})
+			ThreadID: m.tmid, Type: m.t, Time: m.ts, UpdatedAt: m.updatedAt, EditedAt: m.editedAt, ThreadCount: m.tcount})
 	}
 	return out
 }
@@ -822,6 +874,40 @@ func (s *Server) leaveLocked(r *room, u *user) {
 	}
 }
 
+// addToRoomLocked is addUserToRoom (apps/meteor/app/lib/server/functions/addUserToRoom.ts)
+// for a channel or group: the subscription, then the system message "au" (added by inviter)
+// or, without an inviter, "uj". Direct messages get no system message.
+func (s *Server) addToRoomLocked(r *room, u, inviter *user) {
+	if s.isMember(u.id, r) {
+		return
+	}
+	s.joinLocked(r, u, time.Now().UTC())
+	switch {
+	case r.t == "d":
+	case inviter != nil:
+		s.systemMessageLocked(r, "au", u, inviter)
+	default:
+		s.systemMessageLocked(r, "uj", u, nil)
+	}
+}
+
+// removeFromRoomLocked is removeUserFromRoom (apps/meteor/app/lib/server/functions/removeUserFromRoom.ts):
+// the system message "ru" (removed by) or "ul" (left) is saved while u is still a member, so
+// u receives it too, then the subscription goes.
+func (s *Server) removeFromRoomLocked(r *room, u, by *user) {
+	if !s.isMember(u.id, r) {
+		return
+	}
+	if r.t != "d" {
+		if by != nil {
+			s.systemMessageLocked(r, "ru", u, by)
+		} else {
+			s.systemMessageLocked(r, "ul", u, nil)
+		}
+	}
+	s.leaveLocked(r, u)
+}
+
 var mentionRe = func(text string) []string {
 	var out []string
 	for _, f := range strings.Fields(text) {
@@ -833,63 +919,65 @@ var mentionRe = func(text string) []string {
 }
 
 func (s *Server) insertMessageLocked(r *room, u *user, id, text, tmid string, file *upload) *message {
+	return s.insertMessageShowLocked(r, u, id, text, tmid, false, file)
+}
+
+// insertMessageShowLocked stores a message and runs what Rocket.Chat's afterSaveMessage
+// callbacks do with it: the room's counters and last message and the members' unread counts
+// (notifyUsersOnMessage.ts, see notify.go), the thread's counters and participants
+// (apps/meteor/app/threads/server/hooks/aftersavemessage.ts, functions.ts), and the desktop
+// notifications (sendNotificationsOnMessage.ts). tshow is a thread reply also sent to the room.
+func (s *Server) insertMessageShowLocked(r *room, u *user, id, text, tmid string, tshow bool, file *upload) *message {
 	now := time.Now().UTC()
-	m := &message{id: id, rid: r.id, msg: text, uid: u.id, tmid: tmid, ts: now, updatedAt: now, file: file}
-	group := false
-	for _, name := range mentionRe(text) {
-		if name == "all" || name == "here" {
-			group = true
-			continue
-		}
-		if mu := s.byName[name]; mu != nil && !slices.Contains(m.mentions, mu.id) {
-			m.mentions = append(m.mentions, mu.id)
-		}
-	}
-	if group {
-		m.mentions = append(m.mentions, "all")
-	}
+	m := &message{id: id, rid: r.id, msg: text, uid: u.id, tmid: tmid, tshow: tshow && tmid != "", ts: now, updatedAt: now, file: file}
+	m.mentions = s.parseMentions(u, text)
 	s.msgs[id] = m
 	s.roomMsgs[r.id] = append(s.roomMsgs[r.id], m)
-	if parent := s.msgs[tmid]; parent != nil && parent.rid == r.id {
-		parent.tcount++
-		parent.tlm = now
-		parent.updatedAt = now
-		if !slices.Contains(parent.replies, u.id) {
-			parent.replies = append(parent.replies, u.id)
-		}
-		defer s.emitRoomMessage(r, parent)
-	}
 	r.msgs++
-	r.lm = now
-	r.lastMessage = m
 	r.updatedAt = now
+	parent := s.msgs[tmid]
+	if parent != nil && parent.rid != r.id {
+		parent = nil
+	}
+	// A reply only in the thread leaves the room's activity fields alone
+	// (notifyUsersOnMessage: "message sent ONLY on a thread").
+	inRoom := m.tmid == "" || m.tshow
+	if inRoom {
+		r.lm = now
+		r.lastMessage = m
+	}
 
 	s.emitRoomMessage(r, m)
+	var replies []string
+	if parent != nil {
+		replies = s.threadReplyLocked(r, parent, m, now)
+		s.emitRoomMessage(r, parent)
+	}
 	s.mentionNotInRoomLocked(r, m)
 	roomDoc := ejsonOnce(func() map[string]any { return s.roomDoc(r) })
 	for _, uid := range r.members {
 		s.emitUser(uid, "rooms-changed", "updated", roomDoc)
 	}
+	changed := map[string]bool{}
+	if inRoom {
+		for uid := range s.countUnreadLocked(r, m) {
+			changed[uid] = true
+		}
+	}
+	for _, uid := range replies {
+		changed[uid] = true
+	}
 	for _, uid := range r.members {
-		if uid == u.id {
-			continue
+		if sb := s.sub(uid, r.id); sb != nil && changed[uid] {
+			sb.updatedAt = now
+			s.emitUser(uid, "subscriptions-changed", "updated", ejsonOnce(func() map[string]any { return s.subDoc(sb) }))
 		}
-		sb := s.sub(uid, r.id)
-		mentioned := slices.Contains(m.mentions, uid)
-		sb.unread++
-		sb.alert = true
-		sb.open = true
-		if mentioned {
-			sb.userMentions++
-		}
-		if group {
-			sb.groupM++
-		}
-		sb.updatedAt = now
-		s.emitUser(uid, "subscriptions-changed", "updated", ejsonOnce(func() map[string]any { return s.subDoc(sb) }))
-		if mentioned || group || r.t == "d" {
-			s.emitUser(uid, "notification", "", ejsonOnce(func() map[string]any { return s.notificationDoc(r, m, u) }))
-		}
+	}
+	// sendAllNotifications skips thread replies; the threads hook notifies their participants.
+	if m.tmid == "" {
+		s.notifyDesktopLocked(r, m, u, nil)
+	} else if parent != nil {
+		s.notifyDesktopLocked(r, m, u, replies)
 	}
 	return m
 }
@@ -912,14 +1000,24 @@ func (s *Server) editMessageLocked(m *message, by *user, text string) {
 }
 
 // deleteMessageLocked follows apps/meteor/app/lib/server/functions/deleteMessage.ts (8.x):
-// with Message_ShowDeletedStatus the message becomes a t:"rm" placeholder re-emitted on
-// stream-room-messages, otherwise it is removed and notify-room <rid>/deleteMessage is sent;
-// either way the room changes (message count, maybe lastMessage) and notifyOnRoomChangedById
-// sends rooms-changed to every member.
+// with Message_ShowDeletedStatus, or when the message has thread replies (tcount > 0, which
+// forces both keepHistory and showDeletedStatus), the message becomes a t:"rm" placeholder
+// (setAsDeletedByIdAndUser: msg "", no mentions, attachments or reactions; the thread
+// counters stay) re-emitted on stream-room-messages, and no deleteMessage is sent; otherwise
+// it is removed and notify-room <rid>/deleteMessage is sent. Deleting a thread reply lowers
+// its parent's tcount (decreaseReplyCountById), which reaches members as a message update.
+// Either way the room's message count drops, lastMessage falls back to the newest visible
+// message with no type (getLastVisibleMessageSentWithNoTypeByRoomId) when it was this one,
+// and notifyOnRoomChangedById sends rooms-changed to every member.
 func (s *Server) deleteMessageLocked(m *message, by *user) {
 	now := time.Now().UTC()
 	r := s.rooms[m.rid]
-	if s.opts.ShowDeletedStatus {
+	if parent := s.msgs[m.tmid]; parent != nil && parent.rid == r.id {
+		parent.tcount--
+		parent.updatedAt = now
+		s.emitRoomMessage(r, parent)
+	}
+	if s.opts.ShowDeletedStatus || m.tcount > 0 {
 		m.t, m.msg, m.file, m.reactions = "rm", "", nil, nil
 		m.editedAt, m.updatedAt = now, now
 		m.editedBy = by.id
@@ -929,14 +1027,11 @@ func (s *Server) deleteMessageLocked(m *message, by *user) {
 		delete(s.msgs, m.id)
 		s.roomMsgs[r.id] = slices.DeleteFunc(s.roomMsgs[r.id], func(x *message) bool { return x == m })
 		s.deletedMsgs[r.id] = append(s.deletedMsgs[r.id], deletion{id: m.id, at: now})
-		r.msgs--
 		s.emitNotifyRoom(r, "deleteMessage", map[string]any{"_id": m.id})
-		if r.lastMessage == m {
-			r.lastMessage = nil
-			if ms := s.roomMsgs[r.id]; len(ms) > 0 {
-				r.lastMessage = ms[len(ms)-1]
-			}
-		}
+	}
+	r.msgs--
+	if r.lastMessage == nil || r.lastMessage == m {
+		r.lastMessage = s.lastVisibleLocked(r.id)
 	}
 	r.updatedAt = now
 	roomDoc := ejsonOnce(func() map[string]any { return s.roomDoc(r) })

@@ -1088,11 +1088,8 @@ func (c *call) roomInvite(t string) reply {
 		}
 		return fail("error-invalid-user", "Invalid user", nil)
 	}
-	now := time.Now().UTC()
 	for _, u := range users {
-		if !s.isMember(u.id, r) {
-			s.joinLocked(r, u, now)
-		}
+		s.addToRoomLocked(r, u, c.u)
 	}
 	return c.roomReply(t, r)
 }
@@ -1122,7 +1119,7 @@ func (c *call) roomKick(t string) reply {
 	if !s.isMember(u.id, r) {
 		return fail("error-user-not-in-room", "User is not in this room", map[string]any{"method": "removeUserFromRoom"})
 	}
-	s.leaveLocked(r, u)
+	s.removeFromRoomLocked(r, u, c.u)
 	return c.roomReply(t, r)
 }
 
@@ -1138,7 +1135,7 @@ func (c *call) roomLeave(t string) reply {
 	if !s.isMember(c.u.id, r) {
 		return fail("error-user-not-in-room", "You are not in this room", map[string]any{"method": "leaveRoom"})
 	}
-	s.leaveLocked(r, c.u)
+	s.removeFromRoomLocked(r, c.u, nil)
 	return c.roomReply(t, r)
 }
 
@@ -1148,13 +1145,14 @@ func (c *call) channelsJoin() reply {
 	if !ok {
 		return rep
 	}
-	if !s.isMember(c.u.id, r) {
-		s.joinLocked(r, c.u, time.Now().UTC())
-	}
+	s.addToRoomLocked(r, c.u, nil)
 	return c.roomReply("c", r)
 }
 
-func (c *call) history(r *room) reply {
+// history is getChannelHistory (apps/meteor/app/lib/server/methods/getChannelHistory.ts):
+// messages of types in Hide_System_Messages are left out, and so are thread-only replies
+// unless showThreads.
+func (c *call) history(r *room, showThreads bool) reply {
 	s := c.s
 	latest := time.Now().UTC().Add(time.Millisecond)
 	if t, ok := parseTime(c.q.Get("latest")); ok {
@@ -1171,6 +1169,9 @@ func (c *call) history(r *room) reply {
 			continue
 		}
 		if hasOldest && (m.ts.Before(oldest) || (!inclusive && m.ts.Equal(oldest))) {
+			continue
+		}
+		if s.hiddenType(m.t) || (!showThreads && m.tmid != "" && !m.tshow) {
 			continue
 		}
 		sel = append(sel, m)
@@ -1198,7 +1199,13 @@ func (c *call) roomHistory(t string) reply {
 		// channels.ts / groups.ts answer API.v1.forbidden() when canAccessRoom fails.
 		return c.s.apiForbidden()
 	}
-	return c.history(r)
+	// channels.history passes showThreadMessages === 'true' (apps/meteor/app/api/server/v1/channels.ts);
+	// groups.history passes showThreadMessages !== 'false' (groups.ts).
+	show := c.q.Get("showThreadMessages") == "true"
+	if t == "p" {
+		show = c.q.Get("showThreadMessages") != "false"
+	}
+	return c.history(r, show)
 }
 
 func (c *call) roomList(t string) reply {
@@ -1273,7 +1280,8 @@ func (c *call) imHistory() reply {
 	if r == nil || r.t != "d" || !s.isMember(c.u.id, r) {
 		return fail("error-room-not-found", `The required "roomId" or "username" param provided does not match any direct message`, nil)
 	}
-	return c.history(r)
+	// im.history passes showThreadMessages === 'true' (apps/meteor/app/api/server/v1/im.ts).
+	return c.history(r, c.q.Get("showThreadMessages") == "true")
 }
 
 func (c *call) imList() reply { return c.listRooms("ims", "d", true) }
@@ -1361,11 +1369,12 @@ func (c *call) chatSendMessage() reply {
 		return invalidParams("message")
 	}
 	var m struct {
-		ID   string `json:"_id"`
-		RID  string `json:"rid"`
-		Msg  string `json:"msg"`
-		TMID string `json:"tmid"`
-		T    string `json:"t"`
+		ID    string `json:"_id"`
+		RID   string `json:"rid"`
+		Msg   string `json:"msg"`
+		TMID  string `json:"tmid"`
+		TShow bool   `json:"tshow"`
+		T     string `json:"t"`
 	}
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return fail("invalid-params", "must be object", nil)
@@ -1401,7 +1410,7 @@ func (c *call) chatSendMessage() reply {
 	if m.TMID != "" && s.msgs[m.TMID] == nil {
 		return fail("error-invalid-message", "Invalid message", nil)
 	}
-	msg := s.insertMessageLocked(r, c.u, m.ID, m.Msg, m.TMID, nil)
+	msg := s.insertMessageShowLocked(r, c.u, m.ID, m.Msg, m.TMID, m.TShow, nil)
 	return ok(map[string]any{"message": s.msgDoc(msg)})
 }
 
