@@ -57,9 +57,9 @@ type Sessions interface {
 	Admit(ctx context.Context, id Identity) error
 	// Credentials returns the user's own Rocket.Chat REST credentials, provisioning the
 	// user and minting a token when needed.
-	Credentials(ctx context.Context, id Identity) (rcCreds, error)
+	Credentials(ctx context.Context, id Identity) (rocketchat.Credentials, error)
 	// Refresh replaces credentials Rocket.Chat refused (401) with freshly minted ones.
-	Refresh(ctx context.Context, id Identity, stale rcCreds) (rcCreds, error)
+	Refresh(ctx context.Context, id Identity, stale rocketchat.Credentials) (rocketchat.Credentials, error)
 	// Upsert creates or updates (or, with Link, binds) the Rocket.Chat user of a product
 	// user, and lifts its deletion tombstone; rcUsername is the account's username.
 	Upsert(ctx context.Context, u UserSpec) (rcUserID, rcUsername string, created bool, err error)
@@ -102,8 +102,8 @@ type Server struct {
 	verifier    *JWTVerifier
 	jwks        *JWKS
 	apiKeys     *APIKeys
-	rc          *rcREST
-	wsClient    *http.Client // upstream WebSocket handshakes (same TLS settings as rc)
+	rc          *rocketchat.Client // every Rocket.Chat REST call: facade, passthrough, agent, sessions
+	wsClient    *http.Client       // upstream WebSocket handshakes (same TLS settings as rc)
 	hub         Hub
 	sessions    Sessions
 	metrics     *metrics
@@ -164,7 +164,14 @@ func New(o Options) (*Server, error) {
 	} else {
 		s.wsClient = client
 	}
-	s.rc = &rcREST{base: base, client: client, metrics: s.metrics}
+	if s.rc, err = rocketchat.NewClient(rocketchat.ClientOptions{
+		BaseURL:    base.String(),
+		HTTPClient: client,
+		Logger:     s.log.With("component", "rocketchat"),
+		Observe:    s.metrics.observeCall,
+	}); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 
 	jo := JWTOptions{
 		Issuer:        cfg.Auth.JWT.Issuer,
@@ -466,7 +473,7 @@ func (s *Server) readyz(c echo.Context) error {
 	fresh := time.Since(s.readyAt) < 5*time.Second
 	s.readyMu.Unlock()
 	if !fresh {
-		if err := s.rc.do(ctx, rcCreds{}, http.MethodGet, "/api/info", nil, nil, nil); err != nil {
+		if _, err := s.rc.Info(ctx); err != nil {
 			s.log.Warn("readyz: rocketchat /api/info", "err", err)
 			return errorf(http.StatusServiceUnavailable, "rocketchat_unreachable", "Rocket.Chat does not answer /api/info")
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rcgateway/rcgateway/config"
+	"github.com/rcgateway/rcgateway/rocketchat"
 	"github.com/rcgateway/rcgateway/rocketchat/rctest"
 )
 
@@ -53,7 +54,7 @@ func TestShutdownOrder(t *testing.T) {
 	var mu sync.Mutex
 	var order []string
 	hub := &orderHub{order: &order, mu: &mu}
-	ses := &orderSessions{fakeSessions: fakeSessions{rc: rc, cr: map[string]rcCreds{}}, order: &order, mu: &mu}
+	ses := &orderSessions{fakeSessions: fakeSessions{rc: rc, cr: map[string]rocketchat.Credentials{}}, order: &order, mu: &mu}
 	srv, err := New(Options{Config: cfg, Logger: slog.New(slog.DiscardHandler), Hub: hub, Sessions: ses})
 	if err != nil {
 		t.Fatal(err)
