@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -141,6 +143,12 @@ func TestCloseWhenListenFails(t *testing.T) {
 	srv, err := New(Options{Config: cfg})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The composed hub's closes are exported per reason.
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if body := rec.Body.String(); !strings.Contains(body, `rcgw_hub_closes_total{reason="slow_consumer"} 0`) || !strings.Contains(body, `rcgw_hub_closes_total{reason="kicked"} 0`) {
+		t.Errorf("/metrics lacks rcgw_hub_closes_total by reason")
 	}
 	if ln, err := net.Listen("tcp", cfg.HTTP.Listen); err == nil {
 		ln.Close()

@@ -171,6 +171,10 @@ func (s *Server) newHub(online, offline func(string)) (Hub, error) {
 		stat{name: "rcgw_hub_deliveries_total", help: "Records queued to browser connections.", counter: true, value: func() float64 { return float64(h.Stats().Deliveries) }},
 		stat{name: "rcgw_hub_queue_drops_total", help: "Connections closed because their send queue was full (slow consumers).", counter: true, value: func() float64 { return float64(h.Stats().SlowConsumerCloses) }},
 	)
+	for _, r := range push.CloseReasons() {
+		s.metrics.addStats(stat{name: "rcgw_hub_closes_total", help: "Browser connections closed, by reason (push/reasons.go, docs/architecture.md).", counter: true,
+			labels: map[string]string{"reason": r.String()}, value: func() float64 { return float64(h.Closes(r)) }})
+	}
 	return h, nil
 }
 
