@@ -219,15 +219,18 @@ func (c *conn) acceptHandshake(req signalr.HandshakeRequest) error {
 	p, ok := signalr.ProtocolByName(req.Protocol)
 	switch {
 	case !ok:
-		err := fmt.Errorf("The protocol '%s' is not supported.", req.Protocol) //nolint:staticcheck // wire text
+		//lint:ignore ST1005 the text is the wire text ASP.NET Core sends
+		err := fmt.Errorf("The protocol '%s' is not supported.", req.Protocol)
 		c.rejectHandshake(err.Error(), CloseHandshakeRejected)
 		return err
 	case req.Version < 1 || req.Version > 2:
-		err := fmt.Errorf("The server does not support version %d of the '%s' protocol.", req.Version, req.Protocol) //nolint:staticcheck // wire text
+		//lint:ignore ST1005 the text is the wire text ASP.NET Core sends
+		err := fmt.Errorf("The server does not support version %d of the '%s' protocol.", req.Version, req.Protocol)
 		c.rejectHandshake(err.Error(), CloseHandshakeRejected)
 		return err
 	case p.Binary() && c.transport.Load() == transportSSE:
-		err := fmt.Errorf("Cannot use the '%s' protocol on the current transport. The transport does not support 'Binary' transfer format.", req.Protocol) //nolint:staticcheck // wire text
+		//lint:ignore ST1005 the text is the wire text ASP.NET Core sends
+		err := fmt.Errorf("Cannot use the '%s' protocol on the current transport. The transport does not support 'Binary' transfer format.", req.Protocol)
 		c.rejectHandshake(err.Error(), CloseHandshakeRejected)
 		return err
 	}
@@ -396,10 +399,6 @@ func (c *conn) tick(now time.Time) {
 	}
 }
 
-func transportName(t int32) string {
-	return [...]string{"none", "WebSockets", "ServerSentEvents", "LongPolling"}[t]
-}
-
 // bind binds the connection to a transport the first time; a different or second binding
 // of a streaming transport fails.
 func (c *conn) bind(t int32) error {
@@ -407,7 +406,8 @@ func (c *conn) bind(t int32) error {
 		return nil
 	}
 	if cur := c.transport.Load(); cur != t {
-		return errors.New("Cannot change transports mid-connection") //nolint:staticcheck // wire text
+		//lint:ignore ST1005 the text is the wire text ASP.NET Core sends
+		return errors.New("Cannot change transports mid-connection")
 	}
 	if t != transportLongPolling {
 		return errAlreadyBound
@@ -416,10 +416,3 @@ func (c *conn) bind(t int32) error {
 }
 
 var errAlreadyBound = errors.New("connection already has an active transport")
-
-func contentTypeFor(p signalr.Protocol) string {
-	if p.Binary() {
-		return "application/octet-stream"
-	}
-	return "text/plain; charset=utf-8"
-}

@@ -150,10 +150,6 @@ type Client struct {
 	version string
 }
 
-type ctxKey int
-
-const endpointKey ctxKey = 0
-
 // NewClient builds a Client.
 func NewClient(opts ClientOptions) (*Client, error) {
 	u, err := url.Parse(strings.TrimSuffix(opts.BaseURL, "/"))
