@@ -2,6 +2,8 @@ package push
 
 import (
 	"context"
+	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -73,5 +75,27 @@ func TestCloseReasonTable(t *testing.T) {
 			t.Errorf("reason name %q twice", r)
 		}
 		seen[r.String()] = true
+	}
+}
+
+// TestDisconnectTableDocumented: docs/architecture.md lists every reason with its client
+// action, so the documented table cannot drift from the one the hub uses.
+func TestDisconnectTableDocumented(t *testing.T) {
+	b, err := os.ReadFile("../docs/architecture.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	for _, r := range CloseReasons() {
+		row := "| `" + r.String() + "` |"
+		i := strings.Index(doc, row)
+		if i < 0 {
+			t.Errorf("docs/architecture.md has no row for %s", r)
+			continue
+		}
+		line, _, _ := strings.Cut(doc[i:], "\n")
+		if !strings.Contains(line, r.ClientAction()) {
+			t.Errorf("docs/architecture.md row for %s lacks its client action %q", r, r.ClientAction())
+		}
 	}
 }
