@@ -3,9 +3,9 @@ SHELL := /bin/bash
 GO ?= go
 GOTESTFLAGS ?= -race -count=1 -timeout 25m
 
-.PHONY: test deps vet fmt-check gotest web web-check fuzz bench demo
+.PHONY: test deps vet staticcheck fmt-check gotest web web-check fuzz bench demo
 
-test: deps fmt-check vet web-check gotest
+test: deps fmt-check vet staticcheck web-check gotest
 	@echo "make test: all checks passed"
 
 deps:
@@ -16,6 +16,10 @@ fmt-check:
 
 vet:
 	$(GO) vet ./...
+
+# staticcheck is installed by scripts/install-deps.sh into .bin/ at the version pinned there.
+staticcheck:
+	.bin/staticcheck ./...
 
 # Go tests, including the Node conformance suites and the browser test that the Go tests drive.
 gotest:

@@ -187,8 +187,11 @@ type HTTP struct {
 	ReadTimeout Duration `yaml:"read_timeout"`
 	// IdleTimeout closes idle keep-alive connections (default 120s).
 	IdleTimeout Duration `yaml:"idle_timeout"`
-	// RequestTimeout bounds one REST handler, Rocket.Chat calls included (default 30s).
+	// RequestTimeout bounds one /api/im or /api/v1 handler as a whole: authentication, token
+	// minting and every Rocket.Chat call it makes (default 30s).
 	RequestTimeout Duration `yaml:"request_timeout"`
+	// UploadTimeout replaces RequestTimeout for file uploads (default 5m).
+	UploadTimeout Duration `yaml:"upload_timeout"`
 	// BodyLimit caps JSON request bodies (default 1MB).
 	BodyLimit ByteSize `yaml:"body_limit"`
 	// UploadLimit caps file uploads (default 20MB); larger gets 413.
@@ -309,6 +312,7 @@ func Default() Config {
 			ReadTimeout:       Duration(60 * time.Second),
 			IdleTimeout:       Duration(120 * time.Second),
 			RequestTimeout:    Duration(30 * time.Second),
+			UploadTimeout:     Duration(5 * time.Minute),
 			BodyLimit:         1 << 20,
 			UploadLimit:       20 << 20,
 

@@ -197,6 +197,7 @@ func (c Config) Validate() error {
 	v.positive("http.read_timeout", c.HTTP.ReadTimeout)
 	v.positive("http.idle_timeout", c.HTTP.IdleTimeout)
 	v.positive("http.request_timeout", c.HTTP.RequestTimeout)
+	v.positive("http.upload_timeout", c.HTTP.UploadTimeout)
 	if c.HTTP.BodyLimit <= 0 {
 		v.add("http.body_limit", ErrMustBePositive)
 	}

@@ -1,7 +1,7 @@
 package gateway
 
 import (
-	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/rcgateway/rcgateway/rocketchat"
 	"github.com/rcgateway/rcgateway/session"
 )
 
@@ -203,26 +204,12 @@ func (s *Server) passthrough(c echo.Context) error {
 		raw = b
 	}
 	var resp *http.Response
-	err := s.withCreds(c, func(cr rcCreds) error {
-		var body io.Reader
-		if raw != nil {
-			body = bytes.NewReader(raw)
-		}
-		r, err := s.rc.send(req.Context(), cr, req.Method, "/api/v1/"+(&url.URL{Path: rest}).EscapedPath(), q, body, req.Header.Get(echo.HeaderContentType))
-		if err != nil {
-			return err
-		}
-		if r.StatusCode == http.StatusUnauthorized {
-			return decodeRC(r, ep, nil)
-		}
-		resp = r
-		return nil
+	err := s.withCreds(c, func(ctx context.Context, cr rocketchat.Credentials) (err error) {
+		resp, err = s.rc.Forward(ctx, cr, req.Method, rest, q, raw, req.Header.Get(echo.HeaderContentType))
+		return err
 	})
 	if err != nil {
 		return err
-	}
-	if resp.StatusCode/100 != 2 {
-		return decodeRC(resp, ep, nil)
 	}
 	defer resp.Body.Close()
 	ct := resp.Header.Get(echo.HeaderContentType)

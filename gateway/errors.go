@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/rcgateway/rcgateway/rocketchat"
 )
 
 // apiError is the JSON error body every route answers with: {error, message}.
@@ -113,4 +115,55 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		return
 	}
 	_ = c.JSON(ae.Status, ae)
+}
+
+// mapUpstream turns a Rocket.Chat failure (*rocketchat.APIError, *rocketchat.RateLimitError)
+// into our own answer, never its raw body; nil when err is not one. This is the one place
+// Rocket.Chat's errorType vocabulary becomes HTTP.
+func mapUpstream(err error) *apiError {
+	var ae *rocketchat.APIError
+	var status int
+	var errorType string
+	switch {
+	case errors.As(err, &ae):
+		status, errorType = ae.Status, ae.ErrorType
+		if errors.Is(ae, rocketchat.ErrUnauthorized) {
+			// A missing or dead session, whatever code the text carries.
+			errorType = ""
+		}
+	case errors.Is(err, rocketchat.ErrRateLimited):
+		status = http.StatusTooManyRequests
+	default:
+		return nil
+	}
+	switch {
+	case status == http.StatusUnauthorized && errorType != "unauthorized" && errorType != "error-unauthorized":
+		return errorf(http.StatusBadGateway, "upstream_auth", "the chat server refused the user's session; retry")
+	// Not allowed: API.v1.forbidden() (403 "unauthorized" before 9.0, "forbidden" from 9.0),
+	// 7.x API.v1.unauthorized() (401 {"error":"unauthorized"}, no "status":"error": not a bad
+	// token), 9.x's 401 "<reason> [error-unauthorized]" for a permission check a route throws,
+	// a Meteor error-not-allowed / error-action-not-allowed (400), and rooms.info's
+	// failure('not-allowed', 'Not Allowed') (apps/meteor/app/api/server/ApiClass.ts, v1/rooms.ts).
+	case status == http.StatusForbidden || errorType == "error-not-allowed" || errorType == "error-action-not-allowed" ||
+		errorType == "unauthorized" || errorType == "error-unauthorized" ||
+		errorType == "forbidden" || errorType == "not-allowed" || errorType == "Not Allowed":
+		return errorf(http.StatusForbidden, "forbidden", "not allowed in the chat server")
+	case status == http.StatusNotFound || strings.Contains(errorType, "not-found") || errorType == "error-room-not-found" || errorType == "error-invalid-room":
+		return errorf(http.StatusNotFound, "not_found", "no such room, message or user")
+	case status == http.StatusTooManyRequests:
+		return errorf(http.StatusTooManyRequests, "rate_limited", "the chat server is rate limiting; retry later")
+	case status == http.StatusRequestEntityTooLarge || errorType == "error-file-too-large":
+		return errorf(http.StatusRequestEntityTooLarge, "too_large", "file too large for the chat server")
+	case strings.Contains(errorType, "duplicate") || strings.Contains(errorType, "already") || strings.Contains(errorType, "in-use"):
+		return errorf(http.StatusConflict, "conflict", "already exists")
+	case status >= 500:
+		return errorf(http.StatusBadGateway, "upstream_error", "the chat server failed")
+	case status == http.StatusBadRequest:
+		msg := "the chat server rejected the request"
+		if errorType != "" && len(errorType) < 64 && !strings.ContainsAny(errorType, " <>\"") {
+			msg += " (" + errorType + ")"
+		}
+		return errorf(http.StatusBadRequest, "bad_request", msg)
+	}
+	return errorf(http.StatusBadGateway, "upstream_error", "the chat server failed")
 }

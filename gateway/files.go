@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"time"
 	"unicode"
 
 	"github.com/labstack/echo/v4"
@@ -52,7 +51,7 @@ func (s *Server) file(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	resp, err := s.rc.file(c.Request().Context(), cr, id, name, s.cfg.HTTP.RequestTimeout.D())
+	resp, err := s.rc.OpenFile(c.Request().Context(), cr, id, name, s.cfg.HTTP.RequestTimeout.D())
 	if err != nil {
 		if ctxErr := c.Request().Context().Err(); ctxErr != nil {
 			return ctxErr
@@ -62,14 +61,14 @@ func (s *Server) file(c echo.Context) error {
 	}
 	defer resp.Body.Close()
 	switch {
-	case resp.StatusCode == http.StatusOK:
-	case resp.StatusCode == http.StatusNotFound:
+	case resp.Status == http.StatusOK:
+	case resp.Status == http.StatusNotFound:
 		return errorf(http.StatusNotFound, "not_found", "no such file")
-	case resp.StatusCode == http.StatusForbidden:
+	case resp.Status == http.StatusForbidden:
 		// requestCanAccessFiles said no: not a member of the file's room (or a bad token).
 		return errorf(http.StatusForbidden, "forbidden", "not allowed to read this file")
 	default:
-		return errorf(http.StatusBadGateway, "upstream_error", fmt.Sprintf("the chat server answered %d", resp.StatusCode))
+		return errorf(http.StatusBadGateway, "upstream_error", fmt.Sprintf("the chat server answered %d", resp.Status))
 	}
 	h := c.Response().Header()
 	for _, k := range passedFileHeaders {
@@ -90,51 +89,4 @@ func (s *Server) file(c echo.Context) error {
 		s.log.Debug("file: copy", "request_id", c.Get("request_id"), "err", err)
 	}
 	return nil
-}
-
-// file requests /file-upload/<id>/<name> with the user's credentials in X-User-Id and
-// X-Auth-Token, which Rocket.Chat's requestCanAccessFiles accepts besides its rc_uid /
-// rc_token cookies (apps/meteor/app/file-upload/server/lib/FileUpload.ts). It asks for the
-// identity encoding: the GridFS store gzips when allowed (config/GridFS.ts), and the
-// gateway passes Content-Length through. headerTimeout bounds the wait for the answer's
-// headers; the body streams for as long as the caller's context lives.
-func (r *rcREST) file(ctx context.Context, cr rcCreds, id, name string, headerTimeout time.Duration) (*http.Response, error) {
-	u := *r.base
-	u.Path = strings.TrimSuffix(u.Path, "/") + "/file-upload/" + id + "/" + name
-	u.RawPath, u.RawQuery = "", ""
-	ctx, cancel := context.WithCancel(ctx)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("gateway: rocketchat file-upload: %w", err)
-	}
-	req.Header.Set("X-User-Id", cr.UserID)
-	req.Header.Set("X-Auth-Token", cr.Token)
-	req.Header.Set("Accept-Encoding", "identity")
-	timer := time.AfterFunc(headerTimeout, cancel)
-	start := time.Now()
-	resp, err := r.client.Do(req)
-	r.metrics.observeRC("file-upload", start, resp, err)
-	if !timer.Stop() && err == nil {
-		resp.Body.Close()
-		err = context.DeadlineExceeded
-	}
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("gateway: rocketchat file-upload: %w", err)
-	}
-	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
-	return resp, nil
-}
-
-// cancelOnClose releases a response's context when its body is closed.
-type cancelOnClose struct {
-	io.ReadCloser
-	cancel context.CancelFunc
-}
-
-func (b *cancelOnClose) Close() error {
-	err := b.ReadCloser.Close()
-	b.cancel()
-	return err
 }

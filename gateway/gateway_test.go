@@ -19,6 +19,7 @@ import (
 
 	"github.com/rcgateway/rcgateway/config"
 	"github.com/rcgateway/rcgateway/internal/apitest"
+	"github.com/rcgateway/rcgateway/rocketchat"
 	"github.com/rcgateway/rcgateway/rocketchat/rctest"
 )
 
@@ -59,21 +60,21 @@ func (h *fakeHub) Shutdown(context.Context) error { return nil }
 type fakeSessions struct {
 	rc *rctest.Server
 	mu sync.Mutex
-	cr map[string]rcCreds
+	cr map[string]rocketchat.Credentials
 }
 
 func (f *fakeSessions) Admit(context.Context, Identity) error { return nil }
-func (f *fakeSessions) Credentials(_ context.Context, id Identity) (rcCreds, error) {
+func (f *fakeSessions) Credentials(_ context.Context, id Identity) (rocketchat.Credentials, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if c, ok := f.cr[id.Username]; ok {
 		return c, nil
 	}
 	uid, tok := f.rc.LoginToken(id.Username)
-	f.cr[id.Username] = rcCreds{UserID: uid, Token: tok}
+	f.cr[id.Username] = rocketchat.Credentials{UserID: uid, Token: tok}
 	return f.cr[id.Username], nil
 }
-func (f *fakeSessions) Refresh(ctx context.Context, id Identity, _ rcCreds) (rcCreds, error) {
+func (f *fakeSessions) Refresh(ctx context.Context, id Identity, _ rocketchat.Credentials) (rocketchat.Credentials, error) {
 	f.mu.Lock()
 	delete(f.cr, id.Username)
 	f.mu.Unlock()
@@ -132,7 +133,7 @@ func newFixtureWith(t *testing.T, rc *rctest.Server, mod func(*config.Config)) *
 	logs := &bytes.Buffer{}
 	hub := &fakeHub{}
 	srv, err := New(Options{Config: cfg, Logger: slog.New(slog.NewJSONHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Hub: hub, Sessions: &fakeSessions{rc: rc, cr: map[string]rcCreds{}}, Demo: &Demo{Users: []DemoUser{{UserID: "1", Username: "alice", Name: "Alice"}}}})
+		Hub: hub, Sessions: &fakeSessions{rc: rc, cr: map[string]rocketchat.Credentials{}}, Demo: &Demo{Users: []DemoUser{{UserID: "1", Username: "alice", Name: "Alice"}}}})
 	if err != nil {
 		t.Fatal(err)
 	}

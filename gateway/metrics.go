@@ -58,22 +58,12 @@ func (m *metrics) addStats(stats ...stat) {
 	}
 }
 
-func (m *metrics) observeRC(endpoint string, start time.Time, resp *http.Response, err error) {
-	m.rcDur.WithLabelValues(endpoint).Observe(time.Since(start).Seconds())
-	switch {
-	case err != nil:
-		m.rcErrs.WithLabelValues(endpoint, "0").Inc()
-	case resp.StatusCode >= 400:
-		m.rcErrs.WithLabelValues(endpoint, strconv.Itoa(resp.StatusCode)).Inc()
-	}
-}
-
 func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
-// observeCall is rocketchat.ClientOptions.Observe: every logical Rocket.Chat call made by
-// the agent and the session manager.
+// observeCall is rocketchat.ClientOptions.Observe: every logical Rocket.Chat call (facade,
+// passthrough, agent and session manager share one client).
 func (m *metrics) observeCall(endpoint string, status int, d time.Duration, err error) {
 	m.rcDur.WithLabelValues(endpoint).Observe(d.Seconds())
 	if err != nil || status >= 400 {

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -74,6 +75,30 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// uploadRoute is the facade's file upload, which has its own body limit and time budget;
+// fileRoute streams a file down and has the same time budget.
+const (
+	uploadRoute = "/api/im/rooms/:rid/files"
+	fileRoute   = "/api/im/files/:fileId/:name"
+)
+
+// handlerTimeout bounds a whole /api/im or /api/v1 handler, from authentication through
+// token minting to the last Rocket.Chat call and the streamed answer, by http.request_timeout
+// (http.upload_timeout on the upload route). Everything below runs on the request's context,
+// so the deadline reaches each blocking call; a call that runs out answers 504.
+func (s *Server) handlerTimeout(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		d := s.cfg.HTTP.RequestTimeout.D()
+		if p := c.Path(); p == uploadRoute || p == fileRoute {
+			d = s.cfg.HTTP.UploadTimeout.D()
+		}
+		ctx, cancel := context.WithTimeout(c.Request().Context(), d)
+		defer cancel()
+		c.SetRequest(c.Request().WithContext(ctx))
+		return next(c)
+	}
+}
+
 // bodyLimit caps request bodies: http.upload_limit on the upload route, http.body_limit
 // elsewhere. The hub is left alone (its own framing limits apply).
 func (s *Server) bodyLimit(next echo.HandlerFunc) echo.HandlerFunc {
@@ -83,7 +108,7 @@ func (s *Server) bodyLimit(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		limit := int64(s.cfg.HTTP.BodyLimit)
-		if route == "/api/im/rooms/:rid/files" {
+		if route == uploadRoute {
 			limit = int64(s.cfg.HTTP.UploadLimit)
 		}
 		req := c.Request()

@@ -68,71 +68,92 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	_ = out
 }
 
-// TestImportGraph holds the package edges of ARCHITECTURE.md / house-style §6.1.
+// TestImportGraph holds the package edges of ARCHITECTURE.md / house-style §6.1 for every
+// package of each tree (push/..., session/..., rocketchat/..., config/..., web), and fails
+// when a package does not load: a broken package must not pass for one with clean edges.
 func TestImportGraph(t *testing.T) {
 	const mod = "github.com/rcgateway/rcgateway/"
 	type rule struct {
-		pkg, forbidden, why string
+		tree, forbidden, why string
+		direct               bool     // only direct imports (else every transitive dependency)
+		except               []string // subpackages of tree the rule does not bind
 	}
 	rules := []rule{
-		{"config", "github.com/labstack/echo", "config knows no HTTP framework"},
-		{"config", mod, "config depends on no other package of the module"},
-		{"config", "github.com/redis/rueidis", "config knows no Redis client"},
-		{"session", "github.com/labstack/echo", "only gateway imports Echo"},
-		{"session", mod + "config", "session gets Options, not the config file"},
-		{"session", mod + "gateway", "session must not know HTTP"},
-		{"session", "github.com/redis/rueidis", "Redis lives in session/redisstore"},
-		{"push", "github.com/labstack/echo", "only gateway imports Echo"},
-		{"push", mod + "rocketchat", "push knows nothing of Rocket.Chat"},
-		{"push", mod + "session", "push knows nothing of sessions"},
-		{"push", mod + "config", "push gets Options, not the config file"},
-		{"push", "github.com/redis/rueidis", "Redis lives in push/redisbackplane"},
-		{"rocketchat", "github.com/labstack/echo", "only gateway imports Echo"},
-		{"rocketchat", mod + "push", "rocketchat knows nothing of SignalR"},
-		{"rocketchat", mod + "session", "rocketchat knows no session policy"},
-		{"rocketchat", mod + "config", "rocketchat gets Options, not the config file"},
-		{"rocketchat/rctest", mod + "rocketchat", "the simulator must not share the client's types"},
-		{"web", mod, "web embeds the UI and imports nothing of the module"},
-		{"web", "github.com/labstack/echo", "only gateway imports Echo"},
+		{tree: "config", forbidden: "github.com/labstack/echo", why: "config knows no HTTP framework"},
+		{tree: "config", forbidden: mod, why: "config depends on no other package of the module"},
+		{tree: "config", forbidden: "github.com/redis/rueidis", why: "config knows no Redis client"},
+		{tree: "session", forbidden: "github.com/labstack/echo", why: "only gateway imports Echo"},
+		{tree: "session", forbidden: mod + "config", why: "session gets Options, not the config file"},
+		{tree: "session", forbidden: mod + "gateway", why: "session must not know HTTP"},
+		{tree: "session", forbidden: "net/http", direct: true, why: "session must not know HTTP: Rocket.Chat calls go through rocketchat"},
+		{tree: "session", forbidden: "github.com/redis/rueidis", why: "Redis lives in session/redisstore", except: []string{"session/redisstore"}},
+		{tree: "push", forbidden: "github.com/labstack/echo", why: "only gateway imports Echo"},
+		{tree: "push", forbidden: mod + "rocketchat", why: "push knows nothing of Rocket.Chat"},
+		{tree: "push", forbidden: mod + "session", why: "push knows nothing of sessions"},
+		{tree: "push", forbidden: mod + "config", why: "push gets Options, not the config file"},
+		{tree: "push", forbidden: mod + "gateway", why: "push knows nothing of the gateway"},
+		{tree: "push", forbidden: "github.com/redis/rueidis", why: "Redis lives in push/redisbackplane", except: []string{"push/redisbackplane"}},
+		{tree: "rocketchat", forbidden: "github.com/labstack/echo", why: "only gateway imports Echo"},
+		{tree: "rocketchat", forbidden: mod + "push", why: "rocketchat knows nothing of SignalR"},
+		{tree: "rocketchat", forbidden: mod + "session", why: "rocketchat knows no session policy"},
+		{tree: "rocketchat", forbidden: mod + "config", why: "rocketchat gets Options, not the config file"},
+		{tree: "rocketchat", forbidden: mod + "gateway", why: "rocketchat knows nothing of the gateway"},
+		{tree: "rocketchat/rctest", forbidden: mod + "rocketchat", why: "the simulator must not share the client's types"},
+		{tree: "web", forbidden: mod, why: "web embeds the UI and imports nothing of the module"},
+		{tree: "web", forbidden: "github.com/labstack/echo", why: "only gateway imports Echo"},
 	}
-	deps := map[string][]string{}
+	type pkg struct {
+		ImportPath    string
+		Imports, Deps []string
+		Error         *struct{ Err string }
+		DepsErrors    []struct{ Err string }
+		Incomplete    bool
+	}
+	trees := map[string][]pkg{}
 	for _, r := range rules {
-		if _, done := deps[r.pkg]; done {
+		if _, done := trees[r.tree]; done {
 			continue
 		}
-		out, err := exec.Command("go", "list", "-e", "-deps", "-json=ImportPath,Error", "./"+r.pkg).Output()
+		out, err := exec.Command("go", "list", "-e", "-json=ImportPath,Imports,Deps,Error,DepsErrors,Incomplete", "../"+r.tree+"/...").Output()
 		if err != nil {
-			t.Fatalf("go list ./%s: %v", r.pkg, err)
+			t.Fatalf("go list ../%s/...: %v", r.tree, err)
 		}
 		dec := json.NewDecoder(strings.NewReader(string(out)))
-		var list []string
-		exists := false
+		var list []pkg
 		for dec.More() {
-			var p struct {
-				ImportPath string
-				Error      *struct{ Err string }
-			}
+			var p pkg
 			if err := dec.Decode(&p); err != nil {
 				t.Fatal(err)
 			}
-			if p.ImportPath == mod+r.pkg {
-				exists = p.Error == nil
-				continue
+			if p.Error != nil || len(p.DepsErrors) > 0 || p.Incomplete {
+				t.Fatalf("package %s does not load: %+v %+v", p.ImportPath, p.Error, p.DepsErrors)
 			}
-			list = append(list, p.ImportPath)
+			list = append(list, p)
 		}
-		if !exists {
-			list = nil // package not written yet (or broken): nothing to hold
+		if len(list) == 0 {
+			t.Fatalf("go list ../%s/... found no package", r.tree)
 		}
-		deps[r.pkg] = list
+		trees[r.tree] = list
 	}
 	for _, r := range rules {
-		for _, d := range deps[r.pkg] {
-			if d == r.forbidden || strings.HasPrefix(d, r.forbidden) && (strings.HasSuffix(r.forbidden, "/") || strings.HasPrefix(d, r.forbidden+"/")) {
-				if strings.HasPrefix(d, mod+r.pkg+"/") {
-					continue // own subpackage
+	pkgs:
+		for _, p := range trees[r.tree] {
+			for _, ex := range r.except {
+				if p.ImportPath == mod+ex || strings.HasPrefix(p.ImportPath, mod+ex+"/") {
+					continue pkgs
 				}
-				t.Errorf("%s imports %s: %s", r.pkg, d, r.why)
+			}
+			deps := p.Deps
+			if r.direct {
+				deps = p.Imports
+			}
+			for _, d := range deps {
+				if d == r.forbidden || strings.HasPrefix(d, r.forbidden) && (strings.HasSuffix(r.forbidden, "/") || strings.HasPrefix(d, r.forbidden+"/")) {
+					if strings.HasPrefix(d, mod+r.tree+"/") || d == mod+r.tree {
+						continue // its own tree
+					}
+					t.Errorf("%s imports %s: %s", p.ImportPath, d, r.why)
+				}
 			}
 		}
 	}

@@ -57,9 +57,9 @@ type Sessions interface {
 	Admit(ctx context.Context, id Identity) error
 	// Credentials returns the user's own Rocket.Chat REST credentials, provisioning the
 	// user and minting a token when needed.
-	Credentials(ctx context.Context, id Identity) (rcCreds, error)
+	Credentials(ctx context.Context, id Identity) (rocketchat.Credentials, error)
 	// Refresh replaces credentials Rocket.Chat refused (401) with freshly minted ones.
-	Refresh(ctx context.Context, id Identity, stale rcCreds) (rcCreds, error)
+	Refresh(ctx context.Context, id Identity, stale rocketchat.Credentials) (rocketchat.Credentials, error)
 	// Upsert creates or updates (or, with Link, binds) the Rocket.Chat user of a product
 	// user, and lifts its deletion tombstone; rcUsername is the account's username.
 	Upsert(ctx context.Context, u UserSpec) (rcUserID, rcUsername string, created bool, err error)
@@ -102,8 +102,8 @@ type Server struct {
 	verifier    *JWTVerifier
 	jwks        *JWKS
 	apiKeys     *APIKeys
-	rc          *rcREST
-	wsClient    *http.Client // upstream WebSocket handshakes (same TLS settings as rc)
+	rc          *rocketchat.Client // every Rocket.Chat REST call: facade, passthrough, agent, sessions
+	wsClient    *http.Client       // upstream WebSocket handshakes (same TLS settings as rc)
 	hub         Hub
 	sessions    Sessions
 	metrics     *metrics
@@ -120,13 +120,17 @@ type Server struct {
 	readyAt   time.Time // last successful /api/info
 	bg        sync.WaitGroup
 	bgCancel  context.CancelFunc
+	closeOnce sync.Once
+	closeErr  error
 
 	ops                           *echo.Echo // /metrics and /version when http.admin_listen is set
 	ipExtractor                   echo.IPExtractor
 	restLimiter, negotiateLimiter *limiter // per-user token buckets (nil: off)
 }
 
-// New composes a gateway from cfg. It does not listen; see Serve.
+// New composes a gateway from cfg. It does not listen; see Serve. It starts the hub's and
+// the session manager's background goroutines: Serve stops them on return, and a Server that
+// is never served must be stopped with Close.
 func New(o Options) (*Server, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -164,7 +168,14 @@ func New(o Options) (*Server, error) {
 	} else {
 		s.wsClient = client
 	}
-	s.rc = &rcREST{base: base, client: client, metrics: s.metrics}
+	if s.rc, err = rocketchat.NewClient(rocketchat.ClientOptions{
+		BaseURL:    base.String(),
+		HTTPClient: client,
+		Logger:     s.log.With("component", "rocketchat"),
+		Observe:    s.metrics.observeCall,
+	}); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 
 	jo := JWTOptions{
 		Issuer:        cfg.Auth.JWT.Issuer,
@@ -236,10 +247,8 @@ func (s *Server) authenticate(r *http.Request) (string, time.Time, error) {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	abort := func(err error) error {
 		_ = ln.Close()
-		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.Shutdown.Timeout.D())
-		_ = s.hub.Shutdown(sctx)
-		_ = s.sessions.Shutdown(sctx)
-		_ = s.closeComponents(sctx)
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Shutdown.Timeout.D())
+		_ = s.Close(sctx)
 		cancel()
 		return err
 	}
@@ -317,20 +326,36 @@ func (s *Server) shutdown(hs *http.Server, wait bool) error {
 	}
 	shCancel()
 	s.log.Info("shutdown: listener closed")
-	if err := s.hub.Shutdown(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("gateway: shutdown hub: %w", err))
-	}
-	s.log.Info("shutdown: browsers told to reconnect")
-	if err := s.sessions.Shutdown(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("gateway: shutdown sessions: %w", err))
-	}
-	s.log.Info("shutdown: upstreams stopped, tokens logged out")
-	if err := s.closeComponents(ctx); err != nil {
+	if err := s.Close(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	_ = hs.Close()
 	s.log.Info("shutdown: done", "took", time.Since(start).Round(time.Millisecond))
 	return errors.Join(errs...)
+}
+
+// Close stops what New started, in shutdown order: Close{allowReconnect:true} to browsers and
+// the hub's timers, then upstreams (minted tokens logged out), then the agent and the Redis
+// clients. Serve calls it on every exit; a caller that built a Server but never served it
+// (listening failed) must call it. Only the first call does the work; later calls return
+// its result.
+func (s *Server) Close(ctx context.Context) error {
+	s.closeOnce.Do(func() {
+		var errs []error
+		if err := s.hub.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("gateway: shutdown hub: %w", err))
+		}
+		s.log.Info("shutdown: browsers told to reconnect")
+		if err := s.sessions.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("gateway: shutdown sessions: %w", err))
+		}
+		s.log.Info("shutdown: upstreams stopped, tokens logged out")
+		if err := s.closeComponents(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
 }
 
 // closeComponents runs the closers, last first.
@@ -370,7 +395,7 @@ func (s *Server) routes() *echo.Echo {
 	e.Any(s.cfg.Hub.Path, hub, s.hubOrigin)
 	e.Any(s.cfg.Hub.Path+"/*", hub, s.hubOrigin)
 
-	im := e.Group("/api/im", s.requireJWT, s.restLimit)
+	im := e.Group("/api/im", s.handlerTimeout, s.requireJWT, s.restLimit)
 	im.GET("/me", s.me)
 	im.GET("/rooms", s.listRooms)
 	im.GET("/unread", s.unread)
@@ -379,15 +404,15 @@ func (s *Server) routes() *echo.Echo {
 	im.PATCH("/rooms/:rid/messages/:mid", s.editMessage)
 	im.DELETE("/rooms/:rid/messages/:mid", s.deleteMessage)
 	im.POST("/rooms/:rid/read", s.markRead)
-	im.POST("/rooms/:rid/files", s.upload)
-	im.GET("/files/:fileId/:name", s.file)
+	im.POST(strings.TrimPrefix(uploadRoute, "/api/im"), s.upload)
+	im.GET(strings.TrimPrefix(fileRoute, "/api/im"), s.file)
 	im.POST("/dm", s.openDM)
 	im.POST("/rooms", s.createRoom)
 	im.POST("/rooms/:rid/members", s.invite)
 	im.DELETE("/rooms/:rid/members/:username", s.kickMember)
 	im.POST("/authenticate", s.frontendAuthenticate)
 
-	v1 := e.Group("/api/v1", s.requireJWT, s.restLimit)
+	v1 := e.Group("/api/v1", s.handlerTimeout, s.requireJWT, s.restLimit)
 	v1.GET("/*", s.passthrough)
 	v1.POST("/*", s.passthrough)
 
@@ -467,7 +492,7 @@ func (s *Server) readyz(c echo.Context) error {
 	fresh := time.Since(s.readyAt) < 5*time.Second
 	s.readyMu.Unlock()
 	if !fresh {
-		if err := s.rc.do(ctx, rcCreds{}, http.MethodGet, "/api/info", nil, nil, nil); err != nil {
+		if _, err := s.rc.Info(ctx); err != nil {
 			s.log.Warn("readyz: rocketchat /api/info", "err", err)
 			return errorf(http.StatusServiceUnavailable, "rocketchat_unreachable", "Rocket.Chat does not answer /api/info")
 		}

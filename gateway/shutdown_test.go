@@ -5,11 +5,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/rcgateway/rcgateway/config"
+	"github.com/rcgateway/rcgateway/rocketchat"
 	"github.com/rcgateway/rcgateway/rocketchat/rctest"
 )
 
@@ -53,7 +58,7 @@ func TestShutdownOrder(t *testing.T) {
 	var mu sync.Mutex
 	var order []string
 	hub := &orderHub{order: &order, mu: &mu}
-	ses := &orderSessions{fakeSessions: fakeSessions{rc: rc, cr: map[string]rcCreds{}}, order: &order, mu: &mu}
+	ses := &orderSessions{fakeSessions: fakeSessions{rc: rc, cr: map[string]rocketchat.Credentials{}}, order: &order, mu: &mu}
 	srv, err := New(Options{Config: cfg, Logger: slog.New(slog.DiscardHandler), Hub: hub, Sessions: ses})
 	if err != nil {
 		t.Fatal(err)
@@ -115,5 +120,46 @@ func TestShutdownOrder(t *testing.T) {
 	defer mu.Unlock()
 	if len(order) != 2 || order[0][:3] != "hub" || order[1][:8] != "sessions" {
 		t.Fatalf("shutdown order: %v", order)
+	}
+}
+
+// TestCloseWhenListenFails: listening fails after New (the port is taken); Close stops the
+// hub's and the session manager's goroutines New started, and a second Close is a no-op.
+func TestCloseWhenListenFails(t *testing.T) {
+	rc := rctest.New(rctest.Options{})
+	defer rc.Close()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+
+	cfg := config.Default()
+	cfg.RocketChat.URL = rc.URL()
+	cfg.RocketChat.Admin.Username, cfg.RocketChat.Admin.Password = "admin", "admin-pass"
+	cfg.Auth.JWT.HS256Secret = config.Secret(testSecret)
+	cfg.HTTP.Listen = taken.Addr().String()
+	srv, err := New(Options{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The composed hub's closes are exported per reason.
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if body := rec.Body.String(); !strings.Contains(body, `rcgw_hub_closes_total{reason="slow_consumer"} 0`) || !strings.Contains(body, `rcgw_hub_closes_total{reason="kicked"} 0`) {
+		t.Errorf("/metrics lacks rcgw_hub_closes_total by reason")
+	}
+	if ln, err := net.Listen("tcp", cfg.HTTP.Listen); err == nil {
+		ln.Close()
+		t.Fatal("listening on a taken port succeeded")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := srv.Close(ctx); err != nil {
+		t.Fatalf("second Close: %v", err)
 	}
 }

@@ -18,15 +18,7 @@ import (
 // hub from the configuration, and registers their statistics as metrics.
 func (s *Server) compose() error {
 	cfg := s.cfg
-	client, err := rocketchat.NewClient(rocketchat.ClientOptions{
-		BaseURL:    cfg.RocketChat.URL,
-		HTTPClient: s.rc.client,
-		Logger:     s.log.With("component", "rocketchat"),
-		Observe:    s.metrics.observeCall,
-	})
-	if err != nil {
-		return fmt.Errorf("gateway: %w", err)
-	}
+	client := s.rc
 	agent, err := rocketchat.NewAgent(rocketchat.AgentOptions{
 		Client:            client,
 		Username:          cfg.RocketChat.Admin.Username,
@@ -179,6 +171,10 @@ func (s *Server) newHub(online, offline func(string)) (Hub, error) {
 		stat{name: "rcgw_hub_deliveries_total", help: "Records queued to browser connections.", counter: true, value: func() float64 { return float64(h.Stats().Deliveries) }},
 		stat{name: "rcgw_hub_queue_drops_total", help: "Connections closed because their send queue was full (slow consumers).", counter: true, value: func() float64 { return float64(h.Stats().SlowConsumerCloses) }},
 	)
+	for _, r := range push.CloseReasons() {
+		s.metrics.addStats(stat{name: "rcgw_hub_closes_total", help: "Browser connections closed, by reason (push/reasons.go, docs/architecture.md).", counter: true,
+			labels: map[string]string{"reason": r.String()}, value: func() float64 { return float64(h.Closes(r)) }})
+	}
 	return h, nil
 }
 
@@ -225,14 +221,14 @@ func (a sessionAdapter) Admit(ctx context.Context, id Identity) error {
 	return sessionError(a.m.Admit(ctx, userOf(id)))
 }
 
-func (a sessionAdapter) Credentials(ctx context.Context, id Identity) (rcCreds, error) {
+func (a sessionAdapter) Credentials(ctx context.Context, id Identity) (rocketchat.Credentials, error) {
 	c, err := a.m.Credentials(ctx, userOf(id))
-	return rcCreds{UserID: c.UserID, Token: c.Token}, sessionError(err)
+	return c, sessionError(err)
 }
 
-func (a sessionAdapter) Refresh(ctx context.Context, id Identity, stale rcCreds) (rcCreds, error) {
-	c, err := a.m.Refresh(ctx, userOf(id), rocketchat.Credentials{UserID: stale.UserID, Token: stale.Token})
-	return rcCreds{UserID: c.UserID, Token: c.Token}, sessionError(err)
+func (a sessionAdapter) Refresh(ctx context.Context, id Identity, stale rocketchat.Credentials) (rocketchat.Credentials, error) {
+	c, err := a.m.Refresh(ctx, userOf(id), stale)
+	return c, sessionError(err)
 }
 
 func (a sessionAdapter) Upsert(ctx context.Context, u UserSpec) (string, string, bool, error) {

@@ -61,7 +61,9 @@ type Envelope struct {
 // as many Unsubscribes as Subscribes.
 type Backplane interface {
 	// Start begins delivering Envelopes for this node's subscribed addresses to deliver.
-	// deliver is called from at most one goroutine at a time per address.
+	// deliver may run on several goroutines at once (MemoryBackplane calls it on each
+	// publisher's goroutine); Envelopes one goroutine publishes to one address are delivered
+	// in the order published. The hub's deliver is safe for concurrent use.
 	Start(ctx context.Context, deliver func(Envelope)) error
 	Publish(ctx context.Context, e Envelope) error
 	Subscribe(ctx context.Context, a Address) error
@@ -117,9 +119,6 @@ func (b *MemoryBackplane) Close() error {
 // that pushes may have been lost: they reconnect and refetch. A backplane sends it for the
 // addresses whose envelopes it could not carry.
 func ReconnectEnvelope(to Address) Envelope {
-	js, mp := closeRecords(ReasonBackplaneGap, true)
+	js, mp := CloseBackplaneGap.records()
 	return Envelope{To: to, Op: OpClose, JSON: js, MsgPack: mp}
 }
-
-// ReasonBackplaneGap is the Close error sent when the backplane lost envelopes.
-const ReasonBackplaneGap = "Connection closed: messages may have been lost between gateway nodes; reconnect and refetch."

@@ -80,7 +80,7 @@ func TestOfficialClientConformance(t *testing.T) {
 		h.mu.RUnlock()
 		for _, c := range conns {
 			c.dropTransport()
-			c.close(nil, "")
+			c.close(nil, CloseTransportLost)
 		}
 	})
 	mux.HandleFunc("POST /ctl/kick", func(w http.ResponseWriter, r *http.Request) {

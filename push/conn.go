@@ -111,23 +111,32 @@ func (c *conn) enqueue(rec []byte) bool {
 func (c *conn) closeSlow() {
 	c.h.slowCloses.Add(1)
 	c.h.log.Warn("push: slow consumer closed", "conn", c.id, "user", c.userID)
-	js, mp := closeRecords("Connection closed: the client did not keep up.", true)
-	c.closeWith(js, mp)
+	c.closeFor(CloseSlowConsumer)
 }
 
-func (c *conn) closeWith(js, mp []byte) {
+// closeFor ends the connection with reason's Close record from the disconnect table.
+func (c *conn) closeFor(reason CloseReason) {
+	js, mp := reason.records()
+	c.closeWith(js, mp, reason)
+}
+
+// closeWith ends the connection with the Close record of its protocol.
+func (c *conn) closeWith(js, mp []byte, reason CloseReason) {
 	if c.protocol().Binary() {
-		c.close(mp, "")
+		c.close(mp, reason)
 	} else {
-		c.close(js, "")
+		c.close(js, reason)
 	}
 }
 
-// close ends the connection after the queued records and rec (a Close record, or nil).
-func (c *conn) close(rec []byte, _ string) {
+// close ends the connection after the queued records and rec (a Close record, or nil). The
+// first close wins: its reason is logged and counted, later ones are no-ops.
+func (c *conn) close(rec []byte, reason CloseReason) {
 	c.closeOnce.Do(func() {
+		c.h.countClose(reason) // before done: whoever sees the close sees it counted
 		c.finalRec = rec
 		close(c.done)
+		c.h.log.Debug("push: connection closed", "conn", c.id, "user", c.userID, "reason", reason.String())
 	})
 }
 
@@ -153,7 +162,7 @@ func (c *conn) receive(ctx context.Context, data []byte) error {
 		if !c.handshaken.Load() {
 			req, n, err := signalr.ParseHandshake(c.inbuf, c.h.maxRecv)
 			if err != nil {
-				c.rejectHandshake(err.Error())
+				c.rejectHandshake(err.Error(), CloseHandshakeRejected)
 				return err
 			}
 			if n == 0 {
@@ -167,8 +176,7 @@ func (c *conn) receive(ctx context.Context, data []byte) error {
 		}
 		m, n, err := c.protocol().Parse(c.inbuf, c.h.maxRecv)
 		if err != nil {
-			js, mp := closeRecords("Connection closed with an error.", true)
-			c.closeWith(js, mp)
+			c.closeFor(CloseProtocolError)
 			return err
 		}
 		if n == 0 {
@@ -180,8 +188,7 @@ func (c *conn) receive(ctx context.Context, data []byte) error {
 			fatal := m.SequenceID > c.st.inSeq+1
 			c.smu.Unlock()
 			if fatal {
-				js, mp := closeRecords("Sequence ID greater than amount of messages we've received.", false)
-				c.closeWith(js, mp)
+				c.closeFor(CloseSequenceAhead)
 				return errors.New("push: client sequence ahead of what was received")
 			}
 		}
@@ -202,25 +209,29 @@ func (c *conn) waitStarted(ctx context.Context) {
 	}
 }
 
-func (c *conn) rejectHandshake(msg string) {
+// rejectHandshake answers the handshake with an error and ends the connection.
+func (c *conn) rejectHandshake(msg string, reason CloseReason) {
 	rec := signalr.AppendHandshakeResponse(nil, msg)
-	c.close(rec, "")
+	c.close(rec, reason)
 }
 
 func (c *conn) acceptHandshake(req signalr.HandshakeRequest) error {
 	p, ok := signalr.ProtocolByName(req.Protocol)
 	switch {
 	case !ok:
-		err := fmt.Errorf("The protocol '%s' is not supported.", req.Protocol) //nolint:staticcheck // wire text
-		c.rejectHandshake(err.Error())
+		//lint:ignore ST1005 the text is the wire text ASP.NET Core sends
+		err := fmt.Errorf("The protocol '%s' is not supported.", req.Protocol)
+		c.rejectHandshake(err.Error(), CloseHandshakeRejected)
 		return err
 	case req.Version < 1 || req.Version > 2:
-		err := fmt.Errorf("The server does not support version %d of the '%s' protocol.", req.Version, req.Protocol) //nolint:staticcheck // wire text
-		c.rejectHandshake(err.Error())
+		//lint:ignore ST1005 the text is the wire text ASP.NET Core sends
+		err := fmt.Errorf("The server does not support version %d of the '%s' protocol.", req.Version, req.Protocol)
+		c.rejectHandshake(err.Error(), CloseHandshakeRejected)
 		return err
 	case p.Binary() && c.transport.Load() == transportSSE:
-		err := fmt.Errorf("Cannot use the '%s' protocol on the current transport. The transport does not support 'Binary' transfer format.", req.Protocol) //nolint:staticcheck // wire text
-		c.rejectHandshake(err.Error())
+		//lint:ignore ST1005 the text is the wire text ASP.NET Core sends
+		err := fmt.Errorf("Cannot use the '%s' protocol on the current transport. The transport does not support 'Binary' transfer format.", req.Protocol)
+		c.rejectHandshake(err.Error(), CloseHandshakeRejected)
 		return err
 	}
 	c.protoP.Store(&protoBox{p})
@@ -234,7 +245,7 @@ func (c *conn) acceptHandshake(req signalr.HandshakeRequest) error {
 	err := c.h.register(c)
 	close(c.started)
 	if err != nil {
-		c.close(nil, "")
+		c.close(nil, CloseRefused)
 		return err
 	}
 	return nil
@@ -247,7 +258,7 @@ func (c *conn) dispatch(ctx context.Context, m signalr.Message) {
 	case signalr.StreamInvocation:
 		c.complete(m.InvocationID, nil, "Streaming is not supported by this server.")
 	case signalr.Close:
-		c.close(nil, "")
+		c.close(nil, CloseClientClosed)
 	case signalr.Ack:
 		c.acked(m.SequenceID)
 	case signalr.Ping:
@@ -329,17 +340,17 @@ func (c *conn) tick(now time.Time) {
 	since := func(v *atomic.Int64) time.Duration { return now.Sub(time.Unix(0, v.Load())) }
 	if tr == transportNone {
 		if now.Sub(c.created) > o.DisconnectTimeout {
-			c.close(nil, "")
+			c.close(nil, CloseDisconnectTimeout)
 			c.h.remove(c)
 		}
 		return
 	}
 	if tr == transportLongPolling {
 		if !c.polling.Load() && since(&c.lastActive) > o.DisconnectTimeout {
-			c.close(nil, "")
+			c.close(nil, CloseDisconnectTimeout)
 			c.h.remove(c)
 		} else if !c.handshaken.Load() && !c.isClosed() && now.Sub(c.created) > o.HandshakeTimeout {
-			c.rejectHandshake("Handshake was canceled.")
+			c.rejectHandshake(CloseHandshakeTimeout.Text(), CloseHandshakeTimeout)
 		}
 		return
 	}
@@ -356,7 +367,7 @@ func (c *conn) tick(now time.Time) {
 		c.smu.Unlock()
 		if inactive {
 			if since(&c.lastActive) > o.DisconnectTimeout {
-				c.close(nil, "")
+				c.close(nil, CloseDisconnectTimeout)
 				c.h.remove(c)
 			}
 			return
@@ -367,18 +378,16 @@ func (c *conn) tick(now time.Time) {
 	}
 	if !c.handshaken.Load() {
 		if now.Sub(c.created) > o.HandshakeTimeout {
-			c.rejectHandshake("Handshake was canceled.")
+			c.rejectHandshake(CloseHandshakeTimeout.Text(), CloseHandshakeTimeout)
 		}
 		return
 	}
 	if exp := c.expires.Load(); exp != 0 && now.UnixNano() >= exp {
-		js, mp := closeRecords("Authentication expired.", true)
-		c.closeWith(js, mp)
+		c.closeFor(CloseAuthExpired)
 		return
 	}
 	if c.pinged.Load() && since(&c.lastRecv) > o.ClientTimeout {
-		js, mp := closeRecords("Server timeout elapsed without receiving a message from the client.", true)
-		c.closeWith(js, mp)
+		c.closeFor(CloseClientTimeout)
 		return
 	}
 	if since(&c.lastSent) >= o.KeepAliveInterval {
@@ -390,10 +399,6 @@ func (c *conn) tick(now time.Time) {
 	}
 }
 
-func transportName(t int32) string {
-	return [...]string{"none", "WebSockets", "ServerSentEvents", "LongPolling"}[t]
-}
-
 // bind binds the connection to a transport the first time; a different or second binding
 // of a streaming transport fails.
 func (c *conn) bind(t int32) error {
@@ -401,7 +406,8 @@ func (c *conn) bind(t int32) error {
 		return nil
 	}
 	if cur := c.transport.Load(); cur != t {
-		return errors.New("Cannot change transports mid-connection") //nolint:staticcheck // wire text
+		//lint:ignore ST1005 the text is the wire text ASP.NET Core sends
+		return errors.New("Cannot change transports mid-connection")
 	}
 	if t != transportLongPolling {
 		return errAlreadyBound
@@ -410,10 +416,3 @@ func (c *conn) bind(t int32) error {
 }
 
 var errAlreadyBound = errors.New("connection already has an active transport")
-
-func contentTypeFor(p signalr.Protocol) string {
-	if p.Binary() {
-		return "application/octet-stream"
-	}
-	return "text/plain; charset=utf-8"
-}

@@ -50,7 +50,7 @@ func FuzzReceive(f *testing.F) {
 		if err := c.receive(ctx, data[:k]); err == nil {
 			_ = c.receive(ctx, data[k:])
 		}
-		c.close(nil, "")
+		c.close(nil, CloseTransportLost)
 		h.remove(c)
 		if st := h.Stats(); st.Connections != 0 || st.Users != 0 {
 			t.Fatalf("connection not forgotten: %+v", st)

@@ -214,7 +214,7 @@ func (h *Hub) serveConnection(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "Cannot terminate this connection using the DELETE endpoint.", http.StatusBadRequest)
 			return
 		}
-		c.close(nil, "")
+		c.close(nil, CloseClientClosed)
 		// Forgotten now, not after DisconnectTimeout: by the poll in flight when it ends,
 		// or here if none is.
 		c.deleted.Store(true)
@@ -250,7 +250,7 @@ func (h *Hub) track(c *conn) {
 func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, c *conn) {
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled, InsecureSkipVerify: true})
 	if err != nil {
-		c.close(nil, "")
+		c.close(nil, CloseTransportLost)
 		h.remove(c)
 		return
 	}
@@ -272,7 +272,7 @@ func (h *Hub) goSocket(c *conn, ws *websocket.Conn, preamble []byte, done chan s
 		h.mu.Unlock()
 		close(done)
 		ws.CloseNow()
-		c.close(nil, "")
+		c.close(nil, CloseShutdown)
 		h.remove(c)
 		return
 	}
@@ -322,8 +322,10 @@ func (h *Hub) runWebSocket(parent context.Context, c *conn, ws *websocket.Conn, 
 		if err != nil {
 			if websocket.CloseStatus(err) == -1 && c.suspend() {
 				suspended = true
+			} else if websocket.CloseStatus(err) != -1 {
+				c.close(nil, CloseClientClosed)
 			} else {
-				c.close(nil, "")
+				c.close(nil, CloseTransportLost)
 			}
 			break
 		}
@@ -422,7 +424,7 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request, c *conn) {
 		case rec := <-c.q:
 			recs = c.drain(append(recs[:0], rec...))
 			if err := write(recs); err != nil {
-				c.close(nil, "")
+				c.close(nil, CloseTransportLost)
 				return
 			}
 		case <-c.done:
@@ -432,7 +434,7 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request, c *conn) {
 			}
 			return
 		case <-r.Context().Done():
-			c.close(nil, "")
+			c.close(nil, CloseTransportLost)
 			return
 		}
 	}
@@ -521,8 +523,7 @@ func (h *Hub) servePost(w http.ResponseWriter, r *http.Request, c *conn) {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			js, mp := closeRecords("Connection closed with an error.", true)
-			c.closeWith(js, mp)
+			c.closeFor(CloseProtocolError)
 			http.Error(w, "Request Entity Too Large", http.StatusRequestEntityTooLarge)
 			return
 		}

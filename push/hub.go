@@ -106,6 +106,7 @@ type Hub struct {
 
 	msgpackConns                              atomic.Int64
 	pushes, deliveries, slowCloses, published atomic.Uint64
+	closes                                    [numCloseReasons]atomic.Uint64
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -232,6 +233,21 @@ func (h *Hub) publish(ctx context.Context, e Envelope) error {
 	return nil
 }
 
+// countClose counts one connection closed for reason.
+func (h *Hub) countClose(reason CloseReason) {
+	if reason < numCloseReasons {
+		h.closes[reason].Add(1)
+	}
+}
+
+// Closes is how many connections this hub has closed for reason.
+func (h *Hub) Closes(reason CloseReason) uint64 {
+	if reason >= numCloseReasons {
+		return 0
+	}
+	return h.closes[reason].Load()
+}
+
 func closeRecords(errMsg string, allowReconnect bool) (js, mp []byte) {
 	m := &signalr.Message{Type: signalr.Close, Error: errMsg, AllowReconnect: allowReconnect}
 	js, _ = signalr.JSON.Append(nil, m)
@@ -286,6 +302,13 @@ func (h *Hub) deliver(e Envelope) {
 	// A Close to a user that excludes connections (the single-login policy excludes the
 	// newest) leaves alone connections newer than those excluded: when two log in at
 	// once, on one node or two, each node's decision is the same and the newest survives.
+	var closeReason CloseReason
+	if e.Op == OpClose {
+		closeReason = CloseKicked
+		if m, n, err := signalr.JSON.Parse(e.JSON, len(e.JSON)+1); err == nil && n > 0 {
+			closeReason = reasonOfRemoteClose(m.Error)
+		}
+	}
 	var newest string
 	if e.Op == OpClose && e.To.Kind == ToUser {
 		for _, x := range e.Exclude {
@@ -315,7 +338,7 @@ func (h *Hub) deliver(e Envelope) {
 			if c.protocol().Binary() {
 				rec = e.MsgPack
 			}
-			c.close(rec, "closed by the server")
+			c.close(rec, closeReason)
 		case OpGroupAdd, OpGroupRemove:
 			h.setGroup(c, e.Group, e.Op == OpGroupAdd)
 		}
@@ -386,7 +409,7 @@ func (h *Hub) register(c *conn) error {
 	_ = h.bp.Subscribe(h.ctx, Address{Kind: ToUser, Key: c.userID})
 	h.announcePresence(c.userID)
 	if h.o.SingleLogin {
-		js, mp := closeRecords("Logged in elsewhere.", false)
+		js, mp := CloseSingleLogin.records()
 		_ = h.publish(h.ctx, Envelope{To: Address{Kind: ToUser, Key: c.userID}, Op: OpClose, Exclude: []string{c.id}, JSON: js, MsgPack: mp})
 	}
 	return nil
@@ -554,13 +577,9 @@ func (h *Hub) Close(ctx context.Context) error {
 		close(h.drained)
 	}
 	h.mu.Unlock()
-	js, mp := closeRecords("", true)
+	js, mp := CloseShutdown.records()
 	for _, c := range conns {
-		if c.protocol().Binary() {
-			c.close(mp, "server shutting down")
-		} else {
-			c.close(js, "server shutting down")
-		}
+		c.closeWith(js, mp, CloseShutdown)
 		// Without a transport goroutine nothing else would forget these now.
 		if tr := c.transport.Load(); tr == transportNone || (tr == transportLongPolling && !c.polling.Load()) || c.suspended() {
 			h.remove(c)

@@ -68,8 +68,7 @@ func (c *conn) enqueueNumbered(rec []byte) bool {
 	switch {
 	case over:
 		c.h.slowCloses.Add(1)
-		js, mp := closeRecords("Connection closed: too many unacknowledged messages.", true)
-		c.closeWith(js, mp)
+		c.closeFor(CloseUnackedOverflow)
 		return false
 	case !queued:
 		c.closeSlow()

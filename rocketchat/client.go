@@ -18,10 +18,12 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"mime"
 	"mime/multipart"
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -62,6 +64,9 @@ var (
 	ErrTOTPRequired = errors.New("rocketchat: two-factor code required")
 	// ErrRateLimited: a 429 that could not be waited out; the error is a *RateLimitError.
 	ErrRateLimited = errors.New("rocketchat: rate limited")
+	// ErrMessageIDTaken: a message id chosen by the sender already names another user's
+	// message (or one in another room).
+	ErrMessageIDTaken = errors.New("rocketchat: message id taken")
 )
 
 // APIError is a non-2xx answer. Message is Rocket.Chat's text; map it, never echo it to users.
@@ -144,10 +149,6 @@ type Client struct {
 	verMu   sync.Mutex
 	version string
 }
-
-type ctxKey int
-
-const endpointKey ctxKey = 0
 
 // NewClient builds a Client.
 func NewClient(opts ClientOptions) (*Client, error) {
@@ -297,52 +298,9 @@ func (c *Client) do(ctx context.Context, r request, out any) (err error) {
 			c.log.DebugContext(ctx, "rocketchat call failed", "endpoint", name, "status", status, "err", err)
 		}
 	}()
-	u := *c.base
-	if r.api {
-		u.Path += "/api/" + r.endpoint
-	} else {
-		u.Path += "/api/v1/" + r.endpoint
-	}
-	if len(r.query) > 0 {
-		u.RawQuery = r.query.Encode()
-	}
-	var body []byte
-	ctype := r.contentType
-	switch {
-	case r.raw != nil:
-		body = r.raw
-	case r.body != nil:
-		if body, err = json.Marshal(r.body); err != nil {
-			return fmt.Errorf("rocketchat: %s: encode: %w", name, err)
-		}
-		ctype = "application/json"
-	}
-	var rb any
-	if body != nil {
-		rb = body
-	}
-	rctx := ctx
-	if r.once {
-		rctx = context.WithValue(ctx, onceKey{}, true)
-	}
-	req, err := retryablehttp.NewRequestWithContext(rctx, r.method, u.String(), rb)
+	req, err := c.newRequest(ctx, r, name)
 	if err != nil {
-		return fmt.Errorf("rocketchat: %s: %w", name, err)
-	}
-	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
-	}
-	req.Header.Set("Accept", "application/json")
-	for k, v := range r.header {
-		req.Header[k] = v
-	}
-	if r.cred != nil {
-		req.Header.Set("X-User-Id", r.cred.UserID)
-		req.Header.Set("X-Auth-Token", r.cred.Token)
-		if r.cred.PasswordDigest != "" {
-			req.Header.Set("x-2fa-method", "password")
-			req.Header.Set("x-2fa-code", r.cred.PasswordDigest)
-		}
+		return err
 	}
 	resp, err := c.rc.Do(req)
 	if err != nil {
@@ -364,6 +322,11 @@ func (c *Client) do(ctx context.Context, r request, out any) (err error) {
 	if status < 200 || status > 299 {
 		return decodeAPIError(name, status, b)
 	}
+	if refused2xx(b) {
+		// A few legacy routes answer a failure with 200 and success:false or status:"error";
+		// it is treated as a 400 so callers see one kind of failure.
+		return decodeAPIError(name, http.StatusBadRequest, b)
+	}
 	if out == nil {
 		return nil
 	}
@@ -371,6 +334,116 @@ func (c *Client) do(ctx context.Context, r request, out any) (err error) {
 		return fmt.Errorf("rocketchat: %s: decode response: %w", name, err)
 	}
 	return nil
+}
+
+// newRequest builds r's HTTP request: URL, JSON or raw body, credentials and the
+// at-most-once mark checkRetry reads.
+func (c *Client) newRequest(ctx context.Context, r request, name string) (*retryablehttp.Request, error) {
+	u := *c.base
+	if r.api {
+		u.Path += "/api/" + r.endpoint
+	} else {
+		u.Path += "/api/v1/" + r.endpoint
+	}
+	if len(r.query) > 0 {
+		u.RawQuery = r.query.Encode()
+	}
+	var body []byte
+	ctype := r.contentType
+	switch {
+	case r.raw != nil:
+		body = r.raw
+	case r.body != nil:
+		var err error
+		if body, err = json.Marshal(r.body); err != nil {
+			return nil, fmt.Errorf("rocketchat: %s: encode: %w", name, err)
+		}
+		ctype = "application/json"
+	}
+	var rb any
+	if body != nil {
+		rb = body
+	}
+	rctx := ctx
+	if r.once {
+		rctx = context.WithValue(ctx, onceKey{}, true)
+	}
+	req, err := retryablehttp.NewRequestWithContext(rctx, r.method, u.String(), rb)
+	if err != nil {
+		return nil, fmt.Errorf("rocketchat: %s: %w", name, err)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	req.Header.Set("Accept", "application/json")
+	for k, v := range r.header {
+		req.Header[k] = v
+	}
+	if r.cred != nil {
+		req.Header.Set("X-User-Id", r.cred.UserID)
+		req.Header.Set("X-Auth-Token", r.cred.Token)
+		if r.cred.PasswordDigest != "" {
+			req.Header.Set("x-2fa-method", "password")
+			req.Header.Set("x-2fa-code", r.cred.PasswordDigest)
+		}
+	}
+	return req, nil
+}
+
+// Forward sends one caller-formed request to /api/v1/<path> (path unescaped, endpoint name
+// first) with cred, under the client's retry and rate-limit policy; a POST is at most once.
+// A 2xx answer is returned for the caller to stream and close, whatever its body says; any
+// other answer is an *APIError or *RateLimitError, as from every other call.
+func (c *Client) Forward(ctx context.Context, cred Credentials, method, path string, query url.Values, body []byte, contentType string) (resp *http.Response, err error) {
+	name, _, _ := strings.Cut(path, "/")
+	start := time.Now()
+	status := 0
+	defer func() {
+		if c.opts.Observe != nil {
+			c.opts.Observe(name, status, time.Since(start), err)
+		}
+	}()
+	r := request{method: method, endpoint: path, cred: &cred, query: query, once: method != http.MethodGet && method != http.MethodHead}
+	if body != nil {
+		r.raw, r.contentType = body, contentType
+	}
+	req, err := c.newRequest(ctx, r, name)
+	if err != nil {
+		return nil, err
+	}
+	resp, err = c.rc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("rocketchat: %s: %w", name, ctx.Err())
+		}
+		return nil, fmt.Errorf("rocketchat: %s: %w", name, stripURL(err))
+	}
+	status = resp.StatusCode
+	if status/100 == 2 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	if status == http.StatusTooManyRequests {
+		reset, _ := rateLimitReset(resp)
+		return nil, &RateLimitError{Endpoint: name, Reset: reset}
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("rocketchat: %s: read body: %w", name, err)
+	}
+	return nil, decodeAPIError(name, status, b)
+}
+
+// refused2xx reports whether a 2xx body is an object that says the call failed.
+func refused2xx(b []byte) bool {
+	var env struct {
+		Success *bool  `json:"success"`
+		Status  string `json:"status"`
+	}
+	if json.Unmarshal(b, &env) != nil {
+		return false
+	}
+	return (env.Success != nil && !*env.Success) || env.Status == "error"
 }
 
 // stripURL drops the request URL from *url.Error so query strings never reach logs.
@@ -406,6 +479,10 @@ func decodeAPIError(endpoint string, status int, b []byte) *APIError {
 	e.Message = w.Message
 	if e.Message == "" {
 		e.Message = errStr
+	}
+	if e.ErrorType == "" && (strings.Contains(errStr, "E11000") || strings.Contains(errStr, "duplicate key")) {
+		// A MongoDB unique-index violation passed through as text.
+		e.ErrorType = "duplicate-key"
 	}
 	if e.ErrorType == "" && errStr != "" && !strings.Contains(errStr, " ") {
 		e.ErrorType = errStr
@@ -485,10 +562,16 @@ func userFrom(raw json.RawMessage) (User, error) {
 
 // Room is a typed view of a Rocket.Chat room; Raw is the whole object.
 type Room struct {
-	ID   string          `json:"_id"`
-	Type string          `json:"t"`
-	Name string          `json:"name"`
-	Raw  json.RawMessage `json:"-"`
+	ID    string `json:"_id"`
+	Type  string `json:"t"` // c (public), p (private), d (direct)
+	Name  string `json:"name"`
+	FName string `json:"fname"` // display name, when it differs from name
+	// LastMessage is the room's last message object (absent or null when none).
+	LastMessage json.RawMessage `json:"lastMessage"`
+	// LastMessageAt is lm, the time of the last message.
+	LastMessageAt Date            `json:"lm"`
+	UpdatedAt     Date            `json:"_updatedAt"`
+	Raw           json.RawMessage `json:"-"`
 }
 
 func roomFrom(raw json.RawMessage) (Room, error) {
@@ -828,6 +911,10 @@ type HistoryOptions struct {
 	Latest, Oldest time.Time
 	Inclusive      bool
 	Count, Offset  int
+	// ThreadReplies lists thread replies too (showThreadMessages=true): by default
+	// channels.history and im.history leave them out and groups.history keeps them
+	// (apps/meteor/app/api/server/v1/channels.ts, im.ts, groups.ts).
+	ThreadReplies bool
 }
 
 // History is im.history / channels.history / groups.history; messages newest first.
@@ -845,6 +932,9 @@ func (c *Client) History(ctx context.Context, cred Credentials, kind RoomKind, r
 	}
 	if o.Inclusive {
 		q.Set("inclusive", "true")
+	}
+	if o.ThreadReplies {
+		q.Set("showThreadMessages", "true")
 	}
 	var out struct {
 		Messages []json.RawMessage `json:"messages"`
@@ -868,8 +958,6 @@ func (c *Client) ListRooms(ctx context.Context, cred Credentials, kind RoomKind,
 func (c *Client) RoomInfo(ctx context.Context, cred Credentials, roomID string) (Room, error) {
 	return c.roomCall(ctx, request{method: http.MethodGet, endpoint: "rooms.info", cred: &cred, query: url.Values{"roomId": {roomID}}}, "room")
 }
-
-func isoTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 
 func (c *Client) updatedSince(ctx context.Context, cred Credentials, endpoint string, since time.Time) (update, remove []json.RawMessage, err error) {
 	q := url.Values{}
@@ -920,8 +1008,12 @@ func NewMessageID() string {
 	return string(b)
 }
 
-// SendMessage is chat.sendMessage. An empty ID gets one. If a retry finds the message
-// already stored (a 400 for a duplicate id), the stored message is fetched and returned.
+// SendMessage is chat.sendMessage. An empty ID gets one. Rocket.Chat does not say
+// "duplicate": sendMessage skips the insert when the _id exists and chat.sendMessage then
+// fails with a 400 TypeError text (apps/meteor/app/lib/server/functions/sendMessage.ts). So on
+// any 400 the message with that id is fetched: the caller's own message in this room is the
+// answer (a retried send that went through); anyone else's, or one in another room, is an
+// error matching ErrMessageIDTaken and is never handed out.
 func (c *Client) SendMessage(ctx context.Context, cred Credentials, m OutgoingMessage) (json.RawMessage, error) {
 	if m.ID == "" {
 		m.ID = NewMessageID()
@@ -946,8 +1038,11 @@ func (c *Client) SendMessage(ctx context.Context, cred Credentials, m OutgoingMe
 						ID string `json:"_id"`
 					} `json:"u"`
 				}
-				if json.Unmarshal(got, &v) == nil && v.RID == m.RoomID && v.U.ID == cred.UserID {
-					return got, nil
+				if json.Unmarshal(got, &v) == nil {
+					if v.RID == m.RoomID && v.U.ID == cred.UserID {
+						return got, nil
+					}
+					return nil, fmt.Errorf("rocketchat: chat.sendMessage: %w", ErrMessageIDTaken)
 				}
 			}
 		}
@@ -1001,7 +1096,8 @@ func (c *Client) SyncMessages(ctx context.Context, cred Credentials, rid string,
 	return out.Result.Updated, out.Result.Deleted, nil
 }
 
-// Upload is a file to post into a room.
+// Upload is a file to post into a room. An empty or generic (application/octet-stream)
+// ContentType is replaced by the type of FileName's extension.
 type Upload struct {
 	FileName, ContentType string
 	Data                  []byte
@@ -1048,7 +1144,20 @@ func (c *Client) UploadFile(ctx context.Context, cred Credentials, roomID string
 		} `json:"file"`
 	}
 	if err := c.do(ctx, request{method: http.MethodPost, endpoint: "rooms.media/" + url.PathEscape(roomID), cred: &cred, raw: body, contentType: ctype, once: true}, &media); err != nil {
-		return nil, err
+		var ae *APIError
+		if !errors.As(err, &ae) || ae.Status != http.StatusNotFound {
+			return nil, err
+		}
+		// A server without rooms.media (before 7.0, version unknown or misreported): the
+		// one-step rooms.upload, which carries the message fields in the form.
+		body, ctype, err := multipartBody(up, extra)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.do(ctx, request{method: http.MethodPost, endpoint: "rooms.upload/" + url.PathEscape(roomID), cred: &cred, raw: body, contentType: ctype, once: true}, &msgOut); err != nil {
+			return nil, err
+		}
+		return msgOut.Message, nil
 	}
 	if media.File.ID == "" {
 		return nil, errors.New("rocketchat: rooms.media: response without file id")
@@ -1063,10 +1172,7 @@ func multipartBody(up Upload, fields map[string]string) ([]byte, string, error) 
 	var buf bytes.Buffer
 	w := multipart.NewWriter(&buf)
 	h := make(map[string][]string)
-	ct := up.ContentType
-	if ct == "" {
-		ct = "application/octet-stream"
-	}
+	ct := uploadType(up.ContentType, up.FileName)
 	h["Content-Disposition"] = []string{fmt.Sprintf(`form-data; name="file"; filename=%q`, up.FileName)}
 	h["Content-Type"] = []string{ct}
 	part, err := w.CreatePart(h)
@@ -1085,4 +1191,78 @@ func multipartBody(up Upload, fields map[string]string) ([]byte, string, error) 
 		return nil, "", fmt.Errorf("rocketchat: upload: %w", err)
 	}
 	return buf.Bytes(), w.FormDataContentType(), nil
+}
+
+// uploadType is the MIME type sent to Rocket.Chat for an uploaded file: the given part type
+// when it is specific, else the type of the file name's extension. Rocket.Chat stores the
+// part's type and makes an image attachment (image_url, image_type) only for image/*
+// (apps/meteor/app/file-upload/server/methods/sendFileMessage.ts), so a generic
+// application/octet-stream would lose every preview.
+func uploadType(partType, name string) string {
+	if mt, _, err := mime.ParseMediaType(partType); err == nil && mt != "application/octet-stream" {
+		return partType
+	}
+	if t := mime.TypeByExtension(strings.ToLower(filepath.Ext(name))); t != "" {
+		return t
+	}
+	return "application/octet-stream"
+}
+
+// File is an upload as Rocket.Chat streams it: the caller reads Body and closes it.
+type File struct {
+	Status int         // Rocket.Chat's HTTP status (200, 403 when not a member, 404)
+	Header http.Header // Content-Type, Content-Length, Content-Disposition, Last-Modified, …
+	Body   io.ReadCloser
+}
+
+// OpenFile requests /file-upload/<id>/<name> with the user's credentials in X-User-Id and
+// X-Auth-Token, which Rocket.Chat's requestCanAccessFiles accepts besides its rc_uid /
+// rc_token cookies (apps/meteor/app/file-upload/server/lib/FileUpload.ts). It asks for the
+// identity encoding: the GridFS store gzips when allowed (config/GridFS.ts), and a caller
+// passing Content-Length on must get the bytes it describes. headerTimeout bounds the wait for
+// the answer's headers; the body streams for as long as ctx lives. It is not retried.
+func (c *Client) OpenFile(ctx context.Context, cred Credentials, id, name string, headerTimeout time.Duration) (*File, error) {
+	u := *c.base
+	u.Path += "/file-upload/" + id + "/" + name
+	u.RawPath, u.RawQuery = "", ""
+	ctx, cancel := context.WithCancel(ctx)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("rocketchat: file-upload: %w", err)
+	}
+	req.Header.Set("X-User-Id", cred.UserID)
+	req.Header.Set("X-Auth-Token", cred.Token)
+	req.Header.Set("Accept-Encoding", "identity")
+	timer := time.AfterFunc(headerTimeout, cancel)
+	start := time.Now()
+	resp, err := c.rc.HTTPClient.Do(req)
+	if !timer.Stop() && err == nil {
+		resp.Body.Close()
+		err = context.DeadlineExceeded
+	}
+	status := 0
+	if err == nil {
+		status = resp.StatusCode
+	}
+	if c.opts.Observe != nil {
+		c.opts.Observe("file-upload", status, time.Since(start), err)
+	}
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("rocketchat: file-upload: %w", stripURL(err))
+	}
+	return &File{Status: resp.StatusCode, Header: resp.Header, Body: &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}}, nil
+}
+
+// cancelOnClose releases a response's context when its body is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
 }

@@ -60,6 +60,7 @@ func demo(ctx context.Context, args []string, cio cmdIO) error {
 	}
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
+		closeUnserved(ctx, srv, cfg)
 		return fmt.Errorf("listen %s: %w", cfg.HTTP.Listen, err)
 	}
 	base := "http://" + ln.Addr().String()

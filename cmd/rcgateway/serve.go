@@ -79,6 +79,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, envir
 	}
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
+		closeUnserved(ctx, srv, cfg)
 		return fmt.Errorf("listen %s: %w", cfg.HTTP.Listen, err)
 	}
 	log.Info("rcgateway listening", "addr", ln.Addr().String(), "hub", cfg.Hub.Path)
@@ -86,6 +87,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, envir
 		stop, err := servePprof(*pprofAddr)
 		if err != nil {
 			ln.Close()
+			closeUnserved(ctx, srv, cfg)
 			return err
 		}
 		defer stop()
@@ -138,4 +140,12 @@ func configCheck(args []string, getenv func(string) string, environ []string, ci
 	}
 	fmt.Fprintln(stdout, "# configuration OK")
 	return nil
+}
+
+// closeUnserved stops what gateway.New started when the server will not be served,
+// within shutdown.timeout.
+func closeUnserved(ctx context.Context, srv *gateway.Server, cfg config.Config) {
+	c, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.Shutdown.Timeout.D())
+	defer cancel()
+	_ = srv.Close(c)
 }

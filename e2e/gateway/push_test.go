@@ -221,10 +221,12 @@ func TestReconnectLosesNothing(t *testing.T) {
 		order = append(order, id)
 	}
 	seen := map[string]int{}
+	var arrived []string
 	for len(seen) < len(want) {
 		got := nextTarget(t, c, "getRoomMessageNotification", func(r json.RawMessage) bool { return msgField(r, "rid") == "GENERAL" })
 		id := msgField(got, "_id")
 		seen[id]++
+		arrived = append(arrived, id)
 		if !want[id] {
 			t.Fatalf("unexpected message %s", got)
 		}
@@ -237,6 +239,10 @@ func TestReconnectLosesNothing(t *testing.T) {
 		if n != 1 {
 			t.Errorf("message %s pushed %d times", id, n)
 		}
+	}
+	// The resync pushes what was missed oldest first, as it was posted.
+	if fmt.Sprint(arrived) != fmt.Sprint(order) {
+		t.Errorf("messages from the outage arrived in order %v, posted in order %v", arrived, order)
 	}
 	if e.metric("rcgw_upstream_reconnects_total") < 1 {
 		t.Error("no reconnect counted")

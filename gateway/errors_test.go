@@ -1,13 +1,15 @@
 package gateway
 
 import (
-	"io"
+	"context"
 	"net/http"
-	"strings"
+	"net/http/httptest"
 	"testing"
+
+	"github.com/rcgateway/rcgateway/rocketchat"
 )
 
-// TestMapUpstreamNotAllowedBodies feeds decodeRC the bodies Rocket.Chat's ApiClass.ts
+// TestMapUpstreamNotAllowedBodies has the Rocket.Chat client decode the bodies Rocket.Chat's ApiClass.ts
 // (apps/meteor/app/api/server/ApiClass.ts) sends when a route refuses an authenticated user,
 // per release line, and the bodies of a missing session; only the latter are upstream_auth.
 func TestMapUpstreamNotAllowedBodies(t *testing.T) {
@@ -32,10 +34,19 @@ func TestMapUpstreamNotAllowedBodies(t *testing.T) {
 		{"9.x permissionsRequired without a user", 401, `{"success":false,"error":"You must be logged in to do this [error-unauthorized]"}`, 502},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			resp := &http.Response{StatusCode: tc.status, Body: io.NopCloser(strings.NewReader(tc.body))}
-			err := decodeRC(resp, "x", nil)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(tc.status)
+				_, _ = w.Write([]byte(tc.body))
+			}))
+			defer srv.Close()
+			rc, err := rocketchat.NewClient(rocketchat.ClientOptions{BaseURL: srv.URL, HTTPClient: srv.Client(), RetryMax: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = rc.Me(context.Background(), rocketchat.Credentials{UserID: "u", Token: "t"})
 			if err == nil {
-				t.Fatal("decodeRC accepted a failure")
+				t.Fatal("the client accepted a failure")
 			}
 			ae := mapUpstream(err)
 			if ae == nil || ae.Status != tc.want {
