@@ -7,6 +7,7 @@ package faults_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"net/url"
 	"sync"
 	"testing"
@@ -18,6 +19,8 @@ import (
 	"github.com/rcgateway/rcgateway/config"
 	"github.com/rcgateway/rcgateway/internal/faultproxy"
 	"github.com/rcgateway/rcgateway/internal/gatewaytest"
+	"github.com/rcgateway/rcgateway/internal/redistest"
+	"github.com/rcgateway/rcgateway/push"
 	"github.com/rcgateway/rcgateway/push/pushtest"
 	"github.com/rcgateway/rcgateway/rocketchat/rctest"
 	"github.com/rcgateway/rcgateway/session"
@@ -37,6 +40,12 @@ type rig struct {
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
+	return newRigWith(t, nil)
+}
+
+// newRigWith is newRig with a change to the gateway's configuration.
+func newRigWith(t *testing.T, mod func(*config.Config)) *rig {
+	t.Helper()
 	rc := rctest.New(rctest.Options{CreateTokenSecret: "create-secret"})
 	t.Cleanup(rc.Close)
 	rc.AddUser(rctest.UserSpec{Username: rcName("alice"), Name: "Alice"})
@@ -54,6 +63,9 @@ func newRig(t *testing.T) *rig {
 	cfg.RocketChat.URL = "http://" + p.Addr()
 	cfg.Auth.JWT.HS256Secret = config.Secret(secret)
 	// Default ping and reconnect settings: what is measured is what users get.
+	if mod != nil {
+		mod(&cfg)
+	}
 	return &rig{t: t, rc: rc, proxy: p, node: gatewaytest.Start(t, cfg)}
 }
 
@@ -73,6 +85,7 @@ func (r *rig) token(user string) string {
 
 // tab is one browser connection counting the messages it receives by id.
 type tab struct {
+	c    *pushtest.Client
 	mu   sync.Mutex
 	byID map[string]int
 	wake chan struct{}
@@ -88,7 +101,7 @@ func (r *rig) open(user string) *tab {
 	}
 	done := make(chan struct{})
 	r.t.Cleanup(func() { _ = c.Close(); <-done })
-	tb := &tab{byID: map[string]int{}, wake: make(chan struct{}, 1)}
+	tb := &tab{c: c, byID: map[string]int{}, wake: make(chan struct{}, 1)}
 	go func() {
 		defer close(done)
 		for inv := range c.Invocations {
@@ -248,4 +261,88 @@ func TestFailedResyncIsRetried(t *testing.T) {
 		wait(3 * time.Second)
 	})
 	r.report("failed resync retried", tb, sent, 45*time.Second)
+}
+
+// history is what a client refetches after a reconnect: the room's messages through the
+// facade, with the user's product JWT.
+func (r *rig) history(user, rid string) map[string]bool {
+	r.t.Helper()
+	req, _ := http.NewRequest("GET", r.node.Base+"/api/im/rooms/"+rid+"/messages?count=100", nil)
+	req.Header.Set("Authorization", "Bearer "+r.token(user))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Messages []struct {
+			ID string `json:"_id"`
+		} `json:"messages"`
+	}
+	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&out) != nil {
+		r.t.Fatalf("history: %d", resp.StatusCode)
+	}
+	ids := map[string]bool{}
+	for _, m := range out.Messages {
+		ids[m.ID] = true
+	}
+	return ids
+}
+
+// TestRedisHang: the Redis backplane hangs (connections stay open, nothing answers) for longer
+// than redis.timeout while bob posts. Pub/sub cannot replay, so the promise is: a push either
+// arrives, or the tab is told to reconnect (Close with allowReconnect) and the client's refetch
+// finds it. Counted: nothing lost between pushes and the refetch, nothing pushed twice.
+func TestRedisHang(t *testing.T) {
+	rs := redistest.Start(t)
+	rp, err := faultproxy.New(rs.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rp.Close() })
+	r := newRigWith(t, func(c *config.Config) {
+		c.Redis.URL = "redis://" + rp.Addr()
+		c.Redis.NodeID = "faults"
+	})
+	tb := r.open("alice")
+	rid := r.rc.DirectRoom(rcName("alice"), "bob")
+	r.settle(tb, rid)
+	sent := r.postDuring(rid, 100*time.Millisecond, func() {
+		rp.Set(faultproxy.Stall)
+		wait(8 * time.Second)
+		rp.Set(faultproxy.Pass)
+	})
+	// The tab is told it may have missed pushes...
+	select {
+	case <-tb.c.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the tab was never told that pushes were lost")
+	}
+	if cm := tb.c.Closed(); cm == nil || !cm.AllowReconnect || cm.Error != push.ReasonBackplaneGap {
+		t.Fatalf("close after the hang: %+v", cm)
+	}
+	// ...and the refetch a reconnecting client makes recovers every message.
+	got := r.history("alice", rid)
+	lost, dup := 0, 0
+	tb.mu.Lock()
+	for _, id := range sent {
+		if tb.byID[id] == 0 && !got[id] {
+			lost++
+		}
+		if tb.byID[id] > 1 {
+			dup += tb.byID[id] - 1
+		}
+	}
+	tb.mu.Unlock()
+	t.Logf("Redis hang 8 s: sent %d, pushed %d, recovered by the refetch %d, lost %d, duplicated %d",
+		len(sent), len(sent)-tb.missing(sent), tb.missing(sent), lost, dup)
+	if lost != 0 || dup != 0 {
+		t.Fatalf("%d of %d lost, %d duplicated", lost, len(sent), dup)
+	}
+}
+
+// missing counts the ids tb never received.
+func (tb *tab) missing(ids []string) int {
+	lost, _ := tb.counts(ids)
+	return lost
 }
