@@ -259,6 +259,11 @@ func (c Config) Validate() error {
 	v.nonNegative("shutdown.drain_delay", c.Shutdown.DrainDelay)
 	v.positive("shutdown.timeout", c.Shutdown.Timeout)
 	v.positive("redis.timeout", c.Redis.Timeout)
+	if c.Redis.URL != "" && c.Shutdown.Timeout > 0 && c.Shutdown.Timeout < c.Redis.Timeout+Duration(3*time.Second) {
+		// Closing a Redis client waits up to redis.timeout for a command a hung Redis never
+		// answers; the rest of the sequence needs a few seconds more.
+		v.add("shutdown.timeout", fmt.Errorf("%w: must be at least redis.timeout + 3s", ErrConflict))
+	}
 	v.positive("rocketchat.ping_interval", c.RocketChat.PingInterval)
 	v.positive("rocketchat.ping_timeout", c.RocketChat.PingTimeout)
 	v.positive("rocketchat.reconnect_max", c.RocketChat.ReconnectMax)

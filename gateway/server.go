@@ -362,9 +362,11 @@ func (s *Server) Close(ctx context.Context) error {
 func (s *Server) closeComponents(ctx context.Context) error {
 	var errs []error
 	for i := len(s.closers) - 1; i >= 0; i-- {
+		start := time.Now()
 		if err := s.closers[i](ctx); err != nil {
 			errs = append(errs, err)
 		}
+		s.log.Debug("shutdown: component closed", "index", i, "took", time.Since(start).Round(time.Millisecond))
 	}
 	return errors.Join(errs...)
 }

@@ -80,7 +80,7 @@ func (s *Server) compose() error {
 			return fmt.Errorf("gateway: redis session store: %w", err)
 		}
 		so.Leaser, so.Tokens, so.Presence, so.Tombstones, so.Clustered = store, store, store, store, true
-		s.closers = append(s.closers, func(context.Context) error { return store.Close() })
+		s.closers = append(s.closers, store.Shutdown)
 		s.log.Info("cluster mode: sessions on Redis", "node_id", store.NodeID(), "member", store.Member())
 	}
 	mgr, err = session.NewManager(so)

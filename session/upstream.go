@@ -205,7 +205,13 @@ func (m *Manager) runLoop(ul *userLoop) {
 			continue
 		}
 		reason, err := m.serve(ul, lease, log)
-		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		// Releasing is a courtesy (the lease expires by itself): while shutting down it gets
+		// a second at most, so a hung Redis cannot stretch the shutdown.
+		budget := 5 * time.Second
+		if m.ctx.Err() != nil {
+			budget = time.Second
+		}
+		rctx, cancel := context.WithTimeout(context.Background(), budget)
 		if rerr := lease.Release(rctx, m.releaseMark(ul, lease, reason)); rerr != nil {
 			log.Warn("upstream lease release failed", "err", rerr)
 		}

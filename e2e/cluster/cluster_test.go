@@ -62,6 +62,7 @@ func (c *cluster) startNode(i int, singleLogin bool) *gatewaytest.Node {
 	cfg.Auth.APIKeys = []config.Secret{apiKey}
 	cfg.Hub.SingleLogin = singleLogin
 	cfg.Redis.URL = c.redis.URL()
+	cfg.Shutdown.Timeout = config.Duration(10 * time.Second) // at least redis.timeout + 3 s
 	cfg.Redis.NodeID = "node-" + string(rune('a'+i))
 	return gatewaytest.Start(c.t, cfg, "node", i)
 }

@@ -87,6 +87,10 @@ type Backplane struct {
 	chanSeed maphash.Seed
 	mu       sync.Mutex
 	subs     map[string]int // channel → local reference count
+	// unsub holds channels whose last reference went while the subscriber's connection is
+	// still subscribed to them: the unsubscriber sends UNSUBSCRIBE, off the caller's path.
+	unsub     map[string]struct{}
+	unsubWake chan struct{}
 	dc       rueidis.DedicatedClient
 	deliver  func(push.Envelope)
 
@@ -180,7 +184,8 @@ func New(o Options) (*Backplane, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Backplane{o: o, log: o.Logger, client: client, out: make(chan outgoing, o.QueueSize),
-		in: make(chan push.Envelope, o.DeliverQueueSize), subs: map[string]int{}, chanSeed: maphash.MakeSeed()}, nil
+		in: make(chan push.Envelope, o.DeliverQueueSize), subs: map[string]int{}, unsub: map[string]struct{}{}, unsubWake: make(chan struct{}, 1),
+		chanSeed: maphash.MakeSeed()}, nil
 }
 
 // Channel is the Redis channel of an address.
@@ -211,10 +216,11 @@ func (b *Backplane) Start(ctx context.Context, deliver func(push.Envelope)) erro
 	firstUp := make(chan struct{})
 	b.firstUp = firstUp
 	ctx, b.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	b.wg.Add(3)
+	b.wg.Add(4)
 	go b.publisher(ctx)
 	go b.subscriber(ctx)
 	go b.deliverer(ctx, deliver)
+	go b.unsubscriber(ctx)
 	// Be subscribed before the hub accepts connections, so none misses its first sends;
 	// if Redis is down, go on and let the subscriber catch up.
 	t := time.NewTimer(5 * time.Second)
@@ -360,6 +366,7 @@ func (b *Backplane) subscribeOnce(ctx context.Context) error {
 		channels = append(channels, ch)
 	}
 	b.dc = dc
+	clear(b.unsub) // a new connection is subscribed to b.subs only
 	b.mu.Unlock()
 	defer func() {
 		b.mu.Lock()
@@ -450,6 +457,10 @@ func (b *Backplane) Subscribe(ctx context.Context, a push.Address) error {
 	b.mu.Lock()
 	b.subs[ch]++
 	first, dc := b.subs[ch] == 1, b.dc
+	if _, onWire := b.unsub[ch]; first && onWire {
+		delete(b.unsub, ch) // its UNSUBSCRIBE was not sent: still subscribed
+		first = false
+	}
 	b.mu.Unlock()
 	if first && dc != nil {
 		if err := dc.Do(ctx, dc.B().Subscribe().Channel(ch).Build()).Error(); err != nil {
@@ -460,25 +471,73 @@ func (b *Backplane) Subscribe(ctx context.Context, a push.Address) error {
 	return nil
 }
 
-// Unsubscribe drops one reference to a; the channel is left when none remains.
-func (b *Backplane) Unsubscribe(ctx context.Context, a push.Address) error {
+// Unsubscribe drops one reference to a; the channel is left when none remains. It never waits
+// for Redis: the hub calls it as connections end (shutdown included), and a hung Redis must
+// not hold them. The UNSUBSCRIBE goes out from the unsubscriber goroutine; meanwhile extra
+// envelopes for the channel reach a hub that has nobody to give them to.
+func (b *Backplane) Unsubscribe(_ context.Context, a push.Address) error {
 	ch := b.Channel(a)
+	b.mu.Lock()
+	b.subs[ch]--
+	last := b.subs[ch] <= 0
+	if last {
+		delete(b.subs, ch)
+		if b.dc != nil {
+			b.unsub[ch] = struct{}{}
+		}
+	}
+	b.mu.Unlock()
+	if last {
+		select {
+		case b.unsubWake <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// unsubscriber sends the UNSUBSCRIBEs Unsubscribe left, each under its channel's lock so that
+// a Subscribe of the same channel comes strictly before or after it.
+func (b *Backplane) unsubscriber(ctx context.Context) {
+	defer b.wg.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-b.unsubWake:
+		}
+		b.mu.Lock()
+		chans := make([]string, 0, len(b.unsub))
+		for ch := range b.unsub {
+			chans = append(chans, ch)
+		}
+		b.mu.Unlock()
+		for _, ch := range chans {
+			if ctx.Err() != nil {
+				return
+			}
+			b.unsubscribeNow(ctx, ch)
+		}
+	}
+}
+
+func (b *Backplane) unsubscribeNow(ctx context.Context, ch string) {
 	l := b.chanLock(ch)
 	l.Lock()
 	defer l.Unlock()
 	b.mu.Lock()
-	b.subs[ch]--
-	last, dc := b.subs[ch] <= 0, b.dc
-	if last {
-		delete(b.subs, ch)
-	}
+	_, pending := b.unsub[ch]
+	delete(b.unsub, ch)
+	dc := b.dc
 	b.mu.Unlock()
-	if last && dc != nil {
-		if err := dc.Do(ctx, dc.B().Unsubscribe().Channel(ch).Build()).Error(); err != nil {
-			return fmt.Errorf("redisbackplane: unsubscribe %s: %w", ch, err)
-		}
+	if !pending || dc == nil {
+		return
 	}
-	return nil
+	ctx, cancel := context.WithTimeout(ctx, b.o.IOTimeout)
+	defer cancel()
+	if err := dc.Do(ctx, dc.B().Unsubscribe().Channel(ch).Build()).Error(); err != nil && ctx.Err() == nil {
+		b.log.Warn("redis backplane: unsubscribe failed; the channel stays until the subscriber reconnects", "channel", ch, "err", err)
+	}
 }
 
 // Stats returns the counters.

@@ -174,14 +174,31 @@ func (s *Store) alive(ctx context.Context) {
 	}
 }
 
-// Close stops the refresher, removes this node's liveness key and closes the client.
+// Close is Shutdown with two seconds for Redis.
 func (s *Store) Close() error {
-	s.cancel()
-	s.wg.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	_ = s.client.Do(ctx, s.client.B().Del().Key(s.key("alive", s.member)).Build()).Error()
+	return s.Shutdown(ctx)
+}
+
+// Shutdown stops the refresher, removes this process's liveness key (within ctx: a hung Redis
+// only delays it until ctx ends, and the key expires by itself) and closes the client.
+func (s *Store) Shutdown(ctx context.Context) error {
+	s.cancel()
+	s.wg.Wait()
+	// rueidis waits for a command already written whatever ctx says; closing the client
+	// ends that wait.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.client.Do(ctx, s.client.B().Del().Key(s.key("alive", s.member)).Build()).Error()
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
 	s.client.Close()
+	<-done
 	return nil
 }
 
