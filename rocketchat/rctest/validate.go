@@ -1,3 +1,7 @@
+// Request validation: AJV schemas per endpoint, answered in the legacy or the typed style.
+// Follows Rocket.Chat's packages/rest-typings/src/v1 (schemas, Ajv.ts), apps/meteor/app/api/server/ApiClass.ts
+// (validateParams) and packages/http-router/src/Router.ts; each schema cites its file.
+
 package rctest
 
 import (
