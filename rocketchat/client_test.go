@@ -670,6 +670,16 @@ func TestClientBodiesAcceptedOnEveryVersion(t *testing.T) {
 			_, err = c.Join(ctx, cred, pub.ID)
 			step("Join", err)
 			step("Leave", c.Leave(ctx, cred, Channel, pub.ID))
+			_, err = c.Kick(ctx, admin, Channel, pub.ID, s.UserID("erin"))
+			step("Kick channel", err)
+			for _, k := range []RoomKind{Channel, Group, Direct} {
+				id := map[RoomKind]string{Channel: "GENERAL", Group: room.ID, Direct: dm.ID}[k]
+				_, err = c.History(ctx, cred, k, id, HistoryOptions{ThreadReplies: true, Count: 5, Latest: time.Now()})
+				step("History with thread replies "+string(k), err)
+				_, err = c.ListRooms(ctx, cred, k, Page{Offset: 1, Count: 5})
+				step("ListRooms "+string(k), err)
+			}
+			step("Leave group", c.Leave(ctx, cred, Group, room.ID))
 			_, err = c.UserInfo(ctx, cred, "erin")
 			step("UserInfo", err)
 			join := false

@@ -1,3 +1,6 @@
+// rooms.cleanHistory and bulk deletions. Follows Rocket.Chat's apps/meteor/app/api/server/v1/rooms.ts
+// and apps/meteor/app/lib/server/functions/cleanRoomHistory.ts.
+
 package rctest
 
 import (

@@ -31,6 +31,10 @@ type contractCase struct {
 	exact    bool
 }
 
+// invalidParamsBody is the part of a legacy validateParams refusal that every release's
+// schema gives alike; the AJV text is compared where only one schema form was found.
+const invalidParamsBody = `{"success":false,"errorType":"invalid-params"}`
+
 func all(int, int) bool         { return true }
 func from8(major, _ int) bool   { return major >= 8 }
 func before8(major, _ int) bool { return major < 8 }
@@ -234,11 +238,61 @@ var contractCases = []contractCase{
 		method: "POST", path: "/api/v1/rooms.media/{secret}", body: `{}`, status: 403, exact: true, want: `{"success":false,"error":"forbidden"}`},
 	{name: "rooms.upload gone in 8.x", source: "RocketChat/Rocket.Chat#36857", versions: from8, as: "alice",
 		method: "POST", path: "/api/v1/rooms.upload/GENERAL", body: `{}`, status: 404, exact: true, want: `{"success":false,"error":"Resource not found"}`},
+
+	// Room routes (validate.go): legacy validateParams, so refusals carry " [invalid-params]"
+	// and come after authentication. Where the releases' schema files differ (a roomName
+	// branch added, channels.history closed) the refusal text differs too, so only the
+	// status and errorType are pinned; the single-object schemas pin the text.
+	{name: "channels.history refuses unknown query keys", source: "packages/rest-typings/src/v1/channels/ChannelsHistoryProps.ts (closed)", versions: all, as: "alice",
+		method: "GET", path: "/api/v1/channels.history?roomId={pub}&limit=5", status: 400, want: invalidParamsBody},
+	{name: "channels.history refuses showThreadMessages=yes", source: "ChannelsHistoryProps.ts (enum 'false'/'true')", versions: all, as: "alice",
+		method: "GET", path: "/api/v1/channels.history?roomId={pub}&showThreadMessages=yes", status: 400, want: invalidParamsBody},
+	{name: "channels.history without a room", source: "ChannelsHistoryProps.ts (roomId or roomName)", versions: all, as: "alice",
+		method: "GET", path: "/api/v1/channels.history?count=5", status: 400, want: invalidParamsBody},
+	{name: "channels.history with every option", source: "ChannelsHistoryProps.ts", versions: all, as: "alice",
+		method: "GET", path: "/api/v1/channels.history?roomId={pub}&latest=2100-01-01T00:00:00.000Z&oldest=2000-01-01T00:00:00.000Z&inclusive=true&showThreadMessages=true&unreads=false&count=5&offset=0",
+		status: 200, want: `{"messages":[{"_id":"{pubmsg}"}],"success":true}`},
+	{name: "groups.history golden", source: "apps/meteor/app/api/server/v1/groups.ts; GroupsHistoryProps.ts", versions: all, as: "bob",
+		method: "GET", path: "/api/v1/groups.history?roomId={secret}&count=5&showThreadMessages=false", status: 200, want: `{"messages":[],"success":true}`},
+	{name: "groups.history refuses unknown query keys", source: "packages/rest-typings/src/v1/groups/GroupsHistoryProps.ts, BaseProps.ts (closed)", versions: all, as: "bob",
+		method: "GET", path: "/api/v1/groups.history?roomId={secret}&limit=5", status: 400, want: invalidParamsBody},
+	{name: "im.history without roomId", source: "packages/rest-typings/src/v1/dm/DmHistoryProps.ts", versions: all, as: "alice",
+		method: "GET", path: "/api/v1/im.history?count=5", status: 400, exact: true,
+		want: `{"success":false,"error":"must have required property 'roomId' [invalid-params]","errorType":"invalid-params"}`},
+	{name: "im.history refuses unknown query keys", source: "packages/rest-typings/src/v1/dm/DmHistoryProps.ts (closed)", versions: all, as: "alice",
+		method: "GET", path: "/api/v1/dm.history?roomId=x&limit=5", status: 400, exact: true,
+		want: `{"success":false,"error":"must NOT have additional properties [invalid-params]","errorType":"invalid-params"}`},
+	{name: "channels.list golden", source: "apps/meteor/app/api/server/v1/channels.ts", versions: all, as: "alice",
+		method: "GET", path: "/api/v1/channels.list?offset=0&count=50", status: 200, want: `{"channels":[{"_id":"GENERAL"}],"success":true}`},
+	{name: "channels.list refuses unknown query keys", source: "packages/rest-typings/src/v1/channels/ChannelsListProps.ts (closed)", versions: all, as: "alice",
+		method: "GET", path: "/api/v1/channels.list?limit=5", status: 400, exact: true,
+		want: `{"success":false,"error":"must NOT have additional properties [invalid-params]","errorType":"invalid-params"}`},
+	{name: "channels.list refuses a non-number count", source: "ChannelsListProps.ts (count: number, coerced)", versions: all, as: "alice",
+		method: "GET", path: "/api/v1/channels.list?count=ten", status: 400, exact: true,
+		want: `{"success":false,"error":"must be number [invalid-params]","errorType":"invalid-params"}`},
+	{name: "channels.kick by username", source: "packages/rest-typings/src/v1/channels/ChannelsKickProps.ts (userId required)", versions: all, as: "bob",
+		method: "POST", path: "/api/v1/channels.kick", body: `{"roomId":"{pub}","username":"carol"}`, status: 400, want: invalidParamsBody},
+	{name: "channels.kick validates after authentication", source: "apps/meteor/app/api/server/ApiClass.ts (validateParams after authRequired)", versions: all, as: "",
+		method: "POST", path: "/api/v1/channels.kick", body: `{"roomId":"{pub}","username":"carol"}`, status: 401, want: `{"success":false}`},
+	{name: "groups.kick by username", source: "packages/rest-typings/src/v1/groups/GroupsKickProps.ts (withUserIdProps)", versions: all, as: "bob",
+		method: "POST", path: "/api/v1/groups.kick", body: `{"roomId":"{secret}","username":"carol"}`, status: 400, want: invalidParamsBody},
+	{name: "channels.leave refuses extra keys", source: "packages/rest-typings/src/v1/channels/ChannelsLeaveProps.ts (closed)", versions: all, as: "alice",
+		method: "POST", path: "/api/v1/channels.leave", body: `{"roomId":"{pub}","userId":"{alice}"}`, status: 400, want: invalidParamsBody},
+	{name: "groups.leave without a room", source: "packages/rest-typings/src/v1/groups/GroupsLeaveProps.ts", versions: all, as: "bob",
+		method: "POST", path: "/api/v1/groups.leave", body: `{}`, status: 400, want: invalidParamsBody},
+	{name: "channels.join refuses extra keys", source: "packages/rest-typings/src/v1/channels/ChannelsJoinProps.ts (closed)", versions: all, as: "gina",
+		method: "POST", path: "/api/v1/channels.join", body: `{"roomId":"{pub}","userId":"{gina}"}`, status: 400, want: invalidParamsBody},
+	{name: "channels.join golden", source: "apps/meteor/app/api/server/v1/channels.ts; ChannelsJoinProps.ts", versions: all, as: "gina",
+		method: "POST", path: "/api/v1/channels.join", body: `{"roomId":"{pub}","joinCode":null}`, status: 200, want: `{"channel":{"_id":"{pub}"},"success":true}`},
+	{name: "channels.kick golden", source: "apps/meteor/app/api/server/v1/channels.ts; ChannelsKickProps.ts", versions: all, as: "bob",
+		method: "POST", path: "/api/v1/channels.kick", body: `{"roomId":"{pub}","userId":"{gina}"}`, status: 200, want: `{"channel":{"_id":"{pub}"},"success":true}`},
+	{name: "channels.leave golden", source: "apps/meteor/app/api/server/v1/channels.ts; ChannelsLeaveProps.ts", versions: all, as: "hank",
+		method: "POST", path: "/api/v1/channels.leave", body: `{"roomId":"{pub}"}`, status: 200, want: `{"channel":{"_id":"{pub}"},"success":true}`},
 }
 
 // contractWorld builds the same small world on every version: alice and bob, a message of
 // bob's in GENERAL, a private group of bob's, a public channel of bob's without alice and
-// with one message of his.
+// with one message of his (carol and hank are members, gina is not).
 func contractWorld(t *testing.T, version string) (*Server, map[string]string) {
 	s := newTestServer(t, Options{Version: version, CreateTokenSecret: "s3"})
 	vars := map[string]string{
@@ -247,11 +301,14 @@ func contractWorld(t *testing.T, version string) (*Server, map[string]string) {
 	}
 	vars["carol"] = s.AddUser(UserSpec{Username: "carol"})
 	s.AddUser(UserSpec{Username: "frank"})
+	vars["gina"] = s.AddUser(UserSpec{Username: "gina"})
+	s.AddUser(UserSpec{Username: "hank"})
 	vars["msg"] = s.PostMessage("GENERAL", "bob", "from bob")
 	vars["secret"] = s.AddRoom(RoomSpec{Type: "p", Name: "secret", Owner: "bob"})
 	vars["pub"] = s.AddRoom(RoomSpec{Type: "c", Name: "pub", Owner: "bob"})
 	vars["pubmsg"] = s.PostMessage(vars["pub"], "bob", "in pub")
 	s.AddMember(vars["pub"], "carol")
+	s.AddMember(vars["pub"], "hank")
 	return s, vars
 }
 

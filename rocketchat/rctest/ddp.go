@@ -1,3 +1,8 @@
+// DDP (the Realtime API at /websocket): connect, ping, login/resume, method calls and the
+// stream-* publications. Follows Rocket.Chat's packages/ddp-server (Meteor's livedata_server.js),
+// apps/meteor/server/modules/streamer/streamer.module.ts and
+// apps/meteor/app/lib/server/lib/notifyListener.ts; each rule cites its file.
+
 package rctest
 
 import (

@@ -1,3 +1,6 @@
+// DDP subscription rate limiter. Follows Rocket.Chat's apps/meteor/app/lib/server/startup/rateLimiter.ts
+// and apps/meteor/server/settings/rate.ts.
+
 package rctest
 
 import (

@@ -243,7 +243,7 @@ func TestDDPStreams(t *testing.T) {
 	}
 
 	// kick: removed subscription; room-messages for the room stops silently
-	do(t, s, "POST", "/api/v1/groups.kick", aid, atok, map[string]any{"roomId": rid, "username": "bob"}).want(t, 200)
+	do(t, s, "POST", "/api/v1/groups.kick", aid, atok, map[string]any{"roomId": rid, "userId": bid}).want(t, 200)
 	args = c.event("stream-notify-user", bid+"/subscriptions-changed")
 	if args[0] != "removed" || path(args[1], "rid") != rid || path(args[1], "t") != "p" || path(args[1], "u", "_id") != bid {
 		t.Fatalf("removed: %v", args)

@@ -1,3 +1,8 @@
+// Documents and rendering: the JSON shapes of users, rooms, subscriptions, messages and
+// notifications as REST and DDP send them. Follows Rocket.Chat's packages/core-typings
+// (IUser, IRoom, ISubscription, IMessage), apps/meteor/app/file-upload/server/methods/sendFileMessage.ts
+// and apps/meteor/app/lib/server/functions/notifications/desktop.ts; each rule cites its file.
+
 package rctest
 
 import (

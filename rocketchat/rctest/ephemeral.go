@@ -1,3 +1,7 @@
+// Ephemeral messages on stream-notify-user <uid>/message. Follows Rocket.Chat's
+// apps/meteor/server/modules/listeners/listeners.module.ts and
+// apps/meteor/app/lib/server/startup/mentionUserNotInChannel.ts.
+
 package rctest
 
 import (

@@ -1,3 +1,8 @@
+// Unread counts, thread bookkeeping, desktop notifications and system messages. Follows
+// Rocket.Chat's apps/meteor/app/lib/server/lib/notifyUsersOnMessage.ts, sendNotificationsOnMessage.ts,
+// apps/meteor/app/threads/server/functions.ts and apps/meteor/server/services/messages/service.ts;
+// each rule cites its file.
+
 package rctest
 
 import (

@@ -1,3 +1,6 @@
+// The typed router's body schema for users.createToken. Follows Rocket.Chat's
+// apps/meteor/server/api/v1/users.ts and packages/http-router/src/Router.ts.
+
 package rctest
 
 import (

@@ -260,8 +260,8 @@ func TestRoomsAndHistory(t *testing.T) {
 	if _, err := time.Parse(time.RFC3339, path(msgs[0], "ts").(string)); err != nil {
 		t.Fatalf("REST ts not ISO: %v", path(msgs[0], "ts"))
 	}
-	do(t, s, "POST", "/api/v1/channels.kick", eid, etok, map[string]any{"roomId": cid, "username": "bob"}).want(t, 400)
-	do(t, s, "POST", "/api/v1/channels.kick", aid, atok, map[string]any{"roomId": cid, "username": "bob"}).want(t, 200)
+	do(t, s, "POST", "/api/v1/channels.kick", eid, etok, map[string]any{"roomId": cid, "userId": s.UserID("bob")}).want(t, 400)
+	do(t, s, "POST", "/api/v1/channels.kick", aid, atok, map[string]any{"roomId": cid, "userId": s.UserID("bob")}).want(t, 200)
 	do(t, s, "POST", "/api/v1/channels.leave", eid, etok, map[string]any{"roomId": cid}).want(t, 200)
 	if _, ok := s.Subscription("eve", cid); ok {
 		t.Fatal("eve still subscribed after leave")

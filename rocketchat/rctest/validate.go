@@ -1,3 +1,7 @@
+// Request validation: AJV schemas per endpoint, answered in the legacy or the typed style.
+// Follows Rocket.Chat's packages/rest-typings/src/v1 (schemas, Ajv.ts), apps/meteor/app/api/server/ApiClass.ts
+// (validateParams) and packages/http-router/src/Router.ts; each schema cites its file.
+
 package rctest
 
 import (
@@ -343,6 +347,59 @@ func (s *Server) validations() map[string]validation {
 		}}, source: imTS},
 	}
 	v["POST dm.create"] = v["POST im.create"]
+
+	// Room routes the gateway calls, all legacy addRoute(validateParams) in every release read
+	// (apps/meteor/app/api/server/v1/channels.ts, groups.ts, im.ts). The schemas are the newest
+	// rest-typings forms read (packages/rest-typings/src/v1/channels/*.ts, groups/*.ts, dm/*.ts);
+	// earlier forms of the same files took roomId only (no roomName branch) and, for
+	// channels.history, were open. Which release switched is not determined, so every simulated
+	// version uses the newest form (docs/rocketchat-versions.md).
+	const (
+		channelsDir = "packages/rest-typings/src/v1/channels/"
+		groupsDir   = "packages/rest-typings/src/v1/groups/"
+	)
+	strMin1N := func() *sch { return &sch{typ: "string", minLength: 1, nullable: true} }
+	// byIDOrName is withGroupBaseProperties (groups/BaseProps.ts), also the shape of the
+	// channels files: oneOf {roomId, ...} / {roomName, ...}, each closed, extra required keys
+	// after the room key.
+	byIDOrName := func(required []string, pairs ...any) *sch {
+		return &sch{oneOf: []*sch{
+			obj(true, append([]string{"roomId"}, required...), append([]any{"roomId", str()}, pairs...)...),
+			obj(true, append([]string{"roomName"}, required...), append([]any{"roomName", str()}, pairs...)...),
+		}}
+	}
+	// ChannelsHistoryProps.ts: the room key has minLength 1, latest/oldest too, the flags are
+	// "true"/"false" strings, count/offset numbers (coerced from the query), sort a string.
+	chHistory := func(room string) *sch {
+		return obj(true, []string{room}, room, strMin(1), "latest", strMin1N(), "showThreadMessages", enumN("false", "true"),
+			"oldest", strMin1N(), "inclusive", enumN("false", "true"), "unreads", enumN("true", "false"),
+			"count", number(), "offset", number(), "sort", strN())
+	}
+	v["GET channels.history"] = validation{schema: &sch{oneOf: []*sch{chHistory("roomId"), chHistory("roomName")}},
+		source: channelsDir + "ChannelsHistoryProps.ts"}
+	// GroupsHistoryProps.ts: withGroupBaseProperties, every flag a plain nullable string.
+	v["GET groups.history"] = validation{schema: byIDOrName(nil, "latest", strN(), "oldest", strN(), "inclusive", strN(),
+		"unreads", strN(), "showThreadMessages", strN(), "count", number(), "offset", number(), "sort", strN()),
+		source: groupsDir + "GroupsHistoryProps.ts"}
+	// DmHistoryProps.ts: roomId only (no roomName), closed.
+	v["GET im.history"] = validation{schema: obj(true, []string{"roomId"}, "roomId", strMin(1), "latest", strMin(1),
+		"showThreadMessages", &sch{typ: "string", enum: []string{"false", "true"}}, "oldest", strMin(1),
+		"inclusive", &sch{typ: "string", enum: []string{"false", "true"}}, "unreads", &sch{typ: "string", enum: []string{"true", "false"}},
+		"count", &sch{typ: "number"}, "offset", &sch{typ: "number"}, "sort", str()),
+		source: "packages/rest-typings/src/v1/dm/DmHistoryProps.ts"}
+	v["GET dm.history"] = v["GET im.history"]
+	// ChannelsKickProps.ts, GroupsKickProps.ts (withUserIdProps): room and userId.
+	v["POST channels.kick"] = validation{schema: byIDOrName([]string{"userId"}, "userId", str()), source: channelsDir + "ChannelsKickProps.ts"}
+	v["POST groups.kick"] = validation{schema: byIDOrName([]string{"userId"}, "userId", str()), source: groupsDir + "GroupsKickProps.ts, BaseProps.ts"}
+	// ChannelsLeaveProps.ts, GroupsLeaveProps.ts: the room and nothing else.
+	v["POST channels.leave"] = validation{schema: byIDOrName(nil), source: channelsDir + "ChannelsLeaveProps.ts"}
+	v["POST groups.leave"] = validation{schema: byIDOrName(nil), source: groupsDir + "GroupsLeaveProps.ts"}
+	// ChannelsJoinProps.ts: the room and an optional joinCode.
+	v["POST channels.join"] = validation{schema: byIDOrName(nil, "joinCode", strN()), source: channelsDir + "ChannelsJoinProps.ts"}
+	// ChannelsListProps.ts: _id, query, count, offset, sort; closed. (groups.list's
+	// GroupsListProps.ts is the empty schema, and im.list has none: nothing refused.)
+	v["GET channels.list"] = validation{schema: obj(true, nil, "_id", str(), "query", str(), "count", &sch{typ: "number"},
+		"offset", &sch{typ: "number"}, "sort", str()), source: channelsDir + "ChannelsListProps.ts"}
 	// Routes 8.x registers on the typed router (API.v1.post/get with body/query), which 7.x
 	// registered with addRoute(validateParams): chat.update (apps/meteor/app/api/server/v1/chat.ts),
 	// users.create, users.update and users.info (apps/meteor/server/api/v1/users.ts; 7.x:
