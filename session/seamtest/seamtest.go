@@ -42,9 +42,26 @@ type Setup struct {
 
 // Run runs the contract; setup makes fresh seams for each case and registers their cleanup.
 func Run(t *testing.T, setup func(t *testing.T) Setup) {
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) { tc.run(t, setup(t)) })
+	for _, tc := range Cases() {
+		t.Run(tc.Name, func(t *testing.T) { tc.Run(t, setup(t)) })
 	}
+}
+
+// Case is one behaviour of the contract. An implementation that uses only in-process time
+// (no network) can run each inside a testing/synctest bubble, so its TTLs pass on the fake
+// clock instead of waiting.
+type Case struct {
+	Name string
+	Run  func(t *testing.T, s Setup)
+}
+
+// Cases is the contract's table.
+func Cases() []Case {
+	out := make([]Case, len(cases))
+	for i, c := range cases {
+		out[i] = Case{Name: c.name, Run: c.run}
+	}
+	return out
 }
 
 var cases = []struct {
