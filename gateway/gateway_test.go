@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +23,7 @@ import (
 	"github.com/rcgateway/rcgateway/internal/apitest"
 	"github.com/rcgateway/rcgateway/rocketchat"
 	"github.com/rcgateway/rcgateway/rocketchat/rctest"
+	"github.com/rcgateway/rcgateway/session"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -57,13 +60,28 @@ func (h *fakeHub) Kick(_ context.Context, uid, reason string, allow bool) error 
 func (h *fakeHub) Shutdown(context.Context) error { return nil }
 
 // fakeSessions hands out rctest login tokens by product username (= Rocket.Chat username).
+// Its admin operations answer as session.Manager does through sessionAdapter: Delete of a
+// user it never upserted is ErrUnknownUser (404), and a deleted user is kicked and its
+// tokens issued until the deletion are refused (ErrRevoked, 401).
 type fakeSessions struct {
-	rc *rctest.Server
-	mu sync.Mutex
-	cr map[string]rocketchat.Credentials
+	rc   *rctest.Server
+	kick func(ctx context.Context, userID, reason string, allowReconnect bool) error
+	mu   sync.Mutex
+	cr   map[string]rocketchat.Credentials
+	// users maps upserted product user ids to their Rocket.Chat usernames; tombs holds
+	// when deleted ones were deleted.
+	users map[string]string
+	tombs map[string]time.Time
 }
 
-func (f *fakeSessions) Admit(context.Context, Identity) error { return nil }
+func (f *fakeSessions) Admit(_ context.Context, id Identity) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if at, ok := f.tombs[id.UserID]; ok && !id.IssuedAt.After(at) {
+		return sessionError(fmt.Errorf("fake sessions: %s: %w", id.UserID, session.ErrRevoked))
+	}
+	return nil
+}
 func (f *fakeSessions) Credentials(_ context.Context, id Identity) (rocketchat.Credentials, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -81,12 +99,41 @@ func (f *fakeSessions) Refresh(ctx context.Context, id Identity, _ rocketchat.Cr
 	return f.Credentials(ctx, id)
 }
 func (f *fakeSessions) Upsert(_ context.Context, u UserSpec) (string, string, bool, error) {
+	f.mu.Lock()
+	if f.users == nil {
+		f.users = map[string]string{}
+	}
+	f.users[u.UserID] = u.Username
+	delete(f.tombs, u.UserID)
+	f.mu.Unlock()
 	if id := f.rc.UserID(u.Username); id != "" {
 		return id, u.Username, false, nil
 	}
 	return f.rc.AddUser(rctest.UserSpec{Username: u.Username, Name: u.Name}), u.Username, true, nil
 }
-func (f *fakeSessions) Delete(context.Context, string) error          { return nil }
+
+// Delete forgets the user, buries it and kicks its connections for good, as
+// session.Manager.Delete does; a user it does not know is ErrUnknownUser.
+func (f *fakeSessions) Delete(ctx context.Context, id string) error {
+	f.mu.Lock()
+	name, ok := f.users[id]
+	if ok {
+		delete(f.users, id)
+		delete(f.cr, name)
+		if f.tombs == nil {
+			f.tombs = map[string]time.Time{}
+		}
+		f.tombs[id] = time.Now()
+	}
+	f.mu.Unlock()
+	if !ok {
+		return sessionError(fmt.Errorf("fake sessions: delete %s: %w", id, session.ErrUnknownUser))
+	}
+	if f.kick != nil {
+		return f.kick(ctx, id, "Your chat account was removed.", false)
+	}
+	return nil
+}
 func (f *fakeSessions) SetActive(context.Context, string, bool) error { return nil }
 func (f *fakeSessions) Known(context.Context, string) (bool, error)   { return true, nil }
 func (f *fakeSessions) Ready(context.Context) error                   { return nil }
@@ -133,7 +180,7 @@ func newFixtureWith(t *testing.T, rc *rctest.Server, mod func(*config.Config)) *
 	logs := &bytes.Buffer{}
 	hub := &fakeHub{}
 	srv, err := New(Options{Config: cfg, Logger: slog.New(slog.NewJSONHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Hub: hub, Sessions: &fakeSessions{rc: rc, cr: map[string]rocketchat.Credentials{}}, Demo: &Demo{Users: []DemoUser{{UserID: "1", Username: "alice", Name: "Alice"}}}})
+		Hub: hub, Sessions: &fakeSessions{rc: rc, kick: hub.Kick, cr: map[string]rocketchat.Credentials{}}, Demo: &Demo{Users: []DemoUser{{UserID: "1", Username: "alice", Name: "Alice"}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,14 +297,49 @@ func TestAPIKeyRequired(t *testing.T) {
 	}
 	f.hub.mu.Lock()
 	defer f.hub.mu.Unlock()
-	if len(f.hub.sent) != 1 || f.hub.sent[0] != `c1 orderShipped {"n":1}` || len(f.hub.kicked) != 1 {
+	// One kick by the admin call, one by the deletion's revocation.
+	if len(f.hub.sent) != 1 || f.hub.sent[0] != `c1 orderShipped {"n":1}` || len(f.hub.kicked) != 2 || f.hub.kicked[1] != "c1" {
 		t.Fatalf("hub saw sent=%v kicked=%v", f.hub.sent, f.hub.kicked)
+	}
+}
+
+// TestAdminDeleteRevokes: deleting a user answers 204 once, then 404 user_not_found (as for a
+// user never created); the user's connections are kicked and a token issued before the
+// deletion is refused with 401 token_revoked.
+func TestAdminDeleteRevokes(t *testing.T) {
+	f := newFixture(t, nil)
+	tok := f.token("carol")
+	if st := f.do("PUT", "/api/admin/users/p-carol", "", map[string]string{"username": "carol", "name": "Carol"}, nil, "X-API-Key", testAPIKey); st != 200 {
+		t.Fatalf("upsert: %d", st)
+	}
+	if st := f.do("GET", "/api/im/me", tok, nil, nil); st != 200 {
+		t.Fatalf("me before the deletion: %d", st)
+	}
+	if st := f.do("DELETE", "/api/admin/users/p-carol", "", nil, nil, "X-API-Key", testAPIKey); st != http.StatusNoContent {
+		t.Fatalf("delete: %d", st)
+	}
+	f.hub.mu.Lock()
+	kicked := slices.Clone(f.hub.kicked)
+	f.hub.mu.Unlock()
+	if !slices.Equal(kicked, []string{"p-carol"}) {
+		t.Fatalf("kicked %v, want the deleted user", kicked)
+	}
+	var e map[string]string
+	if st := f.do("GET", "/api/im/me", tok, nil, &e); st != http.StatusUnauthorized || e["error"] != "token_revoked" {
+		t.Fatalf("me with a token from before the deletion: %d %v", st, e)
+	}
+	for _, id := range []string{"p-carol", "p-nobody"} {
+		e = nil
+		if st := f.do("DELETE", "/api/admin/users/"+id, "", nil, &e, "X-API-Key", testAPIKey); st != http.StatusNotFound || e["error"] != "user_not_found" {
+			t.Fatalf("delete of %s: %d %v, want 404 user_not_found", id, st, e)
+		}
 	}
 }
 
 func TestPassthroughAllowlist(t *testing.T) {
 	f := newFixture(t, nil)
 	tok := f.token("alice")
+	before := len(f.rc.Requests())
 	for _, p := range []string{"/api/v1/users.create", "/api/v1/users.createToken", "/api/v1/users.delete", "/api/v1/logout", "/api/v1/login", "/api/v1/users.generatePersonalAccessToken"} {
 		if st := f.do("POST", p, tok, map[string]string{"username": "x"}, nil); st != http.StatusForbidden {
 			t.Errorf("POST %s = %d, want 403", p, st)
@@ -268,13 +350,19 @@ func TestPassthroughAllowlist(t *testing.T) {
 			t.Errorf("GET %s = %d, want 403", p, st)
 		}
 	}
-	before := len(f.rc.Requests())
-	_ = before
+	// Refused paths are refused by the gateway: none of them reached Rocket.Chat.
+	if reqs := f.rc.Requests(); len(reqs) != before {
+		t.Fatalf("refused passthrough calls reached Rocket.Chat: %+v", reqs[before:])
+	}
 	var rooms struct {
 		Update []map[string]any `json:"update"`
 	}
 	if st := f.do("GET", "/api/v1/rooms.get", tok, nil, &rooms); st != 200 || len(rooms.Update) == 0 {
 		t.Fatalf("rooms.get: %d %v", st, rooms)
+	}
+	// An allowed one is passed through once, as alice.
+	if reqs := f.rc.Requests(); len(reqs) != before+1 || reqs[before].Path != "/api/v1/rooms.get" || reqs[before].UserID != f.rc.UserID("alice") {
+		t.Fatalf("rooms.get reached Rocket.Chat as %+v", reqs[before:])
 	}
 	var me map[string]any
 	if st := f.do("GET", "/api/v1/me", tok, nil, &me); st != 200 || me["username"] != "alice" {

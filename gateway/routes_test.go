@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/json"
 	"os/exec"
 	"regexp"
@@ -9,6 +10,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/rcgateway/rcgateway/internal/apitest"
 )
 
 // TestOpenAPIMatchesRoutes keeps openapi.yaml equal to the routes Echo serves. Left out on
@@ -60,12 +63,11 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	if len(served) < 25 {
 		t.Fatalf("only %d routes seen", len(served))
 	}
-	// And it is served.
-	var out map[string]any
-	if st := f.do("GET", "/openapi.yaml", "", nil, nil); st != 200 {
-		t.Fatalf("GET /openapi.yaml: %d", st)
+	// And it is served, as written.
+	st, body := apitest.Do(t, "GET", f.http.URL+"/openapi.yaml", "", nil, nil)
+	if st != 200 || !bytes.Equal(body, OpenAPI()) {
+		t.Fatalf("GET /openapi.yaml: %d, %d bytes; want the %d bytes of openapi.yaml", st, len(body), len(OpenAPI()))
 	}
-	_ = out
 }
 
 // TestImportGraph holds the package edges of ARCHITECTURE.md / house-style §6.1 for every

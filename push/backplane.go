@@ -62,8 +62,10 @@ type Envelope struct {
 type Backplane interface {
 	// Start begins delivering Envelopes for this node's subscribed addresses to deliver.
 	// deliver may run on several goroutines at once (MemoryBackplane calls it on each
-	// publisher's goroutine); Envelopes one goroutine publishes to one address are delivered
-	// in the order published. The hub's deliver is safe for concurrent use.
+	// publisher's goroutine); Envelopes one goroutine publishes are delivered on each node in
+	// the order published, whatever their addresses (the hub's "remove from a group, then send
+	// to it" relies on that). The hub's deliver is safe for concurrent use. push/backplanetest
+	// holds every implementation to this contract with real hubs.
 	Start(ctx context.Context, deliver func(Envelope)) error
 	Publish(ctx context.Context, e Envelope) error
 	Subscribe(ctx context.Context, a Address) error

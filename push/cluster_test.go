@@ -12,9 +12,12 @@ import (
 	"github.com/rcgateway/rcgateway/push/pushtest"
 )
 
-// bus is a Backplane shared by several hubs in one process, standing in for Redis: an
-// Envelope reaches the nodes subscribed to its address (every node for ToAll), as a
-// pub/sub backplane would deliver it.
+// bus is a Backplane shared by several hubs in one process, standing in for Redis and as
+// unkind as it: an Envelope reaches the nodes subscribed to its address (every node for
+// ToAll) when it is published (a later subscription does not see it), and each node's hub
+// gets it later, on that node's own delivery goroutine, in the order the node received it;
+// Publish never waits for delivery, and a node whose queue is full drops the Envelope and
+// counts it (the tests fail on any drop).
 type bus struct {
 	mu    sync.Mutex
 	nodes []*busNode
@@ -22,36 +25,59 @@ type bus struct {
 
 type busNode struct {
 	b       *bus
-	deliver func(Envelope)
+	in      chan Envelope
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	started bool
 	subs    map[Address]int
+	dropped atomic.Uint64
 }
 
-func (b *bus) node() *busNode {
-	n := &busNode{b: b, subs: map[Address]int{}}
+func (b *bus) node(t *testing.T) *busNode {
+	n := &busNode{b: b, subs: map[Address]int{}, in: make(chan Envelope, 4096), stop: make(chan struct{})}
 	b.mu.Lock()
 	b.nodes = append(b.nodes, n)
 	b.mu.Unlock()
+	t.Cleanup(func() {
+		_ = n.Close() // after the hub's Close, registered later
+		if d := n.dropped.Load(); d > 0 {
+			t.Errorf("the bus dropped %d envelopes", d)
+		}
+	})
 	return n
 }
 
+// Start runs the node's delivery goroutine; Close stops it and waits.
 func (n *busNode) Start(_ context.Context, deliver func(Envelope)) error {
 	n.b.mu.Lock()
-	n.deliver = deliver
+	n.started = true
 	n.b.mu.Unlock()
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		for {
+			select {
+			case <-n.stop:
+				return
+			case e := <-n.in:
+				deliver(e)
+			}
+		}
+	}()
 	return nil
 }
 
 func (n *busNode) Publish(_ context.Context, e Envelope) error {
 	n.b.mu.Lock()
-	var to []func(Envelope)
+	defer n.b.mu.Unlock()
 	for _, x := range n.b.nodes {
-		if x.deliver != nil && (e.To.Kind == ToAll || x.subs[e.To] > 0) {
-			to = append(to, x.deliver)
+		if x.started && (e.To.Kind == ToAll || x.subs[e.To] > 0) {
+			select {
+			case x.in <- e:
+			default:
+				x.dropped.Add(1)
+			}
 		}
-	}
-	n.b.mu.Unlock()
-	for _, d := range to {
-		d(e)
 	}
 	return nil
 }
@@ -80,8 +106,13 @@ func (n *busNode) subscribed(a Address) bool {
 
 func (n *busNode) Close() error {
 	n.b.mu.Lock()
-	n.deliver = nil
+	was := n.started
+	n.started = false
 	n.b.mu.Unlock()
+	if was {
+		close(n.stop)
+		n.wg.Wait()
+	}
 	return nil
 }
 
@@ -97,7 +128,7 @@ func newCluster(t *testing.T, mod func(node int, o *Options)) *cluster {
 	b := &bus{}
 	cl := &cluster{}
 	for i := range cl.hubs {
-		cl.nodes[i] = b.node()
+		cl.nodes[i] = b.node(t)
 		o := Options{Authenticate: testAuth, Backplane: cl.nodes[i]}
 		if mod != nil {
 			mod(i, &o)
@@ -163,22 +194,25 @@ func TestClusterRoutesThroughTheBackplane(t *testing.T) {
 	if err := cl.hubs[0].AddToGroup(ctx, b1.ConnectionID, "room"); err != nil {
 		t.Fatal(err)
 	}
-	if !cl.nodes[1].subscribed(Address{ToGroup, "room"}) {
-		t.Fatal("node 1 did not subscribe to the group its connection joined")
+	// The add reaches node 1 later, on its delivery goroutine.
+	waitFor(t, func() bool { return cl.nodes[1].subscribed(Address{ToGroup, "room"}) })
+	for _, step := range []func() error{
+		func() error { return cl.hubs[0].SendToGroup(ctx, "room", "g", seqArg(2)) },
+		func() error { return cl.hubs[0].RemoveFromGroup(ctx, b1.ConnectionID, "room") },
+		func() error { return cl.hubs[0].SendToGroup(ctx, "room", "g", seqArg(3)) },
+		func() error { return cl.hubs[0].SendToAll(ctx, "all", seqArg(4)) },
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
 	}
-	_ = cl.hubs[0].SendToGroup(ctx, "room", "g", seqArg(2))
-	_ = cl.hubs[0].RemoveFromGroup(ctx, b1.ConnectionID, "room")
-	_ = cl.hubs[0].SendToGroup(ctx, "room", "g", seqArg(3))
-	_ = cl.hubs[0].SendToAll(ctx, "all", seqArg(4))
 	if inv := recv(t, b1); inv.Target != "g" || argSeq(t, inv.Arguments[0]) != 2 {
 		t.Fatalf("group send = %+v", inv)
 	}
 	if inv := recv(t, b1); inv.Target != "all" || argSeq(t, inv.Arguments[0]) != 4 {
 		t.Fatalf("after leaving the group got %+v, want the send to all", inv)
 	}
-	if cl.nodes[1].subscribed(Address{ToGroup, "room"}) {
-		t.Fatal("node 1 still subscribed to an empty group")
-	}
+	waitFor(t, func() bool { return !cl.nodes[1].subscribed(Address{ToGroup, "room"}) })
 	// A kick on node 1 closes the user's connections on node 0 as well.
 	if err := cl.hubs[1].Kick(ctx, "alice", "Account disabled.", false); err != nil {
 		t.Fatal(err)
@@ -239,8 +273,11 @@ func TestSingleLoginNewestWinsWhenClosesCross(t *testing.T) {
 	js, mp := closeRecords("Logged in elsewhere.", false)
 	ctx := context.Background()
 	// The older connection's Close (excluding itself) arrives late: it must not close the newer.
-	_ = e.h.publish(ctx, Envelope{To: Address{ToUser, "alice"}, Op: OpClose, Exclude: []string{older.ConnectionID}, JSON: js, MsgPack: mp})
-	_ = e.h.publish(ctx, Envelope{To: Address{ToUser, "alice"}, Op: OpClose, Exclude: []string{newer.ConnectionID}, JSON: js, MsgPack: mp})
+	for _, ex := range []string{older.ConnectionID, newer.ConnectionID} {
+		if err := e.h.publish(ctx, Envelope{To: Address{ToUser, "alice"}, Op: OpClose, Exclude: []string{ex}, JSON: js, MsgPack: mp}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if m := waitDone(t, older); m == nil || m.Error != "Logged in elsewhere." || m.AllowReconnect {
 		t.Fatalf("older closed with %+v", m)
 	}

@@ -35,7 +35,13 @@ func FormatDate(t time.Time) string {
 	return isoTime(t)
 }
 
-func isoTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+func isoTime(t time.Time) string { return string(AppendDate(nil, t)) }
+
+// AppendDate appends t as FormatDate writes it (the zero time included), for callers that
+// rewrite dates inside a buffer without allocating a string per date.
+func AppendDate(b []byte, t time.Time) []byte {
+	return t.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z")
+}
 
 // Subscription is a typed view of a Rocket.Chat subscription (one user's membership of one
 // room); Raw is the whole object.

@@ -4,16 +4,16 @@ import (
 	"bytes"
 	"strconv"
 	"time"
+
+	"github.com/rcgateway/rcgateway/rocketchat"
 )
 
 var dateKey = []byte(`"$date"`)
 
-// isoLayout is the layout Rocket.Chat's REST API uses for dates.
-const isoLayout = "2006-01-02T15:04:05.000Z07:00"
-
 // rewriteDates returns raw with every EJSON date object ({"$date": <ms>}) replaced by its
-// ISO-8601 string, so pushed objects look like REST objects. Input without "$date" is
-// returned as is; malformed input is copied unchanged from the point it stops parsing.
+// ISO-8601 string as rocketchat.FormatDate writes it, so pushed objects look like REST
+// objects. Input without "$date" is returned as is; malformed input is copied unchanged from
+// the point it stops parsing.
 func rewriteDates(raw []byte) []byte {
 	first := bytes.Index(raw, dateKey)
 	if first < 0 {
@@ -40,7 +40,7 @@ func rewriteDates(raw []byte) []byte {
 			if end, ms, ok := parseDateObject(raw, i); ok {
 				out = append(out, raw[last:i]...)
 				out = append(out, '"')
-				out = time.UnixMilli(ms).UTC().AppendFormat(out, isoLayout)
+				out = rocketchat.AppendDate(out, time.UnixMilli(ms))
 				out = append(out, '"')
 				i = end - 1
 				last = end

@@ -266,5 +266,15 @@ func TestColdStartKeepsTheNotification(t *testing.T) {
 	f.s.SetLatency(0)
 	later := f.s.PostMessage(rid, "bob", "hello?")
 	waitFor(t, f.rec, "the later notification", func() bool { return f.rec.count(TargetNotification) == 2 })
-	_ = later
+	f.rec.mu.Lock()
+	defer f.rec.mu.Unlock()
+	var last string
+	for _, p := range f.rec.pushes {
+		if p.target == TargetNotification {
+			last = string(p.arg)
+		}
+	}
+	if !strings.Contains(last, `"_id":"`+later+`"`) {
+		t.Fatalf("second notification %s, want one for %s", last, later)
+	}
 }

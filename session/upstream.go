@@ -180,6 +180,10 @@ const (
 	endError
 )
 
+// runLoop is the user's upstream on this node: it takes the lease and runs upstream periods
+// (serve) until the user is gone, revoked or the manager shuts down. Started by ensureLoop
+// (m.wg counts it), ended by exitLoop's decision, sigStop or Shutdown's cancel of m.ctx;
+// Shutdown waits for it.
 func (m *Manager) runLoop(ul *userLoop) {
 	defer m.wg.Done()
 	log := m.log.With("user", ul.id)
@@ -318,7 +322,7 @@ type upstream struct {
 
 	ctx    context.Context // ends with the period
 	cancel context.CancelFunc
-	bg     sync.WaitGroup // resyncs (started by emit, waited for by run)
+	bg     sync.WaitGroup // resyncs (started by emit, waited for by serve)
 	held   heldEvents
 
 	mu   sync.Mutex
@@ -404,6 +408,9 @@ func (u *upstream) startFrom() time.Time {
 	return from
 }
 
+// run drives one period: it starts rt.Run in a goroutine of its own and, whatever ends the
+// period, cancels u.ctx and waits for that goroutine before returning (finish). The resync
+// goroutines emit starts are waited for by serve.
 func (u *upstream) run(rt *rocketchat.Realtime, exp time.Time) (endReason, error) {
 	m, ul := u.m, u.ul
 	done := make(chan error, 1)
