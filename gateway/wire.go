@@ -106,7 +106,8 @@ func (s *Server) compose() error {
 			return float64(st.Upstreams - st.UpstreamsConnected)
 		}},
 		stat{name: "rcgw_upstream_reconnects_total", help: "Upstream reconnects after a gap.", counter: true, value: func() float64 { return float64(mgr.Stats().Reconnects) }},
-		stat{name: "rcgw_upstream_resyncs_total", help: "Resyncs after upstream gaps.", counter: true, value: func() float64 { return float64(mgr.Stats().Resyncs) }},
+		stat{name: "rcgw_upstream_resyncs_total", help: "Resync attempts after upstream gaps (a failed resync is tried again).", counter: true, value: func() float64 { return float64(mgr.Stats().Resyncs) }},
+		stat{name: "rcgw_upstream_resyncs_done_total", help: "Upstream gaps whose resync succeeded.", counter: true, value: func() float64 { return float64(mgr.Stats().ResyncsDone) }},
 		stat{name: "rcgw_session_pushes_total", help: "Invocations the session manager pushed to users.", counter: true, value: func() float64 { return float64(mgr.Stats().Pushes) }},
 		stat{name: "rcgw_token_mints_total", help: "User tokens minted.", counter: true, value: func() float64 { return float64(mgr.Stats().TokenMints) }},
 		stat{name: "rcgw_auth_losses_total", help: "Upstreams ended because Rocket.Chat refused the user's token.", counter: true, value: func() float64 { return float64(mgr.Stats().AuthLosses) }},

@@ -112,7 +112,8 @@ type Stats struct {
 	Upstreams          int // upstream loops on this node
 	UpstreamsConnected int
 	Reconnects         uint64
-	Resyncs            uint64
+	Resyncs            uint64 // resync attempts
+	ResyncsDone        uint64 // gaps whose resync succeeded
 	Pushes             uint64
 	PushErrors         uint64
 	TokenMints         uint64
@@ -158,8 +159,8 @@ type Manager struct {
 	presWake    chan struct{}
 	closed      bool
 
-	connected                                                       atomic.Int64
-	reconnects, resyncs, pushes, pushErrors, tokenMints, authLosses atomic.Uint64
+	connected                                                                    atomic.Int64
+	reconnects, resyncs, resyncsDone, pushes, pushErrors, tokenMints, authLosses atomic.Uint64
 }
 
 // NewManager validates o and starts the manager's token janitor. Shutdown stops it.
@@ -271,7 +272,7 @@ func (m *Manager) Stats() Stats {
 	m.mu.Unlock()
 	return Stats{
 		OnlineUsers: online, Upstreams: loops, UpstreamsConnected: int(m.connected.Load()),
-		Reconnects: m.reconnects.Load(), Resyncs: m.resyncs.Load(), Pushes: m.pushes.Load(),
+		Reconnects: m.reconnects.Load(), Resyncs: m.resyncs.Load(), ResyncsDone: m.resyncsDone.Load(), Pushes: m.pushes.Load(),
 		PushErrors: m.pushErrors.Load(), TokenMints: m.tokenMints.Load(), AuthLosses: m.authLosses.Load(),
 	}
 }

@@ -288,6 +288,9 @@ func (f *fixture) outage(t *testing.T, n int) (rid string, ids []string, end fun
 	f.s.AddUser(rctest.UserSpec{Username: "bob", Password: "pw-bob-1"})
 	rid = f.s.DirectRoom("u-alice", "bob")
 	f.online(t, User{ID: "alice", Username: "alice"}, 1)
+	// The first connection's resync is over: a retry of it cannot deliver what the outage
+	// brings, which must come through the resync after end() alone.
+	waitFor(t, f.rec, "the first resync", func() bool { st := f.m.Stats(); return st.ResyncsDone >= 1 })
 	f.s.FailNext("websocket", 503, 1<<30)
 	f.s.DropConnections()
 	waitFor(t, f.rec, "the upstream to go", func() bool { return f.m.Stats().UpstreamsConnected == 0 })

@@ -600,6 +600,7 @@ func (u *upstream) resyncUntilDone(gap time.Time) {
 	for attempt := 0; ; attempt++ {
 		n, err := m.resync(u.ctx, u.ul, u.cred, gap.Add(-m.o.ResyncSlack), gap)
 		if err == nil {
+			m.resyncsDone.Add(1)
 			u.mu.Lock()
 			if !u.mark.unsynced.IsZero() && !u.mark.unsynced.Before(gap) {
 				u.mark.unsynced = time.Time{}
