@@ -91,8 +91,8 @@ type Backplane struct {
 	// still subscribed to them: the unsubscriber sends UNSUBSCRIBE, off the caller's path.
 	unsub     map[string]struct{}
 	unsubWake chan struct{}
-	dc       rueidis.DedicatedClient
-	deliver  func(push.Envelope)
+	dc        rueidis.DedicatedClient
+	deliver   func(push.Envelope)
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
