@@ -318,6 +318,9 @@ export function createChatStore(client, opts = {}) {
     upsert(m)
     const room = rooms.get(m.rid)
     if (room) {
+      // A thread reply not also shown in the room is not the room's last message
+      // (Rocket.Chat leaves lastMessage alone for it).
+      if (m.tmid && !m.tshow) return
       if (!room.lastMessage || room.lastMessage.ts <= m.ts || room.lastMessage._id === m._id) room.lastMessage = m
     } else {
       // A room we do not know yet (its subscription push may still be on the way).
