@@ -78,3 +78,13 @@ test('search asks the room with q and marks who wrote each hit; loadUntil pages 
   assert.equal(await store.loadUntil('r1', 'm1', hits[0].ts), true)
   assert.deepEqual(store.buckets.get('r1').list.map((m) => m._id), ['m1', 'm2', 'm3', 'm4'])
 })
+
+test('a thread reply does not become its room\'s last message; a reply also shown in the room does', async () => {
+  const { client, store, sr } = setup(() => ({ body: { rooms: [{ id: 'r1', name: 'general', unread: 0, lastMessage: msg('m1', '2026-01-01T10:00:00Z') }] } }))
+  await store.loadRooms()
+  await client.start()
+  sr.connections[0].push('getRoomMessageNotification', msg('reply', '2026-01-01T10:05:00Z', 'u-bob', { tmid: 'm1' }))
+  assert.equal(store.rooms.get('r1').lastMessage._id, 'm1')
+  sr.connections[0].push('getRoomMessageNotification', msg('shown', '2026-01-01T10:06:00Z', 'u-bob', { tmid: 'm1', tshow: true }))
+  assert.equal(store.rooms.get('r1').lastMessage._id, 'shown')
+})
