@@ -281,18 +281,19 @@ func (s *Server) sendMessage(c echo.Context) error {
 	var req struct {
 		ID   string `json:"id"`
 		Text string `json:"text"`
+		TMID string `json:"tmid"` // the thread's first message, for a reply
 	}
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	if !validID(rid) || strings.TrimSpace(req.Text) == "" || len(req.ID) > 128 {
+	if !validID(rid) || strings.TrimSpace(req.Text) == "" || len(req.ID) > 128 || (req.TMID != "" && !validID(req.TMID)) {
 		return errorf(http.StatusBadRequest, "bad_request", "a room id and a non-empty text are required")
 	}
 	cr, err := s.creds(c)
 	if err != nil {
 		return err
 	}
-	out := rocketchat.OutgoingMessage{RoomID: rid, Text: req.Text}
+	out := rocketchat.OutgoingMessage{RoomID: rid, Text: req.Text, ThreadID: req.TMID}
 	if req.ID != "" {
 		out.ID = messageID(cr.UserID, req.ID)
 	}

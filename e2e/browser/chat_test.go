@@ -68,7 +68,8 @@ func TestTwoUsersChatInChromium(t *testing.T) {
 // and languages), markdown and links, the Chinese UI, dark mode, keyboard-only sending,
 // multi-line edit, confirm before delete, re-sign-in after a rejected token and human
 // error texts, files (upload progress, thumbnail, drop, paste, download) and a desktop
-// notification with title badge and sound for a DM in a hidden tab (ui.js).
+// notification with title badge and sound for a DM in a hidden tab, reactions between two
+// users, a thread reply (phone screen and desktop pane) and search in a room (ui.js).
 func TestUIInChromium(t *testing.T) {
 	root := demotest.RepoRoot(t)
 	requireTools(t, root)
@@ -96,7 +97,7 @@ func TestUIInChromium(t *testing.T) {
 	if !strings.Contains(string(out), "ui: ok") {
 		t.Fatalf("ui.js ended without %q", "ui: ok")
 	}
-	for _, name := range []string{"ui-desktop.png", "ui-phone-list.png", "ui-phone-room.png", "ui-dark.png"} {
+	for _, name := range []string{"ui-desktop.png", "ui-phone-list.png", "ui-phone-room.png", "ui-dark.png", "ui-thread.png"} {
 		st, err := os.Stat(filepath.Join(dir, name))
 		if err != nil || st.Size() < 10_000 {
 			t.Fatalf("screenshot %s missing or too small: %v", name, err)

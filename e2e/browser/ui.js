@@ -67,6 +67,8 @@ async function noOverflow(p, what) {
 // gateway's CSP without inline scripts stays in force) and fails on any serious or
 // critical violation of WCAG 2.x A/AA or axe's best practices.
 async function axeCheck(p, what) {
+  // A dialog fading in has the colours of half its opacity: measure once transitions end.
+  await p.waitForFunction(() => document.getAnimations().every((a) => a.playState !== 'running'))
   if (!(await p.evaluate(() => typeof window.axe === 'object'))) await p.evaluate(axeSource)
   const violations = await p.evaluate(async () => {
     const r = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] }, resultTypes: ['violations'] })
@@ -377,8 +379,9 @@ async function keyboard(users) {
   assert.ok(second.cls.includes('room') && second.rid && second.rid !== f.rid, 'ArrowDown moves to the next room')
   await p.keyboard.press('Enter')
   await p.locator(`button.room.active[data-rid="${second.rid}"]`).waitFor()
-  // Tab to the composer (it has a label), type, Enter sends.
-  for (let i = 0; i < 20; i++) {
+  // Tab to the composer (it has a label), type, Enter sends. Every file download, reaction
+  // and thread link of the shown messages is a stop on the way.
+  for (let i = 0; i < 40; i++) {
     await p.keyboard.press('Tab')
     f = await focused()
     if (f.tag === 'TEXTAREA') break
@@ -474,6 +477,146 @@ async function humanErrors(users) {
   step('a failed send shows a human notice and a Retry that works')
 }
 
+// apiAs answers a fetch helper that calls the gateway's /api/im as a demo user.
+async function apiAs(username) {
+  const tok = (await (await fetch(base + '/api/demo/token', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username }) })).json()).token
+  return async (method, path, body) => {
+    const res = await fetch(base + path, { method, headers: { Authorization: `Bearer ${tok}`, 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) })
+    const text = await res.text()
+    return { status: res.status, body: text ? JSON.parse(text) : null }
+  }
+}
+
+// Reactions between two users: bob picks 👍 from the picker on alice's message, both see
+// the chip with its count and who reacted; alice's click on the chip adds hers (2), a second
+// click takes it back (1).
+async function reactions(users) {
+  const [alice, bob] = users
+  const a = await page('react-alice')
+  const b = await page('react-bob')
+  await signIn(a.p, alice.username)
+  await signIn(b.p, bob.username)
+  await openRoom(a.p, 'random')
+  await openRoom(b.p, 'random')
+  const text = `react to this ${Date.now()}`
+  await a.p.locator('.composer textarea').fill(text)
+  await a.p.locator('.composer textarea').press('Enter')
+  const onBob = b.p.locator('.msg', { hasText: text })
+  await onBob.waitFor()
+  await onBob.hover()
+  await onBob.getByTestId('react').click()
+  await onBob.getByTestId('reaction-picker').waitFor()
+  await axeCheck(b.p, 'room with the reaction picker open')
+  await onBob.locator('.reaction-choice[data-emoji=":+1:"]').click()
+  const chipOf = (p) => p.locator('.msg', { hasText: text }).locator('[data-testid=reaction][data-emoji=":+1:"]')
+  await chipOf(a.p).filter({ hasText: '1' }).waitFor()
+  await chipOf(b.p).filter({ hasText: '1' }).waitFor()
+  assert.equal(await chipOf(b.p).getAttribute('aria-pressed'), 'true', "bob's own reaction is marked")
+  assert.equal(await chipOf(a.p).getAttribute('aria-pressed'), 'false')
+  assert.match(await chipOf(a.p).getAttribute('title'), new RegExp(bob.rcUsername || bob.username))
+  await chipOf(a.p).click()
+  await chipOf(b.p).filter({ hasText: '2' }).waitFor()
+  const who = await chipOf(b.p).getAttribute('title')
+  assert.ok(who.includes(alice.rcUsername || alice.username) && who.includes(bob.rcUsername || bob.username), `who reacted: ${who}`)
+  await axeCheck(a.p, 'room with reactions')
+  await chipOf(a.p).filter({ hasText: '2' }).click()
+  await chipOf(b.p).filter({ hasText: '1' }).waitFor()
+  assert.equal(await chipOf(a.p).getAttribute('aria-pressed'), 'false', 'a second click takes the reaction back')
+  await a.ctx.close()
+  await b.ctx.close()
+  step('reactions: picker, chips with counts and who reacted, toggling, live for both users')
+}
+
+// A thread: bob (on a phone) replies in a thread from the message's "Reply in thread"; the
+// thread is a screen of its own there. Alice (desktop) sees "1 reply" under the parent,
+// not the reply in the room, opens the thread as a second pane and answers; bob's thread
+// gets the answer live.
+async function threads(users) {
+  const [alice, bob] = users
+  const a = await page('thread-alice')
+  const b = await page('thread-bob', { viewport: PHONE })
+  await signIn(a.p, alice.username)
+  await signIn(b.p, bob.username)
+  await openRoom(a.p, 'general')
+  await openRoom(b.p, 'general')
+  const parent = `start a thread ${Date.now()}`
+  await a.p.locator('.composer textarea').fill(parent)
+  await a.p.locator('.composer textarea').press('Enter')
+  const onBob = b.p.locator('.msg', { hasText: parent })
+  await onBob.waitFor()
+  await onBob.getByTestId('reply').click()
+  await b.p.getByTestId('thread-panel').waitFor()
+  assert.ok(!(await b.p.locator('main.pane').isVisible()), 'on a phone the thread replaces the room')
+  assert.ok(await b.p.getByTestId('thread-parent').filter({ hasText: parent }).isVisible())
+  await noOverflow(b.p, 'phone thread')
+  const reply = `a reply in the thread ${Date.now()}`
+  await b.p.getByTestId('thread-composer').fill(reply)
+  await b.p.getByTestId('thread-composer').press('Enter')
+  await b.p.getByTestId('thread-reply').filter({ hasText: reply }).locator('xpath=self::*[contains(@class,"msg-sent")]').waitFor()
+  await axeCheck(b.p, 'phone thread')
+
+  const onAlice = a.p.locator('.msg', { hasText: parent })
+  await onAlice.getByTestId('thread-open').filter({ hasText: '1 reply' }).waitFor()
+  assert.equal(await a.p.locator('main.pane .msg', { hasText: reply }).count(), 0, 'the reply stays out of the room')
+  await onAlice.getByTestId('thread-open').click()
+  await a.p.getByTestId('thread-reply').filter({ hasText: reply }).waitFor()
+  assert.ok(await a.p.locator('main.pane').isVisible(), 'on a desktop the thread is a second pane')
+  await noOverflow(a.p, 'desktop thread')
+  const answer = `answer in the thread ${Date.now()}`
+  await a.p.getByTestId('thread-composer').fill(answer)
+  await a.p.getByTestId('thread-send').click()
+  await b.p.getByTestId('thread-reply').filter({ hasText: answer }).waitFor()
+  await onAlice.getByTestId('thread-open').filter({ hasText: '2 replies' }).waitFor()
+  await axeCheck(a.p, 'desktop room with a thread pane')
+  await shot(a.p, 'ui-thread.png')
+  await b.p.getByTestId('thread-close').click()
+  await b.p.locator('main.pane').waitFor()
+  await a.ctx.close()
+  await b.ctx.close()
+  step('threads: reply from a phone screen, "N replies" opens a desktop pane, replies live both ways')
+}
+
+// Search in a room: a word from a message 60 messages back (beyond the first page) is
+// found from the header's search box; clicking the hit loads older pages until it is there
+// and scrolls it into view.
+async function searchRoom(users) {
+  const [alice, bob] = users
+  const api = await apiAs(alice.username)
+  const name = `search-${Date.now()}`
+  const made = await api('POST', '/api/im/rooms', { type: 'c', name, members: [bob.rcUsername || bob.username] })
+  assert.equal(made.status, 201, `create room: ${JSON.stringify(made.body)}`)
+  const rid = made.body.room.id
+  const word = `needle${Date.now()}`
+  assert.equal((await api('POST', `/api/im/rooms/${rid}/messages`, { text: `the ${word} is here` })).status, 201)
+  for (let i = 0; i < 60; i++) assert.equal((await api('POST', `/api/im/rooms/${rid}/messages`, { text: `filler ${i}` })).status, 201)
+  const { ctx, p } = await page('search')
+  await signIn(p, bob.username)
+  await openRoom(p, name)
+  await p.locator('.msg', { hasText: 'filler 59' }).waitFor()
+  assert.equal(await p.locator('.msg', { hasText: word }).count(), 0, 'the old message is not loaded yet')
+  await p.getByTestId('search-toggle').click()
+  await p.getByTestId('search-input').fill(word.toUpperCase())
+  await p.getByTestId('search-input').press('Enter')
+  const hit = p.getByTestId('search-hit').filter({ hasText: word })
+  await hit.waitFor()
+  assert.equal(await p.getByTestId('search-hit').count(), 1)
+  await axeCheck(p, 'room search results')
+  await hit.click()
+  const found = p.locator('.msg.msg-found', { hasText: word })
+  await found.waitFor()
+  await p.waitForFunction((el) => {
+    const r = el.getBoundingClientRect()
+    const box = document.querySelector('[data-testid=messages]').getBoundingClientRect()
+    return r.top >= box.top && r.bottom <= box.bottom
+  }, await found.elementHandle())
+  await p.getByTestId('search-toggle').click()
+  await p.getByTestId('search-input').fill('nothing-like-this-anywhere')
+  await p.getByTestId('search-input').press('Enter')
+  await p.locator('.search-none').waitFor()
+  await ctx.close()
+  step('search: a hit 60 messages back is found, loaded and scrolled into view; no hit says so')
+}
+
 async function main() {
   if (!base || !artifacts) throw new Error('RCGW_BASE_URL and RCGW_ARTIFACT_DIR must be set')
   fs.mkdirSync(artifacts, { recursive: true })
@@ -481,17 +624,10 @@ async function main() {
   if (users.length < 2) throw new Error(`need two demo users, got ${users.length}`)
   browser = await chromium.launch({ executablePath, args: ARGS, timeout: 60000 })
   try {
-    await layouts(users)
-    await accessibility(users)
-    await markdown(users)
-    await files(users)
-    await notifications(users)
-    await chinese(users)
-    await darkMode(users)
-    await keyboard(users)
-    await editAndDelete(users)
-    await rejectedToken(users)
-    await humanErrors(users)
+    // RCGW_UI_ONLY=reactions,threads runs only those checks (while working on them).
+    const only = (process.env.RCGW_UI_ONLY || '').split(',').filter(Boolean)
+    const checks = { layouts, accessibility, markdown, files, notifications, chinese, darkMode, keyboard, editAndDelete, rejectedToken, humanErrors, reactions, threads, searchRoom }
+    for (const [name, check] of Object.entries(checks)) if (!only.length || only.includes(name)) await check(users)
     if (problems.length) throw new Error('browser problems:\n  ' + problems.join('\n  '))
   } finally {
     await browser.close().catch(() => {})

@@ -99,6 +99,8 @@ func (s *Server) routes() map[string]route {
 		"GET info":                               a((*call).infoV1),
 		"GET subscriptions.getOne":               a((*call).subscriptionsGetOne),
 		"POST chat.react":                        a((*call).chatReact),
+		"GET chat.getThreadMessages":             a((*call).chatGetThreadMessages),
+		"GET chat.search":                        a((*call).chatSearch),
 		"GET channels.members":                   a(func(c *call) reply { return c.roomMembers("c") }),
 		"GET groups.members":                     a(func(c *call) reply { return c.roomMembers("p") }),
 		"GET im.members":                         a(func(c *call) reply { return c.roomMembers("d") }),

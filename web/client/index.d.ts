@@ -9,7 +9,16 @@ export interface RcMessage {
   _updatedAt?: string
   editedAt?: string
   t?: string
+  /** Thread reply: the thread's first message. */
   tmid?: string
+  /** A thread reply also shown in the room. */
+  tshow?: boolean
+  /** Thread's first message: number of replies, last reply time, ids of who replied. */
+  tcount?: number
+  tlm?: string
+  replies?: string[]
+  /** Reactions by ":emoji:" name. */
+  reactions?: Record<string, { usernames: string[]; names?: string[] }>
   u: { _id: string; username?: string; name?: string }
   md?: unknown[]
   attachments?: unknown[]
@@ -114,7 +123,14 @@ export interface ChatApi {
   rooms(): Promise<{ rooms: Room[] }>
   unread(): Promise<{ total: number; mentions: number }>
   messages(rid: string, opts?: { before?: string; count?: number }): Promise<{ messages: RcMessage[]; hasMore: boolean }>
-  send(rid: string, text: string, id?: string): Promise<{ message: RcMessage }>
+  /** Send a message; with tmid, a reply in that thread. */
+  send(rid: string, text: string, id?: string, opts?: { tmid?: string }): Promise<{ message: RcMessage }>
+  /** Toggle (on undefined) or set the caller's reaction; emoji with or without colons. */
+  react(rid: string, mid: string, emoji: string, on?: boolean): Promise<null>
+  /** A thread's replies, oldest first. */
+  thread(rid: string, tmid: string, opts?: { count?: number; offset?: number }): Promise<{ messages: RcMessage[]; total: number; hasMore: boolean }>
+  /** Search a room (Rocket.Chat's syntax: words, from:username, /regex/), newest first. */
+  search(rid: string, q: string, opts?: { count?: number; offset?: number }): Promise<{ messages: RcMessage[] }>
   edit(rid: string, mid: string, text: string): Promise<{ message: RcMessage }>
   deleteMessage(rid: string, mid: string): Promise<null>
   markRead(rid: string): Promise<null>

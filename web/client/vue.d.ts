@@ -22,13 +22,29 @@ export declare function useMessages(rid: string | Ref<string>, store?: ChatStore
   loading: ComputedRef<boolean>
   error: Ref<unknown>
   loadOlder(): Promise<void>
-  send(text: string): Promise<RcMessage | null>
+  send(text: string, opts?: { tmid?: string }): Promise<RcMessage | null>
+  /** Toggle the user's reaction (":name:" or "name") on a message. */
+  react(m: ShownMessage, emoji: string): Promise<void>
+  reactedByMe(m: RcMessage, emoji: string): boolean
+  /** Search this room, newest first. */
+  search(q: string, opts?: { count?: number; offset?: number }): Promise<(RcMessage & { from: ShownMessage['from'] })[]>
+  /** Page back until message mid (sent at ts) is loaded; whether it is. */
+  loadUntil(mid: string, ts: string): Promise<boolean>
   retry(m: ShownMessage): Promise<RcMessage>
   discard(m: ShownMessage): void
   edit(m: ShownMessage, text: string): Promise<RcMessage>
   remove(m: ShownMessage): Promise<void>
   upload(file: Blob, description?: string, opts?: UploadOptions): Promise<RcMessage>
   markRead(): Promise<void>
+}
+export declare function useThread(rid: string | Ref<string>, tmid: string | Ref<string>, store?: ChatStore): {
+  messages: ComputedRef<ShownMessage[]>
+  total: ComputedRef<number>
+  hasMore: ComputedRef<boolean>
+  loading: ComputedRef<boolean>
+  error: Ref<unknown>
+  loadMore(): Promise<unknown>
+  send(text: string): Promise<RcMessage | null>
 }
 export declare function useConnectionState(store?: ChatStore): Readonly<Ref<ConnectionState>>
 export declare const FROM_SELF: 'self'

@@ -78,7 +78,10 @@ export function createRest({ baseUrl, getToken, fetch: fetchFn, onUnauthorized, 
       if (before) q.set('before', before)
       return request('GET', `/api/im/rooms/${enc(rid)}/messages?${q}`)
     },
-    send: (rid, text, id) => request('POST', `/api/im/rooms/${enc(rid)}/messages`, { json: id ? { id, text } : { text } }),
+    send: (rid, text, id, { tmid } = {}) => request('POST', `/api/im/rooms/${enc(rid)}/messages`, { json: { ...(id ? { id } : {}), text, ...(tmid ? { tmid } : {}) } }),
+    react: (rid, mid, emoji, on) => request('POST', `/api/im/rooms/${enc(rid)}/messages/${enc(mid)}/reactions`, { json: on === undefined ? { emoji } : { emoji, on } }),
+    thread: (rid, tmid, { count = 50, offset = 0 } = {}) => request('GET', `/api/im/rooms/${enc(rid)}/threads/${enc(tmid)}/messages?${new URLSearchParams({ count: String(count), offset: String(offset) })}`),
+    search: (rid, q, { count = 20, offset = 0 } = {}) => request('GET', `/api/im/rooms/${enc(rid)}/search?${new URLSearchParams({ q, count: String(count), offset: String(offset) })}`),
     edit: (rid, mid, text) => request('PATCH', `/api/im/rooms/${enc(rid)}/messages/${enc(mid)}`, { json: { text } }),
     deleteMessage: (rid, mid) => request('DELETE', `/api/im/rooms/${enc(rid)}/messages/${enc(mid)}`),
     markRead: (rid) => request('POST', `/api/im/rooms/${enc(rid)}/read`),

@@ -36,6 +36,7 @@ export function createChatStore(client, opts = {}) {
   const PAGE = opts.pageSize || 50
   const rooms = reactive(new Map())
   const buckets = reactive(new Map()) // rid -> {list, hasMore, loading, loaded, stale}
+  const threads = reactive(new Map()) // tmid -> {rid, list (replies, oldest first), total, hasMore, loading, loaded}
   const me = ref(opts.me || null)
   const connection = ref(client.state)
   const roomsLoading = ref(false)
@@ -68,21 +69,30 @@ export function createChatStore(client, opts = {}) {
     return b
   }
 
+  // upsert puts a message into its room's list and, for a thread reply, into its thread's
+  // list when that thread is loaded.
   function upsert(m) {
+    if (m.tmid) {
+      const th = threads.get(m.tmid)
+      if (th) placeIn(th.list, m)
+    }
     const b = buckets.get(m.rid)
-    if (!b) return
-    const i = b.list.findIndex((x) => x._id === m._id)
+    if (b) placeIn(b.list, m)
+  }
+
+  // placeIn keeps a list oldest first; a copy never replaces a newer copy of the same message.
+  function placeIn(list, m) {
+    const i = list.findIndex((x) => x._id === m._id)
     const item = { ...m, from: origin(m), status: 'sent' }
     if (i >= 0) {
-      const old = b.list[i]
-      // An older copy (the same message seen twice) never replaces a newer one.
+      const old = list[i]
       if (old.status === 'sent' && old._updatedAt && m._updatedAt && old._updatedAt > m._updatedAt) return
-      b.list.splice(i, 1, item)
+      list.splice(i, 1, item)
       return
     }
-    let at = b.list.length
-    while (at > 0 && b.list[at - 1].ts > m.ts && b.list[at - 1].status === 'sent') at--
-    b.list.splice(at, 0, item)
+    let at = list.length
+    while (at > 0 && list[at - 1].ts > m.ts && list[at - 1].status === 'sent') at--
+    list.splice(at, 0, item)
   }
 
   async function ensureMe() {
@@ -149,20 +159,23 @@ export function createChatStore(client, opts = {}) {
   }
 
   function setStatus(rid, id, status, error) {
-    const m = buckets.get(rid)?.list.find((x) => x._id === id)
-    if (m && m.status !== 'sent') {
-      m.status = status
-      m.error = error || null
+    for (const list of [buckets.get(rid)?.list, ...[...threads.values()].map((th) => th.list)]) {
+      const m = list?.find((x) => x._id === id)
+      if (m && m.status !== 'sent') {
+        m.status = status
+        m.error = error || null
+      }
     }
   }
 
-  async function deliver(rid, id, text) {
+  async function deliver(rid, id, text, tmid) {
     try {
-      const res = await client.api.send(rid, text, id)
-      const b = buckets.get(rid)
-      if (b && res?.message) {
-        const i = b.list.findIndex((x) => x._id === id && x.status !== 'sent')
-        if (i >= 0) b.list.splice(i, 1)
+      const res = await client.api.send(rid, text, id, tmid ? { tmid } : undefined)
+      if (res?.message) {
+        for (const list of [buckets.get(rid)?.list, tmid && threads.get(tmid)?.list]) {
+          const i = list ? list.findIndex((x) => x._id === id && x.status !== 'sent') : -1
+          if (i >= 0) list.splice(i, 1)
+        }
         upsert(res.message)
       }
       return res?.message
@@ -172,29 +185,99 @@ export function createChatStore(client, opts = {}) {
     }
   }
 
-  /** Sends text to a room; the message shows at once as 'pending', then 'sent' or 'failed'. */
-  async function send(rid, text) {
+  /**
+   * Sends text to a room (with tmid: a reply in that thread); the message shows at once as
+   * 'pending', then 'sent' or 'failed'.
+   */
+  async function send(rid, text, { tmid } = {}) {
     const body = String(text).replace(/^\s*\n|\s+$/g, '')
     if (!rid || !body.trim()) return null
     const id = newMessageId()
     const u = me.value
-    bucket(rid).list.push({
+    const item = {
       _id: id, rid, msg: body, ts: new Date().toISOString(),
       u: { _id: u?.rcUserId, username: u?.username, name: u?.name },
       from: FROM_SELF, status: 'pending', error: null,
-    })
-    return deliver(rid, id, body)
+      ...(tmid ? { tmid } : {}),
+    }
+    bucket(rid).list.push(item)
+    if (tmid) threads.get(tmid)?.list.push({ ...item })
+    return deliver(rid, id, body, tmid)
   }
 
   function retry(m) {
     setStatus(m.rid, m._id, 'pending')
-    return deliver(m.rid, m._id, m.msg)
+    return deliver(m.rid, m._id, m.msg, m.tmid)
   }
 
   function discard(m) {
-    const b = buckets.get(m.rid)
-    const i = b ? b.list.findIndex((x) => x._id === m._id && x.status !== 'sent') : -1
-    if (i >= 0) b.list.splice(i, 1)
+    for (const list of [buckets.get(m.rid)?.list, m.tmid && threads.get(m.tmid)?.list]) {
+      const i = list ? list.findIndex((x) => x._id === m._id && x.status !== 'sent') : -1
+      if (i >= 0) list.splice(i, 1)
+    }
+  }
+
+  /** reactedByMe: whether the signed-in user is among a reaction's usernames. */
+  function reactedByMe(m, emoji) {
+    const names = m?.reactions?.[emoji]?.usernames || []
+    return !!me.value?.username && names.includes(me.value.username)
+  }
+
+  /**
+   * Toggles the user's reaction (":name:") on a message: on when the user has not reacted
+   * with it, off when they have. The message with its new reactions comes back as a push.
+   */
+  async function react(m, emoji) {
+    const name = `:${String(emoji).replace(/:/g, '')}:`
+    await client.api.react(m.rid, m._id, name, !reactedByMe(m, name))
+  }
+
+  function threadOf(rid, tmid) {
+    let th = threads.get(tmid)
+    if (!th) {
+      threads.set(tmid, { rid, list: [], total: 0, hasMore: false, loading: false, loaded: false })
+      th = threads.get(tmid)
+    }
+    return th
+  }
+
+  /** Loads the replies of thread tmid (oldest first): the first page, then the next ones. */
+  async function loadThread(rid, tmid, { count = 100 } = {}) {
+    const th = threadOf(rid, tmid)
+    if (th.loading) return th
+    th.loading = true
+    try {
+      const offset = th.loaded ? th.list.filter((x) => x.status === 'sent').length : 0
+      const res = await client.api.thread(rid, tmid, { count, offset })
+      for (const m of res?.messages || []) placeIn(th.list, m)
+      th.total = res?.total ?? th.list.length
+      th.hasMore = !!res?.hasMore
+      th.loaded = true
+    } finally {
+      th.loading = false
+    }
+    return th
+  }
+
+  /** Searches a room; the hits, newest first. */
+  async function search(rid, q, opts) {
+    const res = await client.api.search(rid, q, opts)
+    return (res?.messages || []).map((m) => ({ ...m, from: origin(m) }))
+  }
+
+  /**
+   * Pages back in a room until message id (sent at ts) is loaded, or no page is left (at
+   * most maxPages); answers whether it is in the list now.
+   */
+  async function loadUntil(rid, id, ts, { maxPages = 20 } = {}) {
+    const b = bucket(rid)
+    if (!b.loaded) await loadLatest(rid)
+    for (let i = 0; i < maxPages && !b.list.some((x) => x._id === id) && b.hasMore; i++) {
+      const oldest = b.list.find((x) => x.status === 'sent')
+      if (oldest && oldest.ts < ts) break
+      await loadOlder(rid)
+    }
+    return b.list.some((x) => x._id === id)
   }
 
   async function edit(m, text) {
@@ -235,6 +318,9 @@ export function createChatStore(client, opts = {}) {
     upsert(m)
     const room = rooms.get(m.rid)
     if (room) {
+      // A thread reply not also shown in the room is not the room's last message
+      // (Rocket.Chat leaves lastMessage alone for it).
+      if (m.tmid && !m.tshow) return
       if (!room.lastMessage || room.lastMessage.ts <= m.ts || room.lastMessage._id === m._id) room.lastMessage = m
     } else {
       // A room we do not know yet (its subscription push may still be on the way).
@@ -247,6 +333,10 @@ export function createChatStore(client, opts = {}) {
     if (b) {
       const i = b.list.findIndex((x) => x._id === d._id)
       if (i >= 0) b.list.splice(i, 1)
+    }
+    for (const th of threads.values()) {
+      const j = th.list.findIndex((x) => x._id === d?._id)
+      if (j >= 0) th.list.splice(j, 1)
     }
     const room = rooms.get(d?.rid)
     if (room?.lastMessage?._id === d._id) room.lastMessage = b?.list.findLast((x) => x.status === 'sent') || null
@@ -300,6 +390,7 @@ export function createChatStore(client, opts = {}) {
   function reset() {
     rooms.clear()
     buckets.clear()
+    threads.clear()
     watchers.clear()
   }
 
@@ -308,9 +399,10 @@ export function createChatStore(client, opts = {}) {
   }
 
   return {
-    client, me, rooms, buckets, connection, roomsLoading, roomList, totalUnread,
+    client, me, rooms, buckets, threads, connection, roomsLoading, roomList, totalUnread,
     bucket, origin, loadRooms, loadLatest, loadOlder, markRead,
     send, retry, discard, edit, remove, upload, openDM, createRoom,
+    react, reactedByMe, loadThread, search, loadUntil,
     watchRoom, reset, dispose,
     // exposed for tests and custom transports
     onMessage, onDeleted, onSubscription,

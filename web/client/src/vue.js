@@ -70,13 +70,42 @@ export function useMessages(rid, store) {
     loading: computed(() => !!b()?.loading),
     error,
     loadOlder: () => (id.value ? s.loadOlder(id.value) : Promise.resolve()),
-    send: (text) => s.send(id.value, text),
+    send: (text, opts) => s.send(id.value, text, opts),
+    react: (m, emoji) => s.react(m, emoji),
+    reactedByMe: (m, emoji) => s.reactedByMe(m, emoji),
+    search: (q, opts) => s.search(id.value, q, opts),
+    loadUntil: (mid, ts) => s.loadUntil(id.value, mid, ts),
     retry: (m) => s.retry(m),
     discard: (m) => s.discard(m),
     edit: (m, text) => s.edit(m, text),
     remove: (m) => s.remove(m),
     upload: (file, description, opts) => s.upload(id.value, file, description, opts),
     markRead: () => s.markRead(id.value),
+  }
+}
+
+/**
+ * The replies of a thread (oldest first), loaded when rid and tmid are set; replies pushed
+ * meanwhile join the list. `rid` and `tmid` may be strings or refs.
+ */
+export function useThread(rid, tmid, store) {
+  const s = useChatStore(store)
+  const r = isRef(rid) ? rid : ref(rid)
+  const t = isRef(tmid) ? tmid : ref(tmid)
+  const error = ref(null)
+  watch([r, t], ([room, thread]) => {
+    error.value = null
+    if (room && thread) s.loadThread(room, thread).catch((err) => { error.value = err })
+  }, { immediate: true })
+  const th = () => (t.value ? s.threads.get(t.value) : null)
+  return {
+    messages: computed(() => th()?.list || []),
+    total: computed(() => th()?.total || 0),
+    hasMore: computed(() => !!th()?.hasMore),
+    loading: computed(() => !!th()?.loading),
+    error,
+    loadMore: () => (r.value && t.value ? s.loadThread(r.value, t.value) : Promise.resolve()),
+    send: (text) => s.send(r.value, text, { tmid: t.value }),
   }
 }
 

@@ -7,6 +7,8 @@ import { errorText, t } from '../i18n'
 // other passing errors. Rooms and messages live in the client package's store.
 export const useChatUi = defineStore('chatUi', () => {
   const currentId = ref('')
+  const threadId = ref('') // the open thread's first message, '' when none
+  const threadParent = ref(null) // that message, when the room's list does not hold it
   const sendError = ref('')
   const error = ref('')
 
@@ -33,12 +35,24 @@ export const useChatUi = defineStore('chatUi', () => {
   }
 
   function openRoom(rid) {
+    if (rid !== currentId.value) closeThread()
     currentId.value = rid
     markReadIfFocused()
   }
 
   function closeRoom() {
+    closeThread()
     currentId.value = ''
+  }
+
+  function openThread(m) {
+    threadId.value = m._id
+    threadParent.value = m
+  }
+
+  function closeThread() {
+    threadId.value = ''
+    threadParent.value = null
   }
 
   function failed(key, err) {
@@ -50,9 +64,10 @@ export const useChatUi = defineStore('chatUi', () => {
 
   function reset() {
     currentId.value = ''
+    closeThread()
     sendError.value = ''
     error.value = ''
   }
 
-  return { currentId, sendError, error, openRoom, closeRoom, markReadIfFocused, failed, reset }
+  return { currentId, threadId, threadParent, sendError, error, openRoom, closeRoom, openThread, closeThread, markReadIfFocused, failed, reset }
 })
