@@ -34,6 +34,16 @@ func (m *Manager) resync(ctx context.Context, ul *userLoop, cred rocketchat.Cred
 	send := func(p Push) {
 		m.send(ctx, ul.id, p)
 		pushed++
+		if pushed%resyncBurst == 0 {
+			// A long gap resyncs hundreds of pushes at once; each tab's send queue holds 128
+			// and closes a tab that falls behind. Leave the writers a moment between bursts.
+			t := time.NewTimer(resyncPause)
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+			t.Stop()
+		}
 	}
 	subs, removedSubs, serr := m.o.Client.SubscriptionsGet(ctx, cred, from)
 	if serr != nil {
@@ -104,6 +114,12 @@ func (m *Manager) resync(ctx context.Context, ul *userLoop, cred rocketchat.Cred
 	log.Debug("resync done", "since", from, "rooms", len(rids), "subscriptions", len(subs), "pushed", pushed, "err", err)
 	return pushed, err
 }
+
+// resyncBurst pushes go out back to back, then the resync pauses for resyncPause.
+const (
+	resyncBurst = 64
+	resyncPause = 10 * time.Millisecond
+)
 
 // maxHeldEvents bounds the live events kept back during a resync; beyond it they go out at
 // once, possibly ahead of older ones, rather than be dropped.

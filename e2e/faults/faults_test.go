@@ -204,7 +204,7 @@ func (r *rig) report(name string, tb *tab, sent []string, d time.Duration) {
 	lost, dup := tb.counts(sent)
 	r.t.Logf("%s: sent %d, delivered %d, lost %d, duplicated %d", name, len(sent), len(sent)-lost, lost, dup)
 	if lost != 0 || dup != 0 {
-		r.t.Fatalf("%s: %d of %d lost, %d duplicated", name, lost, len(sent), dup)
+		r.t.Fatalf("%s: %d of %d lost, %d duplicated (tab closed by the server: %+v)", name, lost, len(sent), dup, tb.c.Closed())
 	}
 }
 
@@ -224,7 +224,7 @@ func TestSilentPartition(t *testing.T) {
 		wait(15 * time.Second)
 		r.proxy.Set(faultproxy.Pass)
 	})
-	r.report("silent partition 15 s", tb, sent, 30*time.Second)
+	r.report("silent partition 15 s", tb, sent, 60*time.Second)
 }
 
 // TestRocketChatUnreachable: every connection to Rocket.Chat is cut and refused for a while,
@@ -240,7 +240,7 @@ func TestRocketChatUnreachable(t *testing.T) {
 		wait(12 * time.Second)
 		r.proxy.Set(faultproxy.Pass)
 	})
-	r.report("Rocket.Chat unreachable 12 s", tb, sent, 30*time.Second)
+	r.report("Rocket.Chat unreachable 12 s", tb, sent, 60*time.Second)
 }
 
 // TestFailedResyncIsRetried: after an upstream drop, the resync's REST calls fail for a while
@@ -260,7 +260,7 @@ func TestFailedResyncIsRetried(t *testing.T) {
 		r.proxy.Set(faultproxy.Pass)
 		wait(3 * time.Second)
 	})
-	r.report("failed resync retried", tb, sent, 45*time.Second)
+	r.report("failed resync retried", tb, sent, 60*time.Second)
 }
 
 // history is what a client refetches after a reconnect: the room's messages through the

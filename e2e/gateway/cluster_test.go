@@ -1,6 +1,8 @@
 package gateway_test
 
 import (
+	"time"
+
 	"encoding/json"
 	"testing"
 
@@ -20,7 +22,10 @@ func TestTwoNodesOnRedis(t *testing.T) {
 	rc.AddUser(rctest.UserSpec{Username: rcName("alice"), Name: "Alice"})
 	rc.AddUser(rctest.UserSpec{Username: rcName("bob"), Name: "Bob"})
 	node := func(id string) func(*config.Config) {
-		return func(c *config.Config) { c.Redis.URL, c.Redis.NodeID = redis.URL(), id }
+		return func(c *config.Config) {
+			c.Redis.URL, c.Redis.NodeID = redis.URL(), id
+			c.Shutdown.Timeout = config.Duration(10 * time.Second) // at least redis.timeout + 3 s
+		}
 	}
 	a := startGateway(t, rc, secret, node("node-a"))
 	b := startGateway(t, rc, secret, node("node-b"))
