@@ -693,6 +693,17 @@ func TestClientBodiesAcceptedOnEveryVersion(t *testing.T) {
 			_, err = c.ListUsers(ctx, admin, Page{Count: 5})
 			step("ListUsers", err)
 			step("DeleteUser", c.DeleteUser(ctx, admin, nu.ID))
+			// Message interactions: chat.react (isChatReactProps, with and without shouldReact),
+			// chat.getThreadMessages and chat.search with paging (validate.go).
+			on := true
+			step("React", c.React(ctx, cred, msgID(t, kept), "thumbsup", &on))
+			step("React toggle", c.React(ctx, cred, msgID(t, kept), ":thumbsup:", nil))
+			_, err = c.ThreadMessages(ctx, cred, msgID(t, msg), Page{Offset: 1, Count: 5})
+			step("ThreadMessages", err)
+			_, err = c.SearchMessages(ctx, cred, "GENERAL", "kept", Page{Offset: 1, Count: 5})
+			step("SearchMessages", err)
+			_, err = c.UploadFile(ctx, cred, "GENERAL", Upload{FileName: "b.png", Data: []byte("x"), Msg: "m", ThreadID: msgID(t, msg)})
+			step("UploadFile with msg and thread", err)
 			fresh, err := c.Login(ctx, "erin", "y")
 			step("Login", err)
 			step("Logout", c.Logout(ctx, fresh.Credentials))

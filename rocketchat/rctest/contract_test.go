@@ -288,6 +288,104 @@ var contractCases = []contractCase{
 		method: "POST", path: "/api/v1/channels.kick", body: `{"roomId":"{pub}","userId":"{gina}"}`, status: 200, want: `{"channel":{"_id":"{pub}"},"success":true}`},
 	{name: "channels.leave golden", source: "apps/meteor/app/api/server/v1/channels.ts; ChannelsLeaveProps.ts", versions: all, as: "hank",
 		method: "POST", path: "/api/v1/channels.leave", body: `{"roomId":"{pub}"}`, status: 200, want: `{"channel":{"_id":"{pub}"},"success":true}`},
+
+	// Reactions (apps/meteor/app/api/server/v1/chat.ts chat.react, legacy validateParams with
+	// isChatReactProps from packages/rest-typings/src/v1/chat.ts; executeSetReaction in
+	// apps/meteor/app/reactions/server/setReaction.ts).
+	{name: "chat.react golden", source: "chat.ts chat.react; setReaction.ts", versions: all, as: "alice",
+		method: "POST", path: "/api/v1/chat.react", body: `{"messageId":"{msg}","emoji":":+1:","shouldReact":true}`, status: 200, exact: true, want: `{"success":true}`},
+	{name: "chat.react by reaction key", source: "rest-typings chat.ts isChatReactProps (reaction branch)", versions: all, as: "alice",
+		method: "POST", path: "/api/v1/chat.react", body: `{"messageId":"{msg}","reaction":"eyes"}`, status: 200, exact: true, want: `{"success":true}`},
+	{name: "chat.react needs access, not membership", source: "setReaction.ts canAccessRoomAsync (public channel; gina was kicked from it above)", versions: all, as: "gina",
+		method: "POST", path: "/api/v1/chat.react", body: `{"messageId":"{pubmsg}","emoji":"heart"}`, status: 200, exact: true, want: `{"success":true}`},
+	{name: "chat.react in a room without access", source: "setReaction.ts (Meteor.Error not-authorized)", versions: all, as: "alice",
+		method: "POST", path: "/api/v1/chat.react", body: `{"messageId":"{secretmsg}","emoji":"heart"}`, status: 400, exact: true,
+		want: `{"success":false,"error":"Not Authorized [not-authorized]","errorType":"not-authorized","details":{"method":"setReaction"}}`},
+	{name: "chat.react to the state it has changes nothing", source: "setReaction.ts (userAlreadyReacted === shouldReact returns before the access check)", versions: all, as: "alice",
+		method: "POST", path: "/api/v1/chat.react", body: `{"messageId":"{secretmsg}","emoji":"heart","shouldReact":false}`, status: 200, exact: true, want: `{"success":true}`},
+	{name: "chat.react unknown message", source: "chat.ts chat.react (error-message-not-found)", versions: all, as: "alice",
+		method: "POST", path: "/api/v1/chat.react", body: `{"messageId":"nope","emoji":":+1:"}`, status: 400, exact: true,
+		want: `{"success":false,"error":"The provided \"messageId\" does not match any existing message. [error-message-not-found]","errorType":"error-message-not-found"}`},
+	{name: "chat.react unknown emoji", source: "setReaction.ts executeSetReaction (emoji.list, EmojiCustom)", versions: all, as: "alice",
+		method: "POST", path: "/api/v1/chat.react", body: `{"messageId":"{msg}","emoji":":no_such_emoji_here:"}`, status: 400, exact: true,
+		want: `{"success":false,"error":"Invalid emoji provided. [error-not-allowed]","errorType":"error-not-allowed","details":{"method":"setReaction"}}`},
+	{name: "chat.react empty emoji", source: "chat.ts chat.react (error-emoji-param-not-provided)", versions: all, as: "alice",
+		method: "POST", path: "/api/v1/chat.react", body: `{"messageId":"{msg}","emoji":""}`, status: 400, exact: true,
+		want: `{"success":false,"error":"The required \"emoji\" param is missing. [error-emoji-param-not-provided]","errorType":"error-emoji-param-not-provided"}`},
+	{name: "chat.react with emoji and reaction", source: "rest-typings chat.ts isChatReactProps (oneOf, each closed)", versions: all, as: "alice",
+		method: "POST", path: "/api/v1/chat.react", body: `{"messageId":"{msg}","emoji":"heart","reaction":"heart"}`, status: 400, exact: true,
+		want: `{"success":false,"error":"must NOT have additional properties\n must NOT have additional properties\n must match exactly one schema in oneOf [invalid-params]","errorType":"invalid-params"}`},
+	{name: "chat.react without messageId", source: "rest-typings chat.ts isChatReactProps", versions: all, as: "alice",
+		method: "POST", path: "/api/v1/chat.react", body: `{"emoji":"heart"}`, status: 400, exact: true,
+		want: `{"success":false,"error":"must have required property 'messageId'\n must have required property 'reaction'\n must match exactly one schema in oneOf [invalid-params]","errorType":"invalid-params"}`},
+	{name: "chat.react with a non-boolean shouldReact", source: "rest-typings chat.ts isChatReactProps (shouldReact boolean)", versions: all, as: "alice",
+		method: "POST", path: "/api/v1/chat.react", body: `{"messageId":"{msg}","emoji":"heart","shouldReact":"yes"}`, status: 400, exact: true,
+		want: `{"success":false,"error":"must be boolean\n must have required property 'reaction'\n must match exactly one schema in oneOf [invalid-params]","errorType":"invalid-params"}`},
+	{name: "chat.react validates after authentication", source: "apps/meteor/app/api/server/ApiClass.ts (validateParams after authRequired)", versions: all, as: "",
+		method: "POST", path: "/api/v1/chat.react", body: `{}`, status: 401, want: `{"success":false}`},
+
+	// Threads (chat.ts chat.getThreadMessages, isChatGetThreadMessagesProps).
+	{name: "chat.getThreadMessages golden", source: "chat.ts chat.getThreadMessages", versions: all, as: "alice",
+		method: "GET", path: "/api/v1/chat.getThreadMessages?tmid={msg}&count=5&offset=0", status: 200, want: `{"messages":[],"count":0,"offset":0,"total":0,"success":true}`},
+	{name: "chat.getThreadMessages without tmid", source: "rest-typings chat.ts isChatGetThreadMessagesProps", versions: all, as: "alice",
+		method: "GET", path: "/api/v1/chat.getThreadMessages?count=5", status: 400, exact: true,
+		want: `{"success":false,"error":"must have required property 'tmid' [invalid-params]","errorType":"invalid-params"}`},
+	{name: "chat.getThreadMessages refuses query", source: "rest-typings chat.ts isChatGetThreadMessagesProps (closed)", versions: all, as: "alice",
+		method: "GET", path: "/api/v1/chat.getThreadMessages?tmid={msg}&query=%7B%7D", status: 400, exact: true,
+		want: `{"success":false,"error":"must NOT have additional properties [invalid-params]","errorType":"invalid-params"}`},
+	{name: "chat.getThreadMessages refuses a non-number count", source: "rest-typings chat.ts isChatGetThreadMessagesProps (count number)", versions: all, as: "alice",
+		method: "GET", path: "/api/v1/chat.getThreadMessages?tmid={msg}&count=all", status: 400, exact: true,
+		want: `{"success":false,"error":"must be number [invalid-params]","errorType":"invalid-params"}`},
+	{name: "chat.getThreadMessages unknown thread", source: "chat.ts chat.getThreadMessages (error-invalid-message)", versions: all, as: "alice",
+		method: "GET", path: "/api/v1/chat.getThreadMessages?tmid=nope", status: 400, exact: true,
+		want: `{"success":false,"error":"Invalid Message [error-invalid-message]","errorType":"error-invalid-message"}`},
+	{name: "chat.getThreadMessages without access", source: "chat.ts chat.getThreadMessages (canAccessRoomAsync)", versions: all, as: "alice",
+		method: "GET", path: "/api/v1/chat.getThreadMessages?tmid={secretmsg}", status: 400, exact: true,
+		want: `{"success":false,"error":"Not Allowed [error-not-allowed]","errorType":"error-not-allowed"}`},
+
+	// Search (chat.ts chat.search, isChatSearchProps; apps/meteor/server/lib/parseMessageSearchQuery.ts).
+	{name: "chat.search golden (a substring, not whole words)", source: "parseMessageSearchQuery.ts consumeMessageText (escaped regex, options i)", versions: all, as: "alice",
+		method: "GET", path: "/api/v1/chat.search?roomId=GENERAL&searchText=ROM+B&count=5", status: 200, want: `{"messages":[{"_id":"{msg}"}],"success":true}`},
+	{name: "chat.search without searchText", source: "rest-typings chat.ts isChatSearchProps", versions: all, as: "alice",
+		method: "GET", path: "/api/v1/chat.search?roomId=GENERAL", status: 400, exact: true,
+		want: `{"success":false,"error":"must have required property 'searchText' [invalid-params]","errorType":"invalid-params"}`},
+	{name: "chat.search refuses unknown query keys", source: "rest-typings chat.ts isChatSearchProps (closed)", versions: all, as: "alice",
+		method: "GET", path: "/api/v1/chat.search?roomId=GENERAL&searchText=bob&sort=%7B%7D", status: 400, exact: true,
+		want: `{"success":false,"error":"must NOT have additional properties [invalid-params]","errorType":"invalid-params"}`},
+	{name: "chat.search with an empty searchText", source: "chat.ts chat.search (error-searchText-param-not-provided)", versions: all, as: "alice",
+		method: "GET", path: "/api/v1/chat.search?roomId=GENERAL&searchText=", status: 400, exact: true,
+		want: `{"success":false,"error":"The required \"searchText\" query param is missing. [error-searchText-param-not-provided]","errorType":"error-searchText-param-not-provided"}`},
+
+	// users.list (UsersListParamsGET.ts): whether the route answers legacy or typed on 8.x was
+	// not read, so the refusal pins only the status.
+	{name: "users.list golden", source: "packages/rest-typings/src/v1/users/UsersListParamsGET.ts", versions: all, as: "admin",
+		method: "GET", path: "/api/v1/users.list?count=5&offset=0", status: 200, want: `{"users":[{}],"success":true}`},
+	{name: "users.list refuses unknown query keys", source: "UsersListParamsGET.ts (closed)", versions: all, as: "admin",
+		method: "GET", path: "/api/v1/users.list?limit=5", status: 400, want: `{"success":false}`},
+
+	// Rooms without a schema (apps/meteor/app/api/server/v1/rooms.ts; develop's typed routes
+	// declare no query either).
+	{name: "rooms.info unknown room", source: "rooms.ts findRoomByIdOrName (error-room-not-found before the access check)", versions: all, as: "alice",
+		method: "GET", path: "/api/v1/rooms.info?roomId=nope", status: 400, exact: true,
+		want: `{"success":false,"error":"The required \"roomId\" or \"roomName\" param provided does not match any channel [error-room-not-found]","errorType":"error-room-not-found"}`},
+	{name: "rooms.info golden", source: "rooms.ts rooms.info", versions: all, as: "alice",
+		method: "GET", path: "/api/v1/rooms.info?roomId=GENERAL&extra=1", status: 200, want: `{"room":{"_id":"GENERAL"},"success":true}`},
+	{name: "rooms.get with an invalid updatedSince", source: "rooms.ts rooms.get (error-updatedSince-param-invalid)", versions: all, as: "alice",
+		method: "GET", path: "/api/v1/rooms.get?updatedSince=yesterday", status: 400, exact: true,
+		want: `{"success":false,"error":"The \"updatedSince\" query parameter must be a valid date. [error-updatedSince-param-invalid]","errorType":"error-updatedSince-param-invalid"}`},
+
+	// Groups (apps/meteor/app/api/server/v1/groups.ts: no validateParams on create/info/invite;
+	// the action checks, findPrivateGroupByIdOrName answers error-room-not-found).
+	{name: "groups.info golden", source: "groups.ts groups.info", versions: all, as: "bob",
+		method: "GET", path: "/api/v1/groups.info?roomId={secret}", status: 200, want: `{"group":{"_id":"{secret}","t":"p"},"success":true}`},
+	{name: "groups.info outside the group", source: "groups.ts findPrivateGroupByIdOrName", versions: all, as: "alice",
+		method: "GET", path: "/api/v1/groups.info?roomId={secret}", status: 400, exact: true,
+		want: `{"success":false,"error":"The required \"roomId\" or \"roomName\" param provided does not match any group [error-room-not-found]","errorType":"error-room-not-found"}`},
+	{name: "groups.create without a name", source: "groups.ts groups.create (API.v1.failure)", versions: all, as: "alice",
+		method: "POST", path: "/api/v1/groups.create", body: `{"members":[]}`, status: 400, exact: true,
+		want: `{"success":false,"error":"Body param \"name\" is required"}`},
+	{name: "groups.invite golden", source: "groups.ts groups.invite", versions: all, as: "bob",
+		method: "POST", path: "/api/v1/groups.invite", body: `{"roomId":"{secret}","userId":"{gina}"}`, status: 200, want: `{"group":{"_id":"{secret}"},"success":true}`},
 }
 
 // contractWorld builds the same small world on every version: alice and bob, a message of
@@ -305,6 +403,7 @@ func contractWorld(t *testing.T, version string) (*Server, map[string]string) {
 	s.AddUser(UserSpec{Username: "hank"})
 	vars["msg"] = s.PostMessage("GENERAL", "bob", "from bob")
 	vars["secret"] = s.AddRoom(RoomSpec{Type: "p", Name: "secret", Owner: "bob"})
+	vars["secretmsg"] = s.PostMessage(vars["secret"], "bob", "in secret")
 	vars["pub"] = s.AddRoom(RoomSpec{Type: "c", Name: "pub", Owner: "bob"})
 	vars["pubmsg"] = s.PostMessage(vars["pub"], "bob", "in pub")
 	s.AddMember(vars["pub"], "carol")

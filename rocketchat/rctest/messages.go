@@ -185,46 +185,77 @@ func (c *call) chatSyncMessages() reply {
 	return ok(map[string]any{"result": map[string]any{"updated": updated, "deleted": deleted}})
 }
 
+// chatReact is chat.react (apps/meteor/app/api/server/v1/chat.ts) over executeSetReaction
+// (apps/meteor/app/reactions/server/setReaction.ts); the body was validated (validate.go):
+//   - an unknown message is Meteor.Error('error-message-not-found'), an empty emoji
+//     'error-emoji-param-not-provided';
+//   - the emoji, colons stripped and put back, must be a built-in short name or a custom
+//     emoji, else 'error-not-allowed' "Invalid emoji provided." {method: setReaction} (checked
+//     before anything else, so also for a reaction that would change nothing);
+//   - asking for the state the caller's reaction already has changes nothing and succeeds;
+//   - then the room must be accessible (canAccessRoomAsync: a public channel is, without
+//     membership), else 'not-authorized' "Not Authorized" {method: setReaction}; a muted user
+//     gets 'error-not-allowed' (not modelled: the simulator has no muting).
 func (c *call) chatReact() reply {
 	s := c.s
-	if !c.has("emoji") && !c.has("reaction") {
-		return invalidParams("emoji")
-	}
 	m := s.msgs[c.str("messageId")]
 	if m == nil {
-		return fail("error-not-allowed", "Invalid message", nil)
-	}
-	if !s.isMember(c.u.id, s.rooms[m.rid]) {
-		return fail("error-not-allowed", "Not allowed", nil)
+		return fail("error-message-not-found", `The provided "messageId" does not match any existing message.`, nil)
 	}
 	emoji := c.str("emoji")
-	if emoji == "" {
+	if !c.has("emoji") {
 		emoji = c.str("reaction")
 	}
-	emoji = ":" + strings.Trim(emoji, ":") + ":"
-	if m.reactions == nil {
-		m.reactions = map[string][]string{}
+	if emoji == "" {
+		return fail("error-emoji-param-not-provided", `The required "emoji" param is missing.`, nil)
+	}
+	bare := strings.ReplaceAll(emoji, ":", "")
+	emoji = ":" + bare + ":"
+	if !knownEmoji[emoji] && !slices.Contains(s.opts.CustomEmoji, bare) {
+		return fail("error-not-allowed", "Invalid emoji provided.", map[string]any{"method": "setReaction"})
 	}
 	names := m.reactions[emoji]
 	has := slices.Contains(names, c.u.username)
 	want := c.boolParam("shouldReact", !has)
-	switch {
-	case want && !has:
+	if want == has {
+		return ok(nil)
+	}
+	if !s.canRead(c.u.id, s.rooms[m.rid]) {
+		return fail("not-authorized", "Not Authorized", map[string]any{"method": "setReaction"})
+	}
+	if m.reactions == nil {
+		m.reactions = map[string][]string{}
+	}
+	if want {
 		m.reactions[emoji] = append(names, c.u.username)
-	case !want && has:
+	} else {
 		names = slices.DeleteFunc(names, func(n string) bool { return n == c.u.username })
 		if len(names) == 0 {
 			delete(m.reactions, emoji)
 		} else {
 			m.reactions[emoji] = names
 		}
-	default:
-		return ok(nil)
 	}
 	m.updatedAt = time.Now().UTC()
 	s.emitRoomMessage(s.rooms[m.rid], m)
 	return ok(nil)
 }
+
+// knownEmoji stands in for emoji.list, the built-in short names and aliases of the emoji
+// package Rocket.Chat bundles (apps/meteor/app/emoji/server, emojione/joypixels). The real
+// list has thousands of names; these are the common ones the gateway, the web app and the
+// tests use. A name outside it is refused as Rocket.Chat refuses an unknown one; name custom
+// emoji in Options.CustomEmoji.
+var knownEmoji = func() map[string]bool {
+	m := map[string]bool{}
+	for _, n := range strings.Fields(`+1 -1 thumbsup thumbsdown heart joy smile smiley grinning laughing
+		tada eyes white_check_mark heavy_check_mark x rocket fire clap pray ok_hand wave raised_hands
+		100 thinking slight_smile wink blush sob cry rage open_mouth star sparkles muscle point_up
+		warning question exclamation heart_eyes sunglasses rofl upside_down`) {
+		m[":"+n+":"] = true
+	}
+	return m
+}()
 
 var mentionRe = func(text string) []string {
 	var out []string

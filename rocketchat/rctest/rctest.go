@@ -113,6 +113,12 @@ type Options struct {
 	// HideSystemMessages is Hide_System_Messages (default none): message types that
 	// channels/groups/im.history leave out.
 	HideSystemMessages []string
+	// SearchAlwaysRegExp is Message_AlwaysSearchRegExp (default false): chat.search takes the
+	// text as a regular expression instead of escaping it (search.go).
+	SearchAlwaysRegExp bool
+	// CustomEmoji names custom emoji (EmojiCustom) chat.react accepts besides the built-in
+	// short names (messages.go knownEmoji).
+	CustomEmoji []string
 }
 
 // UserSpec describes a user added with AddUser.

@@ -58,6 +58,11 @@ func (c *call) roomCreate(t string) reply {
 	if !c.can("create-" + t) {
 		return c.s.forbidden()
 	}
+	if t == "p" && c.str("name") == "" {
+		// groups.create has no body schema; the action checks name itself
+		// (apps/meteor/app/api/server/v1/groups.ts: API.v1.failure('Body param "name" is required')).
+		return failure(`Body param "name" is required`)
+	}
 	if !c.has("name") {
 		return invalidParams("name")
 	}
@@ -334,7 +339,13 @@ func (c *call) imList() reply { return c.listRooms("ims", "d", true) }
 
 func (c *call) roomsGet() reply {
 	s := c.s
+	// rooms.get has no query schema (apps/meteor/app/api/server/v1/rooms.ts; develop's typed
+	// route declares none either); an updatedSince Date.parse refuses is
+	// 'error-updatedSince-param-invalid'.
 	since, hasSince := parseTime(c.q.Get("updatedSince"))
+	if v := c.q.Get("updatedSince"); v != "" && !hasSince {
+		return fail("error-updatedSince-param-invalid", `The "updatedSince" query parameter must be a valid date.`, nil)
+	}
 	update := []any{}
 	for _, sb := range s.subs {
 		if sb.uid != c.u.id {
@@ -360,7 +371,13 @@ func (c *call) roomsInfo() reply {
 	} else {
 		return fail("error-roomid-param-not-provided", `The parameter "roomId" or "roomName" is required`, nil)
 	}
-	if r == nil || !s.canRead(c.u.id, r) {
+	if r == nil {
+		// findRoomByIdOrName (apps/meteor/app/api/server/v1/rooms.ts, same in develop) throws
+		// before any access check when no room has that id or name. rooms.info has no query
+		// schema in either form of the file.
+		return fail("error-room-not-found", `The required "roomId" or "roomName" param provided does not match any channel`, nil)
+	}
+	if !s.canRead(c.u.id, r) {
 		// API.v1.failure('not-allowed', 'Not Allowed') (apps/meteor/app/api/server/v1/rooms.ts):
 		// the second argument lands in errorType.
 		return reply{http.StatusBadRequest, map[string]any{"success": false, "error": "not-allowed", "errorType": "Not Allowed"}}

@@ -15,11 +15,12 @@ import (
 //   - "from:<username>" (several are OR-ed, "from:me" is the caller) filters on u.username,
 //     case-insensitively, and is removed from the text;
 //   - the rest, trimmed with runs of spaces collapsed, is the text query; under 2 characters
-//     there is none. "/re/flags" is a regular expression, anything else is matched as an
-//     escaped, case-insensitive regular expression (what Message_AlwaysSearchRegExp and every
-//     CJK text do; the default full-text index of other text matches whole words only, which
-//     this simulator does not model) against msg and the attachments' text, title and
-//     description;
+//     there is none. "/re/flags" is a regular expression with those flags; anything else is a
+//     case-insensitive regular expression, escaped by default and taken as written when
+//     Message_AlwaysSearchRegExp (Options.SearchAlwaysRegExp, forceRegex) is on. It is matched
+//     against msg and the attachments' text, title and description: a substring match, not
+//     MongoDB's $text full-text search, which the parseMessageSearchQuery.ts read does not use;
+//     so "hel" finds "hello";
 //   - no criterion at all answers no messages; removed messages (t: "rm") never match;
 //   - newest first (sort {ts: -1}), skip offset, limit count (getPaginationItems).
 func (c *call) chatSearch() reply {
@@ -48,6 +49,9 @@ func (c *call) chatSearch() reply {
 	var re *regexp.Regexp
 	if len(text) >= 2 {
 		expr := "(?i)" + regexp.QuoteMeta(text)
+		if s.opts.SearchAlwaysRegExp {
+			expr = "(?i)" + text
+		}
 		if m := searchRegex.FindStringSubmatch(text); m != nil {
 			expr = m[1]
 			if strings.Contains(m[2], "i") {

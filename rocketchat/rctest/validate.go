@@ -400,6 +400,35 @@ func (s *Server) validations() map[string]validation {
 	// GroupsListProps.ts is the empty schema, and im.list has none: nothing refused.)
 	v["GET channels.list"] = validation{schema: obj(true, nil, "_id", str(), "query", str(), "count", &sch{typ: "number"},
 		"offset", &sch{typ: "number"}, "sort", str()), source: channelsDir + "ChannelsListProps.ts"}
+	// Message interactions (apps/meteor/app/api/server/v1/chat.ts, legacy addRoute with
+	// validateParams in the 7.x/8.x file; develop's apps/meteor/server/api/v1/chat.ts moves every
+	// chat route to the typed router, in a release not determined, so every simulated version
+	// keeps the legacy answer). Schemas from packages/rest-typings/src/v1/chat.ts.
+	//   - isChatReactProps: oneOf {emoji, messageId (min 1), shouldReact?} / {reaction, messageId,
+	//     shouldReact?}, each closed (a body with both emoji and reaction fits neither).
+	reactBranch := func(key string) *sch {
+		return obj(true, []string{key, "messageId"}, key, str(), "messageId", strMin(1), "shouldReact", boolN())
+	}
+	v["POST chat.react"] = validation{schema: &sch{oneOf: []*sch{reactBranch("emoji"), reactBranch("reaction")}}, source: chatTS + " (isChatReactProps)"}
+	//   - isChatGetThreadMessagesProps: tmid (min 1), count, offset, sort; closed (so neither
+	//     query nor fields, although the action reads parseJsonQuery).
+	v["GET chat.getThreadMessages"] = validation{schema: obj(true, []string{"tmid"}, "tmid", strMin(1), "count", number(),
+		"offset", number(), "sort", strN()), source: chatTS + " (isChatGetThreadMessagesProps)"}
+	//   - isChatSearchProps: roomId, searchText, count, offset; closed.
+	v["GET chat.search"] = validation{schema: obj(true, []string{"roomId", "searchText"}, "roomId", str(), "searchText", str(),
+		"count", number(), "offset", number()), source: chatTS + " (isChatSearchProps)"}
+	// users.list (UsersListParamsGET.ts, ajvQuery): fields, query, count, offset, sort; closed.
+	// Whether 8.x/9.x register it typed was not read: the legacy answer is kept everywhere.
+	v["GET users.list"] = validation{schema: obj(true, nil, "fields", strN(), "query", strN(), "count", number(),
+		"offset", number(), "sort", strN()), source: usersDir + "UsersListParamsGET.ts"}
+	// Not validated, because Rocket.Chat has no schema on them in the files read: login and
+	// logout (ApiClass.ts _initAuth), me (misc.ts), rooms.get and rooms.info (rooms.ts, both
+	// forms: the rest-typings rooms/RoomsGetParamsGET.ts is not used by the route), rooms.media
+	// and rooms.mediaConfirm (multipart / free msgData, see files.go), groups.create, groups.info
+	// and groups.invite (apps/meteor/app/api/server/v1/groups.ts checks in the action; the
+	// rest-typings isGroupsCreateProps/isGroupsInfoProps/isGroupsInviteProps are not attached),
+	// channels.create/info/invite (channels.ts, likewise).
+
 	// Routes 8.x registers on the typed router (API.v1.post/get with body/query), which 7.x
 	// registered with addRoute(validateParams): chat.update (apps/meteor/app/api/server/v1/chat.ts),
 	// users.create, users.update and users.info (apps/meteor/server/api/v1/users.ts; 7.x:
