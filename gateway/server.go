@@ -106,6 +106,7 @@ type Server struct {
 	wsClient    *http.Client       // upstream WebSocket handshakes (same TLS settings as rc)
 	hub         Hub
 	sessions    Sessions
+	activity    Activity // typing (typing.go); nil with test sessions
 	metrics     *metrics
 	demo        *Demo
 	web         http.Handler
@@ -409,6 +410,8 @@ func (s *Server) routes() *echo.Echo {
 	im.GET("/rooms/:rid/threads/:tmid/messages", s.threadMessages)
 	im.GET("/rooms/:rid/search", s.searchRoom)
 	im.POST("/rooms/:rid/read", s.markRead)
+	im.POST("/rooms/:rid/typing", s.typing)
+	im.PUT("/open-rooms", s.openRooms)
 	im.POST(strings.TrimPrefix(uploadRoute, "/api/im"), s.upload)
 	im.GET(strings.TrimPrefix(fileRoute, "/api/im"), s.file)
 	im.POST("/dm", s.openDM)

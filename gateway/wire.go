@@ -90,6 +90,7 @@ func (s *Server) compose() error {
 	}
 	s.hub = hub
 	s.sessions = sessionAdapter{mgr}
+	s.activity = mgr
 	s.starters = append(s.starters, agent.Start)
 	s.closers = append(s.closers, func(ctx context.Context) error {
 		if err := agent.Close(ctx); err != nil {

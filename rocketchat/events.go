@@ -5,13 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
 
 // Event is one thing a user's realtime upstream reports. The set is closed: MessageEvent,
 // SubscriptionEvent, SubscriptionListEvent, RoomEvent, NotificationEvent, MessageDeletedEvent,
-// ForcedLogoutEvent, StateEvent. Raw payloads are Rocket.Chat's objects as received (EJSON dates untouched).
+// ForcedLogoutEvent, UserActivityEvent, StateEvent. Raw payloads are Rocket.Chat's objects as received (EJSON dates untouched).
 type Event interface{ isEvent() }
 
 // MessageEvent is a new or changed message (edits, reactions, thread counters and t:"rm"
@@ -213,6 +214,9 @@ func decodeEvent(uid, collection string, fields json.RawMessage) (Event, error) 
 			_ = json.Unmarshal(raw, &v)
 			return bulkDeleted{RoomID: rid, IDs: v.IDs}, nil
 		}
+		if ok && name == typingEvent {
+			return decodeUserActivity(rid, arg(0), arg(1))
+		}
 		if !ok || name != "deleteMessage" {
 			return nil, errIgnored
 		}
@@ -291,3 +295,19 @@ func parseDate(raw json.RawMessage) (time.Time, bool) {
 }
 
 func decodeJSON(raw json.RawMessage, v any) error { return json.Unmarshal(raw, v) }
+
+// decodeUserActivity reads <rid>/user-activity args [username, activities, extraData?]
+// (notifications.module.ts streamRoom.allowWrite; the client's UserAction sends them).
+func decodeUserActivity(rid string, user, activities json.RawMessage) (Event, error) {
+	var username string
+	if err := json.Unmarshal(user, &username); err != nil || username == "" {
+		return nil, errors.New("rocketchat: user-activity without a username")
+	}
+	var acts []string
+	if len(activities) > 0 && !bytes.Equal(activities, []byte("null")) {
+		if err := json.Unmarshal(activities, &acts); err != nil {
+			return nil, fmt.Errorf("rocketchat: user-activity activities: %w", err)
+		}
+	}
+	return UserActivityEvent{RoomID: rid, Username: username, Typing: slices.Contains(acts, "user-typing")}, nil
+}

@@ -77,14 +77,15 @@ type follower struct {
 	since    time.Time // deletions from here on that were not seen live are fetched
 	queue    []string  // rooms to follow, next first
 	followed map[string]followed
-	catchup  []string // rooms whose deletions are still to be fetched (retried on failure)
+	typing   map[string]string // watched rooms' user-activity subscription ids ("" refused)
+	catchup  []string          // rooms whose deletions are still to be fetched (retried on failure)
 	// After a failed fetch the next waits until retryAt; fails counts the failures in a row.
 	retryAt time.Time
 	fails   int
 }
 
 func (r *Realtime) newFollower(c *ddp.Client, since time.Time) *follower {
-	return &follower{r: r, c: c, since: since, followed: map[string]followed{}}
+	return &follower{r: r, c: c, since: since, followed: map[string]followed{}, typing: map[string]string{}}
 }
 
 // add queues rooms not followed or queued yet, at the back (or the front).
@@ -144,7 +145,7 @@ func (f *follower) next(now time.Time) time.Time {
 			at = f.retryAt
 		}
 	}
-	if len(f.queue) > 0 {
+	if len(f.queue) > 0 || f.typingPending() {
 		if t := f.r.subFree(now); at.IsZero() || t.Before(at) {
 			at = t
 		}
@@ -155,6 +156,7 @@ func (f *follower) next(now time.Time) time.Time {
 // step subscribes the next rooms the budget allows and fetches pending catch-ups.
 func (f *follower) step(ctx context.Context) {
 	now := time.Now()
+	f.syncTyping(ctx, now) // the open rooms' typing goes before background deletions
 	per := len(roomEvents)
 	if n := f.r.subAvailable(now) / per; n > 0 && len(f.queue) > 0 && !now.Before(f.r.subPause) {
 		n = min(n, len(f.queue))

@@ -62,6 +62,10 @@ type Realtime struct {
 	touched map[string]time.Time // rooms-changed seen on this connection, by rid
 	deleted map[string]struct{}  // message ids whose deletion arrived live on this connection
 	roomSig chan struct{}
+	watch   []string // rooms whose typing is followed (typing.go)
+
+	curMu sync.Mutex
+	cur   *ddp.Client // the live connection, nil while (re)connecting
 
 	// Room subscription pacing, used by the connection goroutine only (follow.go).
 	subSent  []time.Time // sends within the last RoomSubWindow, oldest first
@@ -244,6 +248,14 @@ func (r *Realtime) connection(ctx context.Context, connectedBefore *bool) (up bo
 	r.roomOps = nil
 	r.roomMu.Unlock()
 	fl := r.newFollower(c, since)
+	r.curMu.Lock()
+	r.cur = c
+	r.curMu.Unlock()
+	defer func() {
+		r.curMu.Lock()
+		r.cur = nil
+		r.curMu.Unlock()
+	}()
 	if r.opts.Client != nil {
 		subs, _, err := r.opts.Client.SubscriptionsGet(setup, Credentials{UserID: r.opts.UserID, Token: r.opts.Token}, time.Time{})
 		if err != nil {
@@ -290,6 +302,7 @@ func (r *Realtime) connection(ctx context.Context, connectedBefore *bool) (up bo
 			for _, op := range ops {
 				fl.apply(ctx, op)
 			}
+			fl.syncTyping(ctx, time.Now()) // a changed Watch set applies at once
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 // runner runs a Realtime in the background and collects its events.
 type runner struct {
+	rt     *Realtime
 	t      *testing.T
 	events chan Event
 	done   chan error
@@ -20,6 +21,12 @@ type runner struct {
 }
 
 func startRealtime(t *testing.T, s *rctest.Server, username string, mod func(*RealtimeOptions)) *runner {
+	t.Helper()
+	return startRealtimeWith(t, s, username, mod, nil)
+}
+
+// startRealtimeWith is startRealtime with before run on the Realtime before Run starts.
+func startRealtimeWith(t *testing.T, s *rctest.Server, username string, mod func(*RealtimeOptions), before func(*Realtime)) *runner {
 	t.Helper()
 	uid, tok := s.LoginToken(username)
 	c := newTestClient(t, s, nil)
@@ -32,8 +39,11 @@ func startRealtime(t *testing.T, s *rctest.Server, username string, mod func(*Re
 	if err != nil {
 		t.Fatal(err)
 	}
+	if before != nil {
+		before(rt)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &runner{t: t, events: make(chan Event, 1000), done: make(chan error, 1), cancel: cancel}
+	r := &runner{rt: rt, t: t, events: make(chan Event, 1000), done: make(chan error, 1), cancel: cancel}
 	go func() { r.done <- rt.Run(ctx, func(ev Event) { r.events <- ev }) }()
 	t.Cleanup(func() {
 		cancel()
@@ -313,7 +323,9 @@ func TestDecodeEvent(t *testing.T) {
 		{"stream-notify-user", `{"eventName":"u2/force_logout","args":[]}`, nil, true},
 		{"stream-notify-user", `{"eventName":"u1/userData","args":[{}]}`, nil, true},
 		{"stream-notify-room", `{"eventName":"r/deleteMessage","args":[{"_id":"m"}]}`, MessageDeletedEvent{RoomID: "r", MessageID: "m"}, false},
-		{"stream-notify-room", `{"eventName":"r/user-activity","args":["bob",[]]}`, nil, true},
+		{"stream-notify-room", `{"eventName":"r/user-activity","args":["bob",[]]}`, UserActivityEvent{RoomID: "r", Username: "bob"}, false},
+		{"stream-notify-room", `{"eventName":"r/user-activity","args":["bob",["user-typing"],{}]}`, UserActivityEvent{RoomID: "r", Username: "bob", Typing: true}, false},
+		{"stream-notify-room", `{"eventName":"r/typing","args":["bob",true]}`, nil, true},
 		{"users", `{"username":"x"}`, nil, true},
 	} {
 		got, err := decodeEvent(uid, tc.coll, json.RawMessage(tc.fields))

@@ -154,6 +154,8 @@ type Manager struct {
 	minted map[string][]mintedToken // every token this node minted and has not logged out
 	mints  map[string]*mintCall
 
+	watch watchBook // the rooms the users' tabs have open (typing.go)
+
 	presMu      sync.Mutex
 	presPending map[string]int // netted presence changes not yet written (presenceWriter)
 	presWake    chan struct{}

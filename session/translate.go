@@ -20,6 +20,9 @@ const (
 	// a private notice to this user only, e.g. "you mentioned someone who is not in this
 	// room", never stored by Rocket.Chat and not a room message.
 	TargetEphemeralMessage = "getEphemeralMessageNotification"
+	// TargetTyping carries {rid, username, typing}: another user started (true) or stopped
+	// typing in a room one of the user's tabs has open (never the user's own typing).
+	TargetTyping = "getTypingNotification"
 )
 
 // A Push is one invocation for all of a user's connections.
@@ -32,6 +35,7 @@ type Push struct {
 // message versions so that a message seen on both rooms-changed and stream-room-messages
 // (or again in a resync) is pushed once.
 type translator struct {
+	self string // the user's own Rocket.Chat username: its typing is not pushed back
 	mu   sync.Mutex
 	seen map[string]struct{}
 	ring []string
@@ -42,8 +46,8 @@ const dedupeWindow = 1024
 
 // newTranslator starts empty: the dedupe window grows with use, so an idle user costs
 // almost nothing.
-func newTranslator() *translator {
-	return &translator{seen: map[string]struct{}{}}
+func newTranslator(self string) *translator {
+	return &translator{self: self, seen: map[string]struct{}{}}
 }
 
 // firstTime records key and reports whether it was new.
@@ -93,6 +97,8 @@ func (t *translator) translate(ev rocketchat.Event) (p Push, ok bool) {
 			return Push{}, false
 		}
 		return deletedPush(e.RoomID, e.MessageID), true
+	case rocketchat.UserActivityEvent:
+		return t.typingPush(e)
 	}
 	return Push{}, false
 }

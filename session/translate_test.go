@@ -3,6 +3,7 @@ package session
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -46,7 +47,7 @@ func TestTranslate(t *testing.T) {
 	edited := json.RawMessage(`{"_id":"m1","rid":"r1","msg":"hi!","_updatedAt":{"$date":3000},"editedAt":{"$date":3000}}`)
 	room := json.RawMessage(`{"_id":"r1","t":"d","lastMessage":` + string(msg) + `,"_updatedAt":{"$date":2000}}`)
 	sub := json.RawMessage(`{"_id":"s1","rid":"r1","unread":2,"_updatedAt":{"$date":2000}}`)
-	tr := newTranslator()
+	tr := newTranslator("me")
 	steps := []struct {
 		name       string
 		ev         rocketchat.Event
@@ -106,7 +107,7 @@ func BenchmarkRewriteDatesBaseline(b *testing.B) {
 }
 
 func BenchmarkTranslateMessage(b *testing.B) {
-	tr := newTranslator()
+	tr := newTranslator("me")
 	i := int64(0)
 	for b.Loop() {
 		i++
@@ -115,7 +116,7 @@ func BenchmarkTranslateMessage(b *testing.B) {
 }
 
 func TestDedupeWindowForgetsOldest(t *testing.T) {
-	tr := newTranslator()
+	tr := newTranslator("me")
 	for i := range dedupeWindow + 10 {
 		if !tr.firstTime(fmt.Sprint(i)) {
 			t.Fatalf("key %d seen before", i)
@@ -136,7 +137,7 @@ func TestDedupeWindowForgetsOldest(t *testing.T) {
 // version before it is still pushed (deleteMessage.ts may follow a thread reply's parent
 // update within one millisecond).
 func TestPlaceholderInTheSameMillisecond(t *testing.T) {
-	tr := newTranslator()
+	tr := newTranslator("me")
 	live := json.RawMessage(`{"_id":"p","rid":"r","msg":"question","tcount":1,"_updatedAt":{"$date":5000}}`)
 	rm := json.RawMessage(`{"_id":"p","rid":"r","msg":"","t":"rm","tcount":1,"_updatedAt":{"$date":5000}}`)
 	if _, ok := tr.rawMessage(live); !ok {
@@ -147,5 +148,39 @@ func TestPlaceholderInTheSameMillisecond(t *testing.T) {
 	}
 	if p, ok := tr.rawMessage(rm); !ok || !strings.Contains(string(p.Arg), `"t":"rm"`) {
 		t.Fatalf("the placeholder was not pushed: %s %v", p.Arg, ok)
+	}
+}
+
+// Another user's typing becomes getTypingNotification; the user's own (which Rocket.Chat
+// sends to the user's other clients) is not pushed back.
+func TestTranslateTyping(t *testing.T) {
+	tr := newTranslator("me")
+	p, ok := tr.translate(rocketchat.UserActivityEvent{RoomID: "r1", Username: "bob", Typing: true})
+	if !ok || p.Target != TargetTyping || string(p.Arg) != `{"rid":"r1","username":"bob","typing":true}` {
+		t.Fatalf("bob typing: %v %s %s", ok, p.Target, p.Arg)
+	}
+	p, ok = tr.translate(rocketchat.UserActivityEvent{RoomID: "r1", Username: "bob"})
+	if !ok || string(p.Arg) != `{"rid":"r1","username":"bob","typing":false}` {
+		t.Fatalf("bob stopped: %v %s", ok, p.Arg)
+	}
+	if p, ok := tr.translate(rocketchat.UserActivityEvent{RoomID: "r1", Username: "me", Typing: true}); ok {
+		t.Fatalf("own typing pushed: %s %s", p.Target, p.Arg)
+	}
+}
+
+func TestWatchBookUnionAndExpiry(t *testing.T) {
+	var b watchBook
+	now := time.Now()
+	b.set("u", "tab1", []string{"b", "a"}, now)
+	b.set("u", "tab2", []string{"a", "c"}, now.Add(WatchTTL/2))
+	if got := b.rooms("u", now); !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Fatalf("union = %v", got)
+	}
+	if got := b.rooms("u", now.Add(WatchTTL)); !slices.Equal(got, []string{"a", "c"}) {
+		t.Fatalf("after tab1 expired = %v", got)
+	}
+	b.set("u", "tab2", nil, now)
+	if got := b.rooms("u", now); got != nil {
+		t.Fatalf("after tab2 closed = %v", got)
 	}
 }

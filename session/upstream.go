@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rcgateway/rcgateway/rocketchat"
@@ -35,6 +36,8 @@ type userLoop struct {
 	// set up (login, subscriptions) is lost.
 	lastAlive time.Time
 	started   time.Time
+
+	rt atomic.Pointer[rocketchat.Realtime] // the running upstream, nil between periods (typing.go)
 }
 
 func (ul *userLoop) signal(f int) {
@@ -148,7 +151,7 @@ func (m *Manager) ensureLoop(userID string) {
 		ul.signal(sigWake)
 		return
 	}
-	ul := &userLoop{id: userID, tr: newTranslator(), notify: make(chan struct{}, 1), started: time.Now()}
+	ul := &userLoop{id: userID, tr: newTranslator(m.Username(userID)), notify: make(chan struct{}, 1), started: time.Now()}
 	m.loops[userID] = ul
 	m.wg.Add(1)
 	go m.runLoop(ul)
@@ -329,6 +332,9 @@ type upstream struct {
 	mark watermark
 
 	connected, everConnected bool // emit's; run reads them once Run has returned
+
+	rt      *rocketchat.Realtime
+	watched []string // the open rooms rt follows typing for (run's)
 }
 
 // watermark says from where a resync must start so that nothing is lost, and moves only when
@@ -379,7 +385,10 @@ func (m *Manager) serve(ul *userLoop, lease Lease, log *slog.Logger) (endReason,
 	if err != nil {
 		return endError, err
 	}
-	u := &upstream{m: m, ul: ul, lease: lease, cred: cred, log: log}
+	watched := m.syncWatch(ul.id, rt, nil)
+	ul.rt.Store(rt)
+	defer ul.rt.CompareAndSwap(rt, nil)
+	u := &upstream{m: m, ul: ul, lease: lease, cred: cred, log: log, rt: rt, watched: watched}
 	u.ctx, u.cancel = context.WithCancel(m.ctx)
 	defer u.bg.Wait()
 	defer u.cancel()
@@ -470,6 +479,7 @@ func (u *upstream) run(rt *rocketchat.Realtime, exp time.Time) (endReason, error
 		case <-check.C:
 			idle = u.idleCheck(linger, idle)
 			u.held.expire(time.Now(), m.o.ResyncHold, u.pushHeld)
+			u.watched = m.syncWatch(ul.id, u.rt, u.watched)
 		}
 	}
 }
@@ -568,6 +578,9 @@ func (u *upstream) emit(ev rocketchat.Event) {
 		return
 	}
 	switch e := ev.(type) {
+	case rocketchat.UserActivityEvent:
+		m.push(u.ctx, ul, ev) // transient: never held back for a resync
+		return
 	case rocketchat.ForcedLogoutEvent:
 		m.dropToken(u.ctx, ul.id, false)
 		return

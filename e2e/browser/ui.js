@@ -617,6 +617,60 @@ async function searchRoom(users) {
   step('search: a hit 60 messages back is found, loaded and scrolled into view; no hit says so')
 }
 
+// Typing between two users: bob types in random and alice (desktop, then in Chinese) sees
+// "Bob is typing…" under the messages; sending clears it; bob never sees his own.
+async function typing(users) {
+  const [alice, bob] = users
+  const a = await page('typing-alice')
+  const b = await page('typing-bob')
+  await signIn(a.p, alice.username)
+  await signIn(b.p, bob.username)
+  await openRoom(a.p, 'random')
+  await openRoom(b.p, 'random')
+  // A message of bob's first, so the indicator can show his display name.
+  const hello = `typing check ${Date.now()}`
+  await b.p.locator('.composer textarea').fill(hello)
+  await b.p.locator('.composer textarea').press('Enter')
+  await a.p.locator('.msg', { hasText: hello }).waitFor()
+  const indicator = (p) => p.getByTestId('typing')
+  // The first keystrokes may come before alice's upstream follows the room: keep typing
+  // (the client reports at most every 3 s) until the indicator shows.
+  const deadline = Date.now() + TIMEOUT
+  for (let i = 0; ; i++) {
+    await b.p.locator('.composer textarea').pressSequentially('ab', { delay: 20 })
+    try {
+      await indicator(a.p).filter({ hasText: `${bob.name} is typing…` }).waitFor({ timeout: 3500 })
+      break
+    } catch (err) {
+      if (Date.now() > deadline) throw new Error(`alice never saw bob typing: ${await indicator(a.p).textContent()}`)
+    }
+  }
+  assert.equal(await a.p.getByTestId('typing').getAttribute('role'), 'status')
+  assert.equal((await indicator(b.p).textContent()).trim(), '', 'bob does not see his own typing')
+  await axeCheck(a.p, 'room with a typing indicator')
+  await b.p.locator('.composer textarea').press('Enter')
+  await a.p.waitForFunction(() => document.querySelector('[data-testid=typing]').textContent.trim() === '')
+  // The same in Chinese.
+  const z = await page('typing-zh', { locale: 'zh-CN' })
+  await signIn(z.p, alice.username)
+  await openRoom(z.p, 'random')
+  for (;;) {
+    await b.p.locator('.composer textarea').pressSequentially('cd', { delay: 20 })
+    try {
+      await indicator(z.p).filter({ hasText: `${bob.name} 正在输入…` }).waitFor({ timeout: 3500 })
+      break
+    } catch (err) {
+      if (Date.now() > deadline + TIMEOUT) throw new Error(`the Chinese UI never showed bob typing: ${await indicator(z.p).textContent()}`)
+    }
+  }
+  await b.p.locator('.composer textarea').fill('')
+  await z.p.waitForFunction(() => document.querySelector('[data-testid=typing]').textContent.trim() === '')
+  await a.ctx.close()
+  await b.ctx.close()
+  await z.ctx.close()
+  step('typing: bob typing shows for alice (en and zh-CN), clears on send and on clearing the text, never for bob himself')
+}
+
 async function main() {
   if (!base || !artifacts) throw new Error('RCGW_BASE_URL and RCGW_ARTIFACT_DIR must be set')
   fs.mkdirSync(artifacts, { recursive: true })
@@ -626,7 +680,7 @@ async function main() {
   try {
     // RCGW_UI_ONLY=reactions,threads runs only those checks (while working on them).
     const only = (process.env.RCGW_UI_ONLY || '').split(',').filter(Boolean)
-    const checks = { layouts, accessibility, markdown, files, notifications, chinese, darkMode, keyboard, editAndDelete, rejectedToken, humanErrors, reactions, threads, searchRoom }
+    const checks = { layouts, accessibility, markdown, files, notifications, chinese, darkMode, keyboard, editAndDelete, rejectedToken, humanErrors, reactions, threads, searchRoom, typing }
     for (const [name, check] of Object.entries(checks)) if (!only.length || only.includes(name)) await check(users)
     if (problems.length) throw new Error('browser problems:\n  ' + problems.join('\n  '))
   } finally {

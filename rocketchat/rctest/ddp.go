@@ -540,26 +540,37 @@ func (c *conn) methodLogout() {
 	}
 }
 
-// methodNotifyRoom relays a client's user-activity (typing) event.
+// methodNotifyRoom is the stream-notify-room method: a client reports its own activity in a
+// room. Rules (6.x through the current code, which agree for user-activity):
+//   - allowWrite accepts only <rid>/user-activity, and only when the username argument is
+//     the caller's own (canType; with UI_Use_Real_Name it would be the name, off by default)
+//     (apps/meteor/server/modules/notifications/notifications.module.ts). canType does not
+//     look at the room.
+//   - A refused write is silent: the method returns nothing and emits nothing
+//     (initMethod in apps/meteor/server/modules/streamer/streamer.module.ts).
+//   - The event goes to every subscriber of that event name except the caller's own
+//     connection (retransmitToSelf is false: sendToManySubscriptions skips the origin).
+//   - The deprecated <rid>/typing twin was dropped in 6.0 (RocketChat/Rocket.Chat#28234),
+//     before every version this simulator models, so none is emitted.
 func (c *conn) methodNotifyRoom(params []json.RawMessage) *ddpError {
 	s := c.s
-	if c.uid == "" {
-		return notAllowed()
-	}
 	var event string
 	if len(params) < 1 || json.Unmarshal(params[0], &event) != nil {
 		return meteorError(400, "Match failed")
 	}
-	rid, ev, ok := strings.Cut(event, "/")
-	r := s.rooms[rid]
-	if !ok || ev != "user-activity" || r == nil || !s.canRead(c.uid, r) {
-		return notAllowed()
+	_, ev, _ := strings.Cut(event, "/")
+	var username string
+	u := s.users[c.uid]
+	if c.uid == "" || u == nil || ev != "user-activity" || len(params) < 2 ||
+		json.Unmarshal(params[1], &username) != nil || username != u.username {
+		return nil
 	}
 	args := make([]any, 0, len(params)-1)
 	for _, p := range params[1:] {
 		args = append(args, p)
 	}
-	s.emitStream("stream-notify-room", event, args, func(c *conn) bool { return s.canRead(c.uid, r) }, nil)
+	origin := c
+	s.emitStream("stream-notify-room", event, args, func(c *conn) bool { return c != origin }, nil)
 	return nil
 }
 

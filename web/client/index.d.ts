@@ -66,6 +66,8 @@ export interface ChatEvents {
   subscription: { method: 'inserted' | 'updated' | 'removed'; msg: RcSubscription }
   /** getRoomMessageDeletedNotification. */
   messageDeleted: { rid: string; _id: string }
+  /** getTypingNotification: another user (Rocket.Chat username) started or stopped typing. */
+  typing: { rid: string; username: string; typing: boolean }
   /** getNotification: Rocket.Chat's desktop-notification payload. */
   notification: { title: string; text: string; payload: { _id: string; rid: string; sender?: { _id: string; username?: string; name?: string }; type?: string; message?: { msg?: string } } }
   state: ConnectionState
@@ -131,6 +133,10 @@ export interface ChatApi {
   thread(rid: string, tmid: string, opts?: { count?: number; offset?: number }): Promise<{ messages: RcMessage[]; total: number; hasMore: boolean }>
   /** Search a room (Rocket.Chat's syntax: words, from:username, /regex/), newest first. */
   search(rid: string, q: string, opts?: { count?: number; offset?: number }): Promise<{ messages: RcMessage[] }>
+  /** The user's own typing in rid (best effort: 409 when the user's upstream is elsewhere). */
+  typing(rid: string, typing: boolean): Promise<null>
+  /** The rooms this tab shows (repeat within 60 s while open; [] closes them). */
+  openRooms(tab: string, rooms: string[]): Promise<null>
   edit(rid: string, mid: string, text: string): Promise<{ message: RcMessage }>
   deleteMessage(rid: string, mid: string): Promise<null>
   markRead(rid: string): Promise<null>
@@ -156,7 +162,25 @@ export declare class ChatClient {
   invoke<T = unknown>(method: string, ...args: unknown[]): Promise<T>
 }
 
-export declare const TARGETS: Readonly<{ message: string; subscription: string; messageDeleted: string; notification: string }>
+export declare const TARGETS: Readonly<{ message: string; subscription: string; messageDeleted: string; notification: string; typing: string }>
+export interface Typing {
+  tab: string
+  /** The tab shows rid (the gateway then follows its typing); returns a function that closes it. */
+  open(rid: string): () => void
+  /** A keystroke in rid's composer (reported at most every TYPING_THROTTLE ms). */
+  typed(rid: string): void
+  /** The text was sent or cleared. */
+  stopped(rid: string): void
+  /** Usernames typing in rid now. */
+  typers(rid: string): string[]
+  onChange(fn: (rid: string) => void): () => void
+  dispose(): void
+}
+export declare function createTyping(client: ChatClient, opts?: { tab?: string }): Typing
+export declare const TYPING_TIMEOUT: number
+export declare const TYPING_THROTTLE: number
+export declare const TYPING_IDLE: number
+export declare const OPEN_REFRESH: number
 export declare function codeForStatus(status: number): string
 export declare function isAuthRejection(err: unknown): boolean
 export declare function newMessageId(): string

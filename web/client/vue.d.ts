@@ -46,6 +46,13 @@ export declare function useThread(rid: string | Ref<string>, tmid: string | Ref<
   loadMore(): Promise<unknown>
   send(text: string): Promise<RcMessage | null>
 }
+export declare function useTyping(rid: string | Ref<string>, store?: ChatStore): {
+  /** Usernames of others typing in the room now. */
+  typers: ComputedRef<string[]>
+  typed(): void
+  stopped(): void
+}
+export declare function typingOf(store: ChatStore, opts?: { tab?: string }): import('./index').Typing
 export declare function useConnectionState(store?: ChatStore): Readonly<Ref<ConnectionState>>
 export declare const FROM_SELF: 'self'
 export declare const FROM_OTHER: 'opposite'

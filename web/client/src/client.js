@@ -12,6 +12,7 @@ export const TARGETS = Object.freeze({
   subscription: 'getRoomSubscriptionChangedNotification',
   messageDeleted: 'getRoomMessageDeletedNotification',
   notification: 'getNotification',
+  typing: 'getTypingNotification',
 })
 
 const LIFECYCLE = new Set(['state', 'reconnected', 'resync', 'unauthorized', 'error'])
@@ -62,7 +63,7 @@ export class ChatClient {
   }
 
   /**
-   * Subscribe to an event: 'message', 'subscription', 'messageDeleted', 'notification'
+   * Subscribe to an event: 'message', 'subscription', 'messageDeleted', 'notification', 'typing'
    * (the gateway's push targets), 'state', 'reconnected', 'resync', 'unauthorized',
    * 'error', or the name of any custom hub target a product backend pushes.
    * Returns a function that unsubscribes.

@@ -85,6 +85,8 @@ export function createRest({ baseUrl, getToken, fetch: fetchFn, onUnauthorized, 
     edit: (rid, mid, text) => request('PATCH', `/api/im/rooms/${enc(rid)}/messages/${enc(mid)}`, { json: { text } }),
     deleteMessage: (rid, mid) => request('DELETE', `/api/im/rooms/${enc(rid)}/messages/${enc(mid)}`),
     markRead: (rid) => request('POST', `/api/im/rooms/${enc(rid)}/read`),
+    typing: (rid, typing) => request('POST', `/api/im/rooms/${enc(rid)}/typing`, { json: { typing: !!typing } }),
+    openRooms: (tab, rooms) => request('PUT', '/api/im/open-rooms', { json: { tab, rooms } }),
     upload: (rid, file, description, { onProgress, signal } = {}) => {
       const form = new FormData()
       form.append('file', file)

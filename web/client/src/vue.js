@@ -2,6 +2,7 @@
 // composables useRooms, useMessages and useConnectionState.
 import { computed, getCurrentScope, inject, isRef, onScopeDispose, readonly, ref, watch } from 'vue'
 import { createChatStore } from './store.js'
+import { createTyping } from './typing.js'
 
 export { createChatStore, FROM_SELF, FROM_OTHER, FROM_SYSTEM } from './store.js'
 
@@ -106,6 +107,44 @@ export function useThread(rid, tmid, store) {
     error,
     loadMore: () => (r.value && t.value ? s.loadThread(r.value, t.value) : Promise.resolve()),
     send: (text) => s.send(r.value, text, { tmid: t.value }),
+  }
+}
+
+const typings = new WeakMap() // store -> createTyping instance (one per store)
+
+/** The store's typing tracker (created on first use; opts only count then). */
+export function typingOf(store, opts) {
+  let t = typings.get(store)
+  if (!t) {
+    t = createTyping(store.client, opts)
+    typings.set(store, t)
+  }
+  return t
+}
+
+/**
+ * Typing in a room: `typers` (usernames of others typing now), `typed()` on each keystroke
+ * and `stopped()` on send or clear. While the scope lives and `rid` is set, the room counts
+ * as open in this tab, so the gateway follows its typing. `rid` may be a string or a ref.
+ */
+export function useTyping(rid, store) {
+  const s = useChatStore(store)
+  const t = typingOf(s)
+  const id = isRef(rid) ? rid : ref(rid)
+  const version = ref(0)
+  const off = t.onChange((r) => { if (r === id.value) version.value++ })
+  let close = null
+  watch(id, (r, old) => {
+    if (old) t.stopped(old)
+    close?.()
+    close = r ? t.open(r) : null
+    version.value++
+  }, { immediate: true })
+  if (getCurrentScope()) onScopeDispose(() => { off(); if (id.value) t.stopped(id.value); close?.() })
+  return {
+    typers: computed(() => { void version.value; return id.value ? t.typers(id.value) : [] }),
+    typed: () => { if (id.value) t.typed(id.value) },
+    stopped: () => { if (id.value) t.stopped(id.value) },
   }
 }
 
