@@ -458,6 +458,18 @@ func TestRealtimeFollowsDeleteMessageBulk(t *testing.T) {
 	mid := s.PostMessage(rid, "bob", "probe")
 	s.DeleteMessage(mid)
 	r.next(func(ev Event) bool { d, ok := ev.(MessageDeletedEvent); return ok && d.MessageID == mid }, "the probe's deletion")
+	// The bulk subscription is paced separately from deleteMessage: wait until it is there, or
+	// the bulk event below could only come through the catch-up this test makes fail.
+	uid := s.UserID("alice")
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for s.StreamSubscribers(uid, "stream-notify-room", rid+"/deleteMessageBulk") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the room's deleteMessageBulk was never followed")
+		}
+		<-tick.C
+	}
 	s.FailNext("chat.syncMessages", 500, 1<<30)
 	s.CleanHistory(rid, 2)
 	for _, id := range ids[:2] {

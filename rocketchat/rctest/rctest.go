@@ -709,6 +709,21 @@ func (s *Server) DDPConnections(userID string) int {
 	return n
 }
 
+// StreamSubscribers returns how many DDP subscriptions of userID follow the stream name with
+// event (e.g. "stream-notify-room", "<rid>/deleteMessageBulk"), for tests that must know a
+// subscription is in place before they cause its event.
+func (s *Server) StreamSubscribers(userID, name, event string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, c := range s.streams[streamKey(name, event)] {
+		if c.uid == userID && !c.closing {
+			n++
+		}
+	}
+	return n
+}
+
 // TokenCount returns how many login tokens (PATs included) username holds.
 func (s *Server) TokenCount(username string) int {
 	s.mu.Lock()
