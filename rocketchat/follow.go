@@ -27,8 +27,9 @@ import (
 //     always follows. A rooms-changed for a room not yet followed marks it and moves it to the
 //     front of the queue; when its subscription is ready, chat.syncMessages since the
 //     connection started fetches the deletions it did not see live. A mark that arrives
-//     shortly after the subscription became ready does the same, in case the server emitted
-//     it late.
+//     shortly after the subscription became ready may stand for a deletion the server
+//     emitted before the subscription was live: the room is fetched once more when that
+//     grace ends (once, however many marks: a busy room sends one rooms-changed per message).
 //
 // Deletions before this connection are the session's resync's job.
 
@@ -61,8 +62,15 @@ type roomOp struct {
 }
 
 type followed struct {
-	ids []string  // DDP subscription ids (deleteMessage, deleteMessageBulk)
-	at  time.Time // when they became ready
+	ids   []string  // DDP subscription ids (deleteMessage, deleteMessageBulk)
+	at    time.Time // when they became ready
+	grace bool      // a fetch at the end of the grace is queued
+}
+
+// graceFetch is a catch-up due at the end of a room's grace.
+type graceFetch struct {
+	rid string
+	at  time.Time
 }
 
 // roomEvents are the stream-notify-room events followed per room.
@@ -78,6 +86,7 @@ type follower struct {
 	queue    []string  // rooms to follow, next first
 	followed map[string]followed
 	catchup  []string // rooms whose deletions are still to be fetched (retried on failure)
+	grace    []graceFetch
 	// After a failed fetch the next waits until retryAt; fails counts the failures in a row.
 	retryAt time.Time
 	fails   int
@@ -111,6 +120,7 @@ func (f *follower) apply(ctx context.Context, op roomOp) {
 	case opLeave:
 		f.queue = slices.DeleteFunc(f.queue, func(x string) bool { return x == op.rid })
 		f.catchup = slices.DeleteFunc(f.catchup, func(x string) bool { return x == op.rid })
+		f.grace = slices.DeleteFunc(f.grace, func(g graceFetch) bool { return g.rid == op.rid })
 		if fl, ok := f.followed[op.rid]; ok {
 			delete(f.followed, op.rid)
 			for _, id := range fl.ids {
@@ -123,8 +133,10 @@ func (f *follower) apply(ctx context.Context, op roomOp) {
 		}
 	case opTouch:
 		if fl, ok := f.followed[op.rid]; ok {
-			if time.Since(fl.at) < followGrace && !slices.Contains(f.catchup, op.rid) {
-				f.catchup = append(f.catchup, op.rid)
+			if !fl.grace && time.Since(fl.at) < followGrace {
+				fl.grace = true
+				f.followed[op.rid] = fl
+				f.grace = append(f.grace, graceFetch{rid: op.rid, at: fl.at.Add(followGrace)})
 			}
 			return
 		}
@@ -149,12 +161,26 @@ func (f *follower) next(now time.Time) time.Time {
 			at = t
 		}
 	}
+	for _, g := range f.grace {
+		if at.IsZero() || g.at.Before(at) {
+			at = g.at
+		}
+	}
 	return at
 }
 
 // step subscribes the next rooms the budget allows and fetches pending catch-ups.
 func (f *follower) step(ctx context.Context) {
 	now := time.Now()
+	f.grace = slices.DeleteFunc(f.grace, func(g graceFetch) bool {
+		if g.at.After(now) {
+			return false
+		}
+		if !slices.Contains(f.catchup, g.rid) {
+			f.catchup = append(f.catchup, g.rid)
+		}
+		return true
+	})
 	per := len(roomEvents)
 	if n := f.r.subAvailable(now) / per; n > 0 && len(f.queue) > 0 && !now.Before(f.r.subPause) {
 		n = min(n, len(f.queue))
