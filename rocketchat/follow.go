@@ -121,6 +121,9 @@ func (f *follower) apply(ctx context.Context, op roomOp) {
 		f.queue = slices.DeleteFunc(f.queue, func(x string) bool { return x == op.rid })
 		f.catchup = slices.DeleteFunc(f.catchup, func(x string) bool { return x == op.rid })
 		f.grace = slices.DeleteFunc(f.grace, func(g graceFetch) bool { return g.rid == op.rid })
+		f.r.roomMu.Lock()
+		delete(f.r.settled, op.rid)
+		f.r.roomMu.Unlock()
 		if fl, ok := f.followed[op.rid]; ok {
 			delete(f.followed, op.rid)
 			for _, id := range fl.ids {
@@ -138,6 +141,10 @@ func (f *follower) apply(ctx context.Context, op roomOp) {
 				f.followed[op.rid] = fl
 				f.grace = append(f.grace, graceFetch{rid: op.rid, at: fl.at.Add(followGrace)})
 			}
+			// From here on a touch of this room changes nothing: touch stops queueing them.
+			f.r.roomMu.Lock()
+			f.r.settled[op.rid] = struct{}{}
+			f.r.roomMu.Unlock()
 			return
 		}
 		if i := slices.Index(f.queue, op.rid); i > 0 {
@@ -341,10 +348,17 @@ func (r *Realtime) onBulkDeleted(b bulkDeleted) {
 	}
 }
 
-// touch records that rid changed (onData, for rooms-changed).
+// touch records that rid changed (onData, for rooms-changed). A room the follower has
+// settled (followed, its grace fetch queued or its grace over) needs no op: a busy room sends
+// one rooms-changed per message, and waking the connection's goroutine for each would cost
+// every member's upstream a wake-up per message.
 func (r *Realtime) touch(rid string) {
 	r.roomMu.Lock()
 	r.touched[rid] = time.Now()
+	if _, ok := r.settled[rid]; ok {
+		r.roomMu.Unlock()
+		return
+	}
 	r.roomOps = append(r.roomOps, roomOp{rid: rid, kind: opTouch})
 	r.roomMu.Unlock()
 	select {
