@@ -623,7 +623,14 @@ func (m *Manager) push(ctx context.Context, ul *userLoop, ev rocketchat.Event) {
 func (m *Manager) send(ctx context.Context, userID string, p Push) {
 	if err := m.o.Pusher.SendToUser(ctx, userID, p.Target, p.Arg); err != nil {
 		m.pushErrors.Add(1)
-		m.log.Warn("push failed", "user", userID, "target", p.Target, "err", err)
+		// One line a second at most: when the backplane is overloaded every push fails, and
+		// a line for each spends the core the pushes need (W6 at a saturated core).
+		now := time.Now().UnixNano()
+		if last := m.pushFailLogged.Load(); now-last >= int64(time.Second) && m.pushFailLogged.CompareAndSwap(last, now) {
+			m.log.Warn("push failed", "user", userID, "target", p.Target, "err", err, "not_logged_since", m.pushFailQuiet.Swap(0))
+		} else {
+			m.pushFailQuiet.Add(1)
+		}
 		return
 	}
 	m.pushes.Add(1)
