@@ -39,6 +39,7 @@ type config struct {
 	users, conns, concurrency, rate, pid                  int
 	dur, settle                                           time.Duration
 	stateful                                              bool
+	quiet                                                 float64
 }
 
 func main() {
@@ -58,6 +59,7 @@ func main() {
 	flag.DurationVar(&c.dur, "dur", 10*time.Second, "event duration (fanout)")
 	flag.DurationVar(&c.settle, "settle", 3*time.Second, "settle time before measuring")
 	flag.BoolVar(&c.stateful, "stateful", false, "signalr: negotiate stateful reconnect (protocol v2); a reconnect resumes the same connection")
+	flag.Float64Var(&c.quiet, "quiet", 0, "fanout/room: after settling, also wait (at most 60 s) until the server uses less than this share of a core over a second: the work a mass login leaves behind (first resyncs, room subscriptions) is done")
 	flag.Parse()
 	out, err := run(context.Background(), c)
 	if err != nil {
@@ -88,6 +90,7 @@ type result struct {
 	CPUusPerDel    float64 `json:"cpu_us_per_delivery,omitempty"`
 	ReconnectS     float64 `json:"reconnect_s,omitempty"`
 	ReconnectRatio float64 `json:"reconnect_ratio,omitempty"`
+	QuietS         float64 `json:"quiet_s,omitempty"` // from ready until the server was quiet (-quiet)
 	Errors         int64   `json:"errors"`
 	// room: messages posted, and what fakerc (Rocket.Chat) sent for them to all members.
 	RoomMessages uint64  `json:"room_messages,omitempty"`
@@ -204,6 +207,10 @@ func run(ctx context.Context, c config) (result, error) {
 		res.RSSKiB = rssKiB(c.pid)
 	case "fanout", "room":
 		wait(ctx, c.settle)
+		if c.quiet > 0 {
+			waitQuiet(ctx, c.pid, c.quiet, 60*time.Second)
+			res.QuietS = time.Since(start).Seconds() - res.ReadyS
+		}
 		res.RSSKiB = rssKiB(c.pid) // settled, before any event
 		cl.keep.Store(true)
 		cpu0, self0 := cpuSeconds(c.pid), cpuSeconds(os.Getpid())
@@ -549,6 +556,20 @@ func (cl *client) pinger(ctx context.Context) {
 				}
 			}
 		}
+	}
+}
+
+// waitQuiet waits until pid used less than share of a core over the last second, or limit.
+func waitQuiet(ctx context.Context, pid int, share float64, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	prev := cpuSeconds(pid)
+	for ctx.Err() == nil && time.Now().Before(deadline) {
+		wait(ctx, time.Second)
+		cur := cpuSeconds(pid)
+		if cur-prev < share {
+			return
+		}
+		prev = cur
 	}
 }
 

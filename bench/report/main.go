@@ -32,6 +32,7 @@ type line struct {
 	ReconnectRatio float64 `json:"reconnect_ratio"`
 	Errors         int64   `json:"errors"`
 	ServerCPUS     float64 `json:"server_cpu_s"`
+	QuietS         float64 `json:"quiet_s"`
 	RoomMessages   uint64  `json:"room_messages"`
 	RCFramesPer    float64 `json:"rc_frames_per_message"`
 	RCBytesPer     float64 `json:"rc_bytes_per_message"`
@@ -190,8 +191,8 @@ func table(by map[string]line, reps []string, roomSizes []int) string {
 			if l.RoomMessages > 0 {
 				perMember = l.ServerCPUS * 1e6 / float64(l.RoomMessages) / float64(n)
 			}
-			return fmt.Sprintf("lost %d, reorders %d, gaps %d; rep 1: %.2f µs/push, Rocket.Chat sends %.0f frames and %.0f KiB per message, gateway %.1f µs CPU per member per message, p50 %.1f / p99 %.1f ms",
-				lost, reorders, gaps, l.CPUusPerDel, l.RCFramesPer, l.RCBytesPer/1024, perMember, l.P50us/1000, l.P99us/1000)
+			return fmt.Sprintf("lost %d, reorders %d, gaps %d; rep 1: %.2f µs/push, Rocket.Chat sends %.0f frames and %.0f KiB per message, gateway %.1f µs CPU per member per message, p50 %.1f / p99 %.1f ms (loadgen %.1f s CPU on the core it shares with fakerc)",
+				lost, reorders, gaps, l.CPUusPerDel, l.RCFramesPer, l.RCBytesPer/1024, perMember, l.P50us/1000, l.P99us/1000, l.LoadgenCPUS)
 		}})
 	}
 	rows = append(rows, row{"W8 full node: p99 latency", "ms", "< 50, 0 lost", func(rep string) (float64, bool) {
@@ -202,9 +203,11 @@ func table(by map[string]line, reps []string, roomSizes []int) string {
 		if l.Users == 0 {
 			return ""
 		}
-		return fmt.Sprintf("lost %s of %s, reorders %s; rep 1: %d users × %d tabs, %.1f KiB RSS per user (%.0f MiB), %.2f µs CPU per delivery, p50 %.1f ms",
+		f, _ := get("W8/floor/" + reps[0])
+		return fmt.Sprintf("lost %s of %s, reorders %s; rep 1: %d users × %d tabs, all subscribed after %.1f s, quiet %.1f s later; %.1f KiB RSS per user (%.0f MiB), %.2f µs CPU per delivery, p50 %.1f ms; floor: %.1f KiB per user, %.2f µs per delivery, p50 %.1f / p99 %.1f ms",
 			sum("W8", "gateway", lost)(), sum("W8", "gateway", func(l line) uint64 { return l.Expected })(), sum("W8", "gateway", func(l line) uint64 { return l.Reorders })(),
-			l.Users, l.Conns, float64(l.RSSKiB)/float64(l.Users), float64(l.RSSKiB)/1024, l.CPUusPerDel, l.P50us/1000)
+			l.Users, l.Conns, l.ReadyS, l.QuietS, float64(l.RSSKiB)/float64(l.Users), float64(l.RSSKiB)/1024, l.CPUusPerDel, l.P50us/1000,
+			float64(f.RSSKiB)/float64(max(f.Users, 1)), f.CPUusPerDel, f.P50us/1000, f.P99us/1000)
 	}})
 	var b strings.Builder
 	b.WriteString("| workload | median | min | max | target | notes |\n|---|---|---|---|---|---|\n")
