@@ -413,8 +413,19 @@ func (u *upstream) run(rt *rocketchat.Realtime, exp time.Time) (endReason, error
 	defer tokenTimer.Stop()
 	renew := time.NewTicker(m.o.LeaseTTL / 3)
 	defer renew.Stop()
-	check := time.NewTicker(m.o.CheckInterval)
+	// The check polls what no signal reports: the cluster-wide presence of a user with no
+	// connection on this node, and the expiry of a hold behind a running resync. Otherwise
+	// it is off, so that an idle upstream does not wake every CheckInterval (6,600 users
+	// made 6,600 wake-ups a second, 17% of the gateway's CPU in W8).
+	check := time.NewTimer(m.o.CheckInterval)
 	defer check.Stop()
+	armCheck := func(local int) {
+		if local == 0 || u.held.active() {
+			check.Reset(m.o.CheckInterval)
+		} else {
+			check.Stop()
+		}
+	}
 	linger := time.NewTimer(time.Hour)
 	linger.Stop()
 	idle := false // no connection anywhere: linger runs
@@ -453,10 +464,14 @@ func (u *upstream) run(rt *rocketchat.Realtime, exp time.Time) (endReason, error
 			if f&sigToken != 0 {
 				return finish(endToken, nil)
 			}
-			idle = u.idleCheck(linger, idle)
+			var local int
+			idle, local = u.idleCheck(linger, idle)
+			armCheck(local)
 		case <-check.C:
-			idle = u.idleCheck(linger, idle)
+			var local int
+			idle, local = u.idleCheck(linger, idle)
 			u.held.expire(time.Now(), m.o.ResyncHold, u.pushHeld)
+			armCheck(local)
 		}
 	}
 }
@@ -479,8 +494,8 @@ func (u *upstream) watermark() time.Time {
 }
 
 // idleCheck starts the linger when the user has no connection anywhere and stops it when one
-// comes back. It reports whether the linger runs.
-func (u *upstream) idleCheck(linger *time.Timer, idle bool) bool {
+// comes back. It reports whether the linger runs, and the user's connections on this node.
+func (u *upstream) idleCheck(linger *time.Timer, idle bool) (bool, int) {
 	m := u.m
 	m.mu.Lock()
 	local := m.local[u.ul.id]
@@ -498,7 +513,7 @@ func (u *upstream) idleCheck(linger *time.Timer, idle bool) bool {
 	case !nowIdle && idle:
 		linger.Stop()
 	}
-	return nowIdle
+	return nowIdle, local
 }
 
 func (u *upstream) pushHeld(ev rocketchat.Event) {
@@ -526,6 +541,7 @@ func (u *upstream) emit(ev rocketchat.Event) {
 			u.mark.up = true
 			u.mu.Unlock()
 			u.held.begin()
+			u.ul.signal(sigWake) // the run loop arms its check for the hold's expiry
 			u.bg.Add(1)
 			go func() {
 				defer u.bg.Done()
