@@ -7,13 +7,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 REPS=${REPS:-3}
-WORKLOADS=${WORKLOADS:-"W1 W2 W3 W4 W5 W6"}   # a subset, e.g. WORKLOADS=W1
+WORKLOADS=${WORKLOADS:-"W1 W2 W3 W4 W5 W6 W7 W8"}   # a subset, e.g. WORKLOADS=W1
 want() { case " $WORKLOADS " in *" $1 "*) return 0 ;; esac; return 1; }
 W1_SMALL=${W1_SMALL:-1000} W1_LARGE=${W1_LARGE:-5000}   # users, 2 connections each
 W2_USERS=${W2_USERS:-1000} W2_RATE=${W2_RATE:-10000} W2_DUR=${W2_DUR:-8s}  # 3 connections each
 W3_RATE=${W3_RATE:-1000} W3_DUR=${W3_DUR:-8s}
 W4_USERS=${W4_USERS:-2000}
 W5_USERS=${W5_USERS:-5000}   # 2 connections each
+W7_SIZES=${W7_SIZES:-"100 500 1000"} W7_RATE=${W7_RATE:-20} W7_DUR=${W7_DUR:-8s}   # room members, 2 connections each
+W8_RATE=${W8_RATE:-10000} W8_DUR=${W8_DUR:-8s}
 SERVER_CORE=${SERVER_CORE:-1} CLIENT_CORE=${CLIENT_CORE:-0}
 FAKERC=127.0.0.1:3190 PEER=127.0.0.1:8190 REDIS_PORT=6390
 SECRET=bench-secret-bench-secret-bench-secret
@@ -21,6 +23,11 @@ SECRET=bench-secret-bench-secret-bench-secret
 command -v taskset >/dev/null || { echo "bench: taskset (util-linux) is required" >&2; exit 1; }
 command -v redis-server >/dev/null || { echo "bench: redis-server is required (make deps)" >&2; exit 1; }
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+# W8, a full node: as many users x 2 tabs as the gateway's file limit allows. Each user holds
+# 3 descriptors in the gateway (2 browser connections and 1 upstream); 200 are left for the
+# listener, the REST connections to Rocket.Chat (at most 64), epoll and the rest. The load
+# generator (2 per user) and fakerc (1 per user) stay well inside the same limit.
+W8_USERS=${W8_USERS:-$(( ($(ulimit -n) - 200) / 3 ))}
 
 stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
 work=$(mktemp -d)
@@ -45,6 +52,9 @@ wait_port() { # host:port
   echo "bench: nothing listens on $1" >&2; return 1
 }
 
+# The per-user limits are off (0): a benchmark user opens more connections and negotiates
+# faster than a person would. rocketchat.ping_interval/ping_timeout keep their defaults
+# (5 s / 5 s), so an idle upstream pings fakerc every 5 s as it would ping Rocket.Chat.
 gateway_config() { # redis url or empty
   cat > "$work/gateway.yaml" <<YAML
 rocketchat:
@@ -54,6 +64,7 @@ user_tokens: {strategy: create_token, create_token_secret: bench, linger: 30s}
 auth:
   jwt: {hs256_secret: $SECRET}
 http: {listen: "$PEER"}
+limits: {max_connections_per_user: 0, negotiates_per_minute: 0, rest_per_second: 0}
 log: {level: warn}
 YAML
   if [ -n "$1" ]; then printf 'redis: {url: "%s"}\n' "$1" >> "$work/gateway.yaml"; fi
@@ -75,8 +86,9 @@ stop_server() {
   kill "$server_pid" 2>/dev/null || true
   wait "$server_pid" 2>/dev/null || true
 }
+fakerc_args=()
 start_fakerc() {
-  GOMAXPROCS=1 taskset -c "$CLIENT_CORE" "$bin/fakerc" -addr "$FAKERC" 2>>"$work/fakerc.log" &
+  GOMAXPROCS=1 taskset -c "$CLIENT_CORE" "$bin/fakerc" -addr "$FAKERC" "${fakerc_args[@]}" 2>>"$work/fakerc.log" &
   fakerc_pid=$!
   pids+=("$fakerc_pid")
   wait_port "$FAKERC"
@@ -133,6 +145,28 @@ for rep in $(seq 1 "$REPS"); do
   for p in "${pair[@]}"; do
     want W6 && measure "W6/$p/$rep" "$p" -scenario fanout -users "$W2_USERS" -conns 3 -rate "$W2_RATE" -dur "$W2_DUR" -settle 1s
   done
+  # W7, the big room: every user is a member of one channel and has 2 tabs open; messages
+  # go into the channel, so Rocket.Chat sends each to every member's upstream. Its CPU per
+  # delivered push is set against W2's gateway figure of this repetition.
+  if want W7; then
+    want W2 || measure "W2/gateway/$rep" gateway -scenario fanout -users "$W2_USERS" -conns 3 -rate "$W2_RATE" -dur "$W2_DUR" -settle 1s
+    fakerc_args=(-room big)
+    for n in $W7_SIZES; do
+      measure "W7/gateway/$rep/$n" gateway -scenario room -users "$n" -conns 2 -rate "$W7_RATE" -dur "$W7_DUR" -settle 2s
+    done
+    fakerc_args=()
+  fi
+  # W8, a full node: W8_USERS users x 2 tabs, 10,000 events/s over them; the floor at the
+  # same size is the same run's reference for latency and memory. Events start once the
+  # server is quiet (under 20% of its core for a second): after a mass login the gateway
+  # still runs every user's first resync and room subscriptions, and live events wait behind
+  # a user's resync; that start-up is reported (quiet_s), the steady state is measured.
+  if want W8; then
+    if [ $((rep % 2)) -eq 1 ]; then pair=(gateway floor); else pair=(floor gateway); fi
+    for p in "${pair[@]}"; do
+      measure "W8/$p/$rep" "$p" -scenario fanout -users "$W8_USERS" -conns 2 -rate "$W8_RATE" -dur "$W8_DUR" -settle 3s -quiet 0.2 -concurrency 200
+    done
+  fi
 done
 
 "$bin/report" -in "$out" > "bench/results/$stamp.md"

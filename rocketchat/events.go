@@ -43,6 +43,10 @@ type RoomEvent struct {
 	Action string
 	RoomID string // _id from the payload, if present
 	Raw    json.RawMessage
+	// LastMessage is the room's lastMessage object from Raw, nil if it has none: read while
+	// the room is decoded, so that a busy room's rooms-changed (one per message, to every
+	// member) is not parsed again to find it.
+	LastMessage json.RawMessage
 }
 
 // NotificationEvent is <uid>/notification (desktop-notification payload).
@@ -173,10 +177,15 @@ func decodeEvent(uid, collection string, fields json.RawMessage) (Event, error) 
 				return nil, err
 			}
 			var v struct {
-				ID string `json:"_id"`
+				ID          string          `json:"_id"`
+				LastMessage json.RawMessage `json:"lastMessage"`
 			}
 			_ = json.Unmarshal(raw, &v)
-			return RoomEvent{Action: action, RoomID: v.ID, Raw: raw}, nil
+			ev := RoomEvent{Action: action, RoomID: v.ID, Raw: raw}
+			if lm := bytes.TrimSpace(v.LastMessage); len(lm) > 0 && lm[0] == '{' {
+				ev.LastMessage = lm
+			}
+			return ev, nil
 		case "notification":
 			raw, err := object(arg(0), "notification")
 			if err != nil {
@@ -235,9 +244,11 @@ func decodeEvent(uid, collection string, fields json.RawMessage) (Event, error) 
 	return nil, errIgnored
 }
 
+// object returns raw if it is a JSON object. raw is one of the args json.Unmarshal took out
+// of the event's fields, so it is valid JSON: its first byte tells an object.
 func object(raw json.RawMessage, what string) (json.RawMessage, error) {
 	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || raw[0] != '{' || !json.Valid(raw) {
+	if len(raw) == 0 || raw[0] != '{' {
 		return nil, fmt.Errorf("rocketchat: %s payload is not an object", what)
 	}
 	return raw, nil

@@ -27,8 +27,9 @@ import (
 //     always follows. A rooms-changed for a room not yet followed marks it and moves it to the
 //     front of the queue; when its subscription is ready, chat.syncMessages since the
 //     connection started fetches the deletions it did not see live. A mark that arrives
-//     shortly after the subscription became ready does the same, in case the server emitted
-//     it late.
+//     shortly after the subscription became ready may stand for a deletion the server
+//     emitted before the subscription was live: the room is fetched once more when that
+//     grace ends (once, however many marks: a busy room sends one rooms-changed per message).
 //
 // Deletions before this connection are the session's resync's job.
 
@@ -61,8 +62,15 @@ type roomOp struct {
 }
 
 type followed struct {
-	ids []string  // DDP subscription ids (deleteMessage, deleteMessageBulk)
-	at  time.Time // when they became ready
+	ids   []string  // DDP subscription ids (deleteMessage, deleteMessageBulk)
+	at    time.Time // when they became ready
+	grace bool      // a fetch at the end of the grace is queued
+}
+
+// graceFetch is a catch-up due at the end of a room's grace.
+type graceFetch struct {
+	rid string
+	at  time.Time
 }
 
 // roomEvents are the stream-notify-room events followed per room.
@@ -79,6 +87,7 @@ type follower struct {
 	followed map[string]followed
 	typing   map[string]string // watched rooms' user-activity subscription ids ("" refused)
 	catchup  []string          // rooms whose deletions are still to be fetched (retried on failure)
+	grace    []graceFetch
 	// After a failed fetch the next waits until retryAt; fails counts the failures in a row.
 	retryAt time.Time
 	fails   int
@@ -112,6 +121,10 @@ func (f *follower) apply(ctx context.Context, op roomOp) {
 	case opLeave:
 		f.queue = slices.DeleteFunc(f.queue, func(x string) bool { return x == op.rid })
 		f.catchup = slices.DeleteFunc(f.catchup, func(x string) bool { return x == op.rid })
+		f.grace = slices.DeleteFunc(f.grace, func(g graceFetch) bool { return g.rid == op.rid })
+		f.r.roomMu.Lock()
+		delete(f.r.settled, op.rid)
+		f.r.roomMu.Unlock()
 		if fl, ok := f.followed[op.rid]; ok {
 			delete(f.followed, op.rid)
 			for _, id := range fl.ids {
@@ -124,9 +137,15 @@ func (f *follower) apply(ctx context.Context, op roomOp) {
 		}
 	case opTouch:
 		if fl, ok := f.followed[op.rid]; ok {
-			if time.Since(fl.at) < followGrace && !slices.Contains(f.catchup, op.rid) {
-				f.catchup = append(f.catchup, op.rid)
+			if !fl.grace && time.Since(fl.at) < followGrace {
+				fl.grace = true
+				f.followed[op.rid] = fl
+				f.grace = append(f.grace, graceFetch{rid: op.rid, at: fl.at.Add(followGrace)})
 			}
+			// From here on a touch of this room changes nothing: touch stops queueing them.
+			f.r.roomMu.Lock()
+			f.r.settled[op.rid] = struct{}{}
+			f.r.roomMu.Unlock()
 			return
 		}
 		if i := slices.Index(f.queue, op.rid); i > 0 {
@@ -150,6 +169,11 @@ func (f *follower) next(now time.Time) time.Time {
 			at = t
 		}
 	}
+	for _, g := range f.grace {
+		if at.IsZero() || g.at.Before(at) {
+			at = g.at
+		}
+	}
 	return at
 }
 
@@ -157,6 +181,15 @@ func (f *follower) next(now time.Time) time.Time {
 func (f *follower) step(ctx context.Context) {
 	now := time.Now()
 	f.syncTyping(ctx, now) // the open rooms' typing goes before background deletions
+	f.grace = slices.DeleteFunc(f.grace, func(g graceFetch) bool {
+		if g.at.After(now) {
+			return false
+		}
+		if !slices.Contains(f.catchup, g.rid) {
+			f.catchup = append(f.catchup, g.rid)
+		}
+		return true
+	})
 	per := len(roomEvents)
 	if n := f.r.subAvailable(now) / per; n > 0 && len(f.queue) > 0 && !now.Before(f.r.subPause) {
 		n = min(n, len(f.queue))
@@ -317,10 +350,17 @@ func (r *Realtime) onBulkDeleted(b bulkDeleted) {
 	}
 }
 
-// touch records that rid changed (onData, for rooms-changed).
+// touch records that rid changed (onData, for rooms-changed). A room the follower has
+// settled (followed, its grace fetch queued or its grace over) needs no op: a busy room sends
+// one rooms-changed per message, and waking the connection's goroutine for each would cost
+// every member's upstream a wake-up per message.
 func (r *Realtime) touch(rid string) {
 	r.roomMu.Lock()
 	r.touched[rid] = time.Now()
+	if _, ok := r.settled[rid]; ok {
+		r.roomMu.Unlock()
+		return
+	}
 	r.roomOps = append(r.roomOps, roomOp{rid: rid, kind: opTouch})
 	r.roomMu.Unlock()
 	select {

@@ -60,6 +60,7 @@ type Realtime struct {
 	roomMu  sync.Mutex
 	roomOps []roomOp
 	touched map[string]time.Time // rooms-changed seen on this connection, by rid
+	settled map[string]struct{}  // followed rooms whose touches need no op (follow.go)
 	deleted map[string]struct{}  // message ids whose deletion arrived live on this connection
 	roomSig chan struct{}
 	watch   []string // rooms whose typing is followed (typing.go)
@@ -105,7 +106,7 @@ func NewRealtime(opts RealtimeOptions) (*Realtime, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Realtime{opts: opts, log: log.With("uid", opts.UserID), roomSig: make(chan struct{}, 1),
-		touched: map[string]time.Time{}, deleted: map[string]struct{}{}}, nil
+		touched: map[string]time.Time{}, settled: map[string]struct{}{}, deleted: map[string]struct{}{}}, nil
 }
 
 // Run connects, logs in with the token, subscribes and calls emit for every event until ctx
@@ -232,6 +233,7 @@ func (r *Realtime) connection(ctx context.Context, connectedBefore *bool) (up bo
 	// Room changes seen on an earlier connection do not matter here: the resync covers the gap.
 	r.roomMu.Lock()
 	clear(r.touched)
+	clear(r.settled)
 	clear(r.deleted)
 	r.roomMu.Unlock()
 	since := time.Now()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -481,4 +482,47 @@ func TestRealtimeFollowsDeleteMessageBulk(t *testing.T) {
 	s.CleanHistory(rid, 0)
 	s.FailNext("chat.syncMessages", 500, 0)
 	r.next(func(ev Event) bool { d, ok := ev.(MessageDeletedEvent); return ok && d.MessageID == ids[2] }, "deletion of "+ids[2])
+}
+
+// TestRealtimeBusyRoomFetchedOnceInGrace: a busy room sends rooms-changed for every message
+// (sendMessage.ts ends with notifyOnRoomChangedById). Marks that arrive within the grace after
+// the room's subscription became ready make one catch-up fetch when the grace ends, not one
+// chat.syncMessages per message (20 messages made up to 20 fetches per member before).
+func TestRealtimeBusyRoomFetchedOnceInGrace(t *testing.T) {
+	s := newSim(t, rctest.Options{})
+	aid := s.AddUser(rctest.UserSpec{Username: "alice", Password: "x"})
+	s.AddUser(rctest.UserSpec{Username: "bob", Password: "x"})
+	rid := s.AddRoom(rctest.RoomSpec{Type: "p", Name: "busy", Members: []string{"alice", "bob"}})
+	r := startRealtime(t, s, "alice", nil)
+	r.next(isConnected(false), "connected")
+	probe := s.PostMessage(rid, "bob", "probe")
+	s.DeleteMessage(probe)
+	r.next(func(ev Event) bool { d, ok := ev.(MessageDeletedEvent); return ok && d.MessageID == probe }, "the probe's deletion")
+	t0 := time.Now()
+	for i := range 20 {
+		s.PostMessage(rid, "bob", fmt.Sprint("busy ", i))
+	}
+	fetches := func() int {
+		n := 0
+		for _, q := range s.Requests() {
+			if q.UserID == aid && strings.Contains(q.Path, "chat.syncMessages") && !q.Time.Before(t0) {
+				n++
+			}
+		}
+		return n
+	}
+	// The grace fetch comes when the grace ends (followGrace after the subscription, which
+	// was before t0); count once it has come and the grace is surely over.
+	deadline := time.Now().Add(followGrace + 5*time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for fetches() == 0 || time.Since(t0) < followGrace+time.Second {
+		if time.Now().After(deadline) {
+			t.Fatal("no catch-up fetch after the grace")
+		}
+		<-tick.C
+	}
+	if n := fetches(); n > 1 {
+		t.Fatalf("%d chat.syncMessages for 20 messages in the grace, want 1", n)
+	}
 }

@@ -163,6 +163,8 @@ type Manager struct {
 
 	connected                                                                    atomic.Int64
 	reconnects, resyncs, resyncsDone, pushes, pushErrors, tokenMints, authLosses atomic.Uint64
+	pushFailLogged                                                               atomic.Int64  // unix ns of the last "push failed" line
+	pushFailQuiet                                                                atomic.Uint64 // failed pushes not logged since
 }
 
 // NewManager validates o and starts the manager's token janitor. Shutdown stops it.

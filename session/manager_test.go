@@ -1,10 +1,14 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -531,5 +535,35 @@ func TestTokenRotationLogsOutOnlyWhatNobodyUses(t *testing.T) {
 	// minted, are alive at once.
 	if limit := int((ttl+grace)/ttl) + 3; maxTokens > limit {
 		t.Fatalf("%d login tokens alive at once after %d calls, want at most %d: replaced tokens leak", maxTokens, calls, limit)
+	}
+}
+
+type failingPusher struct{ recorder }
+
+func (*failingPusher) SendToUser(context.Context, string, string, any) error {
+	return errors.New("publish queue full")
+}
+
+// TestPushFailuresLogAtMostOncePerSecond: when every push fails (an overloaded backplane
+// drops them), the manager does not write a log line for each.
+func TestPushFailuresLogAtMostOncePerSecond(t *testing.T) {
+	var buf bytes.Buffer
+	c, err := rocketchat.NewClient(rocketchat.ClientOptions{BaseURL: "http://127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewManager(Options{Client: c, Strategy: StrategyDefaultPassword, DefaultPassword: "x", Pusher: &failingPusher{}, Logger: slog.New(slog.NewTextHandler(&buf, nil)), RealtimeURL: "ws://127.0.0.1:1/websocket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Shutdown(context.Background()) })
+	for range 1000 {
+		m.send(context.Background(), "u1", Push{Target: TargetMessage, Arg: json.RawMessage(`{}`)})
+	}
+	if n := strings.Count(buf.String(), "push failed"); n != 1 {
+		t.Fatalf("%d log lines for 1000 failed pushes within a second, want 1", n)
+	}
+	if got := m.pushErrors.Load(); got != 1000 {
+		t.Fatalf("pushErrors = %d, want 1000", got)
 	}
 }

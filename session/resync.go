@@ -143,6 +143,13 @@ func (h *heldEvents) begin() {
 	h.mu.Unlock()
 }
 
+// active reports whether a hold is on that has not expired.
+func (h *heldEvents) active() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.running > 0 && !h.released
+}
+
 // hold keeps ev if a resync runs and there is room; false means push it now.
 func (h *heldEvents) hold(ev rocketchat.Event) bool {
 	h.mu.Lock()

@@ -81,13 +81,20 @@ func (t *translator) translate(ev rocketchat.Event) (p Push, ok bool) {
 		if e.Action == "removed" {
 			return Push{}, false
 		}
-		var room struct {
-			LastMessage json.RawMessage `json:"lastMessage"`
+		lm := e.LastMessage
+		if lm == nil { // an event not made by the decoder
+			var room struct {
+				LastMessage json.RawMessage `json:"lastMessage"`
+			}
+			if json.Unmarshal(e.Raw, &room) != nil {
+				return Push{}, false
+			}
+			lm = room.LastMessage
 		}
-		if json.Unmarshal(e.Raw, &room) != nil || !isObject(room.LastMessage) {
+		if !isObject(lm) {
 			return Push{}, false
 		}
-		return t.rawMessage(room.LastMessage)
+		return t.rawMessage(lm)
 	case rocketchat.SubscriptionEvent:
 		return subscriptionPush(e.Action, e.Raw), true
 	case rocketchat.NotificationEvent:

@@ -7,8 +7,11 @@
 // delivery, drops, reorders, latency), storm (everyone connects at once; time until every
 // user's upstream is subscribed), reconnect (every browser connection drops and comes back
 // while events flow; reconnect time against the initial connect time, events delivered;
-// -stateful resumes the same connections) and upstream (every upstream connection of the
-// gateway drops while events flow; time until all are subscribed again, events delivered).
+// -stateful resumes the same connections), upstream (every upstream connection of the
+// gateway drops while events flow; time until all are subscribed again, events delivered)
+// and room (fanout where every event is a message in one channel whose members are all the
+// users: fakerc sends it to every member's upstream; Rocket.Chat-side frames and bytes per
+// message are reported).
 package main
 
 import (
@@ -36,12 +39,13 @@ type config struct {
 	users, conns, concurrency, rate, pid                  int
 	dur, settle                                           time.Duration
 	stateful                                              bool
+	quiet                                                 float64
 }
 
 func main() {
 	var c config
 	flag.StringVar(&c.mode, "mode", "signalr", "signalr | raw | ddp")
-	flag.StringVar(&c.scenario, "scenario", "fanout", "idle | fanout | storm | reconnect | upstream")
+	flag.StringVar(&c.scenario, "scenario", "fanout", "idle | fanout | storm | reconnect | upstream | room")
 	flag.StringVar(&c.target, "target", "http://127.0.0.1:8080", "server base URL (fakerc's for ddp)")
 	flag.StringVar(&c.fakerc, "fakerc", "http://127.0.0.1:3100", "fakerc control URL")
 	flag.StringVar(&c.secret, "secret", "bench-secret", "HS256 secret of the gateway's product JWTs")
@@ -55,6 +59,7 @@ func main() {
 	flag.DurationVar(&c.dur, "dur", 10*time.Second, "event duration (fanout)")
 	flag.DurationVar(&c.settle, "settle", 3*time.Second, "settle time before measuring")
 	flag.BoolVar(&c.stateful, "stateful", false, "signalr: negotiate stateful reconnect (protocol v2); a reconnect resumes the same connection")
+	flag.Float64Var(&c.quiet, "quiet", 0, "fanout/room: after settling, also wait (at most 60 s) until the server uses less than this share of a core over a second: the work a mass login leaves behind (first resyncs, room subscriptions) is done")
 	flag.Parse()
 	out, err := run(context.Background(), c)
 	if err != nil {
@@ -85,7 +90,12 @@ type result struct {
 	CPUusPerDel    float64 `json:"cpu_us_per_delivery,omitempty"`
 	ReconnectS     float64 `json:"reconnect_s,omitempty"`
 	ReconnectRatio float64 `json:"reconnect_ratio,omitempty"`
+	QuietS         float64 `json:"quiet_s,omitempty"` // from ready until the server was quiet (-quiet)
 	Errors         int64   `json:"errors"`
+	// room: messages posted, and what fakerc (Rocket.Chat) sent for them to all members.
+	RoomMessages uint64  `json:"room_messages,omitempty"`
+	RCFramesPer  float64 `json:"rc_frames_per_message,omitempty"`
+	RCBytesPer   float64 `json:"rc_bytes_per_message,omitempty"`
 }
 
 type client struct {
@@ -195,17 +205,34 @@ func run(ctx context.Context, c config) (result, error) {
 	case "idle":
 		wait(ctx, c.settle)
 		res.RSSKiB = rssKiB(c.pid)
-	case "fanout":
+	case "fanout", "room":
 		wait(ctx, c.settle)
+		if c.quiet > 0 {
+			waitQuiet(ctx, c.pid, c.quiet, 60*time.Second)
+			res.QuietS = time.Since(start).Seconds() - res.ReadyS
+		}
+		res.RSSKiB = rssKiB(c.pid) // settled, before any event
 		cl.keep.Store(true)
 		cpu0, self0 := cpuSeconds(c.pid), cpuSeconds(os.Getpid())
-		if err := get(ctx, fmt.Sprintf("%s/start?rate=%d&dur=%s&users=%d", c.fakerc, c.rate, c.dur, c.users)); err != nil {
+		room := ""
+		if c.scenario == "room" {
+			room = "&room=1"
+		}
+		if err := get(ctx, fmt.Sprintf("%s/start?rate=%d&dur=%s&users=%d%s", c.fakerc, c.rate, c.dur, c.users, room)); err != nil {
 			return res, err
 		}
 		wait(ctx, c.dur)
 		res.Expected = cl.drain(ctx, c)
 		res.ServerCPUS = cpuSeconds(c.pid) - cpu0
 		res.LoadgenCPUS = cpuSeconds(os.Getpid()) - self0
+		if c.scenario == "room" {
+			st := stats(c.fakerc)
+			res.RoomMessages = st.Emitted
+			if st.Emitted > 0 {
+				res.RCFramesPer = float64(st.RoomFrames) / float64(st.Emitted)
+				res.RCBytesPer = float64(st.RoomBytes) / float64(st.Emitted)
+			}
+		}
 	default:
 		return res, fmt.Errorf("unknown scenario %q", c.scenario)
 	}
@@ -532,6 +559,20 @@ func (cl *client) pinger(ctx context.Context) {
 	}
 }
 
+// waitQuiet waits until pid used less than share of a core over the last second, or limit.
+func waitQuiet(ctx context.Context, pid int, share float64, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	prev := cpuSeconds(pid)
+	for ctx.Err() == nil && time.Now().Before(deadline) {
+		wait(ctx, time.Second)
+		cur := cpuSeconds(pid)
+		if cur-prev < share {
+			return
+		}
+		prev = cur
+	}
+}
+
 func waitSubscribed(ctx context.Context, fakerc string, users int, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
@@ -559,7 +600,11 @@ func waitSubscribed(ctx context.Context, fakerc string, users int, limit time.Du
 // the deliveries expected.
 func (cl *client) drain(ctx context.Context, c config) uint64 {
 	wait(ctx, 100*time.Millisecond) // fakerc's generator ends at -dur, on its own clock
-	expected := emitted(c.fakerc) * uint64(c.conns)
+	st := stats(c.fakerc)
+	expected := st.Emitted * uint64(c.conns)
+	if c.scenario == "room" {
+		expected *= uint64(st.RoomMembers) // every message is due on every member's connections
+	}
 	deadline := time.Now().Add(15 * time.Second)
 	last, idleSince := cl.events.Load(), time.Now()
 	for ctx.Err() == nil && time.Now().Before(deadline) && time.Since(idleSince) < 2*time.Second {
@@ -573,18 +618,23 @@ func (cl *client) drain(ctx context.Context, c config) uint64 {
 	return expected
 }
 
-// emitted is how many events fakerc generated (each is due on every connection of its user).
-func emitted(fakerc string) uint64 {
-	var st struct {
-		Emitted uint64 `json:"emitted"`
-	}
+// fakercStats is fakerc's /stats.
+type fakercStats struct {
+	Emitted     uint64 `json:"emitted"` // events generated (each due on every connection of its user, or of every room member)
+	RoomMembers int    `json:"room_members"`
+	RoomFrames  uint64 `json:"room_frames"`
+	RoomBytes   uint64 `json:"room_bytes"`
+}
+
+func stats(fakerc string) fakercStats {
+	var st fakercStats
 	resp, err := http.Get(fakerc + "/stats")
 	if err != nil {
-		return 0
+		return st
 	}
 	defer resp.Body.Close()
 	_ = json.NewDecoder(resp.Body).Decode(&st)
-	return st.Emitted
+	return st
 }
 
 func get(ctx context.Context, url string) error {

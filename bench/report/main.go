@@ -31,6 +31,11 @@ type line struct {
 	ReconnectS     float64 `json:"reconnect_s"`
 	ReconnectRatio float64 `json:"reconnect_ratio"`
 	Errors         int64   `json:"errors"`
+	ServerCPUS     float64 `json:"server_cpu_s"`
+	QuietS         float64 `json:"quiet_s"`
+	RoomMessages   uint64  `json:"room_messages"`
+	RCFramesPer    float64 `json:"rc_frames_per_message"`
+	RCBytesPer     float64 `json:"rc_bytes_per_message"`
 }
 
 func main() {
@@ -44,6 +49,7 @@ func main() {
 	defer f.Close()
 	by := map[string]line{}
 	reps := map[string]bool{}
+	sizes := map[int]bool{} // W7 room sizes
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
@@ -54,6 +60,9 @@ func main() {
 		by[l.Label] = l
 		if p := strings.Split(l.Label, "/"); len(p) >= 3 {
 			reps[p[2]] = true
+			if p[0] == "W7" && len(p) == 4 {
+				sizes[l.Users] = true
+			}
 		}
 	}
 	var rs []string
@@ -61,7 +70,12 @@ func main() {
 		rs = append(rs, r)
 	}
 	slices.Sort(rs)
-	fmt.Print(table(by, rs))
+	var ns []int
+	for n := range sizes {
+		ns = append(ns, n)
+	}
+	slices.Sort(ns)
+	fmt.Print(table(by, rs, ns))
 }
 
 type row struct {
@@ -70,7 +84,7 @@ type row struct {
 	note               func() string
 }
 
-func table(by map[string]line, reps []string) string {
+func table(by map[string]line, reps []string, roomSizes []int) string {
 	get := func(label string) (line, bool) { l, ok := by[label]; return l, ok }
 	ratio := func(w, a, b string, f func(line) float64) func(string) (float64, bool) {
 		return func(rep string) (float64, bool) {
@@ -123,13 +137,7 @@ func table(by map[string]line, reps []string) string {
 		}
 	}
 	cpu := func(l line) float64 { return l.CPUusPerDel }
-	// lost: events emitted for a connection's user that the connection never received.
-	lost := func(l line) uint64 {
-		if l.Deliveries >= l.Expected {
-			return 0
-		}
-		return l.Expected - l.Deliveries
-	}
+	lost := lostOf
 	rows := []row{
 		{"W1 idle memory per browser connection (slope), gateway ÷ floor", "×", "≤ 2.5", w1, func() string {
 			g, _ := slope("gateway")(reps[0])
@@ -161,6 +169,46 @@ func table(by map[string]line, reps []string) string {
 			return "lost via Redis " + sum("W6", "gateway-redis", lost)() + ", in-process " + sum("W6", "gateway", lost)()
 		}},
 	}
+	for _, n := range roomSizes {
+		size := fmt.Sprint(n)
+		w7 := func(rep string) (line, bool) { return get("W7/gateway/" + rep + "/" + size) }
+		rows = append(rows, row{fmt.Sprintf("W7 big room, %d members × 2 tabs: CPU per delivered push, gateway ÷ its W2", n), "×", "≤ 1.5", func(rep string) (float64, bool) {
+			l, ok1 := w7(rep)
+			w2, ok2 := get("W2/gateway/" + rep)
+			if !ok1 || !ok2 || w2.CPUusPerDel == 0 || l.CPUusPerDel == 0 {
+				return 0, false
+			}
+			return l.CPUusPerDel / w2.CPUusPerDel, true
+		}, func() string {
+			var lost, reorders, gaps uint64
+			for _, r := range reps {
+				if l, ok := w7(r); ok {
+					lost, reorders, gaps = lost+lostOf(l), reorders+l.Reorders, gaps+l.Gaps
+				}
+			}
+			l, _ := w7(reps[0])
+			perMember := 0.0
+			if l.RoomMessages > 0 {
+				perMember = l.ServerCPUS * 1e6 / float64(l.RoomMessages) / float64(n)
+			}
+			return fmt.Sprintf("lost %d, reorders %d, gaps %d; rep 1: %.2f µs/push, Rocket.Chat sends %.0f frames and %.0f KiB per message, gateway %.1f µs CPU per member per message, p50 %.1f / p99 %.1f ms (loadgen %.1f s CPU on the core it shares with fakerc)",
+				lost, reorders, gaps, l.CPUusPerDel, l.RCFramesPer, l.RCBytesPer/1024, perMember, l.P50us/1000, l.P99us/1000, l.LoadgenCPUS)
+		}})
+	}
+	rows = append(rows, row{"W8 full node: p99 latency", "ms", "< 50, 0 lost", func(rep string) (float64, bool) {
+		l, ok := get("W8/gateway/" + rep)
+		return l.P99us / 1000, ok && l.Deliveries > 0
+	}, func() string {
+		l, _ := get("W8/gateway/" + reps[0])
+		if l.Users == 0 {
+			return ""
+		}
+		f, _ := get("W8/floor/" + reps[0])
+		return fmt.Sprintf("lost %s of %s, reorders %s; rep 1: %d users × %d tabs, all subscribed after %.1f s, quiet %.1f s later; %.1f KiB RSS per user (%.0f MiB), %.2f µs CPU per delivery, p50 %.1f ms; floor: %.1f KiB per user, %.2f µs per delivery, p50 %.1f / p99 %.1f ms",
+			sum("W8", "gateway", lost)(), sum("W8", "gateway", func(l line) uint64 { return l.Expected })(), sum("W8", "gateway", func(l line) uint64 { return l.Reorders })(),
+			l.Users, l.Conns, l.ReadyS, l.QuietS, float64(l.RSSKiB)/float64(l.Users), float64(l.RSSKiB)/1024, l.CPUusPerDel, l.P50us/1000,
+			float64(f.RSSKiB)/float64(max(f.Users, 1)), f.CPUusPerDel, f.P50us/1000, f.P99us/1000)
+	}})
 	var b strings.Builder
 	b.WriteString("| workload | median | min | max | target | notes |\n|---|---|---|---|---|---|\n")
 	for _, r := range rows {
@@ -192,4 +240,12 @@ func table(by map[string]line, reps []string) string {
 		fmt.Fprintf(&b, "| %s | %d×%d | %.2f | %d/%d | %d | %d | %.0f | %.0f | %.2f | %d | %.2f |\n", k, l.Users, l.Conns, l.CPUusPerDel, l.Deliveries, l.Expected, l.Gaps, l.Reorders, l.P50us, l.P99us, l.ReadyS, l.RSSKiB, l.LoadgenCPUS)
 	}
 	return b.String()
+}
+
+// lostOf: events emitted for a connection's user that the connection never received.
+func lostOf(l line) uint64 {
+	if l.Deliveries >= l.Expected {
+		return 0
+	}
+	return l.Expected - l.Deliveries
 }

@@ -1,6 +1,7 @@
 package ddp
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -570,5 +571,91 @@ func TestSubscribeEachKeepsTheLiveOnes(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("no frame after SubscribeEach")
+	}
+}
+
+// decodeSlow is decodeFrame without the data fast path.
+func decodeSlow(b []byte) (*frame, error) {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || b[0] != '{' {
+		return nil, errNotObject
+	}
+	var f frame
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, err
+	}
+	return &f, nil
+}
+
+// checkDecodeData: whenever the fast path takes a frame, json.Unmarshal decodes it the same.
+func checkDecodeData(t *testing.T, b []byte) bool {
+	t.Helper()
+	fast, ok := decodeData(bytes.TrimSpace(b))
+	if !ok {
+		return false
+	}
+	slow, err := decodeSlow(b)
+	if err != nil {
+		t.Fatalf("%q: fast path took a frame json.Unmarshal refuses: %v", b, err)
+	}
+	if fast.Msg != slow.Msg || fast.Collection != slow.Collection || fast.ID != slow.ID ||
+		!bytes.Equal(fast.Fields, slow.Fields) || (fast.Fields == nil) != (slow.Fields == nil) || slow.Cleared != nil {
+		t.Fatalf("%q: fast %+v, json.Unmarshal %+v", b, *fast, *slow)
+	}
+	return true
+}
+
+func TestDecodeDataAgreesWithUnmarshal(t *testing.T) {
+	taken := []string{
+		`{"msg":"changed","collection":"stream-room-messages","id":"id","fields":{"eventName":"__my_messages__","args":[{"_id":"m","msg":"a \"quoted\" } ] text"}]}}`,
+		` {"msg" : "added" , "collection":"users", "id":"u1", "fields": {"username":"x"} , "extra":[1,{"a":"}"}],"n":-1.5e3,"t":true} `,
+		`{"fields":null,"msg":"removed","collection":"c","id":"1"}`,
+		`{"msg":"changed","collection":"c","id":"1","fields":{"a":[]},"msg":"added"}`,
+	}
+	for _, f := range taken {
+		if !checkDecodeData(t, []byte(f)) {
+			t.Errorf("fast path did not take %s", f)
+		}
+	}
+	for _, f := range []string{
+		`{"msg":"result","id":"1","result":{}}`,
+		`{"msg":"changed","collection":"c","id":"1","cleared":["a"]}`,
+		`{"msg":"chang\u0065d","collection":"c","id":"1"}`,
+		`{"msg":"changed","MSG":"added","id":"1"}`,
+		`{"msg":"changed","collection":"c","id":"1","fields":{"a":1}`,
+		`{"msg":"changed","collection":5}`,
+		`{}`,
+	} {
+		if checkDecodeData(t, []byte(f)) {
+			t.Errorf("fast path took %s", f)
+		}
+	}
+}
+
+func FuzzDecodeData(f *testing.F) {
+	f.Add([]byte(`{"msg":"changed","collection":"stream-notify-user","id":"id","fields":{"eventName":"u/rooms-changed","args":["updated",{"_id":"r"}]}}`))
+	f.Add([]byte(`{"msg":"added","collection":"c","id":"1","fields":null,"x":[1,"]",{"y":null}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) { checkDecodeData(t, b) })
+}
+
+var benchDataFrame = []byte(`{"msg":"changed","collection":"stream-room-messages","id":"id","fields":{"eventName":"__my_messages__","args":[{"_id":"jC9chsFddTvsbFQG7","rid":"GENERAL","msg":"hello @bob","ts":{"$date":1720619308262},"u":{"_id":"fZ3bvXC72pobjFPLJ","username":"alice","name":"Alice"},"_updatedAt":{"$date":1720619308296},"mentions":[{"_id":"WbYJfC5kTArcECGkp","username":"bob","name":"Bob","type":"user"}],"channels":[],"urls":[],"md":[{"type":"PARAGRAPH","value":[{"type":"PLAIN_TEXT","value":"hello "},{"type":"MENTION_USER","value":{"type":"PLAIN_TEXT","value":"bob"}}]}]},{"roomParticipant":true,"roomType":"c","roomName":"general"}]}}`)
+
+// BenchmarkDecodeFrame decodes a stream message frame; BenchmarkDecodeFrameUnmarshal is the
+// same with json.Unmarshal alone (the path before decodeData).
+func BenchmarkDecodeFrame(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if f, err := decodeFrame(benchDataFrame); err != nil || f.Msg != "changed" {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodeFrameUnmarshal(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if f, err := decodeSlow(benchDataFrame); err != nil || f.Msg != "changed" {
+			b.Fatal(err)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // frame is one decoded DDP message. Only the fields a client reads are kept; payloads stay raw.
@@ -35,11 +36,156 @@ func decodeFrame(b []byte) (*frame, error) {
 	if len(b) == 0 || b[0] != '{' {
 		return nil, errNotObject
 	}
+	if f, ok := decodeData(b); ok {
+		return f, nil
+	}
 	var f frame
 	if err := json.Unmarshal(b, &f); err != nil {
 		return nil, err
 	}
 	return &f, nil
+}
+
+// decodeData is decodeFrame for the frames a busy upstream is made of: an added, changed or
+// removed message whose keys and msg, collection and id values are plain strings (no escape
+// sequences) and which has no cleared list. It checks the frame is valid JSON, then reads its
+// top level in one scan and leaves fields in place (b is the frame's own buffer), where
+// json.Unmarshal would validate, decode and copy fields. ok is false for anything else, which
+// decodeFrame then decodes as before: the result is the same either way (FuzzDecodeData).
+func decodeData(b []byte) (f *frame, ok bool) {
+	if !json.Valid(b) {
+		return nil, false
+	}
+	f = &frame{}
+	i := skipWS(b, 1)
+	if i < len(b) && b[i] == '}' {
+		return nil, false
+	}
+	for i < len(b) {
+		key, j, ok := plainString(b, i)
+		if !ok {
+			return nil, false
+		}
+		i = skipWS(b, j)
+		if i >= len(b) || b[i] != ':' {
+			return nil, false
+		}
+		i = skipWS(b, i+1)
+		switch key {
+		case "msg", "collection", "id":
+			v, j, ok := plainString(b, i)
+			if !ok {
+				return nil, false
+			}
+			switch key {
+			case "msg":
+				f.Msg = v
+			case "collection":
+				f.Collection = v
+			default:
+				f.ID = v
+			}
+			i = j
+		case "fields":
+			j := skipValue(b, i)
+			if j < 0 {
+				return nil, false
+			}
+			f.Fields = json.RawMessage(b[i:j]) // null too, as json.Unmarshal keeps it
+			i = j
+		default:
+			for _, k := range frameKeys {
+				if strings.EqualFold(key, k) {
+					// A key of another kind of frame, one this path does not read, or a known
+					// key in other case (json.Unmarshal matches keys case-insensitively).
+					return nil, false
+				}
+			}
+			if i = skipValue(b, i); i < 0 {
+				return nil, false
+			}
+		}
+		i = skipWS(b, i)
+		if i < len(b) && b[i] == ',' {
+			i = skipWS(b, i+1)
+			continue
+		}
+		break
+	}
+	switch f.Msg {
+	case "added", "changed", "removed":
+		return f, true
+	}
+	return nil, false
+}
+
+// frameKeys are frame's JSON keys.
+var frameKeys = []string{"msg", "id", "server_id", "session", "version", "result", "error", "methods", "subs", "reason", "collection", "fields", "cleared"}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// plainString reads the string at b[i] when it is printable ASCII without escape sequences
+// (json.Unmarshal would decode it byte for byte); j is the index after its closing quote.
+func plainString(b []byte, i int) (s string, j int, ok bool) {
+	if i >= len(b) || b[i] != '"' {
+		return "", 0, false
+	}
+	for j = i + 1; j < len(b); j++ {
+		switch c := b[j]; {
+		case c == '"':
+			return string(b[i+1 : j]), j + 1, true
+		case c == '\\' || c < 0x20 || c >= 0x80:
+			return "", 0, false
+		}
+	}
+	return "", 0, false
+}
+
+// skipValue returns the index after the JSON value starting at b[i], which b (valid JSON)
+// holds whole; -1 if there is none.
+func skipValue(b []byte, i int) int {
+	depth := 0
+	for ; i < len(b); i++ {
+		switch c := b[i]; c {
+		case '"':
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+			if depth == 0 {
+				return i + 1
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return i // the end of the enclosing object: an empty value is not JSON
+			}
+			if depth--; depth == 0 {
+				return i + 1
+			}
+		case ',', ':':
+			if depth == 0 {
+				return i
+			}
+		default:
+			if depth == 0 && c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+				// a literal or number: runs to the next delimiter
+				j := i
+				for j < len(b) && !bytes.ContainsRune([]byte(",}] \t\n\r"), rune(b[j])) {
+					j++
+				}
+				return j
+			}
+		}
+	}
+	return -1
 }
 
 // Error is a Meteor error object as sent in result.error and nosub.error. Code is the "error"
