@@ -98,6 +98,12 @@ func (m *Manager) Watch(userID, tab string, rooms []string) error {
 	if rt := m.realtime(userID); rt != nil {
 		rt.Watch(m.watch.rooms(userID, now))
 	}
+	m.mu.Lock()
+	ul := m.loops[userID]
+	m.mu.Unlock()
+	if ul != nil {
+		ul.signal(sigWatch) // the direct rooms' partners (presence.go)
+	}
 	return nil
 }
 

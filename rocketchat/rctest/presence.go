@@ -204,3 +204,35 @@ func (c *call) usersSetStatus() reply {
 	})
 	return ok(map[string]any{})
 }
+
+// Connect logs username in on a connection of its own that the test holds (another client of
+// that user, as far as presence goes: no frames reach it) and returns the call that closes it.
+// The first connection makes the user online, closing the last one offline. A token removal
+// does not close it (it holds no token); DropConnections and Close do.
+func (s *Server) Connect(username string) (disconnect func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.mustUser(username)
+	c := newConn(s)
+	c.connected = true
+	s.presenceChangeLocked([]string{u.id}, func() {
+		c.uid = u.id
+		s.conns[c] = struct{}{}
+	})
+	if s.closed {
+		c.close()
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		<-c.done
+		s.mu.Lock()
+		s.removeConn(c)
+		s.mu.Unlock()
+	}()
+	return func() {
+		s.mu.Lock()
+		c.close()
+		s.mu.Unlock()
+	}
+}
