@@ -15,8 +15,10 @@ import (
 // have open (Watch, typing.go): a room's partner comes from rooms.info (a direct room's uids
 // and usernames), looked up once per room and upstream period. The upstream follows them
 // (rocketchat.Realtime.WatchUsers, one stream-user-presence subscription), and each partner
-// newly followed gets its current status pushed once from users.presence, as does every
-// partner again after the upstream reconnects (changes during the gap were not seen). Group
+// newly followed gets its current status pushed once from users.presence. Every partner's is
+// pushed again when a tab reports other rooms than before (a new tab, or one that opened a
+// room: it does not know the statuses other tabs were sent) and after the upstream
+// reconnects (changes during the gap were not seen). Group
 // direct rooms (more than two people) and other room types have no partner.
 
 // presencePartner is one followed user.

@@ -30,7 +30,7 @@ func (r *recorder) presences() []presenceArg {
 }
 
 // TestPresenceOfOpenDirectRooms: opening a direct room pushes its partner's current status
-// once (users.presence) and then each change (stream-user-presence); a group room's members
+// once (users.presence), again for another tab opening it, and then each change (stream-user-presence); a group room's members
 // are not followed; a room no longer open stops its partner's pushes.
 func TestPresenceOfOpenDirectRooms(t *testing.T) {
 	f := newFixture(t, nil)
@@ -84,6 +84,25 @@ func TestPresenceOfOpenDirectRooms(t *testing.T) {
 		ps := f.rec.presences()
 		return ps[len(ps)-1] == presenceArg{bobID, "bob", "busy"}
 	})
+
+	// A second tab opening the same room is sent the current status again (it cannot know
+	// what the first tab was sent); a refresh of the same rooms sends nothing.
+	busy := func() int {
+		n := 0
+		for _, p := range f.rec.presences() {
+			if p == (presenceArg{bobID, "bob", "busy"}) {
+				n++
+			}
+		}
+		return n
+	}
+	if err := f.m.Watch(alice.ID, "tab2", []string{dm}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, f.rec, "bob's status for the second tab", func() bool { return busy() == 2 })
+	if err := f.m.Watch(alice.ID, "tab2", nil); err != nil {
+		t.Fatal(err)
+	}
 
 	// The tab shows carol's room instead: carol's status is pushed; bob's changes stop.
 	if err := f.m.Watch(alice.ID, "tab1", []string{dmCarol}); err != nil {

@@ -484,7 +484,7 @@ func (u *upstream) run(rt *rocketchat.Realtime, exp time.Time) (endReason, error
 				return finish(endToken, nil)
 			}
 			if f&sigWatch != 0 {
-				poke(u.pres.wake)
+				poke(u.pres.refresh)
 			}
 			idle = u.idleCheck(linger, idle)
 		case <-check.C:
