@@ -672,8 +672,9 @@ async function typing(users) {
 }
 
 // Presence: alice opens her DM with bob; the header and the room list show bob's status dot
-// with its name for screen readers. Bob signs in in another browser → online; his tab closes
-// → offline once the gateway's linger (5 s in the demo) ends his upstream. Both languages.
+// with its name for screen readers. Bob signs in in another browser → online; he sets away
+// (POST /api/demo/status) → away, then online again; his tab closes → offline once the
+// gateway's linger (5 s in the demo) ends his upstream. Both languages.
 async function presence(users) {
   const [alice, bob] = users
   const bobRC = bob.rcUsername || bob.username
@@ -701,6 +702,16 @@ async function presence(users) {
   await waitStatus(a.p, 'online')
   assert.equal(await headerDot(a.p).getAttribute('aria-label'), 'Online')
   await axeCheck(a.p, 'DM with a presence dot')
+  // bob sets himself away (the demo's stand-in for Rocket.Chat's users.setStatus), then back.
+  const setStatus = async (status) => {
+    const res = await fetch(base + '/api/demo/status', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username: bob.username, status }) })
+    assert.equal(res.status, 204, `demo status ${status}`)
+  }
+  await setStatus('away')
+  await waitStatus(a.p, 'away')
+  assert.equal(await headerDot(a.p).getAttribute('aria-label'), 'Away')
+  await setStatus('online')
+  await waitStatus(a.p, 'online')
   const z = await page('presence-zh', { locale: 'zh-CN' })
   await signIn(z.p, alice.username)
   await z.p.getByTestId(`room-${bobRC}`).click()
@@ -713,7 +724,7 @@ async function presence(users) {
   assert.equal(await headerDot(z.p).getAttribute('aria-label'), '离线')
   await a.ctx.close()
   await z.ctx.close()
-  step('presence: bob\'s dot in alice\'s DM header and room list follows him signing in (online) and leaving (offline), labelled in en and zh-CN')
+  step('presence: bob\'s dot in alice\'s DM header and room list follows him signing in (online), setting away and back, and leaving (offline), labelled in en and zh-CN')
 }
 
 async function main() {
