@@ -12,7 +12,7 @@ import (
 
 // Event is one thing a user's realtime upstream reports. The set is closed: MessageEvent,
 // SubscriptionEvent, SubscriptionListEvent, RoomEvent, NotificationEvent, MessageDeletedEvent,
-// ForcedLogoutEvent, UserActivityEvent, PresenceEvent, StateEvent. Raw payloads are Rocket.Chat's objects as received (EJSON dates untouched).
+// ForcedLogoutEvent, UserActivityEvent, PresenceEvent, PresenceFollowedEvent, StateEvent. Raw payloads are Rocket.Chat's objects as received (EJSON dates untouched).
 type Event interface{ isEvent() }
 
 // MessageEvent is a new or changed message (edits, reactions, thread counters and t:"rm"

@@ -40,6 +40,15 @@ type PresenceEvent struct {
 
 func (PresenceEvent) isEvent() {}
 
+// PresenceFollowedEvent: the upstream now follows the status of UserIDs (their subscription is
+// live on this connection; again for all of them after a reconnect). A status read from now on
+// misses no change: the caller reads the current status here, not when it calls WatchUsers.
+type PresenceFollowedEvent struct {
+	UserIDs []string
+}
+
+func (PresenceFollowedEvent) isEvent() {}
+
 const streamUserPresence = "stream-user-presence"
 
 // statusNames maps Rocket.Chat's presence codes to status names; anything else is offline
@@ -71,7 +80,7 @@ func decodePresence(uid string, args []json.RawMessage) (Event, error) {
 
 // WatchUsers sets the user ids whose status the upstream follows (replacing the previous
 // set). It returns at once; the subscription follows within the budget, and again after a
-// reconnect.
+// reconnect, each time announced by a PresenceFollowedEvent for the ids it added.
 func (r *Realtime) WatchUsers(uids []string) {
 	r.roomMu.Lock()
 	r.watchUsers = slices.Clone(uids)
@@ -145,6 +154,9 @@ func (f *follower) syncPresence(ctx context.Context, now time.Time) {
 		return // timed out or connection lost: retried
 	}
 	f.pres.have = want
+	if len(added) > 0 {
+		f.r.send(PresenceFollowedEvent{UserIDs: added})
+	}
 }
 
 // presencePending reports whether the followed users differ from WatchUsers.

@@ -19,8 +19,9 @@ func isPresence(username, status string) func(Event) bool {
 // TestRealtimePresenceOfWatchedUsers: the watched users' status arrives on one
 // stream-user-presence subscription taken from the paced budget ahead of the deletion
 // subscriptions (4 per hour here, ten rooms waiting: if deletions went first the presence
-// subscription would wait an hour); changing the watched users edits the list with one more
-// subscription, after which the user no longer watched is silent.
+// subscription would wait an hour), announced by PresenceFollowedEvent once live; changing the
+// watched users edits the list with one more subscription, after which the user no longer
+// watched is silent.
 func TestRealtimePresenceOfWatchedUsers(t *testing.T) {
 	s := newSim(t, rctest.Options{})
 	s.AddUser(rctest.UserSpec{Username: "alice", Password: "x", NoDefaultChannels: true})
@@ -33,30 +34,16 @@ func TestRealtimePresenceOfWatchedUsers(t *testing.T) {
 	alice := startRealtimeWith(t, s, "alice", short, func(rt *Realtime) { rt.WatchUsers([]string{bid}) })
 	alice.next(isConnected(false), "alice connected")
 
-	// The subscription may still be on its way: bob's status flips until one change arrives.
-	flip := []string{"away", "busy"}
-	deadline := time.Now().Add(10 * time.Second)
-	for i := 0; ; i++ {
-		s.SetStatus("bob", flip[i%2]) // bob has no connection: stays offline, no event …
-		if i == 0 {
-			bob := startRealtime(t, s, "bob", nil) // … until he connects: then the default status shows
-			bob.next(isConnected(false), "bob connected")
-		}
-		select {
-		case ev := <-alice.events:
-			if p, ok := ev.(PresenceEvent); ok {
-				if p.UserID != bid || p.Username != "bob" || (p.Status != "away" && p.Status != "busy") {
-					t.Fatalf("first presence event %+v", p)
-				}
-				goto watched
-			}
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no presence event for the watched user")
-		}
+	// Followed: announced once the subscription is live; from then on no change is missed.
+	if ev := alice.next(func(ev Event) bool { _, ok := ev.(PresenceFollowedEvent); return ok }, "presence followed").(PresenceFollowedEvent); len(ev.UserIDs) != 1 || ev.UserIDs[0] != bid {
+		t.Fatalf("followed %v, want [%s]", ev.UserIDs, bid)
 	}
-watched:
+	s.SetStatus("bob", "away") // bob has no connection: stays offline, no event …
+	bob := startRealtime(t, s, "bob", nil)
+	bob.next(isConnected(false), "bob connected") // … until he connects: then his default shows
+	if p := alice.next(func(ev Event) bool { _, ok := ev.(PresenceEvent); return ok }, "bob away").(PresenceEvent); p != (PresenceEvent{UserID: bid, Username: "bob", Status: "away"}) {
+		t.Fatalf("first presence event %+v, want bob away", p)
+	}
 	st, err := newTestClient(t, s, nil).UsersPresence(context.Background(), userCred(s, "alice"), []string{bid, cid})
 	if err != nil {
 		t.Fatal(err)
@@ -65,23 +52,18 @@ watched:
 		t.Fatalf("UsersPresence = %v, want bob %s and carol offline", st, s.Status("bob"))
 	}
 
-	// Watch carol instead of bob: one edit; after carol's first event bob is silent.
+	// Watch carol instead of bob: one edit, announced for carol only; then bob is silent.
 	alice.rt.WatchUsers([]string{cid})
-	for i := 0; ; i++ {
-		s.SetStatus("bob", flip[i%2])
-		s.SetStatus("carol", flip[i%2])
-		if i == 0 {
-			carol := startRealtime(t, s, "carol", nil)
-			carol.next(isConnected(false), "carol connected")
-		}
-		ev := alice.next(func(ev Event) bool { _, ok := ev.(PresenceEvent); return ok }, "presence after the edit")
-		if ev.(PresenceEvent).Username == "carol" {
-			break
-		}
+	if ev := alice.next(func(ev Event) bool { _, ok := ev.(PresenceFollowedEvent); return ok }, "carol followed").(PresenceFollowedEvent); len(ev.UserIDs) != 1 || ev.UserIDs[0] != cid {
+		t.Fatalf("followed %v, want [%s]", ev.UserIDs, cid)
 	}
-	s.SetStatus("bob", "online")
-	s.SetStatus("carol", "online")
-	if p := alice.next(func(ev Event) bool { _, ok := ev.(PresenceEvent); return ok }, "carol online").(PresenceEvent); p.Username != "carol" || p.Status != "online" {
-		t.Fatalf("after unwatching bob got %+v", p)
+	carol := startRealtime(t, s, "carol", nil)
+	carol.next(isConnected(false), "carol connected")
+	s.SetStatus("bob", "busy") // bob's change before carol's: it would come first if followed
+	s.SetStatus("carol", "busy")
+	for _, want := range []string{"online", "busy"} { // carol connecting, then her default
+		if p := alice.next(func(ev Event) bool { _, ok := ev.(PresenceEvent); return ok }, "carol").(PresenceEvent); p != (PresenceEvent{UserID: cid, Username: "carol", Status: want}) {
+			t.Fatalf("after unwatching bob got %+v, want carol %s", p, want)
+		}
 	}
 }

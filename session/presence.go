@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/rcgateway/rcgateway/rocketchat"
@@ -14,11 +15,11 @@ import (
 // The users followed are the partners of the 1:1 direct rooms among the rooms the user's tabs
 // have open (Watch, typing.go): a room's partner comes from rooms.info (a direct room's uids
 // and usernames), looked up once per room and upstream period. The upstream follows them
-// (rocketchat.Realtime.WatchUsers, one stream-user-presence subscription), and each partner
-// newly followed gets its current status pushed once from users.presence. Every partner's is
-// pushed again when a tab reports other rooms than before (a new tab, or one that opened a
-// room: it does not know the statuses other tabs were sent) and after the upstream
-// reconnects (changes during the gap were not seen). Group
+// (rocketchat.Realtime.WatchUsers, one stream-user-presence subscription); once that is live
+// (rocketchat.PresenceFollowedEvent, again after a reconnect) each partner's current status
+// is read from users.presence and pushed, so no change falls between the read and the
+// stream. Every followed partner's is pushed again when a tab reports other rooms than before
+// (a new tab, or one that opened a room: it does not know what other tabs were sent). Group
 // direct rooms (more than two people) and other room types have no partner.
 
 // presencePartner is one followed user.
@@ -28,11 +29,32 @@ type presencePartner struct{ id, username string }
 type presenceWork struct {
 	wake     chan struct{}              // capacity 1: the open rooms may have changed
 	refresh  chan struct{}              // capacity 1: push every followed status again
+	live     chan struct{}              // capacity 1: liveIDs has news
 	partners map[string]presencePartner // by rid; zero value: not a 1:1 direct room
+
+	mu      sync.Mutex
+	liveIDs []string // from PresenceFollowedEvent (emit), taken by presenceLoop
 }
 
-func newPresenceWork() presenceWork {
-	return presenceWork{wake: make(chan struct{}, 1), refresh: make(chan struct{}, 1), partners: map[string]presencePartner{}}
+func newPresenceWork() *presenceWork {
+	return &presenceWork{wake: make(chan struct{}, 1), refresh: make(chan struct{}, 1), live: make(chan struct{}, 1),
+		partners: map[string]presencePartner{}}
+}
+
+// followed records user ids whose subscription became live (emit's goroutine).
+func (w *presenceWork) followed(ids []string) {
+	w.mu.Lock()
+	w.liveIDs = append(w.liveIDs, ids...)
+	w.mu.Unlock()
+	poke(w.live)
+}
+
+func (w *presenceWork) takeLive() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ids := w.liveIDs
+	w.liveIDs = nil
+	return ids
 }
 
 func poke(c chan struct{}) {
@@ -46,49 +68,66 @@ func poke(c chan struct{}) {
 // u.bg (started by serve).
 func (u *upstream) presenceLoop() {
 	var rooms []string
-	var followed []presencePartner
+	var want []presencePartner
+	live := map[string]bool{} // ids whose subscription is live on the upstream
 	for {
-		refresh := false
+		var push []presencePartner
 		select {
 		case <-u.ctx.Done():
 			return
-		case <-u.pres.wake:
-		case <-u.pres.refresh:
-			refresh = true
-		}
-		now := u.m.watch.rooms(u.ul.id, time.Now())
-		if slices.Equal(now, rooms) && !refresh {
-			continue
-		}
-		rooms = now
-		var want []presencePartner
-		for _, rid := range rooms {
-			p, ok := u.pres.partners[rid]
-			if !ok {
-				p, ok = u.partnerOf(rid)
-				if !ok {
-					continue // lookup failed: tried again on the next wake
+		case <-u.pres.live:
+			for _, id := range u.pres.takeLive() {
+				live[id] = true
+				if i := slices.IndexFunc(want, func(p presencePartner) bool { return p.id == id }); i >= 0 {
+					push = append(push, want[i])
 				}
-				u.pres.partners[rid] = p
 			}
-			if p.id != "" && !slices.Contains(want, p) {
-				want = append(want, p)
+		case <-u.pres.refresh:
+			want = u.partners(&rooms, true)
+			for _, p := range want {
+				if live[p.id] { // the others are pushed when they become live
+					push = append(push, p)
+				}
+			}
+		case <-u.pres.wake:
+			want = u.partners(&rooms, false)
+		}
+		for id := range live {
+			if !slices.ContainsFunc(want, func(p presencePartner) bool { return p.id == id }) {
+				delete(live, id) // no longer followed: live again only after a new announcement
 			}
 		}
+		u.pushCurrent(push)
+	}
+}
+
+// partners recomputes the followed partners from the open rooms when they changed (or force)
+// and hands them to the upstream; rooms is the set they were last computed for.
+func (u *upstream) partners(rooms *[]string, force bool) []presencePartner {
+	now := u.m.watch.rooms(u.ul.id, time.Now())
+	var want []presencePartner
+	for _, rid := range now {
+		p, ok := u.pres.partners[rid]
+		if !ok {
+			p, ok = u.partnerOf(rid)
+			if !ok {
+				continue // lookup failed: tried again on the next wake
+			}
+			u.pres.partners[rid] = p
+		}
+		if p.id != "" && !slices.Contains(want, p) {
+			want = append(want, p)
+		}
+	}
+	if force || !slices.Equal(now, *rooms) {
 		ids := make([]string, len(want))
 		for i, p := range want {
 			ids[i] = p.id
 		}
 		u.rt.WatchUsers(ids)
-		var fresh []presencePartner
-		for _, p := range want {
-			if refresh || !slices.Contains(followed, p) {
-				fresh = append(fresh, p)
-			}
-		}
-		followed = want
-		u.pushCurrent(fresh)
 	}
+	*rooms = now
+	return want
 }
 
 // partnerOf is the other person of a 1:1 direct room (zero for any other room); ok is false

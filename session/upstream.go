@@ -336,7 +336,7 @@ type upstream struct {
 
 	rt      *rocketchat.Realtime
 	watched []string // the open rooms rt follows typing for (run's)
-	pres    presenceWork
+	pres    *presenceWork
 }
 
 // watermark says from where a resync must start so that nothing is lost, and moves only when
@@ -552,7 +552,6 @@ func (u *upstream) emit(ev rocketchat.Event) {
 			u.connected, u.everConnected = true, true
 			if se.Gap {
 				m.reconnects.Add(1)
-				poke(u.pres.refresh) // presence changes during the gap were not seen
 			}
 			u.mu.Lock()
 			gap := u.mark.gap
@@ -593,6 +592,9 @@ func (u *upstream) emit(ev rocketchat.Event) {
 	switch e := ev.(type) {
 	case rocketchat.UserActivityEvent, rocketchat.PresenceEvent:
 		m.push(u.ctx, ul, ev) // transient: never held back for a resync
+		return
+	case rocketchat.PresenceFollowedEvent:
+		u.pres.followed(e.UserIDs) // presence.go reads their current status
 		return
 	case rocketchat.ForcedLogoutEvent:
 		m.dropToken(u.ctx, ul.id, false)
