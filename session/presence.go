@@ -18,8 +18,9 @@ import (
 // (rocketchat.Realtime.WatchUsers, one stream-user-presence subscription); once that is live
 // (rocketchat.PresenceFollowedEvent, again after a reconnect) each partner's current status
 // is read from users.presence and pushed, so no change falls between the read and the
-// stream. Every followed partner's is pushed again when a tab reports other rooms than before
-// (a new tab, or one that opened a room: it does not know what other tabs were sent). Group
+// stream. Every followed partner's last status is pushed again (from memory: the stream keeps
+// it current) when a tab reports other rooms than before (a new tab, or one that opened a
+// room: it does not know what other tabs were sent). Group
 // direct rooms (more than two people) and other room types have no partner.
 
 // presencePartner is one followed user.
@@ -34,11 +35,26 @@ type presenceWork struct {
 
 	mu      sync.Mutex
 	liveIDs []string // from PresenceFollowedEvent (emit), taken by presenceLoop
+	// The last status pushed per user id, and a count of stream events per id: a
+	// users.presence answer is dropped when a stream event for that user came in meanwhile
+	// (it may be older). Pushes happen under mu, so they leave in the order they were decided.
+	known map[string]string
+	seq   map[string]uint64
 }
 
 func newPresenceWork() *presenceWork {
 	return &presenceWork{wake: make(chan struct{}, 1), refresh: make(chan struct{}, 1), live: make(chan struct{}, 1),
-		partners: map[string]presencePartner{}}
+		partners: map[string]presencePartner{}, known: map[string]string{}, seq: map[string]uint64{}}
+}
+
+// streamPresence pushes a status change from the stream (emit's goroutine).
+func (u *upstream) streamPresence(ev rocketchat.PresenceEvent) {
+	w := u.pres
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.seq[ev.UserID]++
+	w.known[ev.UserID] = ev.Status
+	u.m.push(u.ctx, u.ul, ev)
 }
 
 // followed records user ids whose subscription became live (emit's goroutine).
@@ -71,7 +87,7 @@ func (u *upstream) presenceLoop() {
 	var want []presencePartner
 	live := map[string]bool{} // ids whose subscription is live on the upstream
 	for {
-		var push []presencePartner
+		var push, pushKnown []presencePartner
 		select {
 		case <-u.ctx.Done():
 			return
@@ -86,7 +102,7 @@ func (u *upstream) presenceLoop() {
 			want = u.partners(&rooms, true)
 			for _, p := range want {
 				if live[p.id] { // the others are pushed when they become live
-					push = append(push, p)
+					pushKnown = append(pushKnown, p)
 				}
 			}
 		case <-u.pres.wake:
@@ -98,6 +114,7 @@ func (u *upstream) presenceLoop() {
 			}
 		}
 		u.pushCurrent(push)
+		u.pushKnown(pushKnown)
 	}
 }
 
@@ -168,15 +185,37 @@ func (u *upstream) partnerOf(rid string) (presencePartner, bool) {
 	return p, true
 }
 
-// pushCurrent pushes the current status of ps (users.presence).
+// pushKnown pushes the last status pushed for each of ps (their subscription is live, so it is
+// still current), reading users.presence only for those never pushed.
+func (u *upstream) pushKnown(ps []presencePartner) {
+	w := u.pres
+	var unknown []presencePartner
+	w.mu.Lock()
+	for _, p := range ps {
+		if st, ok := w.known[p.id]; ok {
+			u.m.push(u.ctx, u.ul, rocketchat.PresenceEvent{UserID: p.id, Username: p.username, Status: st})
+		} else {
+			unknown = append(unknown, p)
+		}
+	}
+	w.mu.Unlock()
+	u.pushCurrent(unknown)
+}
+
+// pushCurrent reads the current status of ps (users.presence) and pushes it, except for a user
+// whose stream event arrived during the read.
 func (u *upstream) pushCurrent(ps []presencePartner) {
 	if len(ps) == 0 {
 		return
 	}
+	w := u.pres
 	ids := make([]string, len(ps))
+	before := make([]uint64, len(ps))
+	w.mu.Lock()
 	for i, p := range ps {
-		ids[i] = p.id
+		ids[i], before[i] = p.id, w.seq[p.id]
 	}
+	w.mu.Unlock()
 	ctx, cancel := context.WithTimeout(u.ctx, 10*time.Second)
 	defer cancel()
 	st, err := u.m.o.Client.UsersPresence(ctx, u.cred, ids)
@@ -186,7 +225,13 @@ func (u *upstream) pushCurrent(ps []presencePartner) {
 		}
 		return
 	}
-	for _, p := range ps {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i, p := range ps {
+		if w.seq[p.id] != before[i] {
+			continue // the stream's newer status went out already
+		}
+		w.known[p.id] = st[p.id]
 		u.m.push(u.ctx, u.ul, rocketchat.PresenceEvent{UserID: p.id, Username: p.username, Status: st[p.id]})
 	}
 }

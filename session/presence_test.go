@@ -67,7 +67,7 @@ func TestPresenceOfOpenDirectRooms(t *testing.T) {
 	})
 
 	// A second tab opening the same room is sent the current status again (it cannot know
-	// what the first tab was sent); a refresh of the same rooms sends nothing.
+	// what the first tab was sent), from memory: Rocket.Chat's REST limiter counts each read.
 	busy := func() int {
 		n := 0
 		for _, p := range f.rec.presences() {
@@ -77,10 +77,23 @@ func TestPresenceOfOpenDirectRooms(t *testing.T) {
 		}
 		return n
 	}
+	reads := func() int {
+		n := 0
+		for _, r := range f.s.Requests() {
+			if r.Path == "/api/v1/users.presence" {
+				n++
+			}
+		}
+		return n
+	}
+	before := reads()
 	if err := f.m.Watch(alice.ID, "tab2", []string{dm}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, f.rec, "bob's status for the second tab", func() bool { return busy() == 2 })
+	if n := reads(); n != before {
+		t.Fatalf("users.presence read %d more times for the second tab: the stream keeps the status current", n-before)
+	}
 	if err := f.m.Watch(alice.ID, "tab2", nil); err != nil {
 		t.Fatal(err)
 	}

@@ -590,8 +590,11 @@ func (u *upstream) emit(ev rocketchat.Event) {
 		return
 	}
 	switch e := ev.(type) {
-	case rocketchat.UserActivityEvent, rocketchat.PresenceEvent:
+	case rocketchat.UserActivityEvent:
 		m.push(u.ctx, ul, ev) // transient: never held back for a resync
+		return
+	case rocketchat.PresenceEvent:
+		u.streamPresence(e) // transient too (presence.go)
 		return
 	case rocketchat.PresenceFollowedEvent:
 		u.pres.followed(e.UserIDs) // presence.go reads their current status
