@@ -27,6 +27,10 @@ type DemoUser struct {
 type Demo struct {
 	Users    []DemoUser
 	TokenTTL time.Duration // default 12h
+	// SetStatus, when set, enables POST /api/demo/status: it sets a demo user's default
+	// status (online, away, busy, offline) in the embedded Rocket.Chat simulator, so a
+	// browser test can change a user's presence.
+	SetStatus func(rcUsername, status string)
 }
 
 // IssueToken signs a product JWT for a demo user with the configured HS256 secret.
@@ -80,6 +84,33 @@ func (s *Server) demoToken(c echo.Context) error {
 				return err
 			}
 			return c.JSON(http.StatusOK, map[string]string{"token": tok})
+		}
+	}
+	return errorf(http.StatusNotFound, "not_found", "no such demo user")
+}
+
+// demoStatus is POST /api/demo/status {username, status}: a demo user's default status.
+func (s *Server) demoStatus(c echo.Context) error {
+	if s.demo.SetStatus == nil {
+		return errorf(http.StatusNotFound, "not_found", "not available")
+	}
+	var req struct {
+		Username string `json:"username"`
+		Status   string `json:"status"`
+	}
+	body := http.MaxBytesReader(c.Response(), c.Request().Body, 4<<10)
+	if err := json.NewDecoder(body).Decode(&req); err != nil || req.Username == "" {
+		return errorf(http.StatusBadRequest, "bad_request", "body must be {\"username\": \"...\", \"status\": \"online|away|busy|offline\"}")
+	}
+	switch req.Status {
+	case "online", "away", "busy", "offline":
+	default:
+		return errorf(http.StatusBadRequest, "bad_request", "status must be online, away, busy or offline")
+	}
+	for _, u := range s.demo.Users {
+		if u.Username == req.Username {
+			s.demo.SetStatus(session.RocketChatUsername(s.cfg.Identity.UsernamePrefix, u.UserID), req.Status)
+			return c.NoContent(http.StatusNoContent)
 		}
 	}
 	return errorf(http.StatusNotFound, "not_found", "no such demo user")

@@ -597,3 +597,28 @@ func TestDemoTokenWithoutContentType(t *testing.T) {
 		}
 	}
 }
+
+// TestDemoStatus: POST /api/demo/status sets a demo user's status through Demo.SetStatus
+// (the demo wires the simulator's), rejecting unknown statuses and users; without
+// SetStatus the route answers 404.
+func TestDemoStatus(t *testing.T) {
+	f := newFixture(t, nil)
+	if st := f.do("POST", "/api/demo/status", "", map[string]string{"username": "alice", "status": "away"}, nil); st != 404 {
+		t.Fatalf("without SetStatus: %d, want 404", st)
+	}
+	var got []string
+	f.srv.demo.SetStatus = func(u, st string) { got = append(got, u+"="+st) }
+	if st := f.do("POST", "/api/demo/status", "", map[string]string{"username": "alice", "status": "away"}, nil); st != 204 {
+		t.Fatalf("set away: %d", st)
+	}
+	if st := f.do("POST", "/api/demo/status", "", map[string]string{"username": "alice", "status": "sleeping"}, nil); st != 400 {
+		t.Fatalf("unknown status: %d, want 400", st)
+	}
+	if st := f.do("POST", "/api/demo/status", "", map[string]string{"username": "nobody", "status": "busy"}, nil); st != 404 {
+		t.Fatalf("unknown user: %d, want 404", st)
+	}
+	want := session.RocketChatUsername(f.cfg.Identity.UsernamePrefix, "1") + "=away"
+	if len(got) != 1 || got[0] != want {
+		t.Fatalf("SetStatus calls %v, want [%s]", got, want)
+	}
+}

@@ -435,6 +435,7 @@ func (s *Server) routes() *echo.Echo {
 	if s.demo != nil {
 		e.GET("/api/demo/users", s.demoUsers)
 		e.POST("/api/demo/token", s.demoToken)
+		e.POST("/api/demo/status", s.demoStatus)
 	}
 	e.Any("/api/*", func(c echo.Context) error { return errNotFound })
 	if s.web != nil {

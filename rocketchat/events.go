@@ -12,7 +12,7 @@ import (
 
 // Event is one thing a user's realtime upstream reports. The set is closed: MessageEvent,
 // SubscriptionEvent, SubscriptionListEvent, RoomEvent, NotificationEvent, MessageDeletedEvent,
-// ForcedLogoutEvent, UserActivityEvent, StateEvent. Raw payloads are Rocket.Chat's objects as received (EJSON dates untouched).
+// ForcedLogoutEvent, UserActivityEvent, PresenceEvent, PresenceFollowedEvent, StateEvent. Raw payloads are Rocket.Chat's objects as received (EJSON dates untouched).
 type Event interface{ isEvent() }
 
 // MessageEvent is a new or changed message (edits, reactions, thread counters and t:"rm"
@@ -140,6 +140,8 @@ func decodeEvent(uid, collection string, fields json.RawMessage) (Event, error) 
 		return nil
 	}
 	switch collection {
+	case streamUserPresence:
+		return decodePresence(f.EventName, f.Args)
 	case streamNotifyUser:
 		prefix := uid + "/"
 		if !strings.HasPrefix(f.EventName, prefix) {

@@ -86,6 +86,7 @@ type follower struct {
 	queue    []string  // rooms to follow, next first
 	followed map[string]followed
 	typing   map[string]string // watched rooms' user-activity subscription ids ("" refused)
+	pres     presenceState     // stream-user-presence (presence.go)
 	catchup  []string          // rooms whose deletions are still to be fetched (retried on failure)
 	grace    []graceFetch
 	// After a failed fetch the next waits until retryAt; fails counts the failures in a row.
@@ -164,7 +165,7 @@ func (f *follower) next(now time.Time) time.Time {
 			at = f.retryAt
 		}
 	}
-	if len(f.queue) > 0 || f.typingPending() {
+	if len(f.queue) > 0 || f.typingPending() || f.presencePending() {
 		if t := f.r.subFree(now); at.IsZero() || t.Before(at) {
 			at = t
 		}
@@ -181,6 +182,7 @@ func (f *follower) next(now time.Time) time.Time {
 func (f *follower) step(ctx context.Context) {
 	now := time.Now()
 	f.syncTyping(ctx, now) // the open rooms' typing goes before background deletions
+	f.syncPresence(ctx, now)
 	f.grace = slices.DeleteFunc(f.grace, func(g graceFetch) bool {
 		if g.at.After(now) {
 			return false

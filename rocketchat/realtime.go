@@ -64,6 +64,8 @@ type Realtime struct {
 	deleted map[string]struct{}  // message ids whose deletion arrived live on this connection
 	roomSig chan struct{}
 	watch   []string // rooms whose typing is followed (typing.go)
+	// users whose status is followed (presence.go)
+	watchUsers []string
 
 	curMu sync.Mutex
 	cur   *ddp.Client // the live connection, nil while (re)connecting
@@ -305,6 +307,7 @@ func (r *Realtime) connection(ctx context.Context, connectedBefore *bool) (up bo
 				fl.apply(ctx, op)
 			}
 			fl.syncTyping(ctx, time.Now()) // a changed Watch set applies at once
+			fl.syncPresence(ctx, time.Now())
 		}
 	}
 }

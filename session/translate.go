@@ -23,6 +23,10 @@ const (
 	// TargetTyping carries {rid, username, typing}: another user started (true) or stopped
 	// typing in a room one of the user's tabs has open (never the user's own typing).
 	TargetTyping = "getTypingNotification"
+	// TargetPresence carries {userId, username, status}: the status (online, away, busy,
+	// offline) of the partner of a direct room one of the user's tabs has open, once when the
+	// room opens and on every change (presence.go).
+	TargetPresence = "getPresenceNotification"
 )
 
 // A Push is one invocation for all of a user's connections.
@@ -106,6 +110,8 @@ func (t *translator) translate(ev rocketchat.Event) (p Push, ok bool) {
 		return deletedPush(e.RoomID, e.MessageID), true
 	case rocketchat.UserActivityEvent:
 		return t.typingPush(e)
+	case rocketchat.PresenceEvent:
+		return presencePush(e)
 	}
 	return Push{}, false
 }

@@ -42,26 +42,30 @@ type watchBook struct {
 	tabs map[string]map[string]tabRooms // user → tab → rooms
 }
 
-// set records a tab's rooms (none: forget the tab).
-func (b *watchBook) set(userID, tab string, rooms []string, now time.Time) {
+// set records a tab's rooms (none: forget the tab); changed reports whether the tab showed
+// other rooms before (a new tab included), not just a refresh.
+func (b *watchBook) set(userID, tab string, rooms []string, now time.Time) (changed bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.tabs == nil {
 		b.tabs = map[string]map[string]tabRooms{}
 	}
 	t := b.tabs[userID]
+	old, had := t[tab]
+	changed = !had || !slices.Equal(old.rooms, rooms)
 	if len(rooms) == 0 {
 		delete(t, tab)
 		if len(t) == 0 {
 			delete(b.tabs, userID)
 		}
-		return
+		return changed
 	}
 	if t == nil {
 		t = map[string]tabRooms{}
 		b.tabs[userID] = t
 	}
 	t[tab] = tabRooms{rooms: slices.Clone(rooms), expires: now.Add(WatchTTL)}
+	return changed
 }
 
 // rooms is the sorted union of the user's live tabs' rooms; expired tabs are forgotten.
@@ -94,9 +98,17 @@ func (m *Manager) Watch(userID, tab string, rooms []string) error {
 		rooms = rooms[:maxWatchedRooms]
 	}
 	now := time.Now()
-	m.watch.set(userID, tab, rooms, now)
+	changed := m.watch.set(userID, tab, rooms, now)
 	if rt := m.realtime(userID); rt != nil {
 		rt.Watch(m.watch.rooms(userID, now))
+	}
+	m.mu.Lock()
+	ul := m.loops[userID]
+	m.mu.Unlock()
+	if ul != nil && changed {
+		// The direct rooms' partners (presence.go): a tab that shows other rooms than before
+		// gets their current status, even when another tab already follows them.
+		ul.signal(sigWatch)
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ const (
 	sigWake  = 1 << iota // presence changed
 	sigToken             // the token was dropped: reconnect with a new one
 	sigStop              // the user is gone: stop for good
+	sigWatch             // a tab's open rooms changed (presence.go)
 )
 
 // userLoop supervises one user's upstream on this node: it holds the lease, runs the
@@ -335,6 +336,7 @@ type upstream struct {
 
 	rt      *rocketchat.Realtime
 	watched []string // the open rooms rt follows typing for (run's)
+	pres    *presenceWork
 }
 
 // watermark says from where a resync must start so that nothing is lost, and moves only when
@@ -388,10 +390,16 @@ func (m *Manager) serve(ul *userLoop, lease Lease, log *slog.Logger) (endReason,
 	watched := m.syncWatch(ul.id, rt, nil)
 	ul.rt.Store(rt)
 	defer ul.rt.CompareAndSwap(rt, nil)
-	u := &upstream{m: m, ul: ul, lease: lease, cred: cred, log: log, rt: rt, watched: watched}
+	u := &upstream{m: m, ul: ul, lease: lease, cred: cred, log: log, rt: rt, watched: watched, pres: newPresenceWork()}
 	u.ctx, u.cancel = context.WithCancel(m.ctx)
 	defer u.bg.Wait()
 	defer u.cancel()
+	u.bg.Add(1)
+	go func() {
+		defer u.bg.Done()
+		u.presenceLoop()
+	}()
+	poke(u.pres.wake)
 	u.mark.gap = u.startFrom()
 	if m.o.Clustered {
 		// Leave the starting point with the lease at once: if this node dies before its
@@ -471,6 +479,7 @@ func (u *upstream) run(rt *rocketchat.Realtime, exp time.Time) (endReason, error
 		case <-renew.C:
 			// Open rooms of tabs that stopped reporting expire here too: the check may be off.
 			u.watched = m.syncWatch(ul.id, u.rt, u.watched)
+			poke(u.pres.wake)
 			if err := u.lease.Renew(m.ctx, u.watermark()); err != nil {
 				if errors.Is(err, ErrLeaseLost) {
 					return finish(endLeaseLost, nil)
@@ -488,6 +497,9 @@ func (u *upstream) run(rt *rocketchat.Realtime, exp time.Time) (endReason, error
 			if f&sigToken != 0 {
 				return finish(endToken, nil)
 			}
+			if f&sigWatch != 0 {
+				poke(u.pres.refresh)
+			}
 			var local int
 			idle, local = u.idleCheck(linger, idle)
 			armCheck(local)
@@ -497,6 +509,7 @@ func (u *upstream) run(rt *rocketchat.Realtime, exp time.Time) (endReason, error
 			u.held.expire(time.Now(), m.o.ResyncHold, u.pushHeld)
 			u.watched = m.syncWatch(ul.id, u.rt, u.watched)
 			armCheck(local)
+			poke(u.pres.wake) // expiries
 		}
 	}
 }
@@ -598,6 +611,12 @@ func (u *upstream) emit(ev rocketchat.Event) {
 	switch e := ev.(type) {
 	case rocketchat.UserActivityEvent:
 		m.push(u.ctx, ul, ev) // transient: never held back for a resync
+		return
+	case rocketchat.PresenceEvent:
+		u.streamPresence(e) // transient too (presence.go)
+		return
+	case rocketchat.PresenceFollowedEvent:
+		u.pres.followed(e.UserIDs) // presence.go reads their current status
 		return
 	case rocketchat.ForcedLogoutEvent:
 		m.dropToken(u.ctx, ul.id, false)

@@ -54,7 +54,7 @@ func demo(ctx context.Context, args []string, cio cmdIO) error {
 		return fmt.Errorf("demo config: %w", err)
 	}
 	srv, err := gateway.New(gateway.Options{Config: cfg, Logger: log, Version: version, Revision: revision, Web: web.Handler(),
-		Demo: &gateway.Demo{Users: demoUsers}})
+		Demo: &gateway.Demo{Users: demoUsers, SetStatus: rc.SetStatus}})
 	if err != nil {
 		return err
 	}

@@ -69,8 +69,8 @@ func TestTwoUsersChatInChromium(t *testing.T) {
 // multi-line edit, confirm before delete, re-sign-in after a rejected token and human
 // error texts, files (upload progress, thumbnail, drop, paste, download) and a desktop
 // notification with title badge and sound for a DM in a hidden tab, reactions between two
-// users, a thread reply (phone screen and desktop pane), search in a room and typing between
-// two users in English and Chinese (ui.js).
+// users, a thread reply (phone screen and desktop pane), search in a room, typing between
+// two users in English and Chinese and a DM partner's presence dot following him (ui.js).
 func TestUIInChromium(t *testing.T) {
 	root := demotest.RepoRoot(t)
 	requireTools(t, root)

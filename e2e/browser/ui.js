@@ -671,6 +671,62 @@ async function typing(users) {
   step('typing: bob typing shows for alice (en and zh-CN), clears on send and on clearing the text, never for bob himself')
 }
 
+// Presence: alice opens her DM with bob; the header and the room list show bob's status dot
+// with its name for screen readers. Bob signs in in another browser → online; he sets away
+// (POST /api/demo/status) → away, then online again; his tab closes → offline once the
+// gateway's linger (5 s in the demo) ends his upstream. Both languages.
+async function presence(users) {
+  const [alice, bob] = users
+  const bobRC = bob.rcUsername || bob.username
+  const api = await apiAs(alice.username)
+  const dm = await api('POST', '/api/im/dm', { username: bobRC })
+  assert.ok(dm.status < 300, `open the DM: ${dm.status} ${JSON.stringify(dm.body)}`)
+  const a = await page('presence-alice')
+  await signIn(a.p, alice.username)
+  await a.p.getByTestId(`room-${bobRC}`).click()
+  await a.p.getByTestId('room-title').waitFor()
+  const headerDot = (p) => p.locator('.pane-header [data-testid=presence-dot]')
+  const listDot = (p) => p.getByTestId(`room-${bobRC}`).locator('[data-testid=presence-dot]')
+  const waitStatus = async (p, status) => {
+    await headerDot(p).and(p.locator(`[data-status=${status}]`)).waitFor()
+    await listDot(p).and(p.locator(`[data-status=${status}]`)).waitFor()
+  }
+  // Whatever bob was before (another check may have left his upstream lingering), he is
+  // offline once no tab of his is open and the linger ended.
+  await waitStatus(a.p, 'offline')
+  assert.equal(await headerDot(a.p).getAttribute('role'), 'img')
+  assert.equal(await headerDot(a.p).getAttribute('aria-label'), 'Offline')
+  assert.match(await a.p.getByTestId(`room-${bobRC}`).textContent(), /Offline/, 'the room list says the status to screen readers')
+  const b = await page('presence-bob')
+  await signIn(b.p, bob.username)
+  await waitStatus(a.p, 'online')
+  assert.equal(await headerDot(a.p).getAttribute('aria-label'), 'Online')
+  await axeCheck(a.p, 'DM with a presence dot')
+  // bob sets himself away (the demo's stand-in for Rocket.Chat's users.setStatus), then back.
+  const setStatus = async (status) => {
+    const res = await fetch(base + '/api/demo/status', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username: bob.username, status }) })
+    assert.equal(res.status, 204, `demo status ${status}`)
+  }
+  await setStatus('away')
+  await waitStatus(a.p, 'away')
+  assert.equal(await headerDot(a.p).getAttribute('aria-label'), 'Away')
+  await setStatus('online')
+  await waitStatus(a.p, 'online')
+  const z = await page('presence-zh', { locale: 'zh-CN' })
+  await signIn(z.p, alice.username)
+  await z.p.getByTestId(`room-${bobRC}`).click()
+  await waitStatus(z.p, 'online')
+  assert.equal(await headerDot(z.p).getAttribute('aria-label'), '在线')
+  await axeCheck(z.p, 'DM with a presence dot (zh-CN)')
+  await b.ctx.close()
+  await waitStatus(a.p, 'offline')
+  await waitStatus(z.p, 'offline')
+  assert.equal(await headerDot(z.p).getAttribute('aria-label'), '离线')
+  await a.ctx.close()
+  await z.ctx.close()
+  step('presence: bob\'s dot in alice\'s DM header and room list follows him signing in (online), setting away and back, and leaving (offline), labelled in en and zh-CN')
+}
+
 async function main() {
   if (!base || !artifacts) throw new Error('RCGW_BASE_URL and RCGW_ARTIFACT_DIR must be set')
   fs.mkdirSync(artifacts, { recursive: true })
@@ -680,7 +736,7 @@ async function main() {
   try {
     // RCGW_UI_ONLY=reactions,threads runs only those checks (while working on them).
     const only = (process.env.RCGW_UI_ONLY || '').split(',').filter(Boolean)
-    const checks = { layouts, accessibility, markdown, files, notifications, chinese, darkMode, keyboard, editAndDelete, rejectedToken, humanErrors, reactions, threads, searchRoom, typing }
+    const checks = { layouts, accessibility, markdown, files, notifications, chinese, darkMode, keyboard, editAndDelete, rejectedToken, humanErrors, reactions, threads, searchRoom, typing, presence }
     for (const [name, check] of Object.entries(checks)) if (!only.length || only.includes(name)) await check(users)
     if (problems.length) throw new Error('browser problems:\n  ' + problems.join('\n  '))
   } finally {

@@ -35,6 +35,9 @@ type conn struct {
 	token     string
 	subs      map[string]*streamSub // by DDP sub id
 	closing   bool
+	// stream-user-presence (presence.go): the live subscription's id and the followed users.
+	presenceSub string
+	presence    map[string]bool
 }
 
 type streamSub struct {
@@ -343,6 +346,7 @@ func (c *conn) handle(ctx context.Context, data []byte) {
 		}
 		s.mu.Lock()
 		s.removeSub(c, id)
+		c.unsubPresence(id)
 		c.send(map[string]any{"msg": "nosub", "id": id})
 		s.mu.Unlock()
 	default:
@@ -519,10 +523,16 @@ func (s *Server) emailTOTPDetails() map[string]any {
 
 // setUser changes the connection's user and re-runs its subscriptions, as Meteor does.
 func (c *conn) setUser(u *user, token string) {
-	c.uid, c.token = "", ""
+	uids := []string{c.uid}
 	if u != nil {
-		c.uid, c.token = u.id, token
+		uids = append(uids, u.id)
 	}
+	c.s.presenceChangeLocked(uids, func() {
+		c.uid, c.token = "", ""
+		if u != nil {
+			c.uid, c.token = u.id, token
+		}
+	})
 	for id, ss := range c.subs {
 		if !c.s.streamAllowed(c.uid, ss.name, ss.event) {
 			c.s.removeSub(c, id)
@@ -592,6 +602,11 @@ func (c *conn) handleSub(f inFrame, offending json.RawMessage) {
 	// Meteor checks the rate limit after finding the publication and before running it.
 	if derr := s.allowSub(c, f.Name); derr != nil {
 		c.send(map[string]any{"msg": "nosub", "id": id, "error": derr})
+		return
+	}
+	if f.Name == "stream-user-presence" {
+		// StreamPresence overrides the streamer's publish: no event name check (presence.go).
+		c.subscribePresence(id, f.Params)
 		return
 	}
 	var event string
@@ -701,7 +716,8 @@ func (s *Server) removeConn(c *conn) {
 	for id := range c.subs {
 		s.removeSub(c, id)
 	}
-	delete(s.conns, c)
+	c.unsubPresence(c.presenceSub)
+	s.presenceChangeLocked([]string{c.uid}, func() { delete(s.conns, c) })
 }
 
 type changedFrame struct {

@@ -222,7 +222,7 @@ func (s *Server) userDoc(u *user) map[string]any {
 	}
 	return map[string]any{
 		"_id": u.id, "username": u.username, "name": u.name, "type": typ, "active": u.active,
-		"status": "offline", "statusConnection": "offline", "utcOffset": 0, "roles": roles,
+		"status": s.statusOfLocked(u), "statusConnection": s.statusOfLocked(u), "utcOffset": 0, "roles": roles,
 		"emails":    []any{map[string]any{"address": u.email, "verified": u.emailVerified}},
 		"createdAt": u.createdAt, "_updatedAt": u.updatedAt, "settings": map[string]any{"preferences": map[string]any{}},
 	}

@@ -33,7 +33,7 @@
 //   - DDP "sub" is rate limited as Rocket.Chat does by default (DDPRateLimit): over the limit
 //     the answer is nosub with error too-many-requests.
 //   - Not simulated: DDP method rate limits, password policy, email,
-//     read receipts, presence events (so no "busy" suppression of notifications), image
+//     read receipts, "busy" suppression of notifications, a connection's own away (presence.go), image
 //     thumbnails, userHighlights, unread threads (tunread), the unread 1 a joining member's
 //     subscription starts with, room renames (system message "r").
 package rctest
@@ -205,6 +205,7 @@ type user struct {
 	active                              bool
 	createdAt, updatedAt                time.Time
 	tokens                              []*loginToken
+	statusDefault, statusText           string // users.setStatus (presence.go); "" default is online
 }
 
 type loginToken struct {

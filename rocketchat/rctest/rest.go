@@ -63,6 +63,8 @@ func (s *Server) routes() map[string]route {
 		"GET users.list":                         a((*call).usersList),
 		"POST users.createToken":                 a((*call).usersCreateToken),
 		"POST users.logout":                      a((*call).usersLogout),
+		"GET users.presence":                     a((*call).usersPresence),
+		"POST users.setStatus":                   a((*call).usersSetStatus),
 		"GET rooms.get":                          a((*call).roomsGet),
 		"GET rooms.info":                         a((*call).roomsInfo),
 		"POST rooms.cleanHistory":                a((*call).roomsCleanHistory),

@@ -68,6 +68,8 @@ export interface ChatEvents {
   messageDeleted: { rid: string; _id: string }
   /** getTypingNotification: another user (Rocket.Chat username) started or stopped typing. */
   typing: { rid: string; username: string; typing: boolean }
+  /** getPresenceNotification: the status of an open direct room's partner (Rocket.Chat id and username). */
+  presence: { userId: string; username: string; status: PresenceStatus }
   /** getNotification: Rocket.Chat's desktop-notification payload. */
   notification: { title: string; text: string; payload: { _id: string; rid: string; sender?: { _id: string; username?: string; name?: string }; type?: string; message?: { msg?: string } } }
   state: ConnectionState
@@ -162,7 +164,16 @@ export declare class ChatClient {
   invoke<T = unknown>(method: string, ...args: unknown[]): Promise<T>
 }
 
-export declare const TARGETS: Readonly<{ message: string; subscription: string; messageDeleted: string; notification: string; typing: string }>
+export declare const TARGETS: Readonly<{ message: string; subscription: string; messageDeleted: string; notification: string; typing: string; presence: string }>
+export type PresenceStatus = 'online' | 'away' | 'busy' | 'offline'
+export interface Presence {
+  /** The last status pushed for a Rocket.Chat user id or username; undefined when unknown. */
+  status(userIdOrUsername: string): PresenceStatus | undefined
+  onChange(fn: (p: { userId: string; username: string; status: PresenceStatus }) => void): () => void
+  dispose(): void
+}
+export declare function createPresence(client: ChatClient): Presence
+export declare const STATUSES: readonly PresenceStatus[]
 export interface Typing {
   tab: string
   /** The tab shows rid (the gateway then follows its typing); returns a function that closes it. */

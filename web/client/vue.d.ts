@@ -53,6 +53,8 @@ export declare function useTyping(rid: string | Ref<string>, store?: ChatStore):
   stopped(): void
 }
 export declare function typingOf(store: ChatStore, opts?: { tab?: string }): import('./index').Typing
+export declare function usePresence(userIdOrUsername: string | Ref<string>, store?: ChatStore): ComputedRef<import('./index').PresenceStatus | undefined>
+export declare function presenceOf(store: ChatStore): import('./index').Presence
 export declare function useConnectionState(store?: ChatStore): Readonly<Ref<ConnectionState>>
 export declare const FROM_SELF: 'self'
 export declare const FROM_OTHER: 'opposite'

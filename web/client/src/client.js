@@ -13,6 +13,7 @@ export const TARGETS = Object.freeze({
   messageDeleted: 'getRoomMessageDeletedNotification',
   notification: 'getNotification',
   typing: 'getTypingNotification',
+  presence: 'getPresenceNotification',
 })
 
 const LIFECYCLE = new Set(['state', 'reconnected', 'resync', 'unauthorized', 'error'])
@@ -63,8 +64,8 @@ export class ChatClient {
   }
 
   /**
-   * Subscribe to an event: 'message', 'subscription', 'messageDeleted', 'notification', 'typing'
-   * (the gateway's push targets), 'state', 'reconnected', 'resync', 'unauthorized',
+   * Subscribe to an event: 'message', 'subscription', 'messageDeleted', 'notification', 'typing',
+   * 'presence' (the gateway's push targets), 'state', 'reconnected', 'resync', 'unauthorized',
    * 'error', or the name of any custom hub target a product backend pushes.
    * Returns a function that unsubscribes.
    */

@@ -3,6 +3,7 @@
 import { computed, getCurrentScope, inject, isRef, onScopeDispose, readonly, ref, watch } from 'vue'
 import { createChatStore } from './store.js'
 import { createTyping } from './typing.js'
+import { createPresence } from './presence.js'
 
 export { createChatStore, FROM_SELF, FROM_OTHER, FROM_SYSTEM } from './store.js'
 
@@ -146,6 +147,32 @@ export function useTyping(rid, store) {
     typed: () => { if (id.value) t.typed(id.value) },
     stopped: () => { if (id.value) t.stopped(id.value) },
   }
+}
+
+const presences = new WeakMap() // store -> createPresence instance (one per store)
+
+/** The store's presence tracker (created on first use). */
+export function presenceOf(store) {
+  let p = presences.get(store)
+  if (!p) {
+    p = createPresence(store.client)
+    presences.set(store, p)
+  }
+  return p
+}
+
+/**
+ * A user's status, by Rocket.Chat user id or username (a string or a ref): a computed
+ * 'online' | 'away' | 'busy' | 'offline', or undefined while unknown. The gateway sends the
+ * status of a direct room's partner while that room is open in a tab (useTyping(rid) opens it).
+ */
+export function usePresence(who, store) {
+  const p = presenceOf(useChatStore(store))
+  const id = isRef(who) ? who : ref(who)
+  const version = ref(0)
+  const off = p.onChange(() => { version.value++ })
+  if (getCurrentScope()) onScopeDispose(off)
+  return computed(() => { void version.value; return p.status(id.value) })
 }
 
 /** The hub connection state: 'disconnected' | 'connecting' | 'connected' | 'reconnecting'. */
