@@ -9,13 +9,6 @@ import (
 	"github.com/rcgateway/rcgateway/rocketchat/rctest"
 )
 
-func isPresence(username, status string) func(Event) bool {
-	return func(ev Event) bool {
-		p, ok := ev.(PresenceEvent)
-		return ok && p.Username == username && (status == "" || p.Status == status)
-	}
-}
-
 // TestRealtimePresenceOfWatchedUsers: the watched users' status arrives on one
 // stream-user-presence subscription taken from the paced budget ahead of the deletion
 // subscriptions (4 per hour here, ten rooms waiting: if deletions went first the presence
