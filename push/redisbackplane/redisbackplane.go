@@ -401,6 +401,14 @@ func (b *Backplane) onMessage(m rueidis.PubSubMessage) {
 		return
 	}
 	b.received.Add(1)
+	// UNSUBSCRIBE goes out after Unsubscribe returns (unsubscriber): until Redis has it,
+	// envelopes for a channel this node left still arrive, and are not delivered.
+	b.mu.Lock()
+	_, wanted := b.subs[m.Channel]
+	b.mu.Unlock()
+	if !wanted {
+		return
+	}
 	select {
 	case b.in <- e:
 	default:
