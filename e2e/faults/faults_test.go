@@ -211,47 +211,44 @@ func (r *rig) report(name string, tb *tab, sent []string, d time.Duration) {
 // wait blocks for d: the length of an outage, not a synchronisation.
 func wait(d time.Duration) { <-time.After(d) }
 
-// TestSilentPartition: the network to Rocket.Chat goes silent (no FIN, no RST) for longer than
-// the ping timeout. The gateway must notice within ping_interval + ping_timeout and, once
-// Rocket.Chat answers again, deliver everything posted in the meantime exactly once.
-func TestSilentPartition(t *testing.T) {
+// scenario runs one fault against a fresh rig: alice's tab is live, bob posts every 100 ms while
+// fault runs, and every message must then reach the tab exactly once.
+func scenario(t *testing.T, name string, fault func(r *rig)) {
 	r := newRig(t)
 	tb := r.open("alice")
 	rid := r.rc.DirectRoom(rcName("alice"), "bob")
 	r.settle(tb, rid)
-	sent := r.postDuring(rid, 100*time.Millisecond, func() {
+	sent := r.postDuring(rid, 100*time.Millisecond, func() { fault(r) })
+	r.report(name, tb, sent, 60*time.Second)
+}
+
+// TestSilentPartition: the network to Rocket.Chat goes silent (no FIN, no RST) for longer than
+// the ping timeout. The gateway must notice within ping_interval + ping_timeout and, once
+// Rocket.Chat answers again, deliver everything posted in the meantime exactly once.
+func TestSilentPartition(t *testing.T) {
+	scenario(t, "silent partition 15 s", func(r *rig) {
 		r.proxy.Set(faultproxy.Stall)
 		wait(15 * time.Second)
 		r.proxy.Set(faultproxy.Pass)
 	})
-	r.report("silent partition 15 s", tb, sent, 60*time.Second)
 }
 
 // TestRocketChatUnreachable: every connection to Rocket.Chat is cut and refused for a while,
 // so reconnect attempts fail several times. What was posted before the last failed attempt
 // must not be skipped by the resync.
 func TestRocketChatUnreachable(t *testing.T) {
-	r := newRig(t)
-	tb := r.open("alice")
-	rid := r.rc.DirectRoom(rcName("alice"), "bob")
-	r.settle(tb, rid)
-	sent := r.postDuring(rid, 100*time.Millisecond, func() {
+	scenario(t, "Rocket.Chat unreachable 12 s", func(r *rig) {
 		r.proxy.Set(faultproxy.Cut)
 		wait(12 * time.Second)
 		r.proxy.Set(faultproxy.Pass)
 	})
-	r.report("Rocket.Chat unreachable 12 s", tb, sent, 60*time.Second)
 }
 
 // TestFailedResyncIsRetried: after an upstream drop, the resync's REST calls fail for a while
 // (Rocket.Chat answers 500 beyond the client's own retries). The resync must be tried again
 // until it succeeds, not given up with the gap lost.
 func TestFailedResyncIsRetried(t *testing.T) {
-	r := newRig(t)
-	tb := r.open("alice")
-	rid := r.rc.DirectRoom(rcName("alice"), "bob")
-	r.settle(tb, rid)
-	sent := r.postDuring(rid, 100*time.Millisecond, func() {
+	scenario(t, "failed resync retried", func(r *rig) {
 		r.proxy.Set(faultproxy.Cut)
 		wait(3 * time.Second)
 		// The resync's message fetches fail for a while once the upstream is back (more
@@ -260,7 +257,6 @@ func TestFailedResyncIsRetried(t *testing.T) {
 		r.proxy.Set(faultproxy.Pass)
 		wait(3 * time.Second)
 	})
-	r.report("failed resync retried", tb, sent, 60*time.Second)
 }
 
 // history is what a client refetches after a reconnect: the room's messages through the
