@@ -19,10 +19,13 @@ export const useAuthStore = defineStore('auth', () => {
   // In demo mode a rejected token is replaced by a fresh one for the same demo user
   // (the demo's signing key changes on every restart); a pasted JWT cannot be refreshed.
   setTokenSource(async ({ forceRefresh } = {}) => {
-    if (forceRefresh && demoUser.value) {
+    const who = demoUser.value
+    if (forceRefresh && who) {
       try {
-        const res = await client.api.request('POST', '/api/demo/token', { json: { username: demoUser.value }, auth: false })
-        if (res?.token) setToken(res.token)
+        const res = await client.api.request('POST', '/api/demo/token', { json: { username: who }, auth: false })
+        // A refresh that answers after the tab signed out (another request's 401 did it)
+        // must not bring the session back.
+        if (res?.token && demoUser.value === who) setToken(res.token)
       } catch {
         // keep the old token: the caller sees it rejected and signs out
       }
