@@ -461,16 +461,7 @@ func TestRealtimeFollowsDeleteMessageBulk(t *testing.T) {
 	r.next(func(ev Event) bool { d, ok := ev.(MessageDeletedEvent); return ok && d.MessageID == mid }, "the probe's deletion")
 	// The bulk subscription is paced separately from deleteMessage: wait until it is there, or
 	// the bulk event below could only come through the catch-up this test makes fail.
-	uid := s.UserID("alice")
-	deadline := time.Now().Add(10 * time.Second)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for s.StreamSubscribers(uid, "stream-notify-room", rid+"/deleteMessageBulk") == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the room's deleteMessageBulk was never followed")
-		}
-		<-tick.C
-	}
+	waitBulkFollowed(t, s, s.UserID("alice"), rid)
 	s.FailNext("chat.syncMessages", 500, 1<<30)
 	s.CleanHistory(rid, 2)
 	for _, id := range ids[:2] {
@@ -498,6 +489,9 @@ func TestRealtimeBusyRoomFetchedOnceInGrace(t *testing.T) {
 	probe := s.PostMessage(rid, "bob", "probe")
 	s.DeleteMessage(probe)
 	r.next(func(ev Event) bool { d, ok := ev.(MessageDeletedEvent); return ok && d.MessageID == probe }, "the probe's deletion")
+	// Both of the room's subscriptions are in place (deleteMessageBulk is paced apart and has
+	// a grace of its own), so one grace fetch is what the room owes.
+	waitBulkFollowed(t, s, aid, rid)
 	t0 := time.Now()
 	for i := range 20 {
 		s.PostMessage(rid, "bob", fmt.Sprint("busy ", i))
@@ -524,5 +518,19 @@ func TestRealtimeBusyRoomFetchedOnceInGrace(t *testing.T) {
 	}
 	if n := fetches(); n > 1 {
 		t.Fatalf("%d chat.syncMessages for 20 messages in the grace, want 1", n)
+	}
+}
+
+// waitBulkFollowed waits until uid's upstream follows rid's deleteMessageBulk.
+func waitBulkFollowed(t *testing.T, s *rctest.Server, uid, rid string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for s.StreamSubscribers(uid, "stream-notify-room", rid+"/deleteMessageBulk") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the room's deleteMessageBulk was never followed")
+		}
+		<-tick.C
 	}
 }
