@@ -1220,8 +1220,13 @@ type File struct {
 // rc_token cookies (apps/meteor/app/file-upload/server/lib/FileUpload.ts). It asks for the
 // identity encoding: the GridFS store gzips when allowed (config/GridFS.ts), and a caller
 // passing Content-Length on must get the bytes it describes. headerTimeout bounds the wait for
-// the answer's headers; the body streams for as long as ctx lives. It is not retried.
+// the answer's headers; the body streams for as long as ctx lives. It is not retried. An id
+// or name that would make another path (empty, a dot segment, a separator) is refused before
+// any request: the request carries the user's token.
 func (c *Client) OpenFile(ctx context.Context, cred Credentials, id, name string, headerTimeout time.Duration) (*File, error) {
+	if !fileSegment(id) || !fileSegment(name) {
+		return nil, fmt.Errorf("rocketchat: file-upload: invalid file id or name %q/%q", id, name)
+	}
 	u := *c.base
 	u.Path += "/file-upload/" + id + "/" + name
 	u.RawPath, u.RawQuery = "", ""
@@ -1253,6 +1258,11 @@ func (c *Client) OpenFile(ctx context.Context, cred Credentials, id, name string
 		return nil, fmt.Errorf("rocketchat: file-upload: %w", stripURL(err))
 	}
 	return &File{Status: resp.StatusCode, Header: resp.Header, Body: &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}}, nil
+}
+
+// fileSegment reports whether s stays one path segment of /file-upload/<id>/<name>.
+func fileSegment(s string) bool {
+	return s != "" && s != "." && s != ".." && !strings.ContainsAny(s, "/\\")
 }
 
 // cancelOnClose releases a response's context when its body is closed.

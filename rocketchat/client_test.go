@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -775,4 +777,38 @@ func msgID(t *testing.T, raw []byte) string {
 		t.Fatalf("message without _id: %s", raw)
 	}
 	return m.ID
+}
+
+// TestOpenFileRefusesPathChangingSegments: an id or name that would leave
+// /file-upload/<id>/<name> is refused before any request carries the user's token.
+func TestOpenFileRefusesPathChangingSegments(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := NewClient(ClientOptions{BaseURL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred := Credentials{UserID: "u", Token: "t"}
+	for _, p := range [][2]string{{"", "a.txt"}, {"..", "api"}, {"id", ".."}, {"id", "."}, {"id", ""},
+		{"id", "../../api/v1/me"}, {"a/b", "x"}, {"id", `..\me`}} {
+		if f, err := c.OpenFile(testCtx(t), cred, p[0], p[1], time.Second); err == nil {
+			f.Body.Close()
+			t.Errorf("OpenFile(%q, %q) succeeded", p[0], p[1])
+		}
+	}
+	if n := hits.Load(); n != 0 {
+		t.Fatalf("%d requests reached the server", n)
+	}
+	f, err := c.OpenFile(testCtx(t), cred, "id", "a b.txt", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Body.Close()
+	if hits.Load() != 1 {
+		t.Fatal("a valid id and name did not reach the server")
+	}
 }
