@@ -235,9 +235,7 @@ func (f *follower) step(ctx context.Context) {
 			switch {
 			case errors.As(err, &me) && me.Code == "too-many-requests":
 				retry, retryErr = append(retry, rid), err
-				if until := ready.Add(timeToReset(me)); until.After(f.r.subPause) {
-					f.r.subPause = until
-				}
+				f.r.pauseSubs(ready, me)
 			case ctx.Err() == nil && !errors.As(err, &me):
 				retry, retryErr = append(retry, rid), err // timeout or connection trouble
 			default:
@@ -310,6 +308,14 @@ func timeToReset(e *ddp.Error) time.Duration {
 	return time.Duration(d.TimeToReset * float64(time.Millisecond))
 }
 
+// pauseSubs stops room subscriptions for the timeToReset of a too-many-requests answer
+// received at from (never shortening a longer pause). Used by the connection goroutine only.
+func (r *Realtime) pauseSubs(from time.Time, e *ddp.Error) {
+	if until := from.Add(timeToReset(e)); until.After(r.subPause) {
+		r.subPause = until
+	}
+}
+
 // subAvailable is how many room subscriptions the budget allows now; it forgets sends older
 // than the window. Used by the connection goroutine only.
 func (r *Realtime) subAvailable(now time.Time) int {
@@ -343,9 +349,20 @@ func (r *Realtime) onBulkDeleted(b bulkDeleted) {
 		}
 		return
 	}
+	r.queueRoomOp(roomOp{rid: b.RoomID, kind: opFetch})
+}
+
+// queueRoomOp hands op to the connection's goroutine.
+func (r *Realtime) queueRoomOp(op roomOp) {
 	r.roomMu.Lock()
-	r.roomOps = append(r.roomOps, roomOp{rid: b.RoomID, kind: opFetch})
+	r.roomOps = append(r.roomOps, op)
 	r.roomMu.Unlock()
+	r.wakeRooms()
+}
+
+// wakeRooms wakes the connection's goroutine to apply room ops and Watch changes; a wake-up
+// already pending covers this one.
+func (r *Realtime) wakeRooms() {
 	select {
 	case r.roomSig <- struct{}{}:
 	default:
@@ -365,10 +382,7 @@ func (r *Realtime) touch(rid string) {
 	}
 	r.roomOps = append(r.roomOps, roomOp{rid: rid, kind: opTouch})
 	r.roomMu.Unlock()
-	select {
-	case r.roomSig <- struct{}{}:
-	default:
-	}
+	r.wakeRooms()
 }
 
 // touchedSince reports whether a rooms-changed for rid arrived at or after t.

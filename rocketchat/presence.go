@@ -85,10 +85,7 @@ func (r *Realtime) WatchUsers(uids []string) {
 	r.roomMu.Lock()
 	r.watchUsers = slices.Clone(uids)
 	r.roomMu.Unlock()
-	select {
-	case r.roomSig <- struct{}{}:
-	default:
-	}
+	r.wakeRooms()
 }
 
 func (r *Realtime) watchedUsers() []string {
@@ -140,9 +137,7 @@ func (f *follower) syncPresence(ctx context.Context, now time.Time) {
 	case err == nil:
 		f.pres.live = ids[0]
 	case errors.As(err, &me) && me.Code == "too-many-requests":
-		if until := time.Now().Add(timeToReset(me)); until.After(f.r.subPause) {
-			f.r.subPause = until
-		}
+		f.r.pauseSubs(time.Now(), me)
 		return
 	case errors.As(err, &me):
 		f.r.log.Warn("rocketchat: cannot follow presence", "err", err)

@@ -185,13 +185,7 @@ func (r *Realtime) onData(d ddp.Data) {
 			if se.Action == "removed" {
 				kind = opLeave
 			}
-			r.roomMu.Lock()
-			r.roomOps = append(r.roomOps, roomOp{rid: se.RoomID, kind: kind})
-			r.roomMu.Unlock()
-			select {
-			case r.roomSig <- struct{}{}:
-			default:
-			}
+			r.queueRoomOp(roomOp{rid: se.RoomID, kind: kind})
 		}
 	}
 	if re, ok := ev.(RoomEvent); ok && re.RoomID != "" && re.Action != "removed" && r.opts.Client != nil {

@@ -45,10 +45,7 @@ func (r *Realtime) Watch(rids []string) {
 	r.roomMu.Lock()
 	r.watch = slices.Clone(rids)
 	r.roomMu.Unlock()
-	select {
-	case r.roomSig <- struct{}{}:
-	default:
-	}
+	r.wakeRooms()
 }
 
 // watched returns the current Watch set.
@@ -119,9 +116,7 @@ func (f *follower) syncTyping(ctx context.Context, now time.Time) {
 		var me *ddp.Error
 		switch {
 		case errors.As(errs[i], &me) && me.Code == "too-many-requests":
-			if until := time.Now().Add(timeToReset(me)); until.After(f.r.subPause) {
-				f.r.subPause = until
-			}
+			f.r.pauseSubs(time.Now(), me)
 		case errors.As(errs[i], &me):
 			// Not allowed (left the room, or never in it): do not retry until Watch changes.
 			f.r.log.Warn("rocketchat: cannot follow typing", "rid", rid, "err", errs[i])
