@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -199,13 +198,9 @@ func (s *Server) history(c echo.Context) error {
 	if !validID(rid) {
 		return errorf(http.StatusBadRequest, "bad_request", "invalid room id")
 	}
-	count := 50
-	if v := c.QueryParam("count"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 100 {
-			return errorf(http.StatusBadRequest, "bad_request", "count must be 1..100")
-		}
-		count = n
+	count, err := countParam(c, 50)
+	if err != nil {
+		return err
 	}
 	// Rocket.Chat caps count at API_Upper_Count_Limit, 100 by default
 	// (apps/meteor/app/api/server/helpers/getPaginationItems.ts), so count+1 cannot tell
