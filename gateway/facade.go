@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -199,13 +198,9 @@ func (s *Server) history(c echo.Context) error {
 	if !validID(rid) {
 		return errorf(http.StatusBadRequest, "bad_request", "invalid room id")
 	}
-	count := 50
-	if v := c.QueryParam("count"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 100 {
-			return errorf(http.StatusBadRequest, "bad_request", "count must be 1..100")
-		}
-		count = n
+	count, err := countParam(c, 50)
+	if err != nil {
+		return err
 	}
 	// Rocket.Chat caps count at API_Upper_Count_Limit, 100 by default
 	// (apps/meteor/app/api/server/helpers/getPaginationItems.ts), so count+1 cannot tell
@@ -289,17 +284,18 @@ func (s *Server) sendMessage(c echo.Context) error {
 	if !validID(rid) || strings.TrimSpace(req.Text) == "" || len(req.ID) > 128 || (req.TMID != "" && !validID(req.TMID)) {
 		return errorf(http.StatusBadRequest, "bad_request", "a room id and a non-empty text are required")
 	}
-	cr, err := s.creds(c)
-	if err != nil {
-		return err
-	}
-	out := rocketchat.OutgoingMessage{RoomID: rid, Text: req.Text, ThreadID: req.TMID}
-	if req.ID != "" {
-		out.ID = messageID(cr.UserID, req.ID)
-	}
 	// A resend of a client id that went through answers the stored message (SendMessage
-	// checks that it is the caller's own, in this room); anyone else's is refused.
-	msg, err := s.rc.SendMessage(c.Request().Context(), cr, out)
+	// checks that it is the caller's own, in this room); anyone else's is refused. The id
+	// derives from the Rocket.Chat user, which a fresh token does not change.
+	var msg json.RawMessage
+	err := s.withCreds(c, func(ctx context.Context, cr rocketchat.Credentials) (err error) {
+		out := rocketchat.OutgoingMessage{RoomID: rid, Text: req.Text, ThreadID: req.TMID}
+		if req.ID != "" {
+			out.ID = messageID(cr.UserID, req.ID)
+		}
+		msg, err = s.rc.SendMessage(ctx, cr, out)
+		return err
+	})
 	if errors.Is(err, rocketchat.ErrMessageIDTaken) {
 		return errMessageIDTaken
 	}
@@ -376,12 +372,11 @@ func (s *Server) upload(c echo.Context) error {
 		return fmt.Errorf("gateway: upload: read: %w", err)
 	}
 	up := rocketchat.Upload{FileName: fh.Filename, ContentType: fh.Header.Get("Content-Type"), Data: data, Description: c.FormValue("description")}
-	cr, err := s.creds(c)
-	if err != nil {
+	var msg json.RawMessage
+	if err := s.withCreds(c, func(ctx context.Context, cr rocketchat.Credentials) (err error) {
+		msg, err = s.rc.UploadFile(ctx, cr, rid, up)
 		return err
-	}
-	msg, err := s.rc.UploadFile(c.Request().Context(), cr, rid, up)
-	if err != nil {
+	}); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusCreated, map[string]any{"message": msg})

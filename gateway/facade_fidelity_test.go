@@ -203,3 +203,22 @@ func uploadFile(t *testing.T, f *fixture, token, rid, name, partType string, dat
 	_ = json.NewDecoder(resp.Body).Decode(&out)
 	return resp.StatusCode, out
 }
+
+// A user token Rocket.Chat no longer accepts (revoked, logged out, pushed out by the token
+// cap) is replaced once on every facade call, sending and uploading included, as withCreds
+// does for the others: otherwise the dead cached token would fail each call until it ages out.
+func TestFacadeRevokedTokenIsReplacedOnSendAndUpload(t *testing.T) {
+	f := newFixture(t, nil)
+	alice := f.token("alice")
+	if st := f.do("GET", "/api/im/me", alice, nil, nil); st != 200 {
+		t.Fatalf("me: %d", st)
+	}
+	f.rc.RevokeTokens("alice")
+	if st := f.do("POST", "/api/im/rooms/GENERAL/messages", alice, map[string]string{"id": "c-1", "text": "after revoke"}, nil); st != 201 {
+		t.Fatalf("send after revocation: %d, want 201", st)
+	}
+	f.rc.RevokeTokens("alice")
+	if st, out := uploadFile(t, f, alice, "GENERAL", "a.txt", "text/plain", []byte("hello")); st != 201 {
+		t.Fatalf("upload after revocation: %d %v, want 201", st, out)
+	}
+}

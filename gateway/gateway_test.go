@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -460,23 +459,7 @@ func TestFacadeAgainstRctest(t *testing.T) {
 
 	// Upload, and 413 over the limit.
 	upload := func(size int) (int, map[string]any) {
-		var buf bytes.Buffer
-		mw := multipart.NewWriter(&buf)
-		w, _ := mw.CreateFormFile("file", "note.txt")
-		_, _ = w.Write(bytes.Repeat([]byte("x"), size))
-		_ = mw.WriteField("description", "a note")
-		_ = mw.Close()
-		req, _ := http.NewRequest("POST", f.http.URL+"/api/im/rooms/"+general+"/files", &buf)
-		req.Header.Set("Authorization", "Bearer "+alice)
-		req.Header.Set("Content-Type", mw.FormDataContentType())
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&out)
-		return resp.StatusCode, out
+		return uploadFile(t, f, alice, general, "note.txt", "application/octet-stream", bytes.Repeat([]byte("x"), size))
 	}
 	if st, out := upload(1000); st != 201 || out["message"] == nil {
 		t.Fatalf("upload: %d %v", st, out)

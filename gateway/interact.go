@@ -40,15 +40,25 @@ func (s *Server) react(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-// pageParams reads count (1..100, def by default) and offset (0 or more).
+// countParam reads count: 1..100, def when absent.
+func countParam(c echo.Context, def int) (int, error) {
+	v := c.QueryParam("count")
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 100 {
+		return def, errorf(http.StatusBadRequest, "bad_request", "count must be 1..100")
+	}
+	return n, nil
+}
+
+// pageParams reads count (countParam) and offset (0 or more).
 func pageParams(c echo.Context, def int) (rocketchat.Page, error) {
-	p := rocketchat.Page{Count: def}
-	if v := c.QueryParam("count"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 100 {
-			return p, errorf(http.StatusBadRequest, "bad_request", "count must be 1..100")
-		}
-		p.Count = n
+	var p rocketchat.Page
+	var err error
+	if p.Count, err = countParam(c, def); err != nil {
+		return p, err
 	}
 	if v := c.QueryParam("offset"); v != "" {
 		n, err := strconv.Atoi(v)
