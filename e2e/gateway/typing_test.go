@@ -15,15 +15,7 @@ import (
 // never comes back to bob; closing the room stops the pushes.
 func TestTypingBetweenTwoUsers(t *testing.T) {
 	e := start(t, nil, rctest.Options{})
-	atok, btok := token(t, "alice", nil, nil, nil), token(t, "bob", nil, nil, nil)
-	a, b := e.dial(atok), e.dial(btok)
-	e.settle("alice", a)
-	e.settle("bob", b)
-	rid := e.rc.DirectRoom(rcName("alice"), rcName("bob"))
-
-	if st := e.call(http.MethodPut, "/api/im/open-rooms", atok, map[string]any{"tab": "t1", "rooms": []string{rid}}, nil); st != http.StatusNoContent {
-		t.Fatalf("open-rooms: %d", st)
-	}
+	atok, btok, a, b, rid := e.openDirectRoom()
 	// Bob has it open too: his upstream follows the room, and still his own typing is not pushed.
 	if st := e.call(http.MethodPut, "/api/im/open-rooms", btok, map[string]any{"tab": "t2", "rooms": []string{rid}}, nil); st != http.StatusNoContent {
 		t.Fatalf("open-rooms: %d", st)
