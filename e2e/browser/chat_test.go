@@ -30,33 +30,39 @@ func requireTools(t *testing.T, root string) {
 	}
 }
 
+// runBrowserScript runs e2e/browser/<script> in node against Chromium with env added,
+// fails the test if it errors, outlives timeout or does not print okLine, and logs its output.
+func runBrowserScript(t *testing.T, root, script string, timeout time.Duration, okLine string, env ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	node := exec.CommandContext(ctx, "node", filepath.Join(root, "e2e", "browser", script))
+	node.Dir = filepath.Join(root, "e2e", "browser")
+	node.Env = append(append(os.Environ(), env...), "CHROMIUM_PATH="+chromiumPath)
+	node.WaitDelay = 10 * time.Second
+	out, err := node.CombinedOutput()
+	t.Logf("%s output:\n%s", script, out)
+	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			t.Fatalf("%s timed out after %v", script, timeout)
+		}
+		t.Fatalf("%s failed: %v", script, err)
+	}
+	if !strings.Contains(string(out), okLine) {
+		t.Fatalf("%s ended without %q", script, okLine)
+	}
+}
+
 func TestTwoUsersChatInChromium(t *testing.T) {
 	root := demotest.RepoRoot(t)
 	requireTools(t, root)
 	base := demotest.Start(t).URL
 
 	artifact := filepath.Join(root, "e2e", "artifacts", "chat.png")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	node := exec.CommandContext(ctx, "node", filepath.Join(root, "e2e", "browser", "chat.js"))
-	node.Dir = filepath.Join(root, "e2e", "browser")
-	node.Env = append(os.Environ(),
+	runBrowserScript(t, root, "chat.js", 3*time.Minute, "browser: ok",
 		"RCGW_BASE_URL="+base,
 		"RCGW_ARTIFACT="+artifact,
-		"CHROMIUM_PATH="+chromiumPath,
 	)
-	node.WaitDelay = 10 * time.Second
-	out, err := node.CombinedOutput()
-	t.Logf("chat.js output:\n%s", out)
-	if err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			t.Fatalf("chat.js timed out after 3m")
-		}
-		t.Fatalf("chat.js failed: %v", err)
-	}
-	if !strings.Contains(string(out), "browser: ok") {
-		t.Fatalf("chat.js ended without %q", "browser: ok")
-	}
 	st, err := os.Stat(artifact)
 	if err != nil || st.Size() < 10_000 {
 		t.Fatalf("screenshot %s missing or too small: %v", artifact, err)
@@ -77,27 +83,10 @@ func TestUIInChromium(t *testing.T) {
 	base := demotest.Start(t).URL
 
 	dir := filepath.Join(root, "e2e", "artifacts")
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	node := exec.CommandContext(ctx, "node", filepath.Join(root, "e2e", "browser", "ui.js"))
-	node.Dir = filepath.Join(root, "e2e", "browser")
-	node.Env = append(os.Environ(),
+	runBrowserScript(t, root, "ui.js", 4*time.Minute, "ui: ok",
 		"RCGW_BASE_URL="+base,
 		"RCGW_ARTIFACT_DIR="+dir,
-		"CHROMIUM_PATH="+chromiumPath,
 	)
-	node.WaitDelay = 10 * time.Second
-	out, err := node.CombinedOutput()
-	t.Logf("ui.js output:\n%s", out)
-	if err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			t.Fatalf("ui.js timed out after 4m")
-		}
-		t.Fatalf("ui.js failed: %v", err)
-	}
-	if !strings.Contains(string(out), "ui: ok") {
-		t.Fatalf("ui.js ended without %q", "ui: ok")
-	}
 	for _, name := range []string{"ui-desktop.png", "ui-phone-list.png", "ui-phone-room.png", "ui-dark.png", "ui-thread.png"} {
 		st, err := os.Stat(filepath.Join(dir, name))
 		if err != nil || st.Size() < 10_000 {

@@ -2,11 +2,9 @@ package browser
 
 import (
 	"context"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -42,25 +40,8 @@ func TestMinimalExampleInChromium(t *testing.T) {
 	dist := buildMinimalExample(t, root)
 	base := demotest.Start(t).URL
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	node := exec.CommandContext(ctx, "node", filepath.Join(root, "e2e", "browser", "minimal.js"))
-	node.Dir = filepath.Join(root, "e2e", "browser")
-	node.Env = append(os.Environ(),
+	runBrowserScript(t, root, "minimal.js", 2*time.Minute, "minimal: ok",
 		"RCGW_BASE_URL="+base,
 		"RCGW_EXAMPLE_DIST="+dist,
-		"CHROMIUM_PATH="+chromiumPath,
 	)
-	node.WaitDelay = 10 * time.Second
-	out, err := node.CombinedOutput()
-	t.Logf("minimal.js output:\n%s", out)
-	if err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			t.Fatalf("minimal.js timed out after 2m")
-		}
-		t.Fatalf("minimal.js failed: %v", err)
-	}
-	if !strings.Contains(string(out), "minimal: ok") {
-		t.Fatalf("minimal.js ended without %q", "minimal: ok")
-	}
 }

@@ -487,17 +487,23 @@ async function apiAs(username) {
   }
 }
 
+// pairInRoom opens alice's page and bob's (with bobOpts), signs each in and opens room on both.
+async function pairInRoom(label, [alice, bob], room, bobOpts) {
+  const a = await page(`${label}-alice`)
+  const b = await page(`${label}-bob`, bobOpts)
+  await signIn(a.p, alice.username)
+  await signIn(b.p, bob.username)
+  await openRoom(a.p, room)
+  await openRoom(b.p, room)
+  return { a, b }
+}
+
 // Reactions between two users: bob picks 👍 from the picker on alice's message, both see
 // the chip with its count and who reacted; alice's click on the chip adds hers (2), a second
 // click takes it back (1).
 async function reactions(users) {
   const [alice, bob] = users
-  const a = await page('react-alice')
-  const b = await page('react-bob')
-  await signIn(a.p, alice.username)
-  await signIn(b.p, bob.username)
-  await openRoom(a.p, 'random')
-  await openRoom(b.p, 'random')
+  const { a, b } = await pairInRoom('react', users, 'random')
   const text = `react to this ${Date.now()}`
   await a.p.locator('.composer textarea').fill(text)
   await a.p.locator('.composer textarea').press('Enter')
@@ -533,12 +539,7 @@ async function reactions(users) {
 // gets the answer live.
 async function threads(users) {
   const [alice, bob] = users
-  const a = await page('thread-alice')
-  const b = await page('thread-bob', { viewport: PHONE })
-  await signIn(a.p, alice.username)
-  await signIn(b.p, bob.username)
-  await openRoom(a.p, 'general')
-  await openRoom(b.p, 'general')
+  const { a, b } = await pairInRoom('thread', users, 'general', { viewport: PHONE })
   const parent = `start a thread ${Date.now()}`
   await a.p.locator('.composer textarea').fill(parent)
   await a.p.locator('.composer textarea').press('Enter')
@@ -621,12 +622,7 @@ async function searchRoom(users) {
 // "Bob is typing…" under the messages; sending clears it; bob never sees his own.
 async function typing(users) {
   const [alice, bob] = users
-  const a = await page('typing-alice')
-  const b = await page('typing-bob')
-  await signIn(a.p, alice.username)
-  await signIn(b.p, bob.username)
-  await openRoom(a.p, 'random')
-  await openRoom(b.p, 'random')
+  const { a, b } = await pairInRoom('typing', users, 'random')
   // A message of bob's first, so the indicator can show his display name.
   const hello = `typing check ${Date.now()}`
   await b.p.locator('.composer textarea').fill(hello)

@@ -15,15 +15,7 @@ import (
 // never comes back to bob; closing the room stops the pushes.
 func TestTypingBetweenTwoUsers(t *testing.T) {
 	e := start(t, nil, rctest.Options{})
-	atok, btok := token(t, "alice", nil, nil, nil), token(t, "bob", nil, nil, nil)
-	a, b := e.dial(atok), e.dial(btok)
-	e.settle("alice", a)
-	e.settle("bob", b)
-	rid := e.rc.DirectRoom(rcName("alice"), rcName("bob"))
-
-	if st := e.call(http.MethodPut, "/api/im/open-rooms", atok, map[string]any{"tab": "t1", "rooms": []string{rid}}, nil); st != http.StatusNoContent {
-		t.Fatalf("open-rooms: %d", st)
-	}
+	atok, btok, a, b, rid := e.openDirectRoom()
 	// Bob has it open too: his upstream follows the room, and still his own typing is not pushed.
 	if st := e.call(http.MethodPut, "/api/im/open-rooms", btok, map[string]any{"tab": "t2", "rooms": []string{rid}}, nil); st != http.StatusNoContent {
 		t.Fatalf("open-rooms: %d", st)
@@ -44,25 +36,16 @@ func TestTypingBetweenTwoUsers(t *testing.T) {
 			return v.RID == rid && v.Username == rcName("bob") && v.Typing == want
 		}
 	}
-	// Alice's subscription is set up in the background: bob types until it arrives.
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := 0; i < 100; i++ {
-			if st := e.call(http.MethodPost, "/api/im/rooms/"+rid+"/typing", btok, map[string]any{"typing": true}, nil); st != http.StatusNoContent {
-				t.Errorf("typing: %d", st)
-				return
-			}
-			select {
-			case <-stop:
-				return
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
-	}()
+	// Alice's subscription is set up in the background: bob types once her upstream follows
+	// the room's user-activity.
+	aliceID := e.rc.UserID(rcName("alice"))
+	waitFor(t, "alice's user-activity subscription", 10*time.Second, func() bool {
+		return e.rc.StreamSubscribers(aliceID, "stream-notify-room", rid+"/user-activity") > 0
+	})
+	if st := e.call(http.MethodPost, "/api/im/rooms/"+rid+"/typing", btok, map[string]any{"typing": true}, nil); st != http.StatusNoContent {
+		t.Fatalf("typing: %d", st)
+	}
 	nextTarget(t, a, "getTypingNotification", isTyping(true))
-	close(stop)
-	<-done
 	if st := e.call(http.MethodPost, "/api/im/rooms/"+rid+"/typing", btok, map[string]any{"typing": false}, nil); st != http.StatusNoContent {
 		t.Fatalf("typing false: %d", st)
 	}

@@ -5,6 +5,7 @@
 package faultproxy
 
 import (
+	"fmt"
 	"net"
 	"sync"
 	"time"
@@ -37,7 +38,7 @@ type Proxy struct {
 func New(target string) (*Proxy, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("faultproxy: listen: %w", err)
 	}
 	p := &Proxy{ln: ln, target: target, change: make(chan struct{}), conns: map[net.Conn]struct{}{}}
 	p.wg.Add(1)
