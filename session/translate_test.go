@@ -184,3 +184,26 @@ func TestWatchBookUnionAndExpiry(t *testing.T) {
 		t.Fatalf("after tab2 closed = %v", got)
 	}
 }
+
+// TestSameVersionWhateverItsPath: a message's version reads its _updatedAt as the stream's
+// decoder does (rocketchat.Date), so one seen on stream-room-messages and again in a room's
+// lastMessage or a resync is pushed once, whether _updatedAt is EJSON, ISO-8601 or missing.
+func TestSameVersionWhateverItsPath(t *testing.T) {
+	tr := newTranslator("me")
+	for _, c := range []struct {
+		id      string
+		updated time.Time
+		raw     string
+	}{
+		{"a", time.UnixMilli(5000), `{"_id":"a","rid":"r","msg":"x","_updatedAt":{"$date":5000}}`},
+		{"b", time.UnixMilli(5000), `{"_id":"b","rid":"r","msg":"x","_updatedAt":"1970-01-01T00:00:05.000Z"}`},
+		{"c", time.Time{}, `{"_id":"c","rid":"r","msg":"x"}`},
+	} {
+		if _, ok := tr.translate(rocketchat.MessageEvent{RoomID: "r", ID: c.id, UpdatedAt: c.updated, Raw: json.RawMessage(c.raw)}); !ok {
+			t.Fatalf("%s: the stream's message was not pushed", c.id)
+		}
+		if p, ok := tr.rawMessage(json.RawMessage(c.raw)); ok {
+			t.Fatalf("%s: the same version was pushed again: %s", c.id, p.Arg)
+		}
+	}
+}
