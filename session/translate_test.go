@@ -207,3 +207,20 @@ func TestSameVersionWhateverItsPath(t *testing.T) {
 		}
 	}
 }
+
+// TestWatchBookBoundsTabs: a user cannot grow the followed rooms by inventing tab ids; a new
+// tab beyond maxWatchTabs replaces the one refreshed least recently.
+func TestWatchBookBoundsTabs(t *testing.T) {
+	var b watchBook
+	now := time.Now()
+	for i := range maxWatchTabs + 10 {
+		b.set("u", fmt.Sprint("tab", i), []string{fmt.Sprint("r", i)}, now.Add(time.Duration(i)*time.Millisecond))
+	}
+	got := b.rooms("u", now)
+	if len(got) != maxWatchTabs {
+		t.Fatalf("%d rooms followed, want %d", len(got), maxWatchTabs)
+	}
+	if slices.Contains(got, "r0") || !slices.Contains(got, fmt.Sprint("r", maxWatchTabs+9)) {
+		t.Fatalf("the stalest tabs should have gone, not the newest: %v", got)
+	}
+}
