@@ -10,24 +10,6 @@ import (
 	"github.com/rcgateway/rcgateway/rocketchat/rctest"
 )
 
-// deletedPushes counts getRoomMessageDeletedNotification pushes per message id.
-func (r *recorder) deletedPushes() map[string]int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := map[string]int{}
-	for _, p := range r.pushes {
-		if p.target != TargetMessageDeleted {
-			continue
-		}
-		var m struct {
-			ID string `json:"_id"`
-		}
-		_ = json.Unmarshal(p.arg, &m)
-		n[m.ID]++
-	}
-	return n
-}
-
 // TestDeletionsReachAUserIn300RoomsWithinTheDDPRateLimit: a user in 300 rooms, against
 // Rocket.Chat's default DDP rate limiter (its windows scaled down 100 times: 40 stream
 // subscriptions per 400 ms per connection, 80 per user), gets every deletion in every room,

@@ -65,12 +65,18 @@ func (r *recorder) poke() {
 }
 
 // messagePushes counts getRoomMessageNotification pushes per message id.
-func (r *recorder) messagePushes() map[string]int {
+func (r *recorder) messagePushes() map[string]int { return r.pushesByID(TargetMessage) }
+
+// deletedPushes counts getRoomMessageDeletedNotification pushes per message id.
+func (r *recorder) deletedPushes() map[string]int { return r.pushesByID(TargetMessageDeleted) }
+
+// pushesByID counts the pushes of target per the _id of their argument.
+func (r *recorder) pushesByID(target string) map[string]int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := map[string]int{}
 	for _, p := range r.pushes {
-		if p.target != TargetMessage {
+		if p.target != target {
 			continue
 		}
 		var m struct {

@@ -3,6 +3,8 @@ package session
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/rcgateway/rcgateway/rocketchat"
 )
 
 // Desktop notifications missed in a gap.
@@ -43,7 +45,7 @@ func gapNotification(uid string, msg, sub json.RawMessage, from, to time.Time) (
 		T     string          `json:"t"`
 		TMID  string          `json:"tmid"`
 		TShow bool            `json:"tshow"`
-		TS    json.RawMessage `json:"ts"`
+		TS    rocketchat.Date `json:"ts"`
 		U     struct {
 			ID       string `json:"_id"`
 			Username string `json:"username"`
@@ -57,7 +59,7 @@ func gapNotification(uid string, msg, sub json.RawMessage, from, to time.Time) (
 	if json.Unmarshal(msg, &m) != nil || m.ID == "" || m.U.ID == "" || m.U.ID == uid || m.T != "" || len(m.EditedAt) > 0 {
 		return nil, false // own, system and edited messages notify nobody
 	}
-	ts := time.UnixMilli(dateMillis(m.TS))
+	ts := m.TS.Time
 	if ts.Before(from.Truncate(time.Millisecond)) || ts.After(to) { // Rocket.Chat keeps ms
 		return nil, false
 	}

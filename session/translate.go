@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/rcgateway/rcgateway/rocketchat"
 )
@@ -134,12 +133,12 @@ func (t *translator) notification(raw json.RawMessage) (Push, bool) {
 func (t *translator) rawMessage(raw json.RawMessage) (Push, bool) {
 	var m struct {
 		ID        string          `json:"_id"`
-		UpdatedAt json.RawMessage `json:"_updatedAt"`
+		UpdatedAt rocketchat.Date `json:"_updatedAt"`
 	}
 	if json.Unmarshal(raw, &m) != nil || m.ID == "" {
 		return Push{}, false
 	}
-	return t.message(m.ID, dateMillis(m.UpdatedAt), raw)
+	return t.message(m.ID, m.UpdatedAt.UnixMilli(), raw)
 }
 
 // message pushes one version of a message once. A version is its _id and _updatedAt (ms)
@@ -173,29 +172,6 @@ func deletedPush(rid, id string) Push {
 		ID  string `json:"_id"`
 	}{rid, id})
 	return Push{Target: TargetMessageDeleted, Arg: arg}
-}
-
-// dateMillis reads an EJSON {"$date": ms} or an ISO-8601 string; 0 when it is neither.
-func dateMillis(raw json.RawMessage) int64 {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return 0
-	}
-	if raw[0] == '{' {
-		if _, ms, ok := parseDateObject(raw, 0); ok {
-			return ms
-		}
-		return 0
-	}
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
-		return 0
-	}
-	ts, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return 0
-	}
-	return ts.UnixMilli()
 }
 
 func isObject(raw json.RawMessage) bool {

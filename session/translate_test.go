@@ -184,3 +184,43 @@ func TestWatchBookUnionAndExpiry(t *testing.T) {
 		t.Fatalf("after tab2 closed = %v", got)
 	}
 }
+
+// TestSameVersionWhateverItsPath: a message's version reads its _updatedAt as the stream's
+// decoder does (rocketchat.Date), so one seen on stream-room-messages and again in a room's
+// lastMessage or a resync is pushed once, whether _updatedAt is EJSON, ISO-8601 or missing.
+func TestSameVersionWhateverItsPath(t *testing.T) {
+	tr := newTranslator("me")
+	for _, c := range []struct {
+		id      string
+		updated time.Time
+		raw     string
+	}{
+		{"a", time.UnixMilli(5000), `{"_id":"a","rid":"r","msg":"x","_updatedAt":{"$date":5000}}`},
+		{"b", time.UnixMilli(5000), `{"_id":"b","rid":"r","msg":"x","_updatedAt":"1970-01-01T00:00:05.000Z"}`},
+		{"c", time.Time{}, `{"_id":"c","rid":"r","msg":"x"}`},
+	} {
+		if _, ok := tr.translate(rocketchat.MessageEvent{RoomID: "r", ID: c.id, UpdatedAt: c.updated, Raw: json.RawMessage(c.raw)}); !ok {
+			t.Fatalf("%s: the stream's message was not pushed", c.id)
+		}
+		if p, ok := tr.rawMessage(json.RawMessage(c.raw)); ok {
+			t.Fatalf("%s: the same version was pushed again: %s", c.id, p.Arg)
+		}
+	}
+}
+
+// TestWatchBookBoundsTabs: a user cannot grow the followed rooms by inventing tab ids; a new
+// tab beyond maxWatchTabs replaces the one refreshed least recently.
+func TestWatchBookBoundsTabs(t *testing.T) {
+	var b watchBook
+	now := time.Now()
+	for i := range maxWatchTabs + 10 {
+		b.set("u", fmt.Sprint("tab", i), []string{fmt.Sprint("r", i)}, now.Add(time.Duration(i)*time.Millisecond))
+	}
+	got := b.rooms("u", now)
+	if len(got) != maxWatchTabs {
+		t.Fatalf("%d rooms followed, want %d", len(got), maxWatchTabs)
+	}
+	if slices.Contains(got, "r0") || !slices.Contains(got, fmt.Sprint("r", maxWatchTabs+9)) {
+		t.Fatalf("the stalest tabs should have gone, not the newest: %v", got)
+	}
+}

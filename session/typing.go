@@ -31,6 +31,12 @@ var ErrNoUpstream = errors.New("session: no upstream for this user on this node"
 // maxWatchedRooms bounds the rooms one tab may report (a tab shows one room, a split view a few).
 const maxWatchedRooms = 8
 
+// maxWatchTabs bounds the tabs one user may have reporting rooms. Tab ids are the browser's,
+// so without it a client inventing a new id per call could make the followed rooms (DDP
+// subscriptions, rooms.info lookups) and this book grow without limit; a new tab beyond it
+// replaces the one refreshed least recently.
+const maxWatchTabs = 32
+
 type tabRooms struct {
 	rooms   []string
 	expires time.Time
@@ -63,6 +69,15 @@ func (b *watchBook) set(userID, tab string, rooms []string, now time.Time) (chan
 	if t == nil {
 		t = map[string]tabRooms{}
 		b.tabs[userID] = t
+	}
+	if !had && len(t) >= maxWatchTabs {
+		stalest := ""
+		for id, tr := range t {
+			if stalest == "" || tr.expires.Before(t[stalest].expires) {
+				stalest = id
+			}
+		}
+		delete(t, stalest)
 	}
 	t[tab] = tabRooms{rooms: slices.Clone(rooms), expires: now.Add(WatchTTL)}
 	return changed

@@ -332,7 +332,7 @@ type upstream struct {
 	mu   sync.Mutex
 	mark watermark
 
-	connected, everConnected bool // emit's; run reads them once Run has returned
+	connected bool // emit's; run reads it once Run has returned
 
 	rt      *rocketchat.Realtime
 	watched []string // the open rooms rt follows typing for (run's)
@@ -567,7 +567,7 @@ func (u *upstream) emit(ev rocketchat.Event) {
 		switch se.State {
 		case rocketchat.StateConnected:
 			m.connected.Add(1)
-			u.connected, u.everConnected = true, true
+			u.connected = true
 			if se.Gap {
 				m.reconnects.Add(1)
 			}
