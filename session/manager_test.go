@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -571,5 +572,46 @@ func TestPushFailuresLogAtMostOncePerSecond(t *testing.T) {
 	}
 	if got := m.pushErrors.Load(); got != 1000 {
 		t.Fatalf("pushErrors = %d, want 1000", got)
+	}
+}
+
+// countingTombs counts the tombstone reads, each a Redis round trip in a cluster.
+type countingTombs struct {
+	Tombstones
+	reads atomic.Int64
+}
+
+func (c *countingTombs) Buried(ctx context.Context, userID string) (time.Time, bool, error) {
+	c.reads.Add(1)
+	return c.Tombstones.Buried(ctx, userID)
+}
+
+// TestOneTombstoneReadPerRequest: a request admits its user (Admit) and then asks for the
+// user's cached token (Credentials); the tombstone is read once, not once per step.
+func TestOneTombstoneReadPerRequest(t *testing.T) {
+	tombs := &countingTombs{Tombstones: NewMemoryTombstones()}
+	f := newFixture(t, func(o *Options) { o.Tombstones = tombs })
+	f.s.AddUser(rctest.UserSpec{Username: "u-alice", Password: "pw-alice-1"})
+	alice := User{ID: "alice", Username: "alice", IssuedAt: time.Now()}
+	ctx := context.Background()
+	if _, err := f.m.Credentials(ctx, alice); err != nil { // mints: checked there
+		t.Fatal(err)
+	}
+	before := tombs.reads.Load()
+	if err := f.m.Admit(ctx, alice); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.m.Credentials(ctx, alice); err != nil {
+		t.Fatal(err)
+	}
+	if n := tombs.reads.Load() - before; n != 1 {
+		t.Fatalf("%d tombstone reads for one request with a cached token, want 1", n)
+	}
+	// A deleted user's token is gone, and minting again checks the tombstone.
+	if err := f.m.Delete(ctx, alice.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.m.Credentials(ctx, alice); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("credentials after delete: %v, want ErrRevoked", err)
 	}
 }

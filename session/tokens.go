@@ -26,11 +26,14 @@ type mintCall struct {
 
 // Credentials returns the user's own Rocket.Chat credentials: the cached token or a fresh
 // one, provisioning the Rocket.Chat user when it is missing. Concurrent callers for the same
-// user share one mint.
+// user share one mint. The tombstone is checked where a token is made (mint), not on every
+// call: a revocation drops the cached token, and callers holding a request admit it first
+// (Admit), so checking here too cost a second store read per request.
 func (m *Manager) Credentials(ctx context.Context, u User) (rocketchat.Credentials, error) {
-	if err := m.Admit(ctx, u); err != nil {
+	if err := ValidateSubject(u.ID); err != nil {
 		return rocketchat.Credentials{}, err
 	}
+	m.Remember(u)
 	cred, _, err := m.credentials(ctx, m.identity(u.ID))
 	return cred, err
 }
