@@ -615,3 +615,15 @@ func TestOneTombstoneReadPerRequest(t *testing.T) {
 		t.Fatalf("credentials after delete: %v, want ErrRevoked", err)
 	}
 }
+
+// TestResyncSkipsRoomsItCannotRead: a room whose chat.syncMessages Rocket.Chat refuses (403:
+// the user left it, it is gone) has nothing to deliver; the resync completes instead of
+// retrying forever and holding the watermark back.
+func TestResyncSkipsRoomsItCannotRead(t *testing.T) {
+	f := newFixture(t, nil)
+	_, _, end := f.outage(t, 1)
+	done := f.m.Stats().ResyncsDone
+	f.s.FailNext("chat.syncMessages", 403, 1<<30)
+	end()
+	waitFor(t, f.rec, "the resync after the outage to complete", func() bool { return f.m.Stats().ResyncsDone > done })
+}

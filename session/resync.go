@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -22,8 +23,9 @@ import (
 // it rebuilt (notify.go): <uid>/notification has no resync of its own.
 //
 // It reports how many pushes it made and the first failure: a resync with a failure did not
-// cover the whole gap and must be run again (what it pushed is not pushed twice).
-func (m *Manager) resync(ctx context.Context, ul *userLoop, cred rocketchat.Credentials, from, gap time.Time) (pushed int, err error) {
+// cover the whole gap and must be run again with the same progress, which skips what already
+// succeeded (a user in 300 rooms is not asked for 300 rooms again because one failed).
+func (m *Manager) resync(ctx context.Context, ul *userLoop, cred rocketchat.Credentials, from, gap time.Time, pr *resyncProgress) (pushed int, err error) {
 	m.resyncs.Add(1)
 	log := m.log.With("user", ul.id)
 	fail := func(e error) {
@@ -45,22 +47,33 @@ func (m *Manager) resync(ctx context.Context, ul *userLoop, cred rocketchat.Cred
 			t.Stop()
 		}
 	}
-	subs, removedSubs, serr := m.o.Client.SubscriptionsGet(ctx, cred, from)
-	if serr != nil {
-		fail(fmt.Errorf("session: resync: %w", serr))
+	if pr.subOf == nil {
+		pr.subOf, pr.synced = map[string]json.RawMessage{}, map[string]bool{}
 	}
-	subOf := map[string]json.RawMessage{}
+	var subs, removedSubs []json.RawMessage
+	if !pr.subsDone {
+		var serr error
+		subs, removedSubs, serr = m.o.Client.SubscriptionsGet(ctx, cred, from)
+		if serr != nil {
+			fail(fmt.Errorf("session: resync: %w", serr))
+		} else {
+			pr.subsDone, pr.until = true, time.Now()
+		}
+	}
 	for _, s := range subs {
 		ul.book.note(s)
 		var sub struct {
 			RID string `json:"rid"`
 		}
 		if json.Unmarshal(s, &sub) == nil && sub.RID != "" {
-			subOf[sub.RID] = s
+			pr.subOf[sub.RID] = s
 		}
 		send(subscriptionPush("updated", s))
 	}
-	until := time.Now()
+	until := pr.until
+	if until.IsZero() {
+		until = time.Now()
+	}
 	for _, s := range removedSubs {
 		var sub struct {
 			ID string `json:"_id"`
@@ -73,24 +86,45 @@ func (m *Manager) resync(ctx context.Context, ul *userLoop, cred rocketchat.Cred
 		send(subscriptionPush("removed", withRoom(s, rid)))
 	}
 	rids := ul.book.rooms()
-	rooms, _, rerr := m.o.Client.RoomsGet(ctx, cred, from)
-	if rerr != nil {
-		fail(fmt.Errorf("session: resync: %w", rerr))
-	}
-	for _, raw := range rooms {
-		var room struct {
-			ID string `json:"_id"`
+	if !pr.roomsDone {
+		rooms, _, rerr := m.o.Client.RoomsGet(ctx, cred, from)
+		if rerr != nil {
+			fail(fmt.Errorf("session: resync: %w", rerr))
+		} else {
+			pr.roomsDone = true
 		}
-		if json.Unmarshal(raw, &room) == nil && room.ID != "" && !slices.Contains(rids, room.ID) {
-			rids = append(rids, room.ID)
+		for _, raw := range rooms {
+			var room struct {
+				ID string `json:"_id"`
+			}
+			if json.Unmarshal(raw, &room) == nil && room.ID != "" && !slices.Contains(pr.rooms, room.ID) {
+				pr.rooms = append(pr.rooms, room.ID)
+			}
 		}
 	}
+	for _, rid := range pr.rooms {
+		if !slices.Contains(rids, rid) {
+			rids = append(rids, rid)
+		}
+	}
+	subOf := pr.subOf
 	for _, rid := range rids {
+		if pr.synced[rid] {
+			continue
+		}
 		updated, deleted, merr := m.o.Client.SyncMessages(ctx, cred, rid, from)
 		if merr != nil {
+			if refused(merr) {
+				// The user cannot read this room (left it, it is gone): nothing of it is
+				// owed, and asking again would hold the watermark back for good.
+				log.Debug("resync: room refused; skipped", "rid", rid, "err", merr)
+				pr.synced[rid] = true
+				continue
+			}
 			fail(fmt.Errorf("session: resync room %s: %w", rid, merr))
 			continue
 		}
+		pr.synced[rid] = true
 		// syncMessages lists newest first; push oldest first.
 		for i := len(updated) - 1; i >= 0; i-- {
 			if p, ok := ul.tr.rawMessage(updated[i]); ok {
@@ -113,6 +147,25 @@ func (m *Manager) resync(ctx context.Context, ul *userLoop, cred rocketchat.Cred
 	}
 	log.Debug("resync done", "since", from, "rooms", len(rids), "subscriptions", len(subs), "pushed", pushed, "err", err)
 	return pushed, err
+}
+
+// resyncProgress is what one gap's resync has already done, kept across its retries.
+type resyncProgress struct {
+	subsDone, roomsDone bool
+	until               time.Time // when subscriptions.get answered
+	subOf               map[string]json.RawMessage
+	rooms               []string        // rooms.get's rooms
+	synced              map[string]bool // rooms whose messages are fetched and pushed
+}
+
+// refused reports a Rocket.Chat answer that asking again will not change: the room is not
+// the user's to read (403, 400 not allowed, or gone). A 401 (token), 429 and 5xx are retried.
+func refused(err error) bool {
+	if errors.Is(err, rocketchat.ErrForbidden) || errors.Is(err, rocketchat.ErrNotFound) {
+		return true
+	}
+	var ae *rocketchat.APIError
+	return errors.As(err, &ae) && ae.Status == 400 // invalid room, error-not-allowed
 }
 
 // resyncBurst pushes go out back to back, then the resync pauses for resyncPause.

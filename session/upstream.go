@@ -647,8 +647,9 @@ func (u *upstream) emit(ev rocketchat.Event) {
 func (u *upstream) resyncUntilDone(gap time.Time) {
 	m := u.m
 	started := time.Now()
+	var pr resyncProgress
 	for attempt := 0; ; attempt++ {
-		n, err := m.resync(u.ctx, u.ul, u.cred, gap.Add(-m.o.ResyncSlack), gap)
+		n, err := m.resync(u.ctx, u.ul, u.cred, gap.Add(-m.o.ResyncSlack), gap, &pr)
 		if err == nil {
 			m.resyncsDone.Add(1)
 			u.mu.Lock()
