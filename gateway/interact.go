@@ -91,7 +91,7 @@ func (s *Server) threadMessages(c echo.Context) error {
 		var v struct {
 			RID string `json:"rid"`
 		}
-		if json.Unmarshal(m, &v) == nil && v.RID != rid {
+		if json.Unmarshal(m, &v) != nil || v.RID != rid { // an item we cannot check is not shown
 			return errorf(http.StatusNotFound, "not_found", "no such thread in this room")
 		}
 	}
