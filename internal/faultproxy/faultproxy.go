@@ -5,6 +5,7 @@
 package faultproxy
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"sync"
@@ -32,6 +33,8 @@ type Proxy struct {
 	conns  map[net.Conn]struct{}
 	closed bool
 	wg     sync.WaitGroup
+	stop   context.CancelFunc // ends dials in progress at Close
+	ctx    context.Context
 }
 
 // New listens on 127.0.0.1 (a free port) and forwards to target.
@@ -41,6 +44,7 @@ func New(target string) (*Proxy, error) {
 		return nil, fmt.Errorf("faultproxy: listen: %w", err)
 	}
 	p := &Proxy{ln: ln, target: target, change: make(chan struct{}), conns: map[net.Conn]struct{}{}}
+	p.ctx, p.stop = context.WithCancel(context.Background())
 	p.wg.Add(1)
 	go p.accept()
 	return p, nil
@@ -78,6 +82,7 @@ func (p *Proxy) Close() error {
 	p.change = make(chan struct{})
 	p.mu.Unlock()
 	err := p.ln.Close()
+	p.stop()
 	p.wg.Wait()
 	return err
 }
@@ -118,7 +123,8 @@ func (p *Proxy) accept() {
 func (p *Proxy) serve(in net.Conn) {
 	defer p.wg.Done()
 	defer p.untrack(in)
-	out, err := net.DialTimeout("tcp", p.target, 5*time.Second)
+	d := net.Dialer{Timeout: 5 * time.Second}
+	out, err := d.DialContext(p.ctx, "tcp", p.target)
 	if err != nil {
 		return
 	}
