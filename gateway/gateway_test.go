@@ -50,6 +50,12 @@ func (h *fakeHub) SendToUser(_ context.Context, uid, target string, arg any) err
 	h.mu.Unlock()
 	return nil
 }
+
+// SendToUserOnce records like SendToUser: the fake holds nothing back.
+func (h *fakeHub) SendToUserOnce(ctx context.Context, uid, _, target string, arg any) error {
+	return h.SendToUser(ctx, uid, target, arg)
+}
+
 func (h *fakeHub) Kick(_ context.Context, uid, reason string, allow bool) error {
 	h.mu.Lock()
 	h.kicked = append(h.kicked, uid)

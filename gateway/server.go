@@ -34,6 +34,9 @@ type Hub interface {
 	http.Handler
 	// SendToUser invokes target with one argument on every connection of userID.
 	SendToUser(ctx context.Context, userID, target string, arg any) error
+	// SendToUserOnce is SendToUser for a push that may be repeated (by this node or one
+	// taking the user over): a connection gets at most one push per key.
+	SendToUserOnce(ctx context.Context, userID, key, target string, arg any) error
 	// Kick closes every connection of userID with a SignalR Close.
 	Kick(ctx context.Context, userID, reason string, allowReconnect bool) error
 	// Shutdown sends Close{allowReconnect:true} to every connection and stops the hub.

@@ -45,8 +45,13 @@ type Envelope struct {
 	Op      Op
 	Exclude []string // connection ids left out
 	Group   string   // for OpGroupAdd / OpGroupRemove
-	JSON    []byte   // the complete JSON record, 0x1E included
-	MsgPack []byte   // the complete MessagePack record, length prefix included
+	// Key, when not empty, names what an OpSend carries (a message version, say): a
+	// connection that was recently sent a record under the same key is not sent this one.
+	// A sender that may repeat itself, or be repeated by another node taking its work
+	// over, sets it; see Hub.SendToUserOnce.
+	Key     string
+	JSON    []byte // the complete JSON record, 0x1E included
+	MsgPack []byte // the complete MessagePack record, length prefix included
 }
 
 // Backplane carries Envelopes between the hubs of a cluster. The hub routes every send

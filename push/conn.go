@@ -60,6 +60,8 @@ type conn struct {
 	smu           sync.Mutex
 	st            state
 
+	sent sentKeys // keys of the keyed records sent lately (SendToUserOnce)
+
 	groups  map[string]struct{} // guarded by h.mu
 	counted bool                // in h.perUser; guarded by h.mu
 }

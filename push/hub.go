@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -83,6 +84,9 @@ type Handler func(ctx context.Context, c CallInfo, args []json.RawMessage) (any,
 type Stats struct {
 	Connections, Users                                int
 	Pushes, Deliveries, SlowConsumerCloses, Published uint64
+	// Repeats counts keyed records (SendToUserOnce) a connection had already been sent
+	// and was not sent again.
+	Repeats uint64
 }
 
 // Hub is the SignalR server.
@@ -106,7 +110,10 @@ type Hub struct {
 
 	msgpackConns                              atomic.Int64
 	pushes, deliveries, slowCloses, published atomic.Uint64
-	closes                                    [numCloseReasons]atomic.Uint64
+	repeats                                   atomic.Uint64 // keyed records not sent again
+
+	keySeed maphash.Seed // hashes Envelope.Key for the connections' sentKeys
+	closes  [numCloseReasons]atomic.Uint64
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -146,6 +153,7 @@ func NewHub(o Options) (*Hub, error) {
 		byToken: map[string]*conn{}, byID: map[string]*conn{},
 		users: map[string]map[*conn]struct{}{}, groups: map[string]map[*conn]struct{}{},
 		presence: map[string]*presence{}, handlers: map[string]Handler{}, perUser: map[string]int{},
+		keySeed: maphash.MakeSeed(),
 	}
 	if h.bp == nil {
 		h.bp, h.ownBP = NewMemoryBackplane(), true
@@ -178,30 +186,39 @@ func (h *Hub) Stats() Stats {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	return Stats{Connections: len(h.byID), Users: len(h.users), Pushes: h.pushes.Load(),
-		Deliveries: h.deliveries.Load(), SlowConsumerCloses: h.slowCloses.Load(), Published: h.published.Load()}
+		Deliveries: h.deliveries.Load(), SlowConsumerCloses: h.slowCloses.Load(), Published: h.published.Load(),
+		Repeats: h.repeats.Load()}
 }
 
 // SendToUser invokes target with one argument on every connection of userID, on any node.
 func (h *Hub) SendToUser(ctx context.Context, userID, target string, arg any) error {
-	return h.send(ctx, Address{Kind: ToUser, Key: userID}, target, arg)
+	return h.send(ctx, Address{Kind: ToUser, Key: userID}, "", target, arg)
+}
+
+// SendToUserOnce is SendToUser for a record that may be sent again, by this node or another:
+// each of the user's connections gets at most one record per key among the last
+// sentKeysWindow keyed records it was sent. A new connection has sent nothing yet, so it
+// gets the record.
+func (h *Hub) SendToUserOnce(ctx context.Context, userID, key, target string, arg any) error {
+	return h.send(ctx, Address{Kind: ToUser, Key: userID}, key, target, arg)
 }
 
 // SendToConnection invokes target on one connection.
 func (h *Hub) SendToConnection(ctx context.Context, connectionID, target string, arg any) error {
-	return h.send(ctx, Address{Kind: ToConnection, Key: connectionID}, target, arg)
+	return h.send(ctx, Address{Kind: ToConnection, Key: connectionID}, "", target, arg)
 }
 
 // SendToGroup invokes target on every member of group.
 func (h *Hub) SendToGroup(ctx context.Context, group, target string, arg any) error {
-	return h.send(ctx, Address{Kind: ToGroup, Key: group}, target, arg)
+	return h.send(ctx, Address{Kind: ToGroup, Key: group}, "", target, arg)
 }
 
 // SendToAll invokes target on every connection.
 func (h *Hub) SendToAll(ctx context.Context, target string, arg any) error {
-	return h.send(ctx, Address{Kind: ToAll}, target, arg)
+	return h.send(ctx, Address{Kind: ToAll}, "", target, arg)
 }
 
-func (h *Hub) send(ctx context.Context, to Address, target string, arg any) error {
+func (h *Hub) send(ctx context.Context, to Address, key, target string, arg any) error {
 	raw, ok := arg.(json.RawMessage)
 	if !ok {
 		var err error
@@ -209,7 +226,7 @@ func (h *Hub) send(ctx context.Context, to Address, target string, arg any) erro
 			return fmt.Errorf("push: send %s: %w", target, err)
 		}
 	}
-	e := Envelope{To: to, Op: OpSend, JSON: signalr.AppendInvocationJSON(make([]byte, 0, len(raw)+64), target, raw)}
+	e := Envelope{To: to, Op: OpSend, Key: key, JSON: signalr.AppendInvocationJSON(make([]byte, 0, len(raw)+64), target, raw)}
 	if h.needMsgPack() {
 		var err error
 		if e.MsgPack, err = signalr.AppendInvocationMsgPack(nil, target, raw); err != nil {
@@ -317,12 +334,20 @@ func (h *Hub) deliver(e Envelope) {
 			}
 		}
 	}
+	var key uint64
+	if e.Op == OpSend && e.Key != "" {
+		key = maphash.String(h.keySeed, e.Key)
+	}
 	for _, c := range targets {
 		if excluded(e.Exclude, c.id) || (newest != "" && newerConnection(c.id, newest)) {
 			continue
 		}
 		switch e.Op {
 		case OpSend:
+			if e.Key != "" && !c.sent.first(key) {
+				h.repeats.Add(1)
+				continue
+			}
 			rec := e.JSON
 			if c.protocol().Binary() {
 				rec = e.MsgPack

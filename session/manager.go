@@ -42,6 +42,9 @@ type User struct {
 // Pusher delivers invocations to all of a user's browser connections (the push hub).
 type Pusher interface {
 	SendToUser(ctx context.Context, userID, target string, arg any) error
+	// SendToUserOnce sends like SendToUser, except to a connection that was already sent
+	// a push under key (another node may have sent it before taking this user over).
+	SendToUserOnce(ctx context.Context, userID, key, target string, arg any) error
 	Kick(ctx context.Context, userID, reason string, allowReconnect bool) error
 }
 

@@ -32,6 +32,7 @@ type recorder struct {
 
 type recorded struct {
 	user, target string
+	key          string // SendToUserOnce's key
 	arg          json.RawMessage
 	reconnect    bool
 }
@@ -47,6 +48,21 @@ func (r *recorder) SendToUser(_ context.Context, userID, target string, arg any)
 	r.pushes = append(r.pushes, recorded{user: userID, target: target, arg: append(json.RawMessage(nil), raw...)})
 	r.mu.Unlock()
 	r.poke()
+	return nil
+}
+
+// SendToUserOnce records the push with its key, and never holds one back: a test of the
+// session sees every push it makes, repeats included.
+func (r *recorder) SendToUserOnce(ctx context.Context, userID, key, target string, arg any) error {
+	if key == "" {
+		return errors.New("recorder: SendToUserOnce without a key")
+	}
+	if err := r.SendToUser(ctx, userID, target, arg); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.pushes[len(r.pushes)-1].key = key
+	r.mu.Unlock()
 	return nil
 }
 
@@ -551,6 +567,10 @@ func (*failingPusher) SendToUser(context.Context, string, string, any) error {
 	return errors.New("publish queue full")
 }
 
+func (*failingPusher) SendToUserOnce(context.Context, string, string, string, any) error {
+	return errors.New("publish queue full")
+}
+
 // TestPushFailuresLogAtMostOncePerSecond: when every push fails (an overloaded backplane
 // drops them), the manager does not write a log line for each.
 func TestPushFailuresLogAtMostOncePerSecond(t *testing.T) {
@@ -626,4 +646,70 @@ func TestResyncSkipsRoomsItCannotRead(t *testing.T) {
 	f.s.FailNext("chat.syncMessages", 403, 1<<30)
 	end()
 	waitFor(t, f.rec, "the resync after the outage to complete", func() bool { return f.m.Stats().ResyncsDone > done })
+}
+
+// TestRepeatedPushesCarryTheLiveKeys: a node that takes a user over resyncs from the previous
+// owner's watermark and repeats what that owner pushed after it; the hub holds a repeat back
+// only if it carries the key the live push had. The repeats here come from Rocket.Chat's
+// REST answers (dates as ISO strings), the live pushes from its DDP streams (EJSON dates).
+func TestRepeatedPushesCarryTheLiveKeys(t *testing.T) {
+	f := newFixture(t, nil)
+	f.s.AddUser(rctest.UserSpec{Username: "u-alice", Password: "pw-alice-1"})
+	f.s.AddUser(rctest.UserSpec{Username: "bob", Password: "pw-bob-1"})
+	rid := f.s.DirectRoom("u-alice", "bob")
+	alice := User{ID: "alice", Username: "alice"}
+	f.online(t, alice, 1)
+	waitFor(t, f.rec, "the first resync", func() bool { return f.m.Stats().ResyncsDone >= 1 })
+	from := time.Now().Add(-time.Second)
+
+	kept := f.s.PostMessage(rid, "bob", "kept")
+	f.s.EditMessage(kept, "kept, edited")
+	gone := f.s.PostMessage(rid, "bob", "gone")
+	f.s.DeleteMessage(gone)
+	last := f.s.PostMessage(rid, "bob", "last")
+	waitFor(t, f.rec, "the live pushes", func() bool {
+		return f.rec.messagePushes()[last] == 1 && f.rec.deletedPushes()[gone] == 1
+	})
+
+	// Another node's manager takes alice over: its translator has seen nothing.
+	rec2 := newRecorder()
+	m2, err := NewManager(Options{Client: f.c, Agent: f.m.o.Agent, Pusher: rec2, RealtimeURL: f.s.WebSocketURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	defer func() { _ = m2.Shutdown(ctx) }()
+	cred, err := f.m.Credentials(ctx, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ul := &userLoop{id: alice.ID, tr: newTranslator(m2.Username(alice.ID)), notify: make(chan struct{}, 1)}
+	if _, err := m2.resync(ctx, ul, cred, from, from, &resyncProgress{}); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, p := range rec2.pushes {
+		seen[p.target] = true
+		if p.key == "" {
+			t.Errorf("resync %s push without a key: %s", p.target, p.arg)
+			continue
+		}
+		// The live push of the same version arrives, if it has not yet, under the same key.
+		waitFor(t, f.rec, "a live "+p.target+" push keyed "+p.key, func() bool {
+			f.rec.mu.Lock()
+			defer f.rec.mu.Unlock()
+			for _, l := range f.rec.pushes {
+				if l.key == p.key && l.target == p.target {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	for _, target := range []string{TargetMessage, TargetMessageDeleted, TargetSubscriptionChanged, TargetNotification} {
+		if !seen[target] {
+			t.Errorf("the resync repeated no %s push; got %d pushes", target, len(rec2.pushes))
+		}
+	}
 }

@@ -140,7 +140,7 @@ func (m *Manager) resync(ctx context.Context, ul *userLoop, cred rocketchat.Cred
 			var msg struct {
 				ID string `json:"_id"`
 			}
-			if json.Unmarshal(d, &msg) == nil && msg.ID != "" && ul.tr.firstTime("deleted:"+msg.ID) {
+			if json.Unmarshal(d, &msg) == nil && msg.ID != "" && ul.tr.firstTime(deletedKey(msg.ID)) {
 				send(deletedPush(rid, msg.ID))
 			}
 		}

@@ -32,6 +32,12 @@ const (
 type Push struct {
 	Target string
 	Arg    json.RawMessage
+	// Key names the version of what the push carries (a message's id, _updatedAt and type;
+	// a deletion; a notification's message), empty for pushes that are never repeated. The
+	// hub sends a connection at most one push per key (push.Hub.SendToUserOnce): a node that
+	// takes a user over resyncs from the previous owner's last recorded watermark, and
+	// repeats what that owner pushed after it.
+	Key string
 }
 
 // translator turns one user's Rocket.Chat events into pushes. It remembers recently pushed
@@ -103,7 +109,7 @@ func (t *translator) translate(ev rocketchat.Event) (p Push, ok bool) {
 	case rocketchat.NotificationEvent:
 		return t.notification(e.Raw)
 	case rocketchat.MessageDeletedEvent:
-		if !t.firstTime("deleted:" + e.MessageID) {
+		if !t.firstTime(deletedKey(e.MessageID)) {
 			return Push{}, false
 		}
 		return deletedPush(e.RoomID, e.MessageID), true
@@ -123,10 +129,13 @@ func (t *translator) notification(raw json.RawMessage) (Push, bool) {
 			ID string `json:"_id"`
 		} `json:"payload"`
 	}
-	if json.Unmarshal(raw, &n) == nil && n.Payload.ID != "" && !t.firstTime("notification:"+n.Payload.ID) {
-		return Push{}, false
+	var key string
+	if json.Unmarshal(raw, &n) == nil && n.Payload.ID != "" {
+		if key = "n:" + n.Payload.ID; !t.firstTime(key) {
+			return Push{}, false
+		}
 	}
-	return Push{Target: TargetNotification, Arg: rewriteDates(raw)}, true
+	return Push{Target: TargetNotification, Arg: rewriteDates(raw), Key: key}, true
 }
 
 // rawMessage pushes a message object whose id and update time are read from it.
@@ -150,20 +159,39 @@ func (t *translator) message(id string, updatedMs int64, raw json.RawMessage) (P
 		T string `json:"t"`
 	}
 	_ = json.Unmarshal(raw, &typ)
-	if !t.firstTime(id + "@" + strconv.FormatInt(updatedMs, 10) + typ.T) {
+	key := "m:" + id + "@" + strconv.FormatInt(updatedMs, 10) + typ.T
+	if !t.firstTime(key) {
 		return Push{}, false
 	}
-	return Push{Target: TargetMessage, Arg: rewriteDates(raw)}, true
+	return Push{Target: TargetMessage, Arg: rewriteDates(raw), Key: key}, true
 }
 
+// subscriptionPush is keyed by the subscription's id, the action and its _updatedAt (or
+// _deletedAt for a removal): the same version of a subscription is one push.
 func subscriptionPush(action string, raw json.RawMessage) Push {
+	var v struct {
+		ID        string          `json:"_id"`
+		UpdatedAt rocketchat.Date `json:"_updatedAt"`
+		DeletedAt rocketchat.Date `json:"_deletedAt"`
+	}
+	var key string
+	if json.Unmarshal(raw, &v) == nil && v.ID != "" {
+		at := v.UpdatedAt
+		if action == "removed" && !v.DeletedAt.IsZero() {
+			at = v.DeletedAt
+		}
+		if !at.IsZero() {
+			// A live event dates it {"$date": ms}, REST an ISO string: the key uses ms.
+			key = "s:" + action + ":" + v.ID + "@" + strconv.FormatInt(at.UnixMilli(), 10)
+		}
+	}
 	arg := make([]byte, 0, len(raw)+40)
 	arg = append(arg, `{"method":`...)
 	arg = strconv.AppendQuote(arg, action)
 	arg = append(arg, `,"msg":`...)
 	arg = append(arg, rewriteDates(raw)...)
 	arg = append(arg, '}')
-	return Push{Target: TargetSubscriptionChanged, Arg: arg}
+	return Push{Target: TargetSubscriptionChanged, Arg: arg, Key: key}
 }
 
 func deletedPush(rid, id string) Push {
@@ -171,8 +199,10 @@ func deletedPush(rid, id string) Push {
 		RID string `json:"rid"`
 		ID  string `json:"_id"`
 	}{rid, id})
-	return Push{Target: TargetMessageDeleted, Arg: arg}
+	return Push{Target: TargetMessageDeleted, Arg: arg, Key: deletedKey(id)}
 }
+
+func deletedKey(id string) string { return "d:" + id }
 
 func isObject(raw json.RawMessage) bool {
 	raw = bytes.TrimSpace(raw)

@@ -686,7 +686,13 @@ func (m *Manager) push(ctx context.Context, ul *userLoop, ev rocketchat.Event) {
 }
 
 func (m *Manager) send(ctx context.Context, userID string, p Push) {
-	if err := m.o.Pusher.SendToUser(ctx, userID, p.Target, p.Arg); err != nil {
+	var err error
+	if p.Key != "" {
+		err = m.o.Pusher.SendToUserOnce(ctx, userID, p.Key, p.Target, p.Arg)
+	} else {
+		err = m.o.Pusher.SendToUser(ctx, userID, p.Target, p.Arg)
+	}
+	if err != nil {
 		m.pushErrors.Add(1)
 		// One line a second at most: when the backplane is overloaded every push fails, and
 		// a line for each spends the core the pushes need (W6 at a saturated core).

@@ -42,6 +42,7 @@ var cases = []struct {
 	run  func(t *testing.T, c *Cluster)
 }{
 	{"SendToUserReachesEveryNode", sendToUser},
+	{"SendToUserOnceAcrossNodes", sendToUserOnce},
 	{"OrderPerAddressPerPublisher", orderPerAddress},
 	{"SendToConnection", sendToConnection},
 	{"SendToAll", sendToAll},
@@ -171,6 +172,49 @@ func sendToUser(t *testing.T, c *Cluster) {
 	}
 	c.fence(t, 0, b1, 1) // bob got none of alice's
 	c.fence(t, 1, b1, 2)
+}
+
+// sendToUserOnce: a keyed record sent again, from the same node or another (a node taking
+// over a user's work repeats what the previous one sent), reaches each connection once;
+// a connection opened after the first send gets the repeat, which is new to it.
+func sendToUserOnce(t *testing.T, c *Cluster) {
+	ctx := context.Background()
+	a0, a1 := c.Dial(t, 0, "alice"), c.Dial(t, 1, "alice")
+	for i := range 20 {
+		if err := c.Hubs[c.node(0)].SendToUserOnce(ctx, "alice", fmt.Sprint("k", i), "m", seq(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, cl := range []*pushtest.Client{a0, a1} {
+		for i := range 20 {
+			expect(t, cl, "m", i)
+		}
+	}
+	late := c.Dial(t, 1, "alice")
+	// The other node repeats the last ten and adds one.
+	for i := 10; i <= 20; i++ {
+		if err := c.Hubs[c.node(1)].SendToUserOnce(ctx, "alice", fmt.Sprint("k", i), "m", seq(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, cl := range []*pushtest.Client{a0, a1} {
+		expect(t, cl, "m", 20)
+	}
+	for i := 10; i <= 20; i++ {
+		expect(t, late, "m", i)
+	}
+	// The first node repeats the first; an unkeyed send is never held back.
+	if err := c.Hubs[c.node(0)].SendToUserOnce(ctx, "alice", "k0", "m", seq(0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Hubs[c.node(0)].SendToUser(ctx, "alice", "m", seq(5)); err != nil {
+		t.Fatal(err)
+	}
+	for _, cl := range []*pushtest.Client{a0, a1} {
+		expect(t, cl, "m", 5)
+	}
+	expect(t, late, "m", 0)
+	expect(t, late, "m", 5)
 }
 
 func orderPerAddress(t *testing.T, c *Cluster) {

@@ -8,17 +8,22 @@ import (
 	"github.com/rcgateway/rcgateway/push"
 )
 
-// Wire format of one Envelope on a channel (version 1):
+// Wire format of one Envelope on a channel (version 2):
 //
-//	byte   version (1)
+//	byte   version (2)
 //	byte   address kind
 //	byte   op
-//	string key, string group
+//	string address key, string group, string envelope key
 //	uvarint count, then count × string (excluded connection ids)
 //	string json record, string msgpack record
 //
-// where string is a uvarint length followed by the bytes.
-const wireVersion = 1
+// where string is a uvarint length followed by the bytes. Version 1 is the same without the
+// envelope key; it is still read, so that a cluster can be upgraded one node at a time (a
+// version 1 node drops the version 2 envelopes it cannot read, and counts them as corrupt).
+const (
+	wireVersion   = 2
+	wireVersionV1 = 1
+)
 
 // maxField bounds one decoded field, so a corrupt length cannot ask for gigabytes.
 const maxField = 64 << 20
@@ -35,6 +40,7 @@ func encode(b []byte, e push.Envelope) []byte {
 	b = append(b, wireVersion, byte(e.To.Kind), byte(e.Op))
 	b = appendString(b, []byte(e.To.Key))
 	b = appendString(b, []byte(e.Group))
+	b = appendString(b, []byte(e.Key))
 	b = binary.AppendUvarint(b, uint64(len(e.Exclude)))
 	for _, x := range e.Exclude {
 		b = appendString(b, []byte(x))
@@ -80,7 +86,7 @@ func decode(b []byte) (push.Envelope, error) {
 	if len(b) < 3 {
 		return push.Envelope{}, errCorrupt
 	}
-	if b[0] != wireVersion {
+	if b[0] != wireVersion && b[0] != wireVersionV1 {
 		return push.Envelope{}, fmt.Errorf("redisbackplane: envelope version %d not supported", b[0])
 	}
 	e := push.Envelope{To: push.Address{Kind: push.AddressKind(b[1])}, Op: push.Op(b[2])}
@@ -90,6 +96,9 @@ func decode(b []byte) (push.Envelope, error) {
 	r := &reader{b: b[3:]}
 	e.To.Key = string(r.bytes())
 	e.Group = string(r.bytes())
+	if b[0] == wireVersion {
+		e.Key = string(r.bytes())
+	}
 	n := r.uvarint()
 	if n > uint64(len(r.b)) { // each id takes at least one byte
 		return push.Envelope{}, errCorrupt

@@ -307,6 +307,7 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 		{To: push.Address{Kind: push.ToAll}, Op: push.OpSend, JSON: []byte("{}\x1e")},
 		{To: push.Address{Kind: push.ToGroup, Key: "g"}, Op: push.OpGroupAdd, Group: "room-1"},
 		{To: push.Address{Kind: push.ToConnection, Key: "c"}, Op: push.OpClose, Exclude: []string{"a", ""}, JSON: []byte("j"), MsgPack: []byte{1, 2}},
+		{To: push.Address{Kind: push.ToUser, Key: "u"}, Op: push.OpSend, Key: "m1@1700000000000", JSON: []byte("j")},
 	} {
 		got, err := decode(encode(nil, e))
 		if err != nil || !reflect.DeepEqual(got, e) {
@@ -320,10 +321,31 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 	}
 }
 
+// A node of the previous release publishes version 1 (no envelope key); this one reads it
+// during a rolling upgrade. The bytes are written out from the version 1 layout.
+func TestEnvelopeVersion1IsRead(t *testing.T) {
+	v1 := []byte{1, byte(push.ToUser), byte(push.OpSend),
+		1, 'u', // address key
+		0,         // group
+		1, 1, 'x', // one excluded connection id
+		3, '{', '}', 0x1e, // json record
+		0, // msgpack record
+	}
+	got, err := decode(v1)
+	want := push.Envelope{To: push.Address{Kind: push.ToUser, Key: "u"}, Op: push.OpSend, Exclude: []string{"x"}, JSON: []byte("{}\x1e")}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("decode(v1) = %+v, %v; want %+v", got, err, want)
+	}
+	if enc := encode(nil, want); enc[0] != wireVersion || wireVersion != 2 {
+		t.Fatalf("encode writes version %d", enc[0])
+	}
+}
+
 func FuzzDecode(f *testing.F) {
 	f.Add(encode(nil, env(push.ToUser, "u", 1)))
 	f.Add(encode(nil, push.Envelope{To: push.Address{Kind: push.ToAll}, Op: push.OpClose, Exclude: []string{"x"}}))
 	f.Add([]byte{1, 2, 1, 0x80})
+	f.Add(encode(nil, push.Envelope{To: push.Address{Kind: push.ToUser, Key: "u"}, Op: push.OpSend, Key: "k", JSON: []byte("j")}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := decode(b)
 		if err != nil {
