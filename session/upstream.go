@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -342,19 +343,55 @@ type upstream struct {
 // watermark says from where a resync must start so that nothing is lost, and moves only when
 // delivery is certain: when a connection that was up ends (to its last received frame, not to
 // when the loss was noticed), and when a resync succeeds. Failed reconnect attempts and
-// failed resyncs leave it where it is.
+// failed resyncs leave it where it is. Several resyncs may run at once (a connection ends
+// and the next one begins while the first resync is still fetching): each gap is owed until
+// its own resync succeeds, whatever the others do.
 type watermark struct {
-	gap      time.Time // start of the current gap: the next connect resyncs from here
-	unsynced time.Time // start of the oldest gap whose resync has not succeeded (zero: none)
-	up       bool      // a connection is up: everything until now is delivered or resyncing
+	gap     time.Time   // start of the current gap: the next connect resyncs from here
+	pending []time.Time // the gaps whose resyncs have not succeeded yet, one per resync
+	up      bool        // a connection is up: everything until now is delivered or resyncing
+}
+
+// unsynced is the start of the oldest gap whose resync has not succeeded (zero: none).
+func (w *watermark) unsynced() time.Time {
+	var oldest time.Time
+	for _, g := range w.pending {
+		if oldest.IsZero() || g.Before(oldest) {
+			oldest = g
+		}
+	}
+	return oldest
+}
+
+// connected: a connection is up; its resync owes the current gap, which it returns.
+func (w *watermark) connected() time.Time {
+	w.pending = append(w.pending, w.gap)
+	w.up = true
+	return w.gap
+}
+
+// disconnected: the connection that was up ended after its last frame at last. The next gap
+// starts there, or at the oldest gap still owed.
+func (w *watermark) disconnected(last time.Time) {
+	w.up, w.gap = false, last
+	if u := w.unsynced(); !u.IsZero() && u.Before(last) {
+		w.gap = u
+	}
+}
+
+// synced: the resync of gap succeeded.
+func (w *watermark) synced(gap time.Time) {
+	if i := slices.IndexFunc(w.pending, gap.Equal); i >= 0 {
+		w.pending = slices.Delete(w.pending, i, i+1)
+	}
 }
 
 // from is where a next owner (or the next connection) must start: the oldest gap not yet
 // covered.
 func (w *watermark) from(now time.Time) time.Time {
-	switch {
-	case !w.unsynced.IsZero():
-		return w.unsynced
+	switch u := w.unsynced(); {
+	case !u.IsZero():
+		return u
 	case w.up:
 		return now
 	}
@@ -572,11 +609,7 @@ func (u *upstream) emit(ev rocketchat.Event) {
 				m.reconnects.Add(1)
 			}
 			u.mu.Lock()
-			gap := u.mark.gap
-			if u.mark.unsynced.IsZero() || gap.Before(u.mark.unsynced) {
-				u.mark.unsynced = gap
-			}
-			u.mark.up = true
+			gap := u.mark.connected()
 			u.mu.Unlock()
 			u.held.begin()
 			u.ul.signal(sigWake) // the run loop arms its check for the hold's expiry
@@ -597,10 +630,7 @@ func (u *upstream) emit(ev rocketchat.Event) {
 				last = time.Now()
 			}
 			u.mu.Lock()
-			u.mark.up, u.mark.gap = false, last
-			if !u.mark.unsynced.IsZero() && u.mark.unsynced.Before(last) {
-				u.mark.gap = u.mark.unsynced // the earlier gap is still owed
-			}
+			u.mark.disconnected(last)
 			u.mu.Unlock()
 			if se.Err != nil && u.ctx.Err() == nil {
 				u.log.Warn("upstream lost; a resync will cover the gap", "gap_since", last, "err", se.Err)
@@ -653,9 +683,7 @@ func (u *upstream) resyncUntilDone(gap time.Time) {
 		if err == nil {
 			m.resyncsDone.Add(1)
 			u.mu.Lock()
-			if !u.mark.unsynced.IsZero() && !u.mark.unsynced.Before(gap) {
-				u.mark.unsynced = time.Time{}
-			}
+			u.mark.synced(gap)
 			u.mu.Unlock()
 			if gapLen := started.Sub(gap); gapLen > 2*m.o.ResyncSlack || attempt > 0 {
 				u.log.Warn("upstream gap resynced", "gap", gapLen.Round(time.Millisecond), "pushed", n, "attempts", attempt+1)
