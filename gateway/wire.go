@@ -171,6 +171,7 @@ func (s *Server) newHub(online, offline func(string)) (Hub, error) {
 		stat{name: "rcgw_hub_users", help: "Users with browser connections on this node.", value: func() float64 { return float64(h.Stats().Users) }},
 		stat{name: "rcgw_hub_pushes_total", help: "Sends accepted by the hub.", counter: true, value: func() float64 { return float64(h.Stats().Pushes) }},
 		stat{name: "rcgw_hub_deliveries_total", help: "Records queued to browser connections.", counter: true, value: func() float64 { return float64(h.Stats().Deliveries) }},
+		stat{name: "rcgw_hub_repeats_total", help: "Keyed pushes a connection had already been sent and was not sent again (a takeover's or resync's repeats).", counter: true, value: func() float64 { return float64(h.Stats().Repeats) }},
 		stat{name: "rcgw_hub_queue_drops_total", help: "Connections closed because their send queue was full (slow consumers).", counter: true, value: func() float64 { return float64(h.Stats().SlowConsumerCloses) }},
 	)
 	for _, r := range push.CloseReasons() {

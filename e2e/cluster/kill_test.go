@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -326,6 +327,14 @@ stream:
 	if lost.n != 0 || dup.n != 0 {
 		t.Errorf("takeover after a kill: %d lost, %d duplicated (want 0, 0)", lost.n, dup.n)
 	}
+	// The new owner did repeat what the dead one pushed after its last renewal (minus the
+	// slack): the survivor's hub held those back. None would mean the scenario did not test
+	// the takeover's repeats at all.
+	repeats := metric(t, survivorNode.Base, "rcgw_hub_repeats_total")
+	t.Logf("repeats held back by the survivor's hub: %v", repeats)
+	if repeats == 0 {
+		t.Errorf("the takeover repeated nothing: the scenario did not reach the repeat window")
+	}
 	if n := c.rc.DDPConnections(uid); n != 1 {
 		t.Errorf("%d upstreams for alice after the takeover, want 1", n)
 	}
@@ -362,4 +371,29 @@ func eventually(d time.Duration, cond func() bool) bool {
 		}
 	}
 	return true
+}
+
+// metric reads one unlabelled sample from a node's /metrics.
+func metric(t *testing.T, base, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("%s not in %s/metrics", name, base)
+	return 0
 }
