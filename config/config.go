@@ -267,6 +267,10 @@ type Redis struct {
 	// Timeout bounds every Redis round trip and is the silence after which a Redis
 	// connection is taken for dead (default 5s).
 	Timeout Duration `yaml:"timeout"`
+	// LeaseTTL is how long a node owns a user's upstream without renewing it (renewed every
+	// third of it): after a node is killed its users' upstreams come back on another node
+	// between one and two lease TTLs later (default 15s; at least 2 × redis.timeout).
+	LeaseTTL Duration `yaml:"lease_ttl"`
 }
 
 // Shutdown bounds the SIGTERM sequence.
@@ -332,7 +336,7 @@ func Default() Config {
 			HandshakeTimeout: Duration(15 * time.Second),
 		},
 		Log:      Log{Level: "info", Format: "text"},
-		Redis:    Redis{Timeout: Duration(5 * time.Second)},
+		Redis:    Redis{Timeout: Duration(5 * time.Second), LeaseTTL: Duration(15 * time.Second)},
 		Shutdown: Shutdown{Timeout: Duration(25 * time.Second)},
 	}
 }

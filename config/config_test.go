@@ -165,6 +165,7 @@ func TestValidateReportsEveryProblemWithPath(t *testing.T) {
 	c.Log.Level = "loud"
 	c.Log.Format = "xml"
 	c.Redis.URL = "http://redis"
+	c.Redis.LeaseTTL = Duration(9 * time.Second) // < 2 × redis.timeout (5 s)
 	err := c.Validate()
 	if err == nil {
 		t.Fatal("no error")
@@ -172,7 +173,7 @@ func TestValidateReportsEveryProblemWithPath(t *testing.T) {
 	want := []string{
 		"rocketchat.url", "rocketchat.ws_url", "rocketchat.admin", "user_tokens.strategy", "user_tokens.ttl",
 		"auth.jwt", "auth.jwt.user_id_claim", "auth.api_keys[0]", "http.listen", "http.cors_origins[1]",
-		"hub.path", "hub.client_timeout", "log.level", "log.format", "redis.url",
+		"hub.path", "hub.client_timeout", "log.level", "log.format", "redis.url", "redis.lease_ttl",
 	}
 	var paths []string
 	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {

@@ -259,6 +259,12 @@ func (c Config) Validate() error {
 	v.nonNegative("shutdown.drain_delay", c.Shutdown.DrainDelay)
 	v.positive("shutdown.timeout", c.Shutdown.Timeout)
 	v.positive("redis.timeout", c.Redis.Timeout)
+	v.positive("redis.lease_ttl", c.Redis.LeaseTTL)
+	if c.Redis.LeaseTTL > 0 && c.Redis.LeaseTTL < 2*c.Redis.Timeout {
+		// A renewal sent at a third of the TTL may take redis.timeout to answer; it must land
+		// before the lease runs out.
+		v.add("redis.lease_ttl", fmt.Errorf("%w: must be at least 2 × redis.timeout", ErrConflict))
+	}
 	if c.Redis.URL != "" && c.Shutdown.Timeout > 0 && c.Shutdown.Timeout < c.Redis.Timeout+Duration(3*time.Second) {
 		// Closing a Redis client waits up to redis.timeout for a command a hung Redis never
 		// answers; the rest of the sequence needs a few seconds more.

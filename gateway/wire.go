@@ -56,6 +56,7 @@ func (s *Server) compose() error {
 		DefaultPassword: cfg.UserTokens.DefaultPassword.Value(),
 		TokenTTL:        cfg.UserTokens.TTL.D(),
 		Linger:          cfg.UserTokens.Linger.D(),
+		LeaseTTL:        cfg.Redis.LeaseTTL.D(),
 		Realtime: rocketchat.RealtimeOptions{
 			HTTPClient:   s.wsClient,
 			PingInterval: cfg.RocketChat.PingInterval.D(),
