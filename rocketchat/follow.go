@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/rcgateway/rcgateway/rocketchat/ddp"
@@ -77,8 +78,8 @@ type graceFetch struct {
 var roomEvents = []string{"deleteMessage", "deleteMessageBulk"}
 
 // follower follows the deletions of a user's rooms on one DDP connection. It is used by the
-// connection's goroutine only; the touch marks it reads are shared with onData under
-// Realtime.roomMu.
+// connection's room worker only (one goroutine at a time); the touch marks it reads are
+// shared with onData under Realtime.roomMu.
 type follower struct {
 	r        *Realtime
 	c        *ddp.Client
@@ -165,8 +166,15 @@ func (f *follower) next(now time.Time) time.Time {
 			at = f.retryAt
 		}
 	}
-	if len(f.queue) > 0 || f.typingPending() || f.presencePending() {
-		if t := f.r.subFree(now); at.IsZero() || t.Before(at) {
+	need := 0 // room subscriptions the next send needs
+	switch {
+	case f.typingPending() || f.presencePending():
+		need = 1
+	case len(f.queue) > 0:
+		need = len(roomEvents) // a room's are sent together
+	}
+	if need > 0 {
+		if t := f.r.subFree(now, need); at.IsZero() || t.Before(at) {
 			at = t
 		}
 	}
@@ -309,7 +317,7 @@ func timeToReset(e *ddp.Error) time.Duration {
 }
 
 // pauseSubs stops room subscriptions for the timeToReset of a too-many-requests answer
-// received at from (never shortening a longer pause). Used by the connection goroutine only.
+// received at from (never shortening a longer pause). Used by the room worker only.
 func (r *Realtime) pauseSubs(from time.Time, e *ddp.Error) {
 	if until := from.Add(timeToReset(e)); until.After(r.subPause) {
 		r.subPause = until
@@ -317,7 +325,7 @@ func (r *Realtime) pauseSubs(from time.Time, e *ddp.Error) {
 }
 
 // subAvailable is how many room subscriptions the budget allows now; it forgets sends older
-// than the window. Used by the connection goroutine only.
+// than the window. Used by the room worker only.
 func (r *Realtime) subAvailable(now time.Time) int {
 	cut := 0
 	for cut < len(r.subSent) && now.Sub(r.subSent[cut]) >= r.opts.RoomSubWindow {
@@ -327,11 +335,15 @@ func (r *Realtime) subAvailable(now time.Time) int {
 	return max(r.opts.RoomSubBudget-len(r.subSent), 0)
 }
 
-// subFree is when the next room subscription may be sent.
-func (r *Realtime) subFree(now time.Time) time.Time {
+// subFree is when the budget next allows need room subscriptions at once (a room's events
+// go together: waiting for one free slot when a room needs two would wake for nothing).
+func (r *Realtime) subFree(now time.Time, need int) time.Time {
+	need = min(need, r.opts.RoomSubBudget)
 	t := now
-	if r.subAvailable(now) == 0 {
-		t = r.subSent[len(r.subSent)-r.opts.RoomSubBudget].Add(r.opts.RoomSubWindow)
+	if r.subAvailable(now) < need {
+		// The oldest sends must leave the window until need are free.
+		drop := len(r.subSent) - (r.opts.RoomSubBudget - need)
+		t = r.subSent[drop-1].Add(r.opts.RoomSubWindow)
 	}
 	if r.subPause.After(t) {
 		t = r.subPause
@@ -352,7 +364,7 @@ func (r *Realtime) onBulkDeleted(b bulkDeleted) {
 	r.queueRoomOp(roomOp{rid: b.RoomID, kind: opFetch})
 }
 
-// queueRoomOp hands op to the connection's goroutine.
+// queueRoomOp hands op to the connection's room worker.
 func (r *Realtime) queueRoomOp(op roomOp) {
 	r.roomMu.Lock()
 	r.roomOps = append(r.roomOps, op)
@@ -360,19 +372,131 @@ func (r *Realtime) queueRoomOp(op roomOp) {
 	r.wakeRooms()
 }
 
-// wakeRooms wakes the connection's goroutine to apply room ops and Watch changes; a wake-up
-// already pending covers this one.
+// wakeRooms has the live connection's room worker apply room ops and Watch changes; one
+// already running or starting covers this wake-up. Between connections there is nothing to
+// wake: the next connection's worker starts with the current ops and Watch sets.
 func (r *Realtime) wakeRooms() {
-	select {
-	case r.roomSig <- struct{}{}:
-	default:
+	if w := r.rooms.Load(); w != nil {
+		w.kick()
 	}
+}
+
+// roomWorker runs one connection's follower without a goroutine of its own while the
+// follower has nothing to do: a wake-up (wakeRooms) or the follower's next due time (a
+// timer) starts a goroutine that applies the queued room ops, syncs the Watch sets, takes
+// one step if one is due, arms the timer for the next and ends. At most one such goroutine
+// runs at a time, so the follower is still used by one goroutine at a time. connection
+// starts the worker once the connection is set up and stops it (waiting for its goroutine)
+// before it returns.
+type roomWorker struct {
+	r      *Realtime
+	ctx    context.Context // ends when the connection does
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	fl      *follower   // nil until start
+	running bool        // a goroutine works; it looks at again before it ends
+	again   bool        // kicked while running
+	stopped bool        // no goroutine starts any more
+	timer   *time.Timer // the next due step; nil until first armed
+}
+
+func (r *Realtime) newRoomWorker(ctx context.Context) *roomWorker {
+	w := &roomWorker{r: r}
+	w.ctx, w.cancel = context.WithCancel(ctx)
+	return w
+}
+
+// start hands the set-up connection's follower to the worker, makes it the one wakeRooms
+// reaches and runs a first round (queued ops, Watch sets, the first room subscriptions).
+func (w *roomWorker) start(fl *follower) {
+	w.mu.Lock()
+	w.fl = fl
+	w.mu.Unlock()
+	w.r.rooms.Store(w)
+	w.kick()
+}
+
+// kick starts a round, or has the running one go again.
+func (w *roomWorker) kick() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped || w.fl == nil {
+		return
+	}
+	if w.running {
+		w.again = true
+		return
+	}
+	w.running = true
+	w.wg.Add(1)
+	go w.work()
+}
+
+// work is a worker's goroutine: rounds until no kick came during the last one.
+func (w *roomWorker) work() {
+	defer w.wg.Done()
+	fl, ctx := w.fl, w.ctx // fl is set before the first kick and never changes
+	for {
+		w.r.roomMu.Lock()
+		ops := w.r.roomOps
+		w.r.roomOps = nil
+		w.r.roomMu.Unlock()
+		for _, op := range ops {
+			fl.apply(ctx, op)
+		}
+		now := time.Now()
+		fl.syncTyping(ctx, now) // a changed Watch set applies at once
+		fl.syncPresence(ctx, now)
+		// One step per round, as the timer allows: what is still due after it runs in the
+		// next round, through the timer.
+		if at := fl.next(time.Now()); !at.IsZero() && !at.After(time.Now()) {
+			fl.step(ctx)
+		}
+		at := fl.next(time.Now())
+		w.mu.Lock()
+		if w.again && !w.stopped {
+			w.again = false
+			w.mu.Unlock()
+			continue
+		}
+		w.running = false
+		switch {
+		case at.IsZero() || w.stopped:
+			if w.timer != nil {
+				w.timer.Stop()
+			}
+		default:
+			if w.timer == nil {
+				w.timer = time.AfterFunc(time.Until(at), w.kick)
+			} else {
+				w.timer.Reset(time.Until(at))
+			}
+		}
+		w.mu.Unlock()
+		return
+	}
+}
+
+// stop ends the worker: no round starts any more, the one running is cancelled and waited
+// for.
+func (w *roomWorker) stop() {
+	w.r.rooms.CompareAndSwap(w, nil)
+	w.mu.Lock()
+	w.stopped = true
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+	w.mu.Unlock()
+	w.cancel()
+	w.wg.Wait()
 }
 
 // touch records that rid changed (onData, for rooms-changed). A room the follower has
 // settled (followed, its grace fetch queued or its grace over) needs no op: a busy room sends
-// one rooms-changed per message, and waking the connection's goroutine for each would cost
-// every member's upstream a wake-up per message.
+// one rooms-changed per message, and waking the room worker for each would cost every
+// member's upstream a wake-up per message.
 func (r *Realtime) touch(rid string) {
 	r.roomMu.Lock()
 	r.touched[rid] = time.Now()

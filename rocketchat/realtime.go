@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rcgateway/rcgateway/rocketchat/ddp"
@@ -59,18 +60,18 @@ type Realtime struct {
 
 	roomMu  sync.Mutex
 	roomOps []roomOp
-	touched map[string]time.Time // rooms-changed seen on this connection, by rid
-	settled map[string]struct{}  // followed rooms whose touches need no op (follow.go)
-	deleted map[string]struct{}  // message ids whose deletion arrived live on this connection
-	roomSig chan struct{}
-	watch   []string // rooms whose typing is followed (typing.go)
+	touched map[string]time.Time       // rooms-changed seen on this connection, by rid
+	settled map[string]struct{}        // followed rooms whose touches need no op (follow.go)
+	deleted map[string]struct{}        // message ids whose deletion arrived live on this connection
+	rooms   atomic.Pointer[roomWorker] // the live connection's, nil while (re)connecting
+	watch   []string                   // rooms whose typing is followed (typing.go)
 	// users whose status is followed (presence.go)
 	watchUsers []string
 
 	curMu sync.Mutex
 	cur   *ddp.Client // the live connection, nil while (re)connecting
 
-	// Room subscription pacing, used by the connection goroutine only (follow.go).
+	// Room subscription pacing, used by the room worker only (follow.go).
 	subSent  []time.Time // sends within the last RoomSubWindow, oldest first
 	subPause time.Time   // no room subscription before this (the server said too-many-requests)
 }
@@ -107,7 +108,7 @@ func NewRealtime(opts RealtimeOptions) (*Realtime, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Realtime{opts: opts, log: log.With("uid", opts.UserID), roomSig: make(chan struct{}, 1),
+	return &Realtime{opts: opts, log: log.With("uid", opts.UserID),
 		touched: map[string]time.Time{}, settled: map[string]struct{}{}, deleted: map[string]struct{}{}}, nil
 }
 
@@ -203,14 +204,18 @@ func (r *Realtime) onData(d ddp.Data) {
 }
 
 // connection runs one DDP connection until it ends. up reports whether it got as far as
-// StateConnected.
-// connection runs one connection. last is when its last frame arrived, once it was up.
+// StateConnected; last is when its last frame arrived, once it was up.
+//
+// The calling goroutine is the connection's reader (ddp.Options.CallerReads): an idle
+// upstream has no other goroutine. The setup (login, streams, the room listing) runs on a
+// goroutine of its own meanwhile, and the room follower (follow.go) on a roomWorker's
+// goroutine only while it has work. connection returns once both have ended.
 func (r *Realtime) connection(ctx context.Context, connectedBefore *bool) (up bool, last time.Time, err error) {
 	setup, cancel := context.WithTimeout(ctx, r.opts.DialTimeout)
 	defer cancel()
 	c, err := ddp.Dial(setup, r.opts.URL, ddp.Options{
 		ReadLimit: r.opts.ReadLimit, PingInterval: r.opts.PingInterval, PingTimeout: r.opts.PingTimeout,
-		OnData: r.onData, Logger: r.log, HTTPClient: r.opts.HTTPClient,
+		OnData: r.onData, Logger: r.log, HTTPClient: r.opts.HTTPClient, CallerReads: true,
 		OnNosub: func(id string, err error) {
 			r.log.Warn("rocketchat: server ended a subscription", "sub", id, "err", err)
 		},
@@ -219,12 +224,45 @@ func (r *Realtime) connection(ctx context.Context, connectedBefore *bool) (up bo
 		return false, time.Time{}, fmt.Errorf("rocketchat: realtime: %w", err)
 	}
 	defer c.Close()
+	w := r.newRoomWorker(ctx)
+	var setupErr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		fl, err := r.setUp(setup, c, connectedBefore)
+		if err != nil {
+			setupErr = err
+			c.Close() // ends the Read below
+			return
+		}
+		w.start(fl)
+	}()
+	_ = c.Read(ctx) // until the connection ends; c.Err says why
+	cancel()        // a setup still running gives up
+	wg.Wait()
+	w.stop()
+	r.curMu.Lock()
+	r.cur = nil
+	r.curMu.Unlock()
+	switch {
+	case setupErr != nil:
+		return false, time.Time{}, setupErr
+	case ctx.Err() != nil:
+		return true, c.LastReceived(), ctx.Err()
+	}
+	return true, c.LastReceived(), fmt.Errorf("rocketchat: realtime: %w", c.Err())
+}
+
+// setUp logs in on c, subscribes the user's streams and lists the rooms to follow, then
+// reports StateConnected. It runs while connection's goroutine reads c.
+func (r *Realtime) setUp(setup context.Context, c *ddp.Client, connectedBefore *bool) (*follower, error) {
 	if _, err := c.Call(setup, "login", map[string]any{"resume": r.opts.Token}); err != nil {
 		var me *ddp.Error
 		if errors.As(err, &me) && isAuthError(me) {
-			return false, time.Time{}, fmt.Errorf("%w: resume refused: %s %s", ErrAuthLost, me.Code, me.Reason)
+			return nil, fmt.Errorf("%w: resume refused: %s %s", ErrAuthLost, me.Code, me.Reason)
 		}
-		return false, time.Time{}, fmt.Errorf("rocketchat: realtime: login: %w", err)
+		return nil, fmt.Errorf("rocketchat: realtime: login: %w", err)
 	}
 	// Room changes seen on an earlier connection do not matter here: the resync covers the gap.
 	r.roomMu.Lock()
@@ -239,7 +277,7 @@ func (r *Realtime) connection(ctx context.Context, connectedBefore *bool) (up bo
 		subs = append(subs, ddp.Sub{Name: streamNotifyUser, Params: []any{r.opts.UserID + "/" + ev, streamOpts()}})
 	}
 	if _, err := c.SubscribeAll(setup, subs...); err != nil {
-		return false, time.Time{}, fmt.Errorf("rocketchat: realtime: subscribe: %w", err)
+		return nil, fmt.Errorf("rocketchat: realtime: subscribe: %w", err)
 	}
 	// Drop room ops queued on an earlier connection: the room list is re-read now.
 	r.roomMu.Lock()
@@ -249,18 +287,13 @@ func (r *Realtime) connection(ctx context.Context, connectedBefore *bool) (up bo
 	r.curMu.Lock()
 	r.cur = c
 	r.curMu.Unlock()
-	defer func() {
-		r.curMu.Lock()
-		r.cur = nil
-		r.curMu.Unlock()
-	}()
 	if r.opts.Client != nil {
 		subs, _, err := r.opts.Client.SubscriptionsGet(setup, Credentials{UserID: r.opts.UserID, Token: r.opts.Token}, time.Time{})
 		if err != nil {
 			if errors.Is(err, ErrUnauthorized) {
-				return false, time.Time{}, fmt.Errorf("%w: subscriptions.get: %v", ErrAuthLost, err)
+				return nil, fmt.Errorf("%w: subscriptions.get: %v", ErrAuthLost, err)
 			}
-			return false, time.Time{}, fmt.Errorf("rocketchat: realtime: list rooms: %w", err)
+			return nil, fmt.Errorf("rocketchat: realtime: list rooms: %w", err)
 		}
 		var rids []string
 		for _, raw := range subs {
@@ -276,34 +309,7 @@ func (r *Realtime) connection(ctx context.Context, connectedBefore *bool) (up bo
 	}
 	r.send(StateEvent{State: StateConnected, Gap: *connectedBefore})
 	*connectedBefore = true
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for {
-		// Room subscriptions go out as the budget allows (follow.go).
-		if at := fl.next(time.Now()); at.IsZero() {
-			timer.Stop()
-		} else {
-			timer.Reset(time.Until(at))
-		}
-		select {
-		case <-ctx.Done():
-			return true, c.LastReceived(), ctx.Err()
-		case <-c.Done():
-			return true, c.LastReceived(), fmt.Errorf("rocketchat: realtime: %w", c.Err())
-		case <-timer.C:
-			fl.step(ctx)
-		case <-r.roomSig:
-			r.roomMu.Lock()
-			ops := r.roomOps
-			r.roomOps = nil
-			r.roomMu.Unlock()
-			for _, op := range ops {
-				fl.apply(ctx, op)
-			}
-			fl.syncTyping(ctx, time.Now()) // a changed Watch set applies at once
-			fl.syncPresence(ctx, time.Now())
-		}
-	}
+	return fl, nil
 }
 
 func streamOpts() map[string]any { return map[string]any{"useCollection": false, "args": []any{}} }

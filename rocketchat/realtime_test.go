@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -532,5 +533,77 @@ func waitBulkFollowed(t *testing.T, s *rctest.Server, uid, rid string) {
 			t.Fatal("the room's deleteMessageBulk was never followed")
 		}
 		<-tick.C
+	}
+}
+
+// TestRealtimeIdleHasOneGoroutine: once its rooms are followed, an idle upstream is one
+// goroutine — Run's, which reads the connection (no reader of the ddp client's own, no loop
+// for the room follower). Per-user memory in the gateway is mostly goroutine stacks (W1).
+func TestRealtimeIdleHasOneGoroutine(t *testing.T) {
+	s := newSim(t, rctest.Options{})
+	s.AddUser(rctest.UserSpec{Username: "alice", Password: "x"})
+	s.AddUser(rctest.UserSpec{Username: "bob", Password: "x"})
+	rid := s.AddRoom(rctest.RoomSpec{Type: "p", Name: "one", Members: []string{"bob"}})
+	s.AddMember(rid, "alice")
+	r := startRealtime(t, s, "alice", nil)
+	r.next(isConnected(false), "connected")
+	// Followed: a deletion arrives live.
+	mid := s.PostMessage(rid, "bob", "to delete")
+	s.DeleteMessage(mid)
+	r.next(func(ev Event) bool { d, ok := ev.(MessageDeletedEvent); return ok && d.MessageID == mid }, "deleteMessage")
+	count := func() (n int, stacks string) {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		for _, g := range strings.Split(string(buf), "\n\n") {
+			if strings.Contains(g, "rocketchat.(*Realtime)") || strings.Contains(g, "rocketchat.(*roomWorker)") ||
+				strings.Contains(g, "rocketchat/ddp.(*Client)") {
+				n++
+				stacks += g + "\n\n"
+			}
+		}
+		return n, stacks
+	}
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(10 * time.Second)
+	for {
+		n, stacks := count()
+		if n == 1 {
+			break
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("%d goroutines of the upstream, want 1:\n%s", n, stacks)
+		}
+	}
+	// The follower still works from wake-ups: a room joined now is followed (its deletion
+	// arrives live, or from the catch-up its subscription triggers).
+	rid2 := s.AddRoom(rctest.RoomSpec{Type: "p", Name: "two", Members: []string{"bob"}})
+	s.AddMember(rid2, "alice")
+	r.next(func(ev Event) bool { se, ok := ev.(SubscriptionEvent); return ok && se.RoomID == rid2 }, "subscription of the new room")
+	mid2 := s.PostMessage(rid2, "bob", "to delete")
+	s.DeleteMessage(mid2)
+	r.next(func(ev Event) bool { d, ok := ev.(MessageDeletedEvent); return ok && d.MessageID == mid2 }, "deleteMessage in the room joined while idle")
+}
+
+// TestFollowerWaitsForARoomsWholeBudget: a room takes two subscriptions (deleteMessage and
+// deleteMessageBulk) sent together, so with one slot free the follower's next step is when a
+// second frees, not now (waking at once would subscribe nothing and wake again at once).
+func TestFollowerWaitsForARoomsWholeBudget(t *testing.T) {
+	rt, err := NewRealtime(RealtimeOptions{URL: "ws://x/websocket", UserID: "u", Token: "t", RoomSubBudget: 3, RoomSubWindow: 40 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	rt.subSent = []time.Time{now.Add(-30 * time.Second), now.Add(-10 * time.Second)}
+	f := rt.newFollower(nil, now)
+	f.add(false, "r1")
+	if got, want := f.next(now), now.Add(10*time.Second); !got.Equal(want) {
+		t.Fatalf("next = now%+v, want now+10s", got.Sub(now))
+	}
+	rt.Watch([]string{"r1"}) // a typing subscription needs one slot: now
+	if got := f.next(now); !got.Equal(now) {
+		t.Fatalf("next with typing pending = now%+v, want now", got.Sub(now))
 	}
 }

@@ -26,15 +26,21 @@ import (
 // presencePartner is one followed user.
 type presencePartner struct{ id, username string }
 
-// presenceWork is the state of an upstream's presence goroutine (presenceLoop).
+// presenceWork is an upstream's presence follower. It has no goroutine while there is
+// nothing to do: a signal (presPoke) starts one on u.bg that works until no signal is left.
 type presenceWork struct {
-	wake     chan struct{}              // capacity 1: the open rooms may have changed
-	refresh  chan struct{}              // capacity 1: push every followed status again
-	live     chan struct{}              // capacity 1: liveIDs has news
+	sigMu   sync.Mutex
+	sigs    int  // presWake | presRefresh | presLive, pending
+	running bool // a goroutine works; it looks at sigs before it ends
+
+	// The worker's alone (one goroutine at a time).
 	partners map[string]presencePartner // by rid; zero value: not a 1:1 direct room
+	rooms    []string                   // the open rooms want was computed for
+	want     []presencePartner
+	live     map[string]bool // ids whose subscription is live on the upstream
 
 	mu      sync.Mutex
-	liveIDs []string // from PresenceFollowedEvent (emit), taken by presenceLoop
+	liveIDs []string // from PresenceFollowedEvent (emit), taken by the worker
 	// The last status pushed per user id, and a count of stream events per id: a
 	// users.presence answer is dropped when a stream event for that user came in meanwhile
 	// (it may be older). Pushes happen under mu, so they leave in the order they were decided.
@@ -42,9 +48,16 @@ type presenceWork struct {
 	seq   map[string]uint64
 }
 
+// Signals to the presence worker.
+const (
+	presWake    = 1 << iota // the open rooms may have changed
+	presRefresh             // push every followed status again
+	presLive                // liveIDs has news
+)
+
 func newPresenceWork() *presenceWork {
-	return &presenceWork{wake: make(chan struct{}, 1), refresh: make(chan struct{}, 1), live: make(chan struct{}, 1),
-		partners: map[string]presencePartner{}, known: map[string]string{}, seq: map[string]uint64{}}
+	return &presenceWork{partners: map[string]presencePartner{}, live: map[string]bool{},
+		known: map[string]string{}, seq: map[string]uint64{}}
 }
 
 // streamPresence pushes a status change from the stream (emit's goroutine).
@@ -57,12 +70,17 @@ func (u *upstream) streamPresence(ev rocketchat.PresenceEvent) {
 	u.m.push(u.ctx, u.ul, ev)
 }
 
-// followed records user ids whose subscription became live (emit's goroutine).
+// followed records user ids whose subscription became live (emit's goroutine) and has the
+// worker push their current status.
+func (u *upstream) presFollowed(ids []string) {
+	u.pres.followed(ids)
+	u.presPoke(presLive)
+}
+
 func (w *presenceWork) followed(ids []string) {
 	w.mu.Lock()
 	w.liveIDs = append(w.liveIDs, ids...)
 	w.mu.Unlock()
-	poke(w.live)
 }
 
 func (w *presenceWork) takeLive() []string {
@@ -73,44 +91,61 @@ func (w *presenceWork) takeLive() []string {
 	return ids
 }
 
-func poke(c chan struct{}) {
-	select {
-	case c <- struct{}{}:
-	default:
+// presPoke signals the presence worker, starting its goroutine (on u.bg, which serve waits
+// for) unless one runs. Called from the period's loop and from emit, both of which end
+// before serve waits.
+func (u *upstream) presPoke(sig int) {
+	w := u.pres
+	w.sigMu.Lock()
+	defer w.sigMu.Unlock()
+	w.sigs |= sig
+	if w.running || u.ctx.Err() != nil {
+		return
 	}
+	w.running = true
+	u.bg.Add(1)
+	go func() {
+		defer u.bg.Done()
+		u.presenceWork()
+	}()
 }
 
-// presenceLoop follows the open direct rooms' partners until the period ends. It runs on
-// u.bg (started by serve).
-func (u *upstream) presenceLoop() {
-	var rooms []string
-	var want []presencePartner
-	live := map[string]bool{} // ids whose subscription is live on the upstream
+// presenceWork follows the open direct rooms' partners: rounds until no signal is pending or
+// the period ends.
+func (u *upstream) presenceWork() {
+	w := u.pres
 	for {
-		var push, pushKnown []presencePartner
-		select {
-		case <-u.ctx.Done():
+		w.sigMu.Lock()
+		sigs := w.sigs
+		w.sigs = 0
+		if sigs == 0 || u.ctx.Err() != nil {
+			w.running = false
+			w.sigMu.Unlock()
 			return
-		case <-u.pres.live:
-			for _, id := range u.pres.takeLive() {
-				live[id] = true
-				if i := slices.IndexFunc(want, func(p presencePartner) bool { return p.id == id }); i >= 0 {
-					push = append(push, want[i])
-				}
-			}
-		case <-u.pres.refresh:
-			want = u.partners(&rooms, true)
-			for _, p := range want {
-				if live[p.id] { // the others are pushed when they become live
+		}
+		w.sigMu.Unlock()
+		var push, pushKnown []presencePartner
+		if sigs&(presWake|presRefresh) != 0 {
+			w.want = u.partners(&w.rooms, sigs&presRefresh != 0)
+		}
+		if sigs&presRefresh != 0 {
+			for _, p := range w.want {
+				if w.live[p.id] { // the others are pushed when they become live
 					pushKnown = append(pushKnown, p)
 				}
 			}
-		case <-u.pres.wake:
-			want = u.partners(&rooms, false)
 		}
-		for id := range live {
-			if !slices.ContainsFunc(want, func(p presencePartner) bool { return p.id == id }) {
-				delete(live, id) // no longer followed: live again only after a new announcement
+		if sigs&presLive != 0 {
+			for _, id := range w.takeLive() {
+				w.live[id] = true
+				if i := slices.IndexFunc(w.want, func(p presencePartner) bool { return p.id == id }); i >= 0 {
+					push = append(push, w.want[i])
+				}
+			}
+		}
+		for id := range w.live {
+			if !slices.ContainsFunc(w.want, func(p presencePartner) bool { return p.id == id }) {
+				delete(w.live, id) // no longer followed: live again only after a new announcement
 			}
 		}
 		u.pushCurrent(push)

@@ -2,7 +2,9 @@ package session
 
 import (
 	"encoding/json"
+	"runtime"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/rcgateway/rcgateway/rocketchat/rctest"
@@ -121,4 +123,35 @@ func TestPresenceOfOpenDirectRooms(t *testing.T) {
 			t.Fatalf("presence push %+v for a user no open direct room needs", p)
 		}
 	}
+}
+
+// TestIdleUpstreamHasNoPresenceGoroutine: the presence follower has a goroutine only while
+// it works (W1: every goroutine of an idle user is a stack the gateway holds per user); it
+// still follows a direct room opened afterwards.
+func TestIdleUpstreamHasNoPresenceGoroutine(t *testing.T) {
+	f := newFixture(t, nil)
+	f.s.AddUser(rctest.UserSpec{Username: "u-alice", Password: "pw-alice-1"})
+	f.s.AddUser(rctest.UserSpec{Username: "bob", Password: "pw-bob-1"})
+	dm := f.s.DirectRoom("u-alice", "bob")
+	bobID := f.s.UserID("bob")
+	alice := User{ID: "alice", Username: "alice"}
+	f.online(t, alice, 1)
+	presence := func() (n int) {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		for _, g := range strings.Split(string(buf), "\n\n") {
+			if strings.Contains(g, "session.(*upstream).presence") {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, f.rec, "no presence goroutine", func() bool { return presence() == 0 })
+	if err := f.m.Watch(alice.ID, "tab1", []string{dm}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, f.rec, "bob's current status", func() bool {
+		return slices.Contains(f.rec.presences(), presenceArg{bobID, "bob", "offline"})
+	})
+	waitFor(t, f.rec, "no presence goroutine after the push", func() bool { return presence() == 0 })
 }

@@ -431,12 +431,7 @@ func (m *Manager) serve(ul *userLoop, lease Lease, log *slog.Logger) (endReason,
 	u.ctx, u.cancel = context.WithCancel(m.ctx)
 	defer u.bg.Wait()
 	defer u.cancel()
-	u.bg.Add(1)
-	go func() {
-		defer u.bg.Done()
-		u.presenceLoop()
-	}()
-	poke(u.pres.wake)
+	u.presPoke(presWake)
 	u.mark.gap = u.startFrom()
 	if m.o.Clustered {
 		// Leave the starting point with the lease at once: if this node dies before its
@@ -516,7 +511,7 @@ func (u *upstream) run(rt *rocketchat.Realtime, exp time.Time) (endReason, error
 		case <-renew.C:
 			// Open rooms of tabs that stopped reporting expire here too: the check may be off.
 			u.watched = m.syncWatch(ul.id, u.rt, u.watched)
-			poke(u.pres.wake)
+			u.presPoke(presWake)
 			if err := u.lease.Renew(m.ctx, u.watermark()); err != nil {
 				if errors.Is(err, ErrLeaseLost) {
 					return finish(endLeaseLost, nil)
@@ -535,7 +530,7 @@ func (u *upstream) run(rt *rocketchat.Realtime, exp time.Time) (endReason, error
 				return finish(endToken, nil)
 			}
 			if f&sigWatch != 0 {
-				poke(u.pres.refresh)
+				u.presPoke(presRefresh)
 			}
 			var local int
 			idle, local = u.idleCheck(linger, idle)
@@ -546,7 +541,7 @@ func (u *upstream) run(rt *rocketchat.Realtime, exp time.Time) (endReason, error
 			u.held.expire(time.Now(), m.o.ResyncHold, u.pushHeld)
 			u.watched = m.syncWatch(ul.id, u.rt, u.watched)
 			armCheck(local)
-			poke(u.pres.wake) // expiries
+			u.presPoke(presWake) // expiries
 		}
 	}
 }
@@ -646,7 +641,7 @@ func (u *upstream) emit(ev rocketchat.Event) {
 		u.streamPresence(e) // transient too (presence.go)
 		return
 	case rocketchat.PresenceFollowedEvent:
-		u.pres.followed(e.UserIDs) // presence.go reads their current status
+		u.presFollowed(e.UserIDs) // presence.go reads their current status
 		return
 	case rocketchat.ForcedLogoutEvent:
 		m.dropToken(u.ctx, ul.id, false)

@@ -1,7 +1,7 @@
 // Package ddp is a small Meteor DDP (version 1) client over a raw WebSocket.
 //
 // It owns the session handshake, method calls, subscriptions, the heartbeat and the
-// connection's reader goroutine. It knows nothing about Rocket.Chat: stream names, login
+// connection's reader (a goroutine of its own, or the caller's with Options.CallerReads). It knows nothing about Rocket.Chat: stream names, login
 // and event shapes live in package rocketchat. A Client is one connection; it never
 // reconnects — the caller dials again.
 package ddp
@@ -62,6 +62,11 @@ type Options struct {
 	// OnNosub is told when the server ends an established subscription on its own.
 	OnNosub func(id string, err error)
 	Logger  *slog.Logger
+	// CallerReads: Dial starts no reader goroutine; the caller runs Read on a goroutine of
+	// its own, which is then the reader (OnData runs on it). No call or subscription
+	// completes until Read runs. This saves a goroutine per connection for a caller that
+	// would otherwise only wait for the connection to end.
+	CallerReads bool
 }
 
 type call struct {
@@ -104,7 +109,8 @@ type Client struct {
 }
 
 // Dial opens a WebSocket to url, performs the DDP connect handshake and starts the reader
-// goroutine and the heartbeat timer, which Close stops. ctx bounds the handshake only.
+// goroutine (unless Options.CallerReads) and the heartbeat timer, which Close stops. ctx
+// bounds the handshake only.
 func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 	if opts.ReadLimit <= 0 {
 		opts.ReadLimit = DefaultReadLimit
@@ -134,8 +140,13 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 	}
 	c.lastRecv.Store(time.Now().UnixNano())
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.wg.Add(1)
-	go c.readLoop(c.ctx)
+	if !opts.CallerReads {
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			c.readLoop(c.ctx)
+		}()
+	}
 	if opts.PingInterval > 0 {
 		c.hbMu.Lock()
 		c.hbTimer = time.AfterFunc(opts.PingInterval, c.beat)
@@ -204,7 +215,8 @@ func (c *Client) Err() error {
 	return c.err
 }
 
-// Close ends the connection and waits for its goroutines.
+// Close ends the connection and waits for its goroutines. A caller's Read (CallerReads) is
+// not waited for: it returns once the connection is closed.
 func (c *Client) Close() error {
 	c.fail(ErrClosed)
 	c.conn.Close(websocket.StatusNormalClosure, "")
@@ -258,8 +270,22 @@ func (c *Client) pong(ctx context.Context, id string) error {
 
 func (c *Client) newID() string { return strconv.FormatUint(c.nextID.Add(1), 10) }
 
+// Read is the reader of a connection dialled with CallerReads: it reads and dispatches
+// frames on the calling goroutine until the connection ends (Close, a failure, or ctx, which
+// closes it). It returns why the connection ended (Err). Call it once.
+func (c *Client) Read(ctx context.Context) error {
+	if !c.opts.CallerReads {
+		return errors.New("ddp: Read without CallerReads")
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(c.ctx, cancel) // Close ends the read
+	defer stop()
+	c.readLoop(rctx)
+	return c.Err()
+}
+
 func (c *Client) readLoop(ctx context.Context) {
-	defer c.wg.Done()
 	for {
 		f, err := c.readFrame(ctx)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -657,5 +658,67 @@ func BenchmarkDecodeFrameUnmarshal(b *testing.B) {
 		if f, err := decodeSlow(benchDataFrame); err != nil || f.Msg != "changed" {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestCallerReads: with CallerReads nothing reads until the caller's Read, which then
+// completes calls and delivers data on the caller's goroutine; ctx's end and Close each end it.
+func TestCallerReads(t *testing.T) {
+	url := fakeServer(t, func(p *peer) {
+		p.handshake(`{"server_id":"0"}`)
+		m := p.recv()
+		p.send(`{"msg":"changed","collection":"c","id":"x","fields":{"a":1}}`)
+		p.send(`{"msg":"result","id":"` + m["id"].(string) + `","result":7}`)
+		p.wait()
+	})
+	for _, end := range []string{"ctx", "close"} {
+		t.Run(end, func(t *testing.T) {
+			data := make(chan Data, 1)
+			c := dial(t, url, Options{CallerReads: true, OnData: func(d Data) { data <- d }})
+			res := make(chan error, 1)
+			go func() {
+				r, err := c.Call(context.Background(), "m")
+				if err == nil && string(r) != "7" {
+					err = fmt.Errorf("result %s", r)
+				}
+				res <- err
+			}()
+			select {
+			case err := <-res:
+				t.Fatalf("call completed before Read ran: %v", err)
+			case <-time.After(50 * time.Millisecond):
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			readDone := make(chan error, 1)
+			go func() { readDone <- c.Read(ctx) }()
+			select {
+			case err := <-res:
+				if err != nil {
+					t.Fatalf("call: %v", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("call not completed by Read")
+			}
+			if d := <-data; d.ID != "x" {
+				t.Fatalf("data = %+v", d)
+			}
+			if end == "ctx" {
+				cancel()
+			} else {
+				c.Close()
+			}
+			select {
+			case err := <-readDone:
+				if err == nil {
+					t.Fatal("Read returned nil")
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("Read did not return after %s", end)
+			}
+			if waitDone(t, c) == nil {
+				t.Fatal("connection not done")
+			}
+		})
 	}
 }
