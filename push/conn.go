@@ -38,7 +38,7 @@ type conn struct {
 	started    chan struct{} // closed once registered: the queue may be written from then on
 	handshaken atomic.Bool
 
-	q         chan []byte
+	q         sendQueue
 	done      chan struct{}
 	closeOnce sync.Once
 	finalRec  []byte // written after the queue when done closes
@@ -71,7 +71,7 @@ type protoBox struct{ p signalr.Protocol }
 func (h *Hub) newConn(userID string) *conn {
 	now := time.Now()
 	c := &conn{h: h, id: newConnectionID(now), token: newID(16), userID: userID, created: now,
-		q: make(chan []byte, h.o.SendQueueSize), done: make(chan struct{}), started: make(chan struct{}), groups: map[string]struct{}{}}
+		q: newSendQueue(h.o.SendQueueSize), done: make(chan struct{}), started: make(chan struct{}), groups: map[string]struct{}{}}
 	c.lastRecv.Store(now.UnixNano())
 	c.lastSent.Store(now.UnixNano())
 	c.lastActive.Store(now.UnixNano())
@@ -100,13 +100,11 @@ func (c *conn) enqueue(rec []byte) bool {
 	if c.isClosed() {
 		return false
 	}
-	select {
-	case c.q <- rec:
-		return true
-	default:
+	if !c.q.push(rec) {
 		c.closeSlow()
 		return false
 	}
+	return true
 }
 
 // closeSlow closes a connection whose send queue is full (allowReconnect).
@@ -143,16 +141,7 @@ func (c *conn) close(rec []byte, reason CloseReason) {
 }
 
 // drain appends every queued record to buf.
-func (c *conn) drain(buf []byte) []byte {
-	for {
-		select {
-		case rec := <-c.q:
-			buf = append(buf, rec...)
-		default:
-			return buf
-		}
-	}
-}
+func (c *conn) drain(buf []byte) []byte { return c.q.take(buf) }
 
 // receive processes bytes from the client: the handshake, then hub messages.
 func (c *conn) receive(ctx context.Context, data []byte) error {
@@ -393,10 +382,8 @@ func (c *conn) tick(now time.Time) {
 		return
 	}
 	if since(&c.lastSent) >= o.KeepAliveInterval {
-		select {
-		case c.q <- signalr.PingRecord(c.protocol()):
+		if c.q.push(signalr.PingRecord(c.protocol())) {
 			c.lastSent.Store(now.UnixNano())
-		default:
 		}
 	}
 }

@@ -58,11 +58,7 @@ func (c *conn) enqueueNumbered(rec []byte) bool {
 	c.st.bufBytes += len(rec)
 	over, queued := c.st.bufBytes > statefulBufferBytes, true
 	if !over && !c.st.inactive {
-		select {
-		case c.q <- rec:
-		default:
-			queued = false
-		}
+		queued = c.q.push(rec)
 	}
 	c.smu.Unlock()
 	switch {
@@ -171,9 +167,7 @@ func (c *conn) resume(ws *websocket.Conn, done chan struct{}) (preamble []byte, 
 		return nil, false
 	}
 	// Everything still queued is in the buffer too; it is replayed from there, in order.
-	for len(c.q) > 0 {
-		<-c.q
-	}
+	c.q.take(nil)
 	first := c.st.outSeq + 1
 	if len(c.st.buf) > 0 {
 		first = c.st.buf[0].seq

@@ -122,7 +122,7 @@ func TestStatefulSendersKeepSequenceOrder(t *testing.T) {
 	e := newEnv(t, nil)
 	for round := range 200 {
 		c := e.h.newConn("alice")
-		c.q = make(chan []byte, 64)
+		c.q = newSendQueue(64)
 		c.stateful.Store(true)
 		const senders = 8
 		var wg sync.WaitGroup
@@ -142,8 +142,8 @@ func TestStatefulSendersKeepSequenceOrder(t *testing.T) {
 		}
 		c.smu.Unlock()
 		onWire := make([]byte, 0, senders)
-		for len(c.q) > 0 {
-			onWire = append(onWire, (<-c.q)[0])
+		for _, b := range c.q.take(nil) {
+			onWire = append(onWire, b)
 		}
 		if !bytes.Equal(onWire, bySeq) {
 			t.Fatalf("round %d: queued %v, numbered %v", round, onWire, bySeq)
