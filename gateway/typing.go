@@ -17,7 +17,7 @@ import (
 // Activity is what the gateway needs for typing (the session manager; nil: answered 503).
 type Activity interface {
 	// Watch records the rooms one tab of the user has open (none: the tab closed them).
-	Watch(userID, tab string, rooms []string) error
+	Watch(ctx context.Context, userID, tab string, rooms []string) error
 	// Typing sends the user's own typing in rid on the user's upstream
 	// (session.ErrNoUpstream when it does not run on this node).
 	Typing(ctx context.Context, userID, rid string, typing bool) error
@@ -46,7 +46,7 @@ func (s *Server) openRooms(c echo.Context) error {
 	if s.activity == nil {
 		return errorf(http.StatusServiceUnavailable, "unavailable", "typing indicators are not available")
 	}
-	if err := s.activity.Watch(identity(c).UserID, req.Tab, req.Rooms); err != nil {
+	if err := s.activity.Watch(c.Request().Context(), identity(c).UserID, req.Tab, req.Rooms); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

@@ -80,7 +80,7 @@ func (s *Server) compose() error {
 			_ = hub.Shutdown(context.Background())
 			return fmt.Errorf("gateway: redis session store: %w", err)
 		}
-		so.Leaser, so.Tokens, so.Presence, so.Tombstones, so.Clustered = store, store, store, store, true
+		so.Leaser, so.Tokens, so.Presence, so.Tombstones, so.Relay, so.Clustered = store, store, store, store, store, true
 		s.closers = append(s.closers, store.Shutdown)
 		s.log.Info("cluster mode: sessions on Redis", "node_id", store.NodeID(), "member", store.Member())
 	}

@@ -69,3 +69,18 @@ type Tombstones interface {
 	// Buried returns when userID was deleted, if a tombstone is there.
 	Buried(ctx context.Context, userID string) (at time.Time, ok bool, err error)
 }
+
+// ErrNoOwner is returned by Relay.Forward when no live node owns the user's upstream.
+var ErrNoOwner = errors.New("session: no node owns the user's upstream")
+
+// Relay carries what a user's tabs tell the gateway (the rooms they have open, the user's own
+// typing) from the node a request lands on to the node that owns the user's upstream. The
+// message is the session's own encoding; a relay moves it unchanged. A single node needs none.
+type Relay interface {
+	// Forward hands msg for userID to the node that holds the user's lease, without waiting
+	// for it to be applied; ErrNoOwner when no live node does.
+	Forward(ctx context.Context, userID string, msg []byte) error
+	// Serve passes every message forwarded to this node to handle, until ctx ends. handle
+	// must not block: it runs on the relay's receiving goroutine.
+	Serve(ctx context.Context, handle func(userID string, msg []byte)) error
+}

@@ -102,6 +102,9 @@ type Options struct {
 	Presence Presence   // default NewLocalPresence()
 	// Tombstones default to NewMemoryTombstones().
 	Tombstones Tombstones
+	// Relay forwards open rooms and typing to the node that owns a user's upstream (nil: one
+	// node, nothing to forward).
+	Relay Relay
 	// Clustered says the seams are shared with other nodes: an upstream taken over from
 	// another node resyncs from LeaseTTL before the takeover.
 	Clustered bool
@@ -130,7 +133,8 @@ type Stats struct {
 //
 // Every goroutine the manager starts is counted in wg, ends when ctx is cancelled (or on its
 // own), and is waited for by Shutdown, which cancels ctx:
-//   - janitor and presenceWriter: started by NewManager, run until Shutdown;
+//   - janitor and presenceWriter (and serveRelay and relayWorker with a Relay): started by
+//     NewManager, run until Shutdown;
 //   - runMint: started by credentials, one per user with a mint in flight; bounded by a
 //     minute and by ctx;
 //   - the logouts of dropToken: started by dropToken with logout set; bounded by 10 s each;
@@ -158,6 +162,9 @@ type Manager struct {
 	mints  map[string]*mintCall
 
 	watch watchBook // the rooms the users' tabs have open (typing.go)
+
+	relayQ       chan relayed // forwarded typing waiting for relayWorker (relay.go)
+	relayDropped atomic.Uint64
 
 	presMu      sync.Mutex
 	presPending map[string]int // netted presence changes not yet written (presenceWriter)
@@ -235,6 +242,12 @@ func NewManager(o Options) (*Manager, error) {
 	m.wg.Add(2)
 	go m.janitor()
 	go m.presenceWriter()
+	if o.Relay != nil {
+		m.relayQ = make(chan relayed, relayQueue)
+		m.wg.Add(2)
+		go m.serveRelay()
+		go m.relayWorker()
+	}
 	return m, nil
 }
 

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"encoding/json"
 	"runtime"
 	"slices"
@@ -47,7 +48,7 @@ func TestPresenceOfOpenDirectRooms(t *testing.T) {
 	alice := User{ID: "alice", Username: "alice"}
 	f.online(t, alice, 1)
 
-	if err := f.m.Watch(alice.ID, "tab1", []string{dm, group}); err != nil {
+	if err := f.m.Watch(context.Background(), alice.ID, "tab1", []string{dm, group}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, f.rec, "bob's current status", func() bool { return len(f.rec.presences()) > 0 })
@@ -89,19 +90,19 @@ func TestPresenceOfOpenDirectRooms(t *testing.T) {
 		return n
 	}
 	before := reads()
-	if err := f.m.Watch(alice.ID, "tab2", []string{dm}); err != nil {
+	if err := f.m.Watch(context.Background(), alice.ID, "tab2", []string{dm}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, f.rec, "bob's status for the second tab", func() bool { return busy() == 2 })
 	if n := reads(); n != before {
 		t.Fatalf("users.presence read %d more times for the second tab: the stream keeps the status current", n-before)
 	}
-	if err := f.m.Watch(alice.ID, "tab2", nil); err != nil {
+	if err := f.m.Watch(context.Background(), alice.ID, "tab2", nil); err != nil {
 		t.Fatal(err)
 	}
 
 	// The tab shows carol's room instead: carol's status is pushed; bob's changes stop.
-	if err := f.m.Watch(alice.ID, "tab1", []string{dmCarol}); err != nil {
+	if err := f.m.Watch(context.Background(), alice.ID, "tab1", []string{dmCarol}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, f.rec, "carol's current status", func() bool {
@@ -147,7 +148,7 @@ func TestIdleUpstreamHasNoPresenceGoroutine(t *testing.T) {
 		return n
 	}
 	waitFor(t, f.rec, "no presence goroutine", func() bool { return presence() == 0 })
-	if err := f.m.Watch(alice.ID, "tab1", []string{dm}); err != nil {
+	if err := f.m.Watch(context.Background(), alice.ID, "tab1", []string{dm}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, f.rec, "bob's current status", func() bool {

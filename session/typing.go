@@ -18,9 +18,9 @@ import (
 // only the rooms someone looks at cost DDP subscriptions. A tab that stops refreshing drops
 // out after WatchTTL. The user's own typing goes out on the upstream (Typing).
 //
-// Cluster: the state is kept on the node that answers the call. The upstream applies it when
-// that node owns the user's upstream; on another node Watch is recorded but does not reach the
-// owner, and Typing answers ErrNoUpstream (docs/realtime.md, "Typing in a cluster").
+// Cluster: a call landing on a node that does not run the user's upstream is forwarded to the
+// node that does (Options.Relay, relay.go); Typing answers ErrNoUpstream only when no node
+// runs it (docs/realtime.md, "Typing in a cluster").
 
 // WatchTTL is how long a tab's open rooms count without a refresh.
 const WatchTTL = 60 * time.Second
@@ -107,11 +107,26 @@ func (b *watchBook) rooms(userID string, now time.Time) []string {
 }
 
 // Watch records the rooms one tab of the user has open (an empty list: none; the tab id is
-// the browser's, opaque). Call it again within WatchTTL while they stay open.
-func (m *Manager) Watch(userID, tab string, rooms []string) error {
+// the browser's, opaque). Call it again within WatchTTL while they stay open. When the user's
+// upstream runs on another node, that node is told too.
+func (m *Manager) Watch(ctx context.Context, userID, tab string, rooms []string) error {
 	if len(rooms) > maxWatchedRooms {
 		rooms = rooms[:maxWatchedRooms]
 	}
+	m.watchHere(userID, tab, rooms)
+	if m.o.Relay != nil && m.realtime(userID) == nil {
+		err := m.forward(ctx, userID, relayMsg{Op: "watch", Tab: tab, Rooms: rooms})
+		if err != nil && !errors.Is(err, ErrNoOwner) {
+			return err
+		}
+		// No owner yet: the one that starts learns the rooms from this node's book if it is
+		// this one, else from the tab's next refresh.
+	}
+	return nil
+}
+
+// watchHere records a tab's rooms on this node and applies them to the upstream running here.
+func (m *Manager) watchHere(userID, tab string, rooms []string) {
 	now := time.Now()
 	changed := m.watch.set(userID, tab, rooms, now)
 	if rt := m.realtime(userID); rt != nil {
@@ -125,13 +140,24 @@ func (m *Manager) Watch(userID, tab string, rooms []string) error {
 		// gets their current status, even when another tab already follows them.
 		ul.signal(sigWatch)
 	}
-	return nil
 }
 
 // Typing reports the user's own typing in rid (typing: started; false: stopped) to
-// Rocket.Chat on the user's upstream. ErrNoUpstream when it does not run on this node or is
-// reconnecting.
+// Rocket.Chat on the user's upstream, here or, forwarded without waiting, on the node that
+// runs it. ErrNoUpstream when none does, or it is reconnecting here.
 func (m *Manager) Typing(ctx context.Context, userID, rid string, typing bool) error {
+	if m.o.Relay != nil && m.realtime(userID) == nil {
+		err := m.forward(ctx, userID, relayMsg{Op: "typing", RID: rid, Typing: typing})
+		if errors.Is(err, ErrNoOwner) {
+			return ErrNoUpstream
+		}
+		return err
+	}
+	return m.typingHere(ctx, userID, rid, typing)
+}
+
+// typingHere sends the user's typing on the upstream running on this node.
+func (m *Manager) typingHere(ctx context.Context, userID, rid string, typing bool) error {
 	rt := m.realtime(userID)
 	if rt == nil {
 		return ErrNoUpstream

@@ -333,3 +333,73 @@ func TestWatermarkTravelsWithTheLease(t *testing.T) {
 		t.Fatalf("after an idle release: %v %v, mark %v want none", ok, err, ld.Watermark())
 	}
 }
+
+// TestRelayReachesTheLeaseHolder: a message forwarded from any process reaches the one that
+// holds the user's lease, unchanged, whatever the user id holds; with no lease, or a holder
+// that no longer listens, Forward says there is no owner.
+func TestRelayReachesTheLeaseHolder(t *testing.T) {
+	r := redistest.Start(t)
+	a, b := newStore(t, r.URL(), "a", 0), newStore(t, r.URL(), "b:with:colons", 0)
+	ctx := context.Background()
+	user := "用户:1\n/x"
+	if err := a.Forward(ctx, user, []byte("m0")); !errors.Is(err, session.ErrNoOwner) {
+		t.Fatalf("forward without a lease: %v, want ErrNoOwner", err)
+	}
+	if _, ok, err := b.Acquire(ctx, user, time.Minute); err != nil || !ok {
+		t.Fatalf("b acquire: %v %v", ok, err)
+	}
+	type got struct {
+		user, msg string
+	}
+	msgs := make(chan got, 8)
+	sctx, stop := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() {
+		served <- b.Serve(sctx, func(u string, m []byte) { msgs <- got{u, string(m)} })
+	}()
+	// The subscription is live once a forward finds a listener.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := a.Forward(ctx, user, []byte("m1"))
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, session.ErrNoOwner) || time.Now().After(deadline) {
+			t.Fatalf("forward to a listening owner: %v", err)
+		}
+		select {
+		case <-time.After(10 * time.Millisecond):
+		case err := <-served:
+			t.Fatalf("serve ended: %v", err)
+		}
+	}
+	if err := b.Forward(ctx, user, []byte("m2")); err != nil { // to itself
+		t.Fatal(err)
+	}
+	for _, want := range []string{"m1", "m2"} {
+		select {
+		case g := <-msgs:
+			if g.user != user || g.msg != want {
+				t.Fatalf("got %q for %q, want %q for %q", g.msg, g.user, want, user)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s not delivered", want)
+		}
+	}
+	stop()
+	if err := <-served; err != nil {
+		t.Fatalf("serve after its context ended: %v", err)
+	}
+	// The unsubscription is asynchronous: the holder stops counting as a listener shortly.
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		err := a.Forward(ctx, user, []byte("m3"))
+		if errors.Is(err, session.ErrNoOwner) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("forward to an owner that stopped listening: %v, want ErrNoOwner", err)
+		}
+		<-time.After(10 * time.Millisecond)
+	}
+}
