@@ -7,6 +7,7 @@
 package ddp
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -41,8 +42,10 @@ type Data struct {
 	Msg        string
 	Collection string
 	ID         string
-	Fields     json.RawMessage
-	Cleared    []string
+	// Fields is valid JSON (the frame was validated whole when it was read) or nil, and is
+	// the receiver's: it shares no memory with the connection's read buffer.
+	Fields  json.RawMessage
+	Cleared []string
 }
 
 // Options configures Dial. The zero value is usable.
@@ -182,20 +185,43 @@ func (c *Client) handshake(ctx context.Context) error {
 }
 
 func (c *Client) readFrame(ctx context.Context) (*frame, error) {
-	typ, b, err := c.conn.Read(ctx)
+	typ, r, err := c.conn.Reader(ctx)
 	if err != nil {
+		return nil, err
+	}
+	buf := readBufs.Get().(*bytes.Buffer)
+	defer putReadBuf(buf)
+	buf.Reset()
+	if _, err := buf.ReadFrom(r); err != nil {
 		return nil, err
 	}
 	if typ != websocket.MessageText {
 		c.conn.Close(websocket.StatusUnsupportedData, "binary frame")
 		return nil, errors.New("unexpected binary frame")
 	}
-	f, err := decodeFrame(b)
+	f, err := decodeFrame(buf.Bytes())
 	if err != nil {
 		c.conn.Close(websocket.StatusInvalidFramePayloadData, "malformed frame")
 		return nil, fmt.Errorf("malformed frame: %w", err)
 	}
+	f.Fields = bytes.Clone(f.Fields) // it may lie in buf, which goes back to the pool
 	return f, nil
+}
+
+// readBufs holds the buffers frames are read into. A frame is read whole, decoded, and what
+// is kept of it copied out (decodeFrame's strings, Fields), so the buffer goes back at once:
+// an idle connection holds none, and a busy one does not grow a new buffer for every frame
+// as websocket.Conn.Read (io.ReadAll) would.
+var readBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledRead bounds the buffers kept for reuse: a rare big frame (a long room list) is
+// left to the collector.
+const maxPooledRead = 64 << 10
+
+func putReadBuf(b *bytes.Buffer) {
+	if b.Cap() <= maxPooledRead {
+		readBufs.Put(b)
+	}
 }
 
 // Session is the server's session id from "connected".
@@ -286,8 +312,18 @@ func (c *Client) Read(ctx context.Context) error {
 }
 
 func (c *Client) readLoop(ctx context.Context) {
+	// Frames are read under a context that never ends: websocket arms a context.AfterFunc
+	// for every frame header and payload it reads when the context can end (an allocation
+	// and a registration with the parent context each). ctx ends the reads once instead, as
+	// websocket would: the connection fails with ctx's error and is closed.
+	stop := context.AfterFunc(ctx, func() {
+		c.fail(fmt.Errorf("ddp: read: %w", ctx.Err()))
+		c.conn.CloseNow()
+	})
+	defer stop()
+	rctx := context.WithoutCancel(ctx)
 	for {
-		f, err := c.readFrame(ctx)
+		f, err := c.readFrame(rctx)
 		if err != nil {
 			var ce websocket.CloseError
 			switch {
