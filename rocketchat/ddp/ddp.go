@@ -159,7 +159,7 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 }
 
 func (c *Client) handshake(ctx context.Context) error {
-	if err := c.write(ctx, map[string]any{"msg": "connect", "version": "1", "support": []string{"1", "pre2", "pre1"}}); err != nil {
+	if err := c.write(ctx, connectFrame{Msg: "connect", Support: []string{"1", "pre2", "pre1"}, Version: "1"}); err != nil {
 		return fmt.Errorf("ddp: connect: %w", err)
 	}
 	for {
@@ -286,12 +286,38 @@ func (c *Client) write(ctx context.Context, v any) error {
 	return c.conn.Write(ctx, websocket.MessageText, b)
 }
 
-func (c *Client) pong(ctx context.Context, id string) error {
-	m := map[string]any{"msg": "pong"}
-	if id != "" {
-		m["id"] = id
+// The frames the client sends, their fields in the order json.Marshal writes a map's keys
+// (sorted), so the bytes are those the maps they replace made (TestClientFramesAsMaps).
+type (
+	connectFrame struct {
+		Msg     string   `json:"msg"`
+		Support []string `json:"support"`
+		Version string   `json:"version"`
 	}
-	return c.write(ctx, m)
+	idFrame struct { // ping, unsub
+		ID  string `json:"id"`
+		Msg string `json:"msg"`
+	}
+	pongFrame struct {
+		ID  string `json:"id,omitempty"`
+		Msg string `json:"msg"`
+	}
+	methodFrame struct {
+		ID     string `json:"id"`
+		Method string `json:"method"`
+		Msg    string `json:"msg"`
+		Params []any  `json:"params"`
+	}
+	subFrame struct {
+		ID     string `json:"id"`
+		Msg    string `json:"msg"`
+		Name   string `json:"name"`
+		Params []any  `json:"params"`
+	}
+)
+
+func (c *Client) pong(ctx context.Context, id string) error {
+	return c.write(ctx, pongFrame{ID: id, Msg: "pong"})
 }
 
 func (c *Client) newID() string { return strconv.FormatUint(c.nextID.Add(1), 10) }
@@ -436,7 +462,7 @@ func (c *Client) beat() {
 		return
 	}
 	wctx, cancel := context.WithTimeout(c.ctx, c.opts.PingTimeout)
-	err := c.write(wctx, map[string]any{"msg": "ping", "id": "hb" + c.newID()})
+	err := c.write(wctx, idFrame{ID: "hb" + c.newID(), Msg: "ping"})
 	cancel()
 	if err != nil {
 		c.fail(fmt.Errorf("ddp: ping: %w", err))
@@ -464,7 +490,7 @@ func (c *Client) Call(ctx context.Context, method string, params ...any) (json.R
 	}
 	c.calls[id] = cl
 	c.mu.Unlock()
-	if err := c.write(ctx, map[string]any{"msg": "method", "method": method, "params": params, "id": id}); err != nil {
+	if err := c.write(ctx, methodFrame{ID: id, Method: method, Msg: "method", Params: params}); err != nil {
 		c.forget(id)
 		return nil, fmt.Errorf("ddp: call %s: %w", method, err)
 	}
@@ -558,7 +584,7 @@ func (c *Client) SubscribeEach(ctx context.Context, subs ...Sub) (ids []string, 
 		if params == nil {
 			params = []any{}
 		}
-		if err := c.write(ctx, map[string]any{"msg": "sub", "id": ids[i], "name": s.Name, "params": params}); err != nil {
+		if err := c.write(ctx, subFrame{ID: ids[i], Msg: "sub", Name: s.Name, Params: params}); err != nil {
 			c.mu.Lock()
 			for _, id := range ids[i:] {
 				delete(c.subs, id)
@@ -591,7 +617,7 @@ func (c *Client) SubscribeEach(ctx context.Context, subs ...Sub) (ids []string, 
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.PingTimeout)
 		defer cancel()
 		for _, id := range unsub {
-			if c.write(wctx, map[string]any{"msg": "unsub", "id": id}) != nil {
+			if c.write(wctx, idFrame{ID: id, Msg: "unsub"}) != nil {
 				break
 			}
 		}
@@ -604,7 +630,7 @@ func (c *Client) Unsubscribe(ctx context.Context, id string) error {
 	c.mu.Lock()
 	delete(c.subs, id)
 	c.mu.Unlock()
-	if err := c.write(ctx, map[string]any{"msg": "unsub", "id": id}); err != nil {
+	if err := c.write(ctx, idFrame{ID: id, Msg: "unsub"}); err != nil {
 		return fmt.Errorf("ddp: unsub %s: %w", id, err)
 	}
 	return nil
