@@ -21,8 +21,20 @@ type Event interface{ isEvent() }
 type MessageEvent struct {
 	RoomID, ID string
 	UpdatedAt  time.Time
-	Ephemeral  bool
-	Raw        json.RawMessage
+	// Type is the message's t ("" for a plain message, or when t is not a string), read
+	// with the rest so that nobody parses Raw again to find it.
+	Type      string
+	Ephemeral bool
+	Raw       json.RawMessage
+}
+
+// MessageVersion names one version of a message object: its _id, its _updatedAt (EJSON or
+// ISO-8601, the zero time when missing or neither) and its type t ("" for a plain message,
+// or when t is not a string).
+type MessageVersion struct {
+	ID        string
+	UpdatedAt time.Time
+	Type      string
 }
 
 // SubscriptionEvent is <uid>/subscriptions-changed: Action is inserted, updated or removed.
@@ -47,6 +59,9 @@ type RoomEvent struct {
 	// the room is decoded, so that a busy room's rooms-changed (one per message, to every
 	// member) is not parsed again to find it.
 	LastMessage json.RawMessage
+	// LastVersion is LastMessage's version, read with it; its ID is empty when LastMessage
+	// is nil or has no string _id.
+	LastVersion MessageVersion
 }
 
 // NotificationEvent is <uid>/notification (desktop-notification payload).
@@ -126,6 +141,40 @@ var errIgnored = errors.New("event not for the gateway")
 // __my_messages__ messages from rooms the user is not a member of) and another error for
 // malformed frames.
 func decodeEvent(uid, collection string, fields json.RawMessage) (Event, error) {
+	if json.Valid(fields) {
+		return decodeTrusted(uid, collection, fields)
+	}
+	return decodeFields(uid, collection, fields) // which reports why
+}
+
+// decodeTrusted is decodeEvent for fields known to be valid JSON: ddp.Data.Fields, whose
+// frame was validated whole when it was read.
+func decodeTrusted(uid, collection string, fields json.RawMessage) (Event, error) {
+	var name string
+	var buf [4]json.RawMessage
+	args := buf[:0]
+	ok := members(fields, func(key, val []byte) bool {
+		switch string(key) {
+		case "eventName":
+			var ok bool
+			name, ok = stringValue(val)
+			return ok
+		case "args":
+			var ok bool
+			args, ok = elements(args[:0], val)
+			return ok
+		}
+		return other(key, "eventName", "args")
+	})
+	if !ok {
+		return decodeFields(uid, collection, fields)
+	}
+	return decodeArgs(uid, collection, name, args)
+}
+
+// decodeFields is decodeEvent through encoding/json, for fields the fast reader does not
+// handle.
+func decodeFields(uid, collection string, fields json.RawMessage) (Event, error) {
 	var f struct {
 		EventName string            `json:"eventName"`
 		Args      []json.RawMessage `json:"args"`
@@ -133,21 +182,26 @@ func decodeEvent(uid, collection string, fields json.RawMessage) (Event, error) 
 	if err := json.Unmarshal(fields, &f); err != nil {
 		return nil, fmt.Errorf("rocketchat: event fields: %w", err)
 	}
+	return decodeArgs(uid, collection, f.EventName, f.Args)
+}
+
+// decodeArgs decodes an event's name and args (each valid JSON).
+func decodeArgs(uid, collection, eventName string, args []json.RawMessage) (Event, error) {
 	arg := func(i int) json.RawMessage {
-		if i < len(f.Args) {
-			return f.Args[i]
+		if i < len(args) {
+			return args[i]
 		}
 		return nil
 	}
 	switch collection {
 	case streamUserPresence:
-		return decodePresence(f.EventName, f.Args)
+		return decodePresence(eventName, args)
 	case streamNotifyUser:
 		prefix := uid + "/"
-		if !strings.HasPrefix(f.EventName, prefix) {
+		if !strings.HasPrefix(eventName, prefix) {
 			return nil, errIgnored
 		}
-		switch strings.TrimPrefix(f.EventName, prefix) {
+		switch strings.TrimPrefix(eventName, prefix) {
 		case "message":
 			ev, err := decodeMessage(arg(0))
 			if err != nil {
@@ -167,7 +221,17 @@ func decodeEvent(uid, collection string, fields json.RawMessage) (Event, error) 
 			var v struct {
 				RID string `json:"rid"`
 			}
-			_ = json.Unmarshal(raw, &v)
+			if !members(raw, func(key, val []byte) bool {
+				if string(key) == "rid" {
+					var ok bool
+					v.RID, ok = stringValue(val)
+					return ok
+				}
+				return other(key, "rid")
+			}) {
+				v.RID = ""
+				_ = json.Unmarshal(raw, &v)
+			}
 			return SubscriptionEvent{Action: action, RoomID: v.RID, Raw: raw}, nil
 		case "rooms-changed":
 			action, err := decodeAction(arg(0))
@@ -182,10 +246,25 @@ func decodeEvent(uid, collection string, fields json.RawMessage) (Event, error) 
 				ID          string          `json:"_id"`
 				LastMessage json.RawMessage `json:"lastMessage"`
 			}
-			_ = json.Unmarshal(raw, &v)
+			if !members(raw, func(key, val []byte) bool {
+				switch string(key) {
+				case "_id":
+					var ok bool
+					v.ID, ok = stringValue(val)
+					return ok
+				case "lastMessage":
+					v.LastMessage = val
+					return true
+				}
+				return other(key, "_id", "lastMessage")
+			}) {
+				v.ID, v.LastMessage = "", nil
+				_ = json.Unmarshal(raw, &v)
+			}
 			ev := RoomEvent{Action: action, RoomID: v.ID, Raw: raw}
 			if lm := bytes.TrimSpace(v.LastMessage); len(lm) > 0 && lm[0] == '{' {
 				ev.LastMessage = lm
+				ev.LastVersion, _ = readVersion(lm)
 			}
 			return ev, nil
 		case "notification":
@@ -203,17 +282,12 @@ func decodeEvent(uid, collection string, fields json.RawMessage) (Event, error) 
 		if err != nil {
 			return nil, err
 		}
-		if f.EventName == myMessages && len(arg(1)) > 0 {
-			var meta struct {
-				RoomParticipant *bool `json:"roomParticipant"`
-			}
-			if json.Unmarshal(arg(1), &meta) == nil && meta.RoomParticipant != nil && !*meta.RoomParticipant {
-				return nil, errIgnored // a public channel the user can read but has not joined
-			}
+		if eventName == myMessages && len(arg(1)) > 0 && !roomParticipant(arg(1)) {
+			return nil, errIgnored // a public channel the user can read but has not joined
 		}
 		return ev, nil
 	case streamNotifyRoom:
-		rid, name, ok := strings.Cut(f.EventName, "/")
+		rid, name, ok := strings.Cut(eventName, "/")
 		if ok && name == "deleteMessageBulk" {
 			raw, err := object(arg(0), "deleteMessageBulk")
 			if err != nil {
@@ -238,12 +312,48 @@ func decodeEvent(uid, collection string, fields json.RawMessage) (Event, error) 
 		var v struct {
 			ID string `json:"_id"`
 		}
-		if err := json.Unmarshal(raw, &v); err != nil || v.ID == "" {
-			return nil, errors.New("rocketchat: deleteMessage without _id")
+		if !members(raw, func(key, val []byte) bool {
+			if string(key) == "_id" {
+				var ok bool
+				v.ID, ok = stringValue(val)
+				return ok
+			}
+			return other(key, "_id")
+		}) || v.ID == "" {
+			v.ID = ""
+			if err := json.Unmarshal(raw, &v); err != nil || v.ID == "" {
+				return nil, errors.New("rocketchat: deleteMessage without _id")
+			}
 		}
 		return MessageDeletedEvent{RoomID: rid, MessageID: v.ID}, nil
 	}
 	return nil, errIgnored
+}
+
+// roomParticipant reads __my_messages__'s second arg, {roomParticipant, roomType, ...}: it
+// is false only when roomParticipant is false.
+func roomParticipant(meta json.RawMessage) bool {
+	participant := true // missing or null
+	if members(meta, func(key, val []byte) bool {
+		if string(key) != "roomParticipant" {
+			return other(key, "roomParticipant")
+		}
+		switch string(val) {
+		case "true", "null":
+			participant = true
+		case "false":
+			participant = false
+		default:
+			return false
+		}
+		return true
+	}) {
+		return participant
+	}
+	var m struct {
+		RoomParticipant *bool `json:"roomParticipant"`
+	}
+	return json.Unmarshal(meta, &m) != nil || m.RoomParticipant == nil || *m.RoomParticipant
 }
 
 // object returns raw if it is a JSON object. raw is one of the args json.Unmarshal took out
@@ -257,6 +367,9 @@ func object(raw json.RawMessage, what string) (json.RawMessage, error) {
 }
 
 func decodeAction(raw json.RawMessage) (string, error) {
+	if a, ok := stringValue(bytes.TrimSpace(raw)); ok && a != "" {
+		return a, nil
+	}
 	var a string
 	if err := json.Unmarshal(raw, &a); err != nil || a == "" {
 		return "", errors.New("rocketchat: event without action")
@@ -264,24 +377,100 @@ func decodeAction(raw json.RawMessage) (string, error) {
 	return a, nil
 }
 
+// decodeMessage reads a message object (valid JSON).
 func decodeMessage(raw json.RawMessage) (MessageEvent, error) {
 	raw, err := object(raw, "message")
 	if err != nil {
 		return MessageEvent{}, err
 	}
 	var m struct {
-		ID        string          `json:"_id"`
-		RID       string          `json:"rid"`
-		UpdatedAt json.RawMessage `json:"_updatedAt"`
+		ID, RID, T string
+		UpdatedAt  json.RawMessage
 	}
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return MessageEvent{}, fmt.Errorf("rocketchat: message: %w", err)
+	if !members(raw, func(key, val []byte) bool {
+		var ok bool
+		switch string(key) {
+		case "_id":
+			m.ID, ok = stringValue(val)
+		case "rid":
+			m.RID, ok = stringValue(val)
+		case "t":
+			m.T, ok = stringValue(val)
+		case "_updatedAt":
+			m.UpdatedAt, ok = val, true
+		default:
+			ok = other(key, "_id", "rid", "t", "_updatedAt")
+		}
+		return ok
+	}) {
+		var s struct { // m stays on the stack
+			ID        string          `json:"_id"`
+			RID       string          `json:"rid"`
+			UpdatedAt json.RawMessage `json:"_updatedAt"`
+		}
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return MessageEvent{}, fmt.Errorf("rocketchat: message: %w", err)
+		}
+		m.ID, m.RID, m.UpdatedAt, m.T = s.ID, s.RID, s.UpdatedAt, messageType(raw)
 	}
 	if m.ID == "" || m.RID == "" {
 		return MessageEvent{}, errors.New("rocketchat: message without _id or rid")
 	}
 	t, _ := parseDate(m.UpdatedAt)
-	return MessageEvent{RoomID: m.RID, ID: m.ID, UpdatedAt: t, Raw: raw}, nil
+	return MessageEvent{RoomID: m.RID, ID: m.ID, UpdatedAt: t, Type: m.T, Raw: raw}, nil
+}
+
+// messageType is a message's t through encoding/json: "" unless it is a string.
+func messageType(raw json.RawMessage) string {
+	var typ struct {
+		T string `json:"t"`
+	}
+	_ = json.Unmarshal(raw, &typ)
+	return typ.T
+}
+
+// ReadMessageVersion reads the version of a message object (a room's lastMessage, a message
+// from REST). ok is false unless raw is a JSON object whose _id is a non-empty string.
+func ReadMessageVersion(raw json.RawMessage) (v MessageVersion, ok bool) {
+	if !json.Valid(raw) {
+		return MessageVersion{}, false
+	}
+	return readVersion(raw)
+}
+
+// readVersion is ReadMessageVersion for valid JSON.
+func readVersion(raw json.RawMessage) (v MessageVersion, ok bool) {
+	var updated []byte
+	if members(raw, func(key, val []byte) bool {
+		var ok bool
+		switch string(key) {
+		case "_id":
+			v.ID, ok = stringValue(val)
+		case "t":
+			v.Type, ok = stringValue(val)
+		case "_updatedAt":
+			updated, ok = val, true
+		default:
+			ok = other(key, "_id", "t", "_updatedAt")
+		}
+		return ok
+	}) {
+		if v.ID == "" {
+			return MessageVersion{}, false
+		}
+		if t, ok := parseDate(updated); ok {
+			v.UpdatedAt = t.UTC()
+		}
+		return v, true
+	}
+	var m struct {
+		ID        string `json:"_id"`
+		UpdatedAt Date   `json:"_updatedAt"`
+	}
+	if json.Unmarshal(raw, &m) != nil || m.ID == "" {
+		return MessageVersion{}, false
+	}
+	return MessageVersion{ID: m.ID, UpdatedAt: m.UpdatedAt.Time, Type: messageType(raw)}, true
 }
 
 // parseDate reads an EJSON {"$date": ms} or an ISO-8601 string.
@@ -291,12 +480,19 @@ func parseDate(raw json.RawMessage) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	if raw[0] == '"' {
+		if s, ok := stringValue(raw); ok {
+			t, err := time.Parse(time.RFC3339Nano, s)
+			return t, err == nil
+		}
 		var s string
 		if json.Unmarshal(raw, &s) != nil {
 			return time.Time{}, false
 		}
 		t, err := time.Parse(time.RFC3339Nano, s)
 		return t, err == nil
+	}
+	if ms, ok := ejsonMillis(raw); ok {
+		return time.UnixMilli(ms), true
 	}
 	var d struct {
 		Date *float64 `json:"$date"`
@@ -305,6 +501,42 @@ func parseDate(raw json.RawMessage) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return time.UnixMilli(int64(*d.Date)), true
+}
+
+// ejsonMillis reads {"$date": <integer>} whose integer is within ±1e15 (exact as a float64,
+// as encoding/json would read it); ok is false for any other shape.
+func ejsonMillis(raw []byte) (ms int64, ok bool) {
+	const key = `"$date"`
+	if len(raw) < len(key)+4 || raw[0] != '{' || raw[len(raw)-1] != '}' {
+		return 0, false
+	}
+	i := skipWS(raw, 1)
+	if !bytes.HasPrefix(raw[i:], []byte(key)) {
+		return 0, false
+	}
+	i = skipWS(raw, i+len(key))
+	if i >= len(raw) || raw[i] != ':' {
+		return 0, false
+	}
+	i = skipWS(raw, i+1)
+	neg := i < len(raw) && raw[i] == '-'
+	if neg {
+		i++
+	}
+	start := i
+	for i < len(raw) && raw[i] >= '0' && raw[i] <= '9' {
+		ms = ms*10 + int64(raw[i]-'0')
+		if i++; i-start > 16 {
+			return 0, false
+		}
+	}
+	if i == start || (raw[start] == '0' && i-start > 1) || ms > 1e15 || skipWS(raw, i) != len(raw)-1 {
+		return 0, false
+	}
+	if neg {
+		ms = -ms
+	}
+	return ms, true
 }
 
 func decodeJSON(raw json.RawMessage, v any) error { return json.Unmarshal(raw, v) }

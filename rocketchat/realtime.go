@@ -168,7 +168,7 @@ func (r *Realtime) onData(d ddp.Data) {
 	if d.Msg != "changed" {
 		return
 	}
-	ev, err := decodeEvent(r.opts.UserID, d.Collection, d.Fields)
+	ev, err := decodeTrusted(r.opts.UserID, d.Collection, d.Fields) // ddp validated it
 	if err != nil {
 		if !errors.Is(err, errIgnored) {
 			r.log.Warn("rocketchat: undecodable stream event", "collection", d.Collection, "err", err)

@@ -85,12 +85,15 @@ func (t *translator) translate(ev rocketchat.Event) (p Push, ok bool) {
 			// Its _id is the send time in ms and it is never updated: nothing to dedupe.
 			return Push{Target: TargetEphemeralMessage, Arg: rewriteDates(e.Raw)}, true
 		}
-		return t.message(e.ID, e.UpdatedAt.UnixMilli(), e.Raw)
+		return t.message(e.ID, e.UpdatedAt.UnixMilli(), e.Type, e.Raw)
 	case rocketchat.RoomEvent:
 		if e.Action == "removed" {
 			return Push{}, false
 		}
 		lm := e.LastMessage
+		if v := e.LastVersion; lm != nil && v.ID != "" { // read by the decoder
+			return t.message(v.ID, v.UpdatedAt.UnixMilli(), v.Type, lm)
+		}
 		if lm == nil { // an event not made by the decoder
 			var room struct {
 				LastMessage json.RawMessage `json:"lastMessage"`
@@ -138,28 +141,27 @@ func (t *translator) notification(raw json.RawMessage) (Push, bool) {
 	return Push{Target: TargetNotification, Arg: rewriteDates(raw), Key: key}, true
 }
 
-// rawMessage pushes a message object whose id and update time are read from it.
+// rawMessage pushes a message object whose id, update time and type are read from it.
 func (t *translator) rawMessage(raw json.RawMessage) (Push, bool) {
-	var m struct {
-		ID        string          `json:"_id"`
-		UpdatedAt rocketchat.Date `json:"_updatedAt"`
-	}
-	if json.Unmarshal(raw, &m) != nil || m.ID == "" {
+	v, ok := rocketchat.ReadMessageVersion(raw)
+	if !ok {
 		return Push{}, false
 	}
-	return t.message(m.ID, m.UpdatedAt.UnixMilli(), raw)
+	return t.message(v.ID, v.UpdatedAt.UnixMilli(), v.Type, raw)
 }
 
 // message pushes one version of a message once. A version is its _id and _updatedAt (ms)
-// and its type: a deletion that turns a message into a t:"rm" placeholder (always so for a
-// thread parent, apps/meteor/app/lib/server/functions/deleteMessage.ts) can land in the
-// same millisecond as the update before it, and must not be taken for that update.
-func (t *translator) message(id string, updatedMs int64, raw json.RawMessage) (Push, bool) {
-	var typ struct {
-		T string `json:"t"`
-	}
-	_ = json.Unmarshal(raw, &typ)
-	key := "m:" + id + "@" + strconv.FormatInt(updatedMs, 10) + typ.T
+// and its type typ (t): a deletion that turns a message into a t:"rm" placeholder (always so
+// for a thread parent, apps/meteor/app/lib/server/functions/deleteMessage.ts) can land in
+// the same millisecond as the update before it, and must not be taken for that update.
+func (t *translator) message(id string, updatedMs int64, typ string, raw json.RawMessage) (Push, bool) {
+	var buf [64]byte
+	k := append(buf[:0], "m:"...)
+	k = append(k, id...)
+	k = append(k, '@')
+	k = strconv.AppendInt(k, updatedMs, 10)
+	k = append(k, typ...)
+	key := string(k)
 	if !t.firstTime(key) {
 		return Push{}, false
 	}

@@ -109,9 +109,30 @@ func BenchmarkRewriteDatesBaseline(b *testing.B) {
 func BenchmarkTranslateMessage(b *testing.B) {
 	tr := newTranslator("me")
 	i := int64(0)
+	b.ReportAllocs()
 	for b.Loop() {
 		i++
 		_, _ = tr.translate(rocketchat.MessageEvent{RoomID: "GENERAL", ID: "x", UpdatedAt: time.UnixMilli(i), Raw: benchMessage})
+	}
+}
+
+// BenchmarkTranslateRoomsChanged is a busy room's rooms-changed as the decoder delivers it
+// (the room and its lastMessage, a new version each time): the message is pushed once.
+func BenchmarkTranslateRoomsChanged(b *testing.B) {
+	// Twice the dedupe window of versions, cycled: each is new when it comes round again.
+	msgs := make([]json.RawMessage, 2*dedupeWindow)
+	for i := range msgs {
+		msgs[i] = json.RawMessage(`{"_id":"Xb7pQ2kWcTn4","rid":"GENERAL","msg":"Hello everyone, the build is green again.","ts":{"$date":1763800000123},"u":{"_id":"u1","username":"alice","name":"Alice Liddell"},"_updatedAt":{"$date":` + fmt.Sprint(1763800000123+i) + `},"urls":[],"mentions":[],"channels":[],"md":[{"type":"PARAGRAPH","value":[{"type":"PLAIN_TEXT","value":"Hello everyone, the build is green again."}]}]}`)
+	}
+	tr := newTranslator("me")
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		lm := msgs[i%len(msgs)]
+		i++
+		if _, ok := tr.translate(rocketchat.RoomEvent{Action: "updated", RoomID: "GENERAL", Raw: lm, LastMessage: lm}); !ok {
+			b.Fatal("not pushed")
+		}
 	}
 }
 

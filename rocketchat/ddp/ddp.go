@@ -7,6 +7,7 @@
 package ddp
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -41,8 +42,10 @@ type Data struct {
 	Msg        string
 	Collection string
 	ID         string
-	Fields     json.RawMessage
-	Cleared    []string
+	// Fields is valid JSON (the frame was validated whole when it was read) or nil, and is
+	// the receiver's: it shares no memory with the connection's read buffer.
+	Fields  json.RawMessage
+	Cleared []string
 }
 
 // Options configures Dial. The zero value is usable.
@@ -156,7 +159,7 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 }
 
 func (c *Client) handshake(ctx context.Context) error {
-	if err := c.write(ctx, map[string]any{"msg": "connect", "version": "1", "support": []string{"1", "pre2", "pre1"}}); err != nil {
+	if err := c.write(ctx, connectFrame{Msg: "connect", Support: []string{"1", "pre2", "pre1"}, Version: "1"}); err != nil {
 		return fmt.Errorf("ddp: connect: %w", err)
 	}
 	for {
@@ -182,20 +185,43 @@ func (c *Client) handshake(ctx context.Context) error {
 }
 
 func (c *Client) readFrame(ctx context.Context) (*frame, error) {
-	typ, b, err := c.conn.Read(ctx)
+	typ, r, err := c.conn.Reader(ctx)
 	if err != nil {
+		return nil, err
+	}
+	buf := readBufs.Get().(*bytes.Buffer)
+	defer putReadBuf(buf)
+	buf.Reset()
+	if _, err := buf.ReadFrom(r); err != nil {
 		return nil, err
 	}
 	if typ != websocket.MessageText {
 		c.conn.Close(websocket.StatusUnsupportedData, "binary frame")
 		return nil, errors.New("unexpected binary frame")
 	}
-	f, err := decodeFrame(b)
+	f, err := decodeFrame(buf.Bytes())
 	if err != nil {
 		c.conn.Close(websocket.StatusInvalidFramePayloadData, "malformed frame")
 		return nil, fmt.Errorf("malformed frame: %w", err)
 	}
+	f.Fields = bytes.Clone(f.Fields) // it may lie in buf, which goes back to the pool
 	return f, nil
+}
+
+// readBufs holds the buffers frames are read into. A frame is read whole, decoded, and what
+// is kept of it copied out (decodeFrame's strings, Fields), so the buffer goes back at once:
+// an idle connection holds none, and a busy one does not grow a new buffer for every frame
+// as websocket.Conn.Read (io.ReadAll) would.
+var readBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledRead bounds the buffers kept for reuse: a rare big frame (a long room list) is
+// left to the collector.
+const maxPooledRead = 64 << 10
+
+func putReadBuf(b *bytes.Buffer) {
+	if b.Cap() <= maxPooledRead {
+		readBufs.Put(b)
+	}
 }
 
 // Session is the server's session id from "connected".
@@ -260,12 +286,38 @@ func (c *Client) write(ctx context.Context, v any) error {
 	return c.conn.Write(ctx, websocket.MessageText, b)
 }
 
-func (c *Client) pong(ctx context.Context, id string) error {
-	m := map[string]any{"msg": "pong"}
-	if id != "" {
-		m["id"] = id
+// The frames the client sends, their fields in the order json.Marshal writes a map's keys
+// (sorted), so the bytes are those the maps they replace made (TestClientFramesAsMaps).
+type (
+	connectFrame struct {
+		Msg     string   `json:"msg"`
+		Support []string `json:"support"`
+		Version string   `json:"version"`
 	}
-	return c.write(ctx, m)
+	idFrame struct { // ping, unsub
+		ID  string `json:"id"`
+		Msg string `json:"msg"`
+	}
+	pongFrame struct {
+		ID  string `json:"id,omitempty"`
+		Msg string `json:"msg"`
+	}
+	methodFrame struct {
+		ID     string `json:"id"`
+		Method string `json:"method"`
+		Msg    string `json:"msg"`
+		Params []any  `json:"params"`
+	}
+	subFrame struct {
+		ID     string `json:"id"`
+		Msg    string `json:"msg"`
+		Name   string `json:"name"`
+		Params []any  `json:"params"`
+	}
+)
+
+func (c *Client) pong(ctx context.Context, id string) error {
+	return c.write(ctx, pongFrame{ID: id, Msg: "pong"})
 }
 
 func (c *Client) newID() string { return strconv.FormatUint(c.nextID.Add(1), 10) }
@@ -286,8 +338,18 @@ func (c *Client) Read(ctx context.Context) error {
 }
 
 func (c *Client) readLoop(ctx context.Context) {
+	// Frames are read under a context that never ends: websocket arms a context.AfterFunc
+	// for every frame header and payload it reads when the context can end (an allocation
+	// and a registration with the parent context each). ctx ends the reads once instead, as
+	// websocket would: the connection fails with ctx's error and is closed.
+	stop := context.AfterFunc(ctx, func() {
+		c.fail(fmt.Errorf("ddp: read: %w", ctx.Err()))
+		c.conn.CloseNow()
+	})
+	defer stop()
+	rctx := context.WithoutCancel(ctx)
 	for {
-		f, err := c.readFrame(ctx)
+		f, err := c.readFrame(rctx)
 		if err != nil {
 			var ce websocket.CloseError
 			switch {
@@ -400,7 +462,7 @@ func (c *Client) beat() {
 		return
 	}
 	wctx, cancel := context.WithTimeout(c.ctx, c.opts.PingTimeout)
-	err := c.write(wctx, map[string]any{"msg": "ping", "id": "hb" + c.newID()})
+	err := c.write(wctx, idFrame{ID: "hb" + c.newID(), Msg: "ping"})
 	cancel()
 	if err != nil {
 		c.fail(fmt.Errorf("ddp: ping: %w", err))
@@ -428,7 +490,7 @@ func (c *Client) Call(ctx context.Context, method string, params ...any) (json.R
 	}
 	c.calls[id] = cl
 	c.mu.Unlock()
-	if err := c.write(ctx, map[string]any{"msg": "method", "method": method, "params": params, "id": id}); err != nil {
+	if err := c.write(ctx, methodFrame{ID: id, Method: method, Msg: "method", Params: params}); err != nil {
 		c.forget(id)
 		return nil, fmt.Errorf("ddp: call %s: %w", method, err)
 	}
@@ -522,7 +584,7 @@ func (c *Client) SubscribeEach(ctx context.Context, subs ...Sub) (ids []string, 
 		if params == nil {
 			params = []any{}
 		}
-		if err := c.write(ctx, map[string]any{"msg": "sub", "id": ids[i], "name": s.Name, "params": params}); err != nil {
+		if err := c.write(ctx, subFrame{ID: ids[i], Msg: "sub", Name: s.Name, Params: params}); err != nil {
 			c.mu.Lock()
 			for _, id := range ids[i:] {
 				delete(c.subs, id)
@@ -555,7 +617,7 @@ func (c *Client) SubscribeEach(ctx context.Context, subs ...Sub) (ids []string, 
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.PingTimeout)
 		defer cancel()
 		for _, id := range unsub {
-			if c.write(wctx, map[string]any{"msg": "unsub", "id": id}) != nil {
+			if c.write(wctx, idFrame{ID: id, Msg: "unsub"}) != nil {
 				break
 			}
 		}
@@ -568,7 +630,7 @@ func (c *Client) Unsubscribe(ctx context.Context, id string) error {
 	c.mu.Lock()
 	delete(c.subs, id)
 	c.mu.Unlock()
-	if err := c.write(ctx, map[string]any{"msg": "unsub", "id": id}); err != nil {
+	if err := c.write(ctx, idFrame{ID: id, Msg: "unsub"}); err != nil {
 		return fmt.Errorf("ddp: unsub %s: %w", id, err)
 	}
 	return nil

@@ -722,3 +722,34 @@ func TestCallerReads(t *testing.T) {
 		})
 	}
 }
+
+// TestClientFramesAsMaps: the client's frame structs marshal to the bytes the maps they
+// replaced did, so the server sees the same frames.
+func TestClientFramesAsMaps(t *testing.T) {
+	params := []any{"u1/message", map[string]any{"useCollection": false, "args": []any{}}, 3, nil}
+	for _, c := range []struct {
+		frame any
+		m     map[string]any
+	}{
+		{connectFrame{Msg: "connect", Support: []string{"1", "pre2", "pre1"}, Version: "1"},
+			map[string]any{"msg": "connect", "version": "1", "support": []string{"1", "pre2", "pre1"}}},
+		{idFrame{ID: "hb7", Msg: "ping"}, map[string]any{"msg": "ping", "id": "hb7"}},
+		{idFrame{ID: "4", Msg: "unsub"}, map[string]any{"msg": "unsub", "id": "4"}},
+		{pongFrame{Msg: "pong"}, map[string]any{"msg": "pong"}},
+		{pongFrame{ID: "x<&>", Msg: "pong"}, map[string]any{"msg": "pong", "id": "x<&>"}},
+		{methodFrame{ID: "1", Method: "login", Msg: "method", Params: params},
+			map[string]any{"msg": "method", "method": "login", "params": params, "id": "1"}},
+		{methodFrame{ID: "2", Method: "m", Msg: "method"}, map[string]any{"msg": "method", "method": "m", "params": []any(nil), "id": "2"}},
+		{subFrame{ID: "3", Msg: "sub", Name: "stream-notify-user", Params: params},
+			map[string]any{"msg": "sub", "id": "3", "name": "stream-notify-user", "params": params}},
+	} {
+		got, err := json.Marshal(c.frame)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(c.m)
+		if string(got) != string(want) {
+			t.Errorf("%T: %s, the map made %s", c.frame, got, want)
+		}
+	}
+}
