@@ -142,9 +142,7 @@ func TestStatefulSendersKeepSequenceOrder(t *testing.T) {
 		}
 		c.smu.Unlock()
 		onWire := make([]byte, 0, senders)
-		for _, b := range c.q.take(nil) {
-			onWire = append(onWire, b)
-		}
+		onWire = append(onWire, c.q.take(nil)...)
 		if !bytes.Equal(onWire, bySeq) {
 			t.Fatalf("round %d: queued %v, numbered %v", round, onWire, bySeq)
 		}
