@@ -139,7 +139,7 @@ func table(by map[string]line, reps []string, roomSizes []int) string {
 	cpu := func(l line) float64 { return l.CPUusPerDel }
 	lost := lostOf
 	rows := []row{
-		{"W1 idle memory per browser connection (slope), gateway ÷ floor", "×", "≤ 2.5", w1, func() string {
+		{"W1 idle memory per browser connection (slope), gateway ÷ floor", "×", "≤ 1.3", w1, func() string {
 			g, _ := slope("gateway")(reps[0])
 			f, _ := slope("floor")(reps[0])
 			return fmt.Sprintf("rep 1: gateway %.1f KiB/conn, floor %.1f KiB/conn", g, f)
@@ -149,7 +149,7 @@ func table(by map[string]line, reps []string, roomSizes []int) string {
 		}},
 		{"W3 Δp50 latency, gateway − direct DDP", "ms", "≤ 0.3", delta(func(l line) float64 { return l.P50us }), nil},
 		{"W3 Δp99 latency, gateway − direct DDP", "ms", "≤ 2", delta(func(l line) float64 { return l.P99us }), nil},
-		{"W4 login storm, time to all upstreams ready, gateway ÷ direct DDP", "×", "≤ 1.3", ratio("W4", "gateway", "ddp", func(l line) float64 { return l.ReadyS }), nil},
+		{"W4 login storm, time to all upstreams ready, gateway ÷ direct DDP", "×", "≤ 1.1", ratio("W4", "gateway", "ddp", func(l line) float64 { return l.ReadyS }), nil},
 		{"W5 reconnect storm, browser side (stateful reconnect): time until every connection is back ÷ initial connect time", "×", "≤ 1.5", func(rep string) (float64, bool) {
 			l, ok := get("W5/gateway/" + rep)
 			return l.ReconnectRatio, ok && l.ReconnectRatio > 0
@@ -165,7 +165,7 @@ func table(by map[string]line, reps []string, roomSizes []int) string {
 			return "lost " + sum("W5u", "gateway", lost)() + " of " + sum("W5u", "gateway", func(l line) uint64 { return l.Expected })() +
 				", reorders " + sum("W5u", "gateway", func(l line) uint64 { return l.Reorders })()
 		}},
-		{"W6 CPU per delivery, gateway via Redis ÷ gateway in-process", "×", "≤ 1.3", ratio("W6", "gateway-redis", "gateway", cpu), func() string {
+		{"W6 CPU per delivery, gateway via Redis ÷ gateway in-process", "×", "≤ 1.1", ratio("W6", "gateway-redis", "gateway", cpu), func() string {
 			return "lost via Redis " + sum("W6", "gateway-redis", lost)() + ", in-process " + sum("W6", "gateway", lost)()
 		}},
 	}
