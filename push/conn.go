@@ -60,7 +60,7 @@ type conn struct {
 	smu           sync.Mutex
 	st            state
 
-	sent sentKeys // keys of the keyed records sent lately (SendToUserOnce)
+	since int64 // Hub.keyTick when registered: repeats of keys first sent later are new to it
 
 	groups  map[string]struct{} // guarded by h.mu
 	counted bool                // in h.perUser; guarded by h.mu

@@ -112,7 +112,9 @@ type Hub struct {
 	pushes, deliveries, slowCloses, published atomic.Uint64
 	repeats                                   atomic.Uint64 // keyed records not sent again
 
-	keySeed maphash.Seed // hashes Envelope.Key for the connections' sentKeys
+	keySeed maphash.Seed         // hashes Envelope.Key for the users' sentKeys
+	keyTick atomic.Int64         // orders registrations and first deliveries of keys
+	keys    map[string]*sentKeys // per user with connections here; guarded by mu
 	closes  [numCloseReasons]atomic.Uint64
 
 	ctx    context.Context
@@ -153,7 +155,7 @@ func NewHub(o Options) (*Hub, error) {
 		byToken: map[string]*conn{}, byID: map[string]*conn{},
 		users: map[string]map[*conn]struct{}{}, groups: map[string]map[*conn]struct{}{},
 		presence: map[string]*presence{}, handlers: map[string]Handler{}, perUser: map[string]int{},
-		keySeed: maphash.MakeSeed(),
+		keySeed: maphash.MakeSeed(), keys: map[string]*sentKeys{},
 	}
 	if h.bp == nil {
 		h.bp, h.ownBP = NewMemoryBackplane(), true
@@ -196,9 +198,9 @@ func (h *Hub) SendToUser(ctx context.Context, userID, target string, arg any) er
 }
 
 // SendToUserOnce is SendToUser for a record that may be sent again, by this node or another:
-// each of the user's connections gets at most one record per key among the last
-// sentKeysWindow keyed records it was sent. A new connection has sent nothing yet, so it
-// gets the record.
+// each of the user's connections gets at most one record per key among the user's last
+// sentKeysWindow keyed records. A connection opened after the first one was sent gets the
+// repeat: it is new to it.
 func (h *Hub) SendToUserOnce(ctx context.Context, userID, key, target string, arg any) error {
 	return h.send(ctx, Address{Kind: ToUser, Key: userID}, key, target, arg)
 }
@@ -294,6 +296,7 @@ func (h *Hub) deliver(e Envelope) {
 	h.mu.RLock()
 	var small [8]*conn // most sends reach a few connections: no allocation for them
 	targets := small[:0]
+	var sentAt int64 // a repeat: only connections registered after sentAt get it
 	switch e.To.Kind {
 	case ToAll:
 		targets = make([]*conn, 0, len(h.byID))
@@ -305,6 +308,11 @@ func (h *Hub) deliver(e Envelope) {
 	case ToUser:
 		for c := range h.users[e.To.Key] {
 			targets = append(targets, c)
+		}
+		if sk := h.keys[e.To.Key]; sk != nil && e.Op == OpSend && e.Key != "" {
+			// Under mu: a connection registering meanwhile is ordered before (a target) or
+			// after (a later tick) this delivery.
+			sentAt = sk.seen(maphash.String(h.keySeed, e.Key), &h.keyTick)
 		}
 	case ToGroup:
 		for c := range h.groups[e.To.Key] {
@@ -334,17 +342,13 @@ func (h *Hub) deliver(e Envelope) {
 			}
 		}
 	}
-	var key uint64
-	if e.Op == OpSend && e.Key != "" {
-		key = maphash.String(h.keySeed, e.Key)
-	}
 	for _, c := range targets {
 		if excluded(e.Exclude, c.id) || (newest != "" && newerConnection(c.id, newest)) {
 			continue
 		}
 		switch e.Op {
 		case OpSend:
-			if e.Key != "" && !c.sent.first(key) {
+			if sentAt != 0 && c.since < sentAt {
 				h.repeats.Add(1)
 				continue
 			}
@@ -426,7 +430,9 @@ func (h *Hub) register(c *conn) error {
 	if set == nil {
 		set = map[*conn]struct{}{}
 		h.users[c.userID] = set
+		h.keys[c.userID] = &sentKeys{}
 	}
+	c.since = h.keyTick.Add(1)
 	set[c] = struct{}{}
 	c.ready.Store(true)
 	h.mu.Unlock()
@@ -471,6 +477,7 @@ func (h *Hub) remove(c *conn) {
 			delete(set, c)
 			if len(set) == 0 {
 				delete(h.users, c.userID)
+				delete(h.keys, c.userID)
 			}
 		}
 	}

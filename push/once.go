@@ -1,40 +1,46 @@
 package push
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
-// sentKeysWindow is how many keyed records a connection remembers. A repeat comes from a
-// resync, which repeats at most the few seconds before a takeover or a gap (rcgateway's
-// session layer: one lease renewal plus its slack, about 10 s), and while the repeating
-// node takes over nothing new is sent under the user's keys; 1,024 covers a user who
-// receives 100 keyed records a second through that window.
+// sentKeysWindow is how many keyed records a user's connections on this node remember. A
+// repeat comes from a resync, which repeats at most the few seconds before a takeover or a
+// gap (rcgateway's session layer: one lease renewal plus its slack, about 10 s), and while
+// the repeating node takes over nothing new is sent under the user's keys; 1,024 covers a
+// user who receives 100 keyed records a second through that window.
 const sentKeysWindow = 1024
 
-// sentKeys remembers the hashed keys of the last sentKeysWindow keyed records sent on one
-// connection. It costs nothing until the first keyed record, then grows with use.
+// sentKeys remembers, for one user on this node, the hashed keys of the last sentKeysWindow
+// keyed records and when each was first delivered (a tick of Hub.keyTick). A repeat goes
+// only to the user's connections registered after that tick: those that were there got the
+// record. It costs a small struct until the user's first keyed record, then grows with use.
 type sentKeys struct {
 	mu   sync.Mutex
-	set  map[uint64]struct{}
+	at   map[uint64]int64
 	ring []uint64
 	next int
 }
 
-// first records k and reports whether it was not already there.
-func (s *sentKeys) first(k uint64) bool {
+// seen reports the tick at which k was first delivered, or records k now (a new tick from
+// tick) and reports 0.
+func (s *sentKeys) seen(k uint64, tick *atomic.Int64) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.set[k]; ok {
-		return false
+	if at, ok := s.at[k]; ok {
+		return at
 	}
-	if s.set == nil {
-		s.set = make(map[uint64]struct{}, 8)
+	if s.at == nil {
+		s.at = make(map[uint64]int64, 8)
 	}
 	if len(s.ring) < sentKeysWindow {
 		s.ring = append(s.ring, k)
 	} else {
-		delete(s.set, s.ring[s.next])
+		delete(s.at, s.ring[s.next])
 		s.ring[s.next] = k
 		s.next = (s.next + 1) % sentKeysWindow
 	}
-	s.set[k] = struct{}{}
-	return true
+	s.at[k] = tick.Add(1)
+	return 0
 }
