@@ -33,7 +33,8 @@ type Push struct {
 	Target string
 	Arg    json.RawMessage
 	// Key names the version of what the push carries (a message's id, _updatedAt and type;
-	// a deletion; a notification's message), empty for pushes that are never repeated. The
+	// a deletion; a notification's message), empty for pushes that are harmless to repeat
+	// (subscription states, typing, presence). The
 	// hub sends a connection at most one push per key (push.Hub.SendToUserOnce): a node that
 	// takes a user over resyncs from the previous owner's last recorded watermark, and
 	// repeats what that owner pushed after it.
@@ -168,32 +169,18 @@ func (t *translator) message(id string, updatedMs int64, typ string, raw json.Ra
 	return Push{Target: TargetMessage, Arg: rewriteDates(raw), Key: key}, true
 }
 
-// subscriptionPush is keyed by the subscription's id, the action and its _updatedAt (or
-// _deletedAt for a removal): the same version of a subscription is one push.
+// subscriptionPush is never keyed: a subscription push is the subscription's whole state and
+// the newest wins, so a repeat does no harm, while two different states can share one
+// _updatedAt millisecond (Rocket.Chat updates the unread count and the alert flag in separate
+// writes), and a key would drop the second.
 func subscriptionPush(action string, raw json.RawMessage) Push {
-	var v struct {
-		ID        string          `json:"_id"`
-		UpdatedAt rocketchat.Date `json:"_updatedAt"`
-		DeletedAt rocketchat.Date `json:"_deletedAt"`
-	}
-	var key string
-	if json.Unmarshal(raw, &v) == nil && v.ID != "" {
-		at := v.UpdatedAt
-		if action == "removed" && !v.DeletedAt.IsZero() {
-			at = v.DeletedAt
-		}
-		if !at.IsZero() {
-			// A live event dates it {"$date": ms}, REST an ISO string: the key uses ms.
-			key = "s:" + action + ":" + v.ID + "@" + strconv.FormatInt(at.UnixMilli(), 10)
-		}
-	}
 	arg := make([]byte, 0, len(raw)+40)
 	arg = append(arg, `{"method":`...)
 	arg = strconv.AppendQuote(arg, action)
 	arg = append(arg, `,"msg":`...)
 	arg = append(arg, rewriteDates(raw)...)
 	arg = append(arg, '}')
-	return Push{Target: TargetSubscriptionChanged, Arg: arg, Key: key}
+	return Push{Target: TargetSubscriptionChanged, Arg: arg}
 }
 
 func deletedPush(rid, id string) Push {
