@@ -115,12 +115,11 @@ func (m *Manager) Watch(ctx context.Context, userID, tab string, rooms []string)
 	}
 	m.watchHere(userID, tab, rooms)
 	if m.o.Relay != nil && m.realtime(userID) == nil {
-		err := m.forward(ctx, userID, relayMsg{Op: "watch", Tab: tab, Rooms: rooms})
-		if err != nil && !errors.Is(err, ErrNoOwner) {
-			return err
+		// Best effort: the tab refreshes its rooms every 25 s, and a node that becomes the
+		// owner later learns them then (or from this node's book, if it is this one).
+		if err := m.forward(ctx, userID, relayMsg{Op: "watch", Tab: tab, Rooms: rooms}); err != nil && !errors.Is(err, ErrNoOwner) {
+			m.log.Debug("session: open rooms not forwarded", "user", userID, "err", err)
 		}
-		// No owner yet: the one that starts learns the rooms from this node's book if it is
-		// this one, else from the tab's next refresh.
 	}
 	return nil
 }

@@ -44,11 +44,15 @@ func (s *Store) Forward(ctx context.Context, userID string, msg []byte) error {
 }
 
 // Serve passes the messages forwarded to this process to handle until ctx ends or the
-// subscription's connection fails (the caller starts over). handle runs on rueidis's
-// receiving goroutine and must not block or call Redis.
+// subscription's connection fails (the caller starts over). It subscribes on a dedicated
+// connection, which is closed when Serve returns: a Redis restart shows as a broken
+// connection (the shared client's Receive would not return), and no subscription outlives
+// Serve to make forwards count a listener that is gone. handle runs on rueidis's receiving
+// goroutine and must not block or call Redis.
 func (s *Store) Serve(ctx context.Context, handle func(userID string, msg []byte)) error {
-	ch := s.relayChannel(s.member)
-	err := s.client.Receive(ctx, s.client.B().Subscribe().Channel(ch).Build(), func(m rueidis.PubSubMessage) {
+	dc, release := s.client.Dedicate()
+	defer release()
+	broken := dc.SetPubSubHooks(rueidis.PubSubHooks{OnMessage: func(m rueidis.PubSubMessage) {
 		b := []byte(m.Message)
 		n, k := binary.Uvarint(b)
 		if k <= 0 || n > uint64(len(b)-k) {
@@ -56,17 +60,20 @@ func (s *Store) Serve(ctx context.Context, handle func(userID string, msg []byte
 			return
 		}
 		handle(string(b[k:k+int(n)]), b[k+int(n):])
-	})
-	if ctx.Err() != nil {
-		// Receive returns at ctx's end without unsubscribing: until this node's client
-		// closes, forwards would count it as a listener and be lost.
-		uctx, cancel := context.WithTimeout(context.Background(), s.o.IOTimeout)
-		defer cancel()
-		_ = s.client.Do(uctx, s.client.B().Unsubscribe().Channel(ch).Build()).Error()
+	}})
+	if err := dc.Do(ctx, dc.B().Subscribe().Channel(s.relayChannel(s.member)).Build()).Error(); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("redisstore: relay: subscribe: %w", err)
+	}
+	select {
+	case <-ctx.Done():
 		return nil
+	case err := <-broken:
+		if err == nil {
+			err = errors.New("subscription ended")
+		}
+		return fmt.Errorf("redisstore: relay: %w", err)
 	}
-	if err == nil {
-		err = errors.New("subscription ended")
-	}
-	return fmt.Errorf("redisstore: relay: %w", err)
 }
