@@ -157,6 +157,30 @@ func TestResyncReportsRemovedSubscriptionsWithTheirRoom(t *testing.T) {
 	}
 }
 
+// TestResyncCoversRoomsJoinedInTheGap: rooms the user joined while its upstream was down (a
+// group it was added to, a direct room someone opened with it) reach the resync through the
+// new connection's room listing: their messages posted in the gap are pushed.
+func TestResyncCoversRoomsJoinedInTheGap(t *testing.T) {
+	f := newFixture(t, nil)
+	f.s.AddUser(rctest.UserSpec{Username: "u-alice", Password: "pw-alice-1"})
+	f.s.AddUser(rctest.UserSpec{Username: "bob", Password: "pw-bob-1"})
+	f.s.AddUser(rctest.UserSpec{Username: "carol", Password: "pw-carol-1"})
+	group := f.s.AddRoom(rctest.RoomSpec{Type: "p", Name: "later", Members: []string{"bob"}})
+	f.online(t, User{ID: "alice", Username: "alice"}, 1)
+	waitFor(t, f.rec, "the first resync", func() bool { return f.m.Stats().ResyncsDone >= 1 })
+	var ids []string
+	f.gap(t, func() {
+		f.s.AddMember(group, "u-alice")
+		ids = append(ids, f.s.PostMessage(group, "bob", "welcome to the group"))
+		dm := f.s.DirectRoom("carol", "u-alice")
+		ids = append(ids, f.s.PostMessage(dm, "carol", "hello, first time"))
+	})
+	waitFor(t, f.rec, "the messages of the rooms joined in the gap", func() bool {
+		n := f.rec.messagePushes()
+		return n[ids[0]] == 1 && n[ids[1]] == 1
+	})
+}
+
 // TestResyncFindsEditsOfOlderMessages: an edit of a message other than the room's last does
 // not change the room's _updatedAt (rooms.get?updatedSince does not list the room), yet the
 // resync after a gap pushes it.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -15,9 +14,9 @@ import (
 // resync fetches what changed since from and pushes it: subscription changes (a removed
 // subscription comes back as {_id, _deletedAt} only, and is pushed with the rid the session
 // knows for it), and the messages of every room of the user changed since then (new, edited,
-// reacted to, deleted). Every room is asked, not only those rooms.get reports: an edit or a
-// reaction to a message other than the last does not change the room's _updatedAt. Messages
-// already pushed are recognised by the translator and not pushed twice.
+// reacted to, deleted). Every room is asked: an edit or a reaction to a message other than
+// the last does not change the room's _updatedAt, so rooms.get?updatedSince cannot say which
+// rooms to ask. Messages already pushed are recognised by the translator and not pushed twice.
 //
 // Messages posted from gap on that Rocket.Chat would have sent a desktop notification for get
 // it rebuilt (notify.go): <uid>/notification has no resync of its own.
@@ -85,28 +84,11 @@ func (m *Manager) resync(ctx context.Context, ul *userLoop, cred rocketchat.Cred
 		}
 		send(subscriptionPush("removed", withRoom(s, rid)))
 	}
+	// Every room the user has: the connection's listing (subscriptions.get, made after its
+	// streams were subscribed, so a room joined in the gap is there) filled the book before
+	// this resync began. rooms.get?updatedSince could only add rooms the user is no longer
+	// in, whose messages Rocket.Chat refuses to the user anyway.
 	rids := ul.book.rooms()
-	if !pr.roomsDone {
-		rooms, _, rerr := m.o.Client.RoomsGet(ctx, cred, from)
-		if rerr != nil {
-			fail(fmt.Errorf("session: resync: %w", rerr))
-		} else {
-			pr.roomsDone = true
-		}
-		for _, raw := range rooms {
-			var room struct {
-				ID string `json:"_id"`
-			}
-			if json.Unmarshal(raw, &room) == nil && room.ID != "" && !slices.Contains(pr.rooms, room.ID) {
-				pr.rooms = append(pr.rooms, room.ID)
-			}
-		}
-	}
-	for _, rid := range pr.rooms {
-		if !slices.Contains(rids, rid) {
-			rids = append(rids, rid)
-		}
-	}
 	subOf := pr.subOf
 	for _, rid := range rids {
 		if pr.synced[rid] {
@@ -151,11 +133,10 @@ func (m *Manager) resync(ctx context.Context, ul *userLoop, cred rocketchat.Cred
 
 // resyncProgress is what one gap's resync has already done, kept across its retries.
 type resyncProgress struct {
-	subsDone, roomsDone bool
-	until               time.Time // when subscriptions.get answered
-	subOf               map[string]json.RawMessage
-	rooms               []string        // rooms.get's rooms
-	synced              map[string]bool // rooms whose messages are fetched and pushed
+	subsDone bool
+	until    time.Time // when subscriptions.get answered
+	subOf    map[string]json.RawMessage
+	synced   map[string]bool // rooms whose messages are fetched and pushed
 }
 
 // refused reports a Rocket.Chat answer that asking again will not change: the room is not
