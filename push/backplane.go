@@ -3,6 +3,7 @@ package push
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // AddressKind says which connections an Envelope is for.
@@ -49,7 +50,11 @@ type Envelope struct {
 	// connection that was recently sent a record under the same key is not sent this one.
 	// A sender that may repeat itself, or be repeated by another node taking its work
 	// over, sets it; see Hub.SendToUserOnce.
-	Key     string
+	Key string
+	// Before, when not zero, limits an OpClose to the connections created before it (Unix
+	// nanoseconds): a loss notice leaves alone the connections that did not exist yet when
+	// the loss happened, and so missed nothing.
+	Before  int64
 	JSON    []byte // the complete JSON record, 0x1E included
 	MsgPack []byte // the complete MessagePack record, length prefix included
 }
@@ -128,4 +133,13 @@ func (b *MemoryBackplane) Close() error {
 func ReconnectEnvelope(to Address) Envelope {
 	js, mp := CloseBackplaneGap.records()
 	return Envelope{To: to, Op: OpClose, JSON: js, MsgPack: mp}
+}
+
+// LossNotice is ReconnectEnvelope for a loss whose last envelope was dropped at last: it
+// closes only the connections created before last plus skew (the clock difference allowed
+// between the nodes), since a connection opened later was not there to miss it.
+func LossNotice(to Address, last time.Time, skew time.Duration) Envelope {
+	e := ReconnectEnvelope(to)
+	e.Before = last.Add(skew).UnixNano()
+	return e
 }

@@ -363,6 +363,9 @@ func (h *Hub) deliver(e Envelope) {
 				h.deliveries.Add(1)
 			}
 		case OpClose:
+			if e.Before != 0 && c.created.UnixNano() >= e.Before {
+				continue // opened after what the close is about
+			}
 			rec := e.JSON
 			if c.protocol().Binary() {
 				rec = e.MsgPack

@@ -83,10 +83,10 @@ func TestTypingWithoutAnUpstreamAnywhere(t *testing.T) {
 }
 
 // TestTypingThroughAnotherNodeAfterRedisRestart: the relay's subscription dies with Redis and
-// comes back by itself. The outage closes the tabs (and, once Redis answers, the loss notices
-// may close a tab that reconnected early: a real client reconnects again), so the tabs here
-// behave like clients: they reconnect, re-send their open rooms, and retry typing, until bob's
-// typing sent to node 1 reaches alice's tab on node 0.
+// comes back by itself. The outage closes the tabs; the tabs here behave like clients: they
+// reconnect, re-send their open rooms, and retry typing (and reconnect again should a loss
+// notice close them: since notices spare connections opened after the loss, the first
+// reconnect holds), until bob's typing sent to node 1 reaches alice's tab on node 0.
 func TestTypingThroughAnotherNodeAfterRedisRestart(t *testing.T) {
 	c := startCluster(t, 2, false)
 	rid := c.rc.DirectRoom(rcName("alice"), rcName("bob"))

@@ -49,6 +49,7 @@ var cases = []struct {
 	{"Exclude", exclude},
 	{"GroupAddRemoveFromAnyNode", groupAddRemove},
 	{"CloseKicksOnEveryNode", closeKicks},
+	{"LossNoticeSparesNewerConnections", lossNotice},
 }
 
 // Cluster is nodes hubs, each on its own Backplane and HTTP server.
@@ -371,4 +372,35 @@ func closeKicks(t *testing.T, c *Cluster) {
 		t.Fatal(err)
 	}
 	expect(t, back, "m", 2)
+}
+
+// lossNotice: a loss notice (push.LossNotice) closes, on every node, the connections of its
+// address that were open when the loss happened, with allowReconnect, and leaves alone those
+// opened after it, which missed nothing.
+func lossNotice(t *testing.T, c *Cluster) {
+	ctx := context.Background()
+	old0, old1 := c.Dial(t, 0, "alice"), c.Dial(t, 1, "alice")
+	lostAt := time.Now()
+	// A connection's creation time is taken at negotiate: wait out the clock's resolution.
+	for !time.Now().After(lostAt) {
+		<-time.After(time.Millisecond)
+	}
+	fresh := c.Dial(t, 1, "alice")
+	if err := c.BPs[c.node(0)].Publish(ctx, push.LossNotice(push.Address{Kind: push.ToUser, Key: "alice"}, lostAt, 0)); err != nil {
+		t.Fatal(err)
+	}
+	for _, cl := range []*pushtest.Client{old0, old1} {
+		select {
+		case <-cl.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatalf("connection %s open at the loss was not closed", cl.ConnectionID)
+		}
+		if m := cl.Closed(); m == nil || !m.AllowReconnect || m.Error != push.ReasonBackplaneGap {
+			t.Fatalf("connection %s closed with %+v, want the backplane gap with reconnect", cl.ConnectionID, m)
+		}
+	}
+	if err := c.Hubs[c.node(0)].SendToUser(ctx, "alice", "m", seq(1)); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, fresh, "m", 1)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/rcgateway/rcgateway/push"
 )
@@ -14,11 +15,12 @@ import (
 //	byte   address kind
 //	byte   op
 //	string address key, string group, string envelope key
+//	uvarint before (OpClose: connections created before, Unix ns; 0: all)
 //	uvarint count, then count × string (excluded connection ids)
 //	string json record, string msgpack record
 //
 // where string is a uvarint length followed by the bytes. Version 1 is the same without the
-// envelope key; it is still read, so that a cluster can be upgraded one node at a time (a
+// envelope key and before; it is still read, so that a cluster can be upgraded one node at a time (a
 // version 1 node drops the version 2 envelopes it cannot read, and counts them as corrupt).
 const (
 	wireVersion   = 2
@@ -41,6 +43,7 @@ func encode(b []byte, e push.Envelope) []byte {
 	b = appendString(b, []byte(e.To.Key))
 	b = appendString(b, []byte(e.Group))
 	b = appendString(b, []byte(e.Key))
+	b = binary.AppendUvarint(b, uint64(max(e.Before, 0)))
 	b = binary.AppendUvarint(b, uint64(len(e.Exclude)))
 	for _, x := range e.Exclude {
 		b = appendString(b, []byte(x))
@@ -98,6 +101,11 @@ func decode(b []byte) (push.Envelope, error) {
 	e.Group = string(r.bytes())
 	if b[0] == wireVersion {
 		e.Key = string(r.bytes())
+		before := r.uvarint()
+		if before > math.MaxInt64 {
+			return push.Envelope{}, errCorrupt
+		}
+		e.Before = int64(before)
 	}
 	n := r.uvarint()
 	if n > uint64(len(r.b)) { // each id takes at least one byte

@@ -118,38 +118,64 @@ type outgoing struct {
 // it every connection is told to reconnect.
 const maxLostAddresses = 10_000
 
-// losses are the addresses whose envelopes were dropped, for the reconnect after an outage.
+// losses are the addresses whose envelopes were dropped, each with when the last one was,
+// for the reconnect after an outage.
 type losses struct {
-	mu  sync.Mutex
-	to  map[push.Address]struct{}
-	all bool
+	mu    sync.Mutex
+	to    map[push.Address]time.Time
+	all   bool
+	allAt time.Time
 }
 
-func (l *losses) add(a push.Address) {
+func (l *losses) add(a push.Address) { l.addAt(a, time.Now()) }
+
+func (l *losses) addAt(a push.Address, at time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.all {
+		l.allAt = later(l.allAt, at)
 		return
 	}
 	if a.Kind == push.ToAll || len(l.to) >= maxLostAddresses {
+		l.allAt = at
+		for _, t := range l.to {
+			l.allAt = later(l.allAt, t)
+		}
 		l.all, l.to = true, nil
 		return
 	}
 	if l.to == nil {
-		l.to = map[push.Address]struct{}{}
+		l.to = map[push.Address]time.Time{}
 	}
-	l.to[a] = struct{}{}
+	l.to[a] = later(l.to[a], at)
 }
 
-// take returns what was lost and forgets it.
-func (l *losses) take() (to []push.Address, all bool) {
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// lost is one address's loss: the last envelope dropped at at.
+type lost struct {
+	to push.Address
+	at time.Time
+}
+
+// take returns what was lost and forgets it; with all, one entry addressed to all.
+func (l *losses) take() []lost {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for a := range l.to {
-		to = append(to, a)
+	var out []lost
+	if l.all {
+		out = append(out, lost{push.Address{Kind: push.ToAll}, l.allAt})
 	}
-	all, l.to, l.all = l.all, nil, false
-	return to, all
+	for a, at := range l.to {
+		out = append(out, lost{a, at})
+	}
+	l.to, l.all, l.allAt = nil, false, time.Time{}
+	return out
 }
 
 // New connects to Redis. Start begins delivery.
@@ -305,29 +331,31 @@ func (b *Backplane) publisher(ctx context.Context) {
 // announceLosses publishes, once Redis answers again, a reconnect to every address whose
 // envelopes were dropped (to all connections if too many were).
 func (b *Backplane) announceLosses(ctx context.Context) {
-	to, all := b.lost.take()
-	if len(to) == 0 && !all {
+	ls := b.lost.take()
+	if len(ls) == 0 {
 		return
 	}
-	if all {
-		to = []push.Address{{Kind: push.ToAll}}
-	}
-	cmds := make(rueidis.Commands, 0, len(to))
-	for _, a := range to {
-		e := push.ReconnectEnvelope(a)
-		cmds = append(cmds, b.client.B().Publish().Channel(b.Channel(a)).Message(rueidis.BinaryString(encode(nil, e))).Build())
+	cmds := make(rueidis.Commands, 0, len(ls))
+	for _, l := range ls {
+		e := push.LossNotice(l.to, l.at, lossSkew)
+		cmds = append(cmds, b.client.B().Publish().Channel(b.Channel(l.to)).Message(rueidis.BinaryString(encode(nil, e))).Build())
 	}
 	sent := 0
 	for i, r := range b.client.DoMulti(ctx, cmds...) {
 		if r.Error() != nil {
-			b.lost.add(to[i]) // try again after the next successful round trip
+			b.lost.addAt(ls[i].to, ls[i].at) // try again after the next successful round trip
 			continue
 		}
 		sent++
 	}
 	b.reconnectsSent.Add(uint64(sent))
-	b.log.Warn("redis backplane: envelopes were lost while Redis was unreachable; their clients were told to reconnect and refetch", "addresses", len(to), "all", all, "sent", sent)
+	b.log.Warn("redis backplane: envelopes were lost while Redis was unreachable; their clients were told to reconnect and refetch", "addresses", len(ls), "all", len(ls) > 0 && ls[0].to.Kind == push.ToAll, "sent", sent)
 }
+
+// lossSkew is the clock difference allowed between the nodes when a loss notice spares the
+// connections opened after the loss (they keep clocks within milliseconds with NTP, as the
+// session's resync slack assumes too).
+const lossSkew = time.Second
 
 // subscriber keeps one dedicated connection subscribed to every channel this node needs,
 // reconnecting with backoff when Redis goes away.

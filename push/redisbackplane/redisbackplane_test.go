@@ -308,6 +308,7 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 		{To: push.Address{Kind: push.ToGroup, Key: "g"}, Op: push.OpGroupAdd, Group: "room-1"},
 		{To: push.Address{Kind: push.ToConnection, Key: "c"}, Op: push.OpClose, Exclude: []string{"a", ""}, JSON: []byte("j"), MsgPack: []byte{1, 2}},
 		{To: push.Address{Kind: push.ToUser, Key: "u"}, Op: push.OpSend, Key: "m1@1700000000000", JSON: []byte("j")},
+		{To: push.Address{Kind: push.ToUser, Key: "u"}, Op: push.OpClose, Before: 1_700_000_000_123_456_789, JSON: []byte("c")},
 	} {
 		got, err := decode(encode(nil, e))
 		if err != nil || !reflect.DeepEqual(got, e) {
