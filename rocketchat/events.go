@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/rcgateway/rcgateway/rocketchat/internal/jsonscan"
 )
 
 // Event is one thing a user's realtime upstream reports. The set is closed: MessageEvent,
@@ -510,15 +512,15 @@ func ejsonMillis(raw []byte) (ms int64, ok bool) {
 	if len(raw) < len(key)+4 || raw[0] != '{' || raw[len(raw)-1] != '}' {
 		return 0, false
 	}
-	i := skipWS(raw, 1)
+	i := jsonscan.SkipWS(raw, 1)
 	if !bytes.HasPrefix(raw[i:], []byte(key)) {
 		return 0, false
 	}
-	i = skipWS(raw, i+len(key))
+	i = jsonscan.SkipWS(raw, i+len(key))
 	if i >= len(raw) || raw[i] != ':' {
 		return 0, false
 	}
-	i = skipWS(raw, i+1)
+	i = jsonscan.SkipWS(raw, i+1)
 	neg := i < len(raw) && raw[i] == '-'
 	if neg {
 		i++
@@ -530,7 +532,7 @@ func ejsonMillis(raw []byte) (ms int64, ok bool) {
 			return 0, false
 		}
 	}
-	if i == start || (raw[start] == '0' && i-start > 1) || ms > 1e15 || skipWS(raw, i) != len(raw)-1 {
+	if i == start || (raw[start] == '0' && i-start > 1) || ms > 1e15 || jsonscan.SkipWS(raw, i) != len(raw)-1 {
 		return 0, false
 	}
 	if neg {

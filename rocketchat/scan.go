@@ -3,6 +3,8 @@ package rocketchat
 import (
 	"bytes"
 	"encoding/json"
+
+	"github.com/rcgateway/rcgateway/rocketchat/internal/jsonscan"
 )
 
 // The readers in this file take the few top-level members the gateway needs out of JSON
@@ -22,30 +24,30 @@ func members(raw []byte, fn func(key, val []byte) bool) bool {
 	if len(raw) < 2 || raw[0] != '{' {
 		return false
 	}
-	i := skipWS(raw, 1)
+	i := jsonscan.SkipWS(raw, 1)
 	if i < len(raw) && raw[i] == '}' {
 		return true
 	}
 	for i < len(raw) {
-		key, j, ok := plainBytes(raw, i)
+		key, j, ok := jsonscan.PlainBytes(raw, i)
 		if !ok {
 			return false
 		}
-		i = skipWS(raw, j)
+		i = jsonscan.SkipWS(raw, j)
 		if i >= len(raw) || raw[i] != ':' {
 			return false
 		}
-		i = skipWS(raw, i+1)
-		j = skipValue(raw, i)
+		i = jsonscan.SkipWS(raw, i+1)
+		j = jsonscan.SkipValue(raw, i)
 		if j < 0 {
 			return false
 		}
 		if !fn(key, raw[i:j]) {
 			return false
 		}
-		i = skipWS(raw, j)
+		i = jsonscan.SkipWS(raw, j)
 		if i < len(raw) && raw[i] == ',' {
-			i = skipWS(raw, i+1)
+			i = jsonscan.SkipWS(raw, i+1)
 			continue
 		}
 		return i < len(raw) && raw[i] == '}'
@@ -60,19 +62,19 @@ func elements(dst []json.RawMessage, raw []byte) ([]json.RawMessage, bool) {
 	if len(raw) < 2 || raw[0] != '[' {
 		return dst, false
 	}
-	i := skipWS(raw, 1)
+	i := jsonscan.SkipWS(raw, 1)
 	if i < len(raw) && raw[i] == ']' {
 		return dst, true
 	}
 	for i < len(raw) {
-		j := skipValue(raw, i)
+		j := jsonscan.SkipValue(raw, i)
 		if j < 0 {
 			return dst, false
 		}
 		dst = append(dst, raw[i:j])
-		i = skipWS(raw, j)
+		i = jsonscan.SkipWS(raw, j)
 		if i < len(raw) && raw[i] == ',' {
-			i = skipWS(raw, i+1)
+			i = jsonscan.SkipWS(raw, i+1)
 			continue
 		}
 		return dst, i < len(raw) && raw[i] == ']'
@@ -110,119 +112,6 @@ func asciiEqualFold(a []byte, b string) bool {
 
 // stringValue reads val as a plain string (see the file's comment).
 func stringValue(val []byte) (string, bool) {
-	s, j, ok := plainString(val, 0)
+	s, j, ok := jsonscan.PlainString(val, 0)
 	return s, ok && j == len(val)
-}
-
-// plainBytes is plainString without the copy: s lies in b.
-func plainBytes(b []byte, i int) (s []byte, j int, ok bool) {
-	if i >= len(b) || b[i] != '"' {
-		return nil, 0, false
-	}
-	for j = i + 1; j < len(b); j++ {
-		switch c := b[j]; {
-		case c == '"':
-			return b[i+1 : j], j + 1, true
-		case c == '\\' || c < 0x20 || c >= 0x80:
-			return nil, 0, false
-		}
-	}
-	return nil, 0, false
-}
-
-// plainString reads the string at b[i] when it is printable ASCII without escape sequences
-// (json.Unmarshal would decode it byte for byte); j is the index after its closing quote.
-func plainString(b []byte, i int) (s string, j int, ok bool) {
-	if i >= len(b) || b[i] != '"' {
-		return "", 0, false
-	}
-	for j = i + 1; j < len(b); j++ {
-		switch c := b[j]; {
-		case c == '"':
-			return string(b[i+1 : j]), j + 1, true
-		case c == '\\' || c < 0x20 || c >= 0x80:
-			return "", 0, false
-		}
-	}
-	return "", 0, false
-}
-
-func skipWS(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// skipValue returns the index after the JSON value starting at b[i] (valid JSON); -1 if
-// there is none.
-func skipValue(b []byte, i int) int {
-	depth := 0
-	for ; i < len(b); i++ {
-		switch c := b[i]; c {
-		case '"':
-			i = stringEnd(b, i)
-			if depth == 0 {
-				if i >= len(b) {
-					return -1
-				}
-				return i + 1
-			}
-		case '{', '[':
-			depth++
-		case '}', ']':
-			if depth == 0 {
-				return -1 // the end of the enclosing value: an empty value is not JSON
-			}
-			if depth--; depth == 0 {
-				return i + 1
-			}
-		case ',', ':':
-			if depth == 0 {
-				return -1
-			}
-		case ' ', '\t', '\n', '\r':
-			if depth == 0 {
-				return -1
-			}
-		default:
-			if depth == 0 {
-				// a literal or number: runs to the next delimiter
-				j := i
-				for j < len(b) && !isDelim(b[j]) {
-					j++
-				}
-				return j
-			}
-		}
-	}
-	return -1
-}
-
-// stringEnd returns the index of the closing quote of the string opening at b[i], len(b) if
-// there is none.
-func stringEnd(b []byte, i int) int {
-	for i++; ; {
-		k := bytes.IndexByte(b[i:], '"')
-		if k < 0 {
-			return len(b)
-		}
-		i += k
-		n := 0 // backslashes before the quote: an odd number escapes it
-		for j := i - 1; j >= 0 && b[j] == '\\'; j-- {
-			n++
-		}
-		if n%2 == 0 {
-			return i
-		}
-		i++
-	}
-}
-
-func isDelim(c byte) bool {
-	switch c {
-	case ',', '}', ']', ' ', '\t', '\n', '\r':
-		return true
-	}
-	return false
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/rcgateway/rcgateway/rocketchat/internal/jsonscan"
 )
 
 // frame is one decoded DDP message. Only the fields a client reads are kept; payloads stay raw.
@@ -57,23 +59,23 @@ func decodeData(b []byte) (f *frame, ok bool) {
 		return nil, false
 	}
 	f = &frame{}
-	i := skipWS(b, 1)
+	i := jsonscan.SkipWS(b, 1)
 	if i < len(b) && b[i] == '}' {
 		return nil, false
 	}
 	for i < len(b) {
-		key, j, ok := plainString(b, i)
+		key, j, ok := jsonscan.PlainString(b, i)
 		if !ok {
 			return nil, false
 		}
-		i = skipWS(b, j)
+		i = jsonscan.SkipWS(b, j)
 		if i >= len(b) || b[i] != ':' {
 			return nil, false
 		}
-		i = skipWS(b, i+1)
+		i = jsonscan.SkipWS(b, i+1)
 		switch key {
 		case "msg", "collection", "id":
-			v, j, ok := plainString(b, i)
+			v, j, ok := jsonscan.PlainString(b, i)
 			if !ok {
 				return nil, false
 			}
@@ -87,7 +89,7 @@ func decodeData(b []byte) (f *frame, ok bool) {
 			}
 			i = j
 		case "fields":
-			j := skipValue(b, i)
+			j := jsonscan.SkipValue(b, i)
 			if j < 0 {
 				return nil, false
 			}
@@ -101,13 +103,13 @@ func decodeData(b []byte) (f *frame, ok bool) {
 					return nil, false
 				}
 			}
-			if i = skipValue(b, i); i < 0 {
+			if i = jsonscan.SkipValue(b, i); i < 0 {
 				return nil, false
 			}
 		}
-		i = skipWS(b, i)
+		i = jsonscan.SkipWS(b, i)
 		if i < len(b) && b[i] == ',' {
-			i = skipWS(b, i+1)
+			i = jsonscan.SkipWS(b, i+1)
 			continue
 		}
 		break
@@ -121,72 +123,6 @@ func decodeData(b []byte) (f *frame, ok bool) {
 
 // frameKeys are frame's JSON keys.
 var frameKeys = []string{"msg", "id", "server_id", "session", "version", "result", "error", "methods", "subs", "reason", "collection", "fields", "cleared"}
-
-func skipWS(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// plainString reads the string at b[i] when it is printable ASCII without escape sequences
-// (json.Unmarshal would decode it byte for byte); j is the index after its closing quote.
-func plainString(b []byte, i int) (s string, j int, ok bool) {
-	if i >= len(b) || b[i] != '"' {
-		return "", 0, false
-	}
-	for j = i + 1; j < len(b); j++ {
-		switch c := b[j]; {
-		case c == '"':
-			return string(b[i+1 : j]), j + 1, true
-		case c == '\\' || c < 0x20 || c >= 0x80:
-			return "", 0, false
-		}
-	}
-	return "", 0, false
-}
-
-// skipValue returns the index after the JSON value starting at b[i], which b (valid JSON)
-// holds whole; -1 if there is none.
-func skipValue(b []byte, i int) int {
-	depth := 0
-	for ; i < len(b); i++ {
-		switch c := b[i]; c {
-		case '"':
-			for i++; i < len(b) && b[i] != '"'; i++ {
-				if b[i] == '\\' {
-					i++
-				}
-			}
-			if depth == 0 {
-				return i + 1
-			}
-		case '{', '[':
-			depth++
-		case '}', ']':
-			if depth == 0 {
-				return i // the end of the enclosing object: an empty value is not JSON
-			}
-			if depth--; depth == 0 {
-				return i + 1
-			}
-		case ',', ':':
-			if depth == 0 {
-				return i
-			}
-		default:
-			if depth == 0 && c != ' ' && c != '\t' && c != '\n' && c != '\r' {
-				// a literal or number: runs to the next delimiter
-				j := i
-				for j < len(b) && !bytes.ContainsRune([]byte(",}] \t\n\r"), rune(b[j])) {
-					j++
-				}
-				return j
-			}
-		}
-	}
-	return -1
-}
 
 // Error is a Meteor error object as sent in result.error and nosub.error. Code is the "error"
 // field: a number ("403") or a string code ("not-allowed", "totp-required") — key on Code,
