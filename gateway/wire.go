@@ -195,7 +195,8 @@ func redisURL(u string, forceTLS bool) string {
 type sessionAdapter struct{ m *session.Manager }
 
 func userOf(id Identity) session.User {
-	return session.User{ID: id.UserID, Username: id.Username, Name: id.Name, Email: id.Email, IssuedAt: id.IssuedAt}
+	// Not the e-mail claim: only a product backend sets an account's e-mail (Upsert).
+	return session.User{ID: id.UserID, Username: id.Username, Name: id.Name, IssuedAt: id.IssuedAt}
 }
 
 // sessionError maps the session's identity errors; others pass through.

@@ -297,3 +297,19 @@ func TestRefreshReplacesARevokedToken(t *testing.T) {
 		t.Fatalf("second Refresh = %v, mints %d", err, f.m.Stats().TokenMints)
 	}
 }
+
+// TestEmailClaimNeverBecomesTheAccountEmail: Rocket.Chat keeps e-mails unique
+// (checkEmailAvailability in validateUserData; rctest refuses a taken address the same way).
+// A user whose token claims another person's address must not take it: the product backend
+// can still create that person's account with it afterwards.
+func TestEmailClaimNeverBecomesTheAccountEmail(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := f.m.Credentials(ctx, User{ID: "mallory", Email: "victim@corp.example"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, created, err := f.m.Upsert(ctx, User{ID: "victim", Email: "victim@corp.example"}, ""); err != nil || !created {
+		t.Fatalf("the backend could not create the victim's account with its own address: created %v, %v", created, err)
+	}
+}

@@ -109,7 +109,9 @@ func (m *Manager) mint(ctx context.Context, u User) (rocketchat.Credentials, err
 		return rocketchat.Credentials{}, fmt.Errorf("session: mint token for %s: %w", u.ID, err)
 	}
 	if !found {
-		if ru, err = m.provision(ctx, u); err != nil {
+		// Never the token's e-mail claim: a user could claim another's address first
+		// (docs/identity.md, "E-mail").
+		if ru, err = m.provision(ctx, u, ""); err != nil {
 			return rocketchat.Credentials{}, err
 		}
 	}

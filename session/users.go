@@ -36,7 +36,6 @@ func (m *Manager) Remember(u User) {
 		old := v.(User)
 		u.Username = firstNonEmpty(u.Username, old.Username)
 		u.Name = firstNonEmpty(u.Name, old.Name)
-		u.Email = firstNonEmpty(u.Email, old.Email)
 		if old.IssuedAt.After(u.IssuedAt) {
 			u.IssuedAt = old.IssuedAt
 		}
@@ -138,10 +137,11 @@ func isInvalidUser(err error) bool {
 }
 
 // provision creates the Rocket.Chat user for u under its derived username, with a display
-// name from the token, an e-mail nobody can receive (unverified, so e-mail 2FA cannot lock
-// it) and a strong random password nobody knows (or the shared password in the
-// default_password mode).
-func (m *Manager) provision(ctx context.Context, u User) (rocketchat.User, error) {
+// name from the token, email (only a product backend's, through Upsert) or else an e-mail
+// nobody can receive (unverified, so e-mail 2FA cannot lock it), and a strong random
+// password nobody knows (or the shared password in the default_password mode). u.Email is
+// never used: on the token path it comes from a claim the user may choose.
+func (m *Manager) provision(ctx context.Context, u User, email string) (rocketchat.User, error) {
 	if m.o.Agent == nil {
 		return rocketchat.User{}, errors.New("session: provision: no admin agent")
 	}
@@ -153,7 +153,7 @@ func (m *Manager) provision(ctx context.Context, u User) (rocketchat.User, error
 	nu := rocketchat.NewUser{
 		Username: name,
 		Name:     firstNonEmpty(strings.TrimSpace(u.Name), strings.TrimSpace(u.Username), u.ID),
-		Email:    firstNonEmpty(u.Email, accountEmail(name, m.o.EmailDomain)),
+		Email:    firstNonEmpty(email, accountEmail(name, m.o.EmailDomain)),
 		Password: pw,
 	}
 	var out rocketchat.User
@@ -193,7 +193,7 @@ func (m *Manager) Upsert(ctx context.Context, u User, link string) (rcUserID str
 		return "", false, fmt.Errorf("session: upsert %s: %w", u.ID, err)
 	}
 	if !found {
-		nu, perr := m.provision(ctx, u)
+		nu, perr := m.provision(ctx, u, u.Email)
 		if perr != nil {
 			return "", false, perr
 		}
