@@ -68,10 +68,12 @@ func (s *Server) withCreds(c echo.Context, call func(ctx context.Context, cr roc
 	return call(ctx, fresh)
 }
 
-// isTokenRefused: Rocket.Chat answered 401 to a user's call.
+// isTokenRefused: Rocket.Chat refused the user's token (a 401 for a missing or dead session).
+// A 401 that means "not allowed" (7.x+ API.v1.unauthorized(), 9.x's "... [error-unauthorized]")
+// is not: minting a new token for it would only be refused the same way, and a user could
+// make the gateway mint tokens at will.
 func isTokenRefused(err error) bool {
-	var ae *rocketchat.APIError
-	return errors.As(err, &ae) && ae.Status == http.StatusUnauthorized
+	return errors.Is(err, rocketchat.ErrUnauthorized)
 }
 
 // room is the facade's Room.

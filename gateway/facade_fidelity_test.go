@@ -104,6 +104,11 @@ func TestFacadeNotAllowedIs403(t *testing.T) {
 			if st, out := uploadFile(t, f, bob, secret, "a.txt", "", []byte("x")); st != 403 {
 				t.Fatalf("bob uploads into a private room: %d %v, want 403", st, out)
 			}
+			// Not allowed is not a dead token (9.x answers a permission check 401
+			// "... [error-unauthorized]"): no new token is minted for it.
+			if n := f.srv.sessions.(*fakeSessions).refreshes.Load(); n != 0 {
+				t.Fatalf("%d token refreshes for answers that were 'not allowed'", n)
+			}
 		})
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -77,6 +78,8 @@ type fakeSessions struct {
 	// when deleted ones were deleted.
 	users map[string]string
 	tombs map[string]time.Time
+	// refreshes counts Refresh calls: a new token minted because Rocket.Chat refused one.
+	refreshes atomic.Int64
 }
 
 func (f *fakeSessions) Admit(_ context.Context, id Identity) error {
@@ -98,6 +101,7 @@ func (f *fakeSessions) Credentials(_ context.Context, id Identity) (rocketchat.C
 	return f.cr[id.Username], nil
 }
 func (f *fakeSessions) Refresh(ctx context.Context, id Identity, _ rocketchat.Credentials) (rocketchat.Credentials, error) {
+	f.refreshes.Add(1)
 	f.mu.Lock()
 	delete(f.cr, id.Username)
 	f.mu.Unlock()
