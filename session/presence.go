@@ -182,13 +182,17 @@ func (u *upstream) partners(rooms *[]string, force bool) []presencePartner {
 	return want
 }
 
-// partnerOf is the other person of a 1:1 direct room (zero for any other room); ok is false
-// when rooms.info failed.
+// partnerOf is the other person of a 1:1 direct room (zero for any other room, and for a room
+// Rocket.Chat refuses to this user: a tab may report any id, and asking again will not change
+// the answer); ok is false when rooms.info failed in a way worth retrying.
 func (u *upstream) partnerOf(rid string) (presencePartner, bool) {
 	ctx, cancel := context.WithTimeout(u.ctx, 10*time.Second)
 	defer cancel()
 	room, err := u.m.o.Client.RoomInfo(ctx, u.cred, rid)
 	if err != nil {
+		if refused(err) {
+			return presencePartner{}, true
+		}
 		if u.ctx.Err() == nil {
 			u.log.Warn("presence: room lookup failed", "rid", rid, "err", err)
 		}

@@ -156,3 +156,40 @@ func TestIdleUpstreamHasNoPresenceGoroutine(t *testing.T) {
 	})
 	waitFor(t, f.rec, "no presence goroutine after the push", func() bool { return presence() == 0 })
 }
+
+// TestRefusedRoomIsLookedUpOnce: a tab may report the id of a room the user cannot read;
+// Rocket.Chat refuses rooms.info for it (403), and asking on every presence wake (each lease
+// renewal, each tab refresh) would only be refused again.
+func TestRefusedRoomIsLookedUpOnce(t *testing.T) {
+	f := newFixture(t, nil)
+	f.s.AddUser(rctest.UserSpec{Username: "u-alice", Password: "pw-alice-1"})
+	f.s.AddUser(rctest.UserSpec{Username: "bob", Password: "pw-bob-1"})
+	f.s.AddUser(rctest.UserSpec{Username: "carol", Password: "pw-carol-1"})
+	secret := f.s.AddRoom(rctest.RoomSpec{Type: "p", Name: "secret", Members: []string{"bob"}})
+	dm := f.s.DirectRoom("u-alice", "carol")
+	alice := User{ID: "alice", Username: "alice"}
+	f.online(t, alice, 1)
+	infos := func() (n, refused int) {
+		for _, r := range f.s.Requests() {
+			if strings.HasSuffix(r.Path, "rooms.info") {
+				n++
+				if r.Status >= 400 {
+					refused++
+				}
+			}
+		}
+		return n, refused
+	}
+	// Each tab change wakes the presence work; a readable room after it shows it ran.
+	for i, rooms := range [][]string{{secret}, {secret, dm}} {
+		if err := f.m.Watch(context.Background(), alice.ID, "tab1", rooms); err != nil {
+			t.Fatal(err)
+		}
+		want := i + 1 // rooms.info answers so far: secret, then dm
+		waitFor(t, f.rec, "the room lookups", func() bool { n, _ := infos(); return n >= want })
+	}
+	waitFor(t, f.rec, "carol's status", func() bool { return len(f.rec.presences()) > 0 })
+	if n, refused := infos(); refused != 1 || n != 2 {
+		t.Fatalf("rooms.info asked %d times, %d refused; want the refused room asked once", n, refused)
+	}
+}
