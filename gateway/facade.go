@@ -188,9 +188,9 @@ func (s *Server) roomType(c echo.Context, rid string) (string, error) {
 	return info.Type, nil
 }
 
-func validID(s string) bool {
-	return s != "" && len(s) <= 64 && !strings.ContainsAny(s, "/?#&% \t\r\n")
-}
+// validID checks an id a client sent (room, message, user) before it reaches a path or a
+// DDP event name (rocketchat.ValidID).
+func validID(s string) bool { return rocketchat.ValidID(s) }
 
 // historyCap is Rocket.Chat's default API_Upper_Count_Limit.
 const historyCap = 100

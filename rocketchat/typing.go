@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/rcgateway/rcgateway/rocketchat/ddp"
@@ -39,11 +40,25 @@ func (UserActivityEvent) isEvent() {}
 
 const typingEvent = "user-activity"
 
-// Watch sets the rooms whose typing the upstream follows (replacing the previous set). It
-// returns at once; the subscriptions follow within the budget, and again after a reconnect.
+// ValidID reports whether id can be a Rocket.Chat id (a room's, a message's, a user's) in a
+// path or an event name: 1 to 64 characters, none of them a separator (/?#&%) or white space.
+// Rocket.Chat's own ids are 17 (Random.id) or, for direct rooms, two of them.
+func ValidID(id string) bool {
+	return id != "" && len(id) <= 64 && !strings.ContainsAny(id, "/?#&% \t\r\n")
+}
+
+// Watch sets the rooms whose typing the upstream follows (replacing the previous set); ids
+// that cannot be room ids are left out, since they would become event names. It returns at
+// once; the subscriptions follow within the budget, and again after a reconnect.
 func (r *Realtime) Watch(rids []string) {
+	keep := make([]string, 0, len(rids))
+	for _, rid := range rids {
+		if ValidID(rid) {
+			keep = append(keep, rid)
+		}
+	}
 	r.roomMu.Lock()
-	r.watch = slices.Clone(rids)
+	r.watch = keep
 	r.roomMu.Unlock()
 	r.wakeRooms()
 }
@@ -60,6 +75,9 @@ func (r *Realtime) watched() []string {
 // [], {}]. username must be the user's own (Rocket.Chat ignores the write otherwise, without
 // an error). ErrNotConnected while the upstream is down.
 func (r *Realtime) NotifyTyping(ctx context.Context, rid, username string, typing bool) error {
+	if !ValidID(rid) {
+		return fmt.Errorf("rocketchat: stream-notify-room user-activity: invalid room id %q", rid)
+	}
 	r.curMu.Lock()
 	c := r.cur
 	r.curMu.Unlock()

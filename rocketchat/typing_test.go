@@ -102,3 +102,17 @@ func TestRealtimeTypingOfWatchedRooms(t *testing.T) {
 		}
 	}
 }
+
+// TestWatchAndTypingRefuseIDsThatAreNotIDs: room ids reach Realtime from browsers (through the
+// gateway or another node's relay) and become DDP event names "<rid>/user-activity"; an id with
+// a separator would name another event.
+func TestWatchAndTypingRefuseIDsThatAreNotIDs(t *testing.T) {
+	r := &Realtime{}
+	r.Watch([]string{"GENERAL", "x/deleteMessage", "", "a b"})
+	if got := r.watched(); len(got) != 1 || got[0] != "GENERAL" {
+		t.Fatalf("watched %q, want only GENERAL", got)
+	}
+	if err := r.NotifyTyping(context.Background(), "GENERAL/other-event", "u", true); err == nil || errors.Is(err, ErrNotConnected) {
+		t.Fatalf("typing in a room id with a separator: %v, want refused before anything else", err)
+	}
+}

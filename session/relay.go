@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
+
+	"github.com/rcgateway/rcgateway/rocketchat"
 )
 
 // Forwarding to the owner of a user's upstream (Options.Relay). A tab's REST calls land on
@@ -58,13 +61,14 @@ func (m *Manager) onRelayed(userID string, raw []byte) {
 	}
 	switch msg.Op {
 	case "watch":
-		if len(msg.Rooms) > maxWatchedRooms || msg.Tab == "" || len(msg.Tab) > 64 {
+		invalid := func(rid string) bool { return !rocketchat.ValidID(rid) }
+		if len(msg.Rooms) > maxWatchedRooms || msg.Tab == "" || len(msg.Tab) > 64 || slices.ContainsFunc(msg.Rooms, invalid) {
 			m.log.Warn("session: relayed open rooms refused", "user", userID)
 			return
 		}
 		m.watchHere(userID, msg.Tab, msg.Rooms)
 	case "typing":
-		if msg.RID == "" || len(msg.RID) > 64 {
+		if !rocketchat.ValidID(msg.RID) {
 			return
 		}
 		select {
