@@ -21,20 +21,27 @@ import (
 
 var targetRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.:-]{0,63}$`)
 
+// pathParam is the route parameter name, decoded once. Echo (v4.16) routes on the request's
+// RawPath when Go keeps one (the path has an escape that decoding would lose, such as %2F) and
+// then hands the parameter over still escaped; otherwise it routes on the decoded Path and the
+// parameter is decoded already (unescaping it again would turn "a%2541" into "aA"). So it is
+// unescaped here exactly when RawPath is set.
+func pathParam(c echo.Context, name string) (string, bool) {
+	v := c.Param(name)
+	if c.Request().URL.RawPath == "" {
+		return v, true
+	}
+	u, err := url.PathUnescape(v)
+	return u, err == nil
+}
+
 // userParam is the product user id of /api/admin/users/{id}, percent-encoded by the caller
-// when it holds reserved or non-ASCII characters. Echo (v4.16) routes on the request's
-// RawPath when Go keeps one (the path has an escape that decoding would lose, such as %2F)
-// and then hands the parameter over still escaped; otherwise it routes on the decoded Path.
-// So the parameter is unescaped here exactly when RawPath is set, and every legal subject
-// ("auth0|42", "李雷", "a/b") reaches the session unchanged (docs/http-api.md).
+// when it holds reserved or non-ASCII characters; every legal subject ("auth0|42", "李雷",
+// "a/b") reaches the session unchanged (docs/http-api.md).
 func userParam(c echo.Context) (string, error) {
-	id := c.Param("id")
-	if c.Request().URL.RawPath != "" {
-		u, err := url.PathUnescape(id)
-		if err != nil {
-			return "", errorf(http.StatusBadRequest, "invalid_subject", "the user id is not validly percent-encoded")
-		}
-		id = u
+	id, ok := pathParam(c, "id")
+	if !ok {
+		return "", errorf(http.StatusBadRequest, "invalid_subject", "the user id is not validly percent-encoded")
 	}
 	if err := session.ValidateSubject(id); err != nil {
 		return "", errorf(http.StatusBadRequest, "invalid_subject", "the user id is empty, over 255 bytes, not UTF-8 or holds control characters")

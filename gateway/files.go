@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strings"
 	"unicode"
@@ -40,11 +39,9 @@ func validFileName(name string) bool {
 var passedFileHeaders = []string{"Content-Type", "Content-Length", "Content-Disposition", "Last-Modified"}
 
 func (s *Server) file(c echo.Context) error {
-	id, name := c.Param("fileId"), c.Param("name")
-	if n, err := url.PathUnescape(name); err == nil {
-		name = n
-	}
-	if !fileIDPattern.MatchString(id) || !validFileName(name) {
+	id := c.Param("fileId")
+	name, ok := pathParam(c, "name")
+	if !ok || !fileIDPattern.MatchString(id) || !validFileName(name) {
 		return errorf(http.StatusBadRequest, "bad_request", "invalid file id or name")
 	}
 	cr, err := s.creds(c)
