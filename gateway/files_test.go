@@ -83,14 +83,14 @@ func TestFileThroughGateway(t *testing.T) {
 		t.Fatalf("no token: %d, want 401", res.StatusCode)
 	}
 	// A name with a literal percent sign: the link escapes it as %25, and the gateway must
-	// decode it once ("100%41.txt", not "100A.txt").
-	st, out = uploadFile(t, f, alice, "GENERAL", "100%41.txt", "text/plain", []byte("percent"))
+	// decode it once ("50%2F.txt", not "50/.txt", which is no file name).
+	st, out = uploadFile(t, f, alice, "GENERAL", "50%2F.txt", "text/plain", []byte("percent"))
 	if st != 201 {
 		t.Fatalf("upload: %d %v", st, out)
 	}
 	plink := out["message"].(map[string]any)["attachments"].([]any)[0].(map[string]any)["title_link"].(string)
 	if res, body := get("/api/im/files/"+strings.TrimPrefix(plink, "/file-upload/"), alice); res.StatusCode != 200 || string(body) != "percent" {
-		t.Fatalf("file named 100%%41.txt through %s: %d %q", plink, res.StatusCode, body)
+		t.Fatalf("file named 50%%2F.txt through %s: %d %q", plink, res.StatusCode, body)
 	}
 	if res, _ := get("/api/im/files/NoSuchFile123/x.png", alice); res.StatusCode != 404 {
 		t.Fatalf("unknown id: %d, want 404", res.StatusCode)
