@@ -112,6 +112,7 @@ func (s *Server) compose() error {
 		stat{name: "rcgw_upstream_resyncs_done_total", help: "Upstream gaps whose resync succeeded.", counter: true, value: func() float64 { return float64(mgr.Stats().ResyncsDone) }},
 		stat{name: "rcgw_session_pushes_total", help: "Invocations the session manager pushed to users.", counter: true, value: func() float64 { return float64(mgr.Stats().Pushes) }},
 		stat{name: "rcgw_token_mints_total", help: "User tokens minted.", counter: true, value: func() float64 { return float64(mgr.Stats().TokenMints) }},
+		stat{name: "rcgw_relay_dropped_total", help: "Typing forwarded from another node and dropped because this node's relay queue was full.", counter: true, value: func() float64 { return float64(mgr.Stats().RelayDropped) }},
 		stat{name: "rcgw_auth_losses_total", help: "Upstreams ended because Rocket.Chat refused the user's token.", counter: true, value: func() float64 { return float64(mgr.Stats().AuthLosses) }},
 	)
 	return nil

@@ -58,3 +58,11 @@ func (q *sendQueue) len() int {
 	defer q.mu.Unlock()
 	return len(q.recs)
 }
+
+// clear drops every queued record (a resumed connection replays them from its buffer).
+func (q *sendQueue) clear() {
+	q.mu.Lock()
+	clear(q.recs)
+	q.recs = q.recs[:0]
+	q.mu.Unlock()
+}

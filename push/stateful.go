@@ -167,7 +167,7 @@ func (c *conn) resume(ws *websocket.Conn, done chan struct{}) (preamble []byte, 
 		return nil, false
 	}
 	// Everything still queued is in the buffer too; it is replayed from there, in order.
-	c.q.take(nil)
+	c.q.clear()
 	first := c.st.outSeq + 1
 	if len(c.st.buf) > 0 {
 		first = c.st.buf[0].seq

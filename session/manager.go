@@ -124,6 +124,7 @@ type Stats struct {
 	PushErrors         uint64
 	TokenMints         uint64
 	AuthLosses         uint64
+	RelayDropped       uint64 // typing forwarded here and dropped: the relay's queue was full
 }
 
 // Manager is the per-node session manager. It is split by concern: construction, options,
@@ -294,6 +295,7 @@ func (m *Manager) Stats() Stats {
 		OnlineUsers: online, Upstreams: loops, UpstreamsConnected: int(m.connected.Load()),
 		Reconnects: m.reconnects.Load(), Resyncs: m.resyncs.Load(), ResyncsDone: m.resyncsDone.Load(), Pushes: m.pushes.Load(),
 		PushErrors: m.pushErrors.Load(), TokenMints: m.tokenMints.Load(), AuthLosses: m.authLosses.Load(),
+		RelayDropped: m.relayDropped.Load(),
 	}
 }
 

@@ -195,9 +195,8 @@ func (p *procNode) logTail(t *testing.T, n int) string {
 // watermark, its Rocket.Chat connection just dies) while bob posts ten messages a second.
 // The survivor takes the lease over once it expires and resyncs from the mark the dead owner
 // last renewed: alice's tab on the survivor must get every message exactly once, and alice
-// must end with one upstream. The lease TTL is session's default 15 s (no config key sets
-// it), so the takeover comes 10 to 20 s after the kill (expiry, then the survivor's next
-// try, every TTL/3).
+// must end with one upstream. The lease TTL is the default redis.lease_ttl, 15 s, so the
+// takeover comes 10 to 20 s after the kill (expiry, then the survivor's next try, every TTL/3).
 func TestOwnerKilledAnotherNodeTakesOverExactlyOnce(t *testing.T) {
 	bin := buildGateway(t)
 	c := startCluster(t, 1, false)
