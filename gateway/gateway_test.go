@@ -80,9 +80,11 @@ type fakeSessions struct {
 	tombs map[string]time.Time
 	// refreshes counts Refresh calls: a new token minted because Rocket.Chat refused one.
 	refreshes atomic.Int64
+	admits    atomic.Int64 // Admit calls (a tombstone read each, in a cluster)
 }
 
 func (f *fakeSessions) Admit(_ context.Context, id Identity) error {
+	f.admits.Add(1)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if at, ok := f.tombs[id.UserID]; ok && !id.IssuedAt.After(at) {

@@ -233,13 +233,21 @@ func (s *Server) echo() *echo.Echo { return s.e }
 // the token from Bearer or (browsers' WebSockets) the access_token query parameter. The
 // connection lives until the JWT's exp (plus the configured leeway), then the hub closes
 // it with allowReconnect so the client returns with a fresh token.
+//
+// The user is admitted (its tombstone read, in a cluster from Redis) at negotiate, the one
+// request without a connection id; the requests of a negotiated connection (the WebSocket
+// upgrade, each long poll and send) only verify the token. A deletion closes open
+// connections everywhere (Kick), and a Redis outage must not turn a long-polling client's
+// next poll into a 401 that ends it.
 func (s *Server) authenticate(r *http.Request) (string, time.Time, error) {
 	id, err := s.verifier.Verify(r.Context(), bearerToken(r, true))
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	if err := s.sessions.Admit(r.Context(), id); err != nil {
-		return "", time.Time{}, err
+	if r.URL.Query().Get("id") == "" {
+		if err := s.sessions.Admit(r.Context(), id); err != nil {
+			return "", time.Time{}, err
+		}
 	}
 	return id.UserID, id.Expires.Add(s.cfg.Auth.JWT.Leeway.D()), nil
 }

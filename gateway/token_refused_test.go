@@ -40,3 +40,30 @@ func TestNotAllowedIsNotARefusedToken(t *testing.T) {
 		}
 	}
 }
+
+// TestHubAdmitsAtNegotiateOnly: the hub authenticates every request of a connection (negotiate,
+// the WebSocket upgrade, each long poll and send); the user is admitted (its tombstone read,
+// from Redis in a cluster) only at negotiate, the request without a connection id.
+func TestHubAdmitsAtNegotiateOnly(t *testing.T) {
+	f := newFixture(t, nil)
+	tok := f.token("alice")
+	fs := f.srv.sessions.(*fakeSessions)
+	for _, tc := range []struct {
+		url    string
+		admits int64
+	}{
+		{"/signalr/negotiate?negotiateVersion=1", 1},
+		{"/signalr?id=conn-token-1", 0},
+		{"/signalr?id=conn-token-1&access_token=" + tok, 0},
+	} {
+		r := httptest.NewRequest(http.MethodPost, tc.url, nil)
+		r.Header.Set("Authorization", "Bearer "+tok)
+		before := fs.admits.Load()
+		if _, _, err := f.srv.authenticate(r); err != nil {
+			t.Fatalf("%s: %v", tc.url, err)
+		}
+		if n := fs.admits.Load() - before; n != tc.admits {
+			t.Errorf("%s: %d admits, want %d", tc.url, n, tc.admits)
+		}
+	}
+}
