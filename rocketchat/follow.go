@@ -186,11 +186,11 @@ func (f *follower) next(now time.Time) time.Time {
 	return at
 }
 
-// step subscribes the next rooms the budget allows and fetches pending catch-ups.
+// step subscribes the next rooms the budget allows and fetches pending catch-ups. The
+// worker has synced the open rooms' typing and presence just before (they go before
+// background deletions).
 func (f *follower) step(ctx context.Context) {
 	now := time.Now()
-	f.syncTyping(ctx, now) // the open rooms' typing goes before background deletions
-	f.syncPresence(ctx, now)
 	f.grace = slices.DeleteFunc(f.grace, func(g graceFetch) bool {
 		if g.at.After(now) {
 			return false
@@ -451,10 +451,11 @@ func (w *roomWorker) work() {
 		fl.syncPresence(ctx, now)
 		// One step per round, as the timer allows: what is still due after it runs in the
 		// next round, through the timer.
-		if at := fl.next(time.Now()); !at.IsZero() && !at.After(time.Now()) {
-			fl.step(ctx)
-		}
 		at := fl.next(time.Now())
+		if !at.IsZero() && !at.After(time.Now()) {
+			fl.step(ctx)
+			at = fl.next(time.Now())
+		}
 		w.mu.Lock()
 		if w.again && !w.stopped {
 			w.again = false
