@@ -46,8 +46,11 @@ var closeReasons = [numCloseReasons]reasonInfo{
 	CloseSequenceAhead:     {"sequence_ahead", "Sequence ID greater than amount of messages we've received.", false, "start a new connection and refetch"},
 	CloseSlowConsumer:      {"slow_consumer", "Connection closed: the client did not keep up.", true, "reconnect and refetch: pushes were dropped"},
 	CloseUnackedOverflow:   {"unacked_overflow", "Connection closed: too many unacknowledged messages.", true, "reconnect and refetch: pushes were dropped"},
-	CloseAuthExpired:       {"auth_expired", "Authentication expired.", true, "get a fresh token (accessTokenFactory), then reconnect"},
-	CloseClientTimeout:     {"client_timeout", "Server timeout elapsed without receiving a message from the client.", true, "reconnect; keep the client's keep-alive below the server's client timeout"},
+	// As ASP.NET Core's HubConnectionHandler: an authentication expiry
+	// (CloseOnAuthenticationExpiration) closes like a graceful end, without an error; a client
+	// timeout with its generic error (specs/signalr-protocol.md, Close messages).
+	CloseAuthExpired:       {"auth_expired", "", true, "get a fresh token (accessTokenFactory), then reconnect"},
+	CloseClientTimeout:     {"client_timeout", "Connection closed with an error.", true, "reconnect; keep the client's keep-alive below the server's client timeout"},
 	CloseSingleLogin:       {"single_login", "Logged in elsewhere.", false, "do not reconnect: the user opened a newer session"},
 	CloseKicked:            {"kicked", "", false, "as the product backend decided: reconnect only when allowReconnect is true"},
 	CloseBackplaneGap:      {"backplane_gap", ReasonBackplaneGap, true, "reconnect and refetch: pushes between nodes may have been lost"},
