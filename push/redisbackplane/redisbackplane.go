@@ -94,10 +94,11 @@ type Backplane struct {
 	dc        rueidis.DedicatedClient
 	deliver   func(push.Envelope)
 
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
-	firstUp   chan struct{}
-	firstOnce sync.Once
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
+	firstUp     chan struct{}
+	firstOnce   sync.Once
+	startedLate atomic.Bool // Start returned before the first subscription
 
 	published, received, dropped, publishErrors, decodeErrors, reconnects atomic.Uint64
 	up                                                                    atomic.Bool
@@ -254,6 +255,7 @@ func (b *Backplane) Start(ctx context.Context, deliver func(push.Envelope)) erro
 	select {
 	case <-firstUp:
 	case <-t.C:
+		b.startedLate.Store(true)
 		b.log.Warn("redis backplane: not subscribed yet; continuing")
 	}
 	return nil
@@ -409,8 +411,10 @@ func (b *Backplane) subscribeOnce(ctx context.Context) error {
 	}
 	first := false
 	b.firstOnce.Do(func() { close(b.firstUp); first = true })
-	if !first {
-		// Whatever was published while this node was not subscribed never reached it.
+	if !first || b.startedLate.Load() {
+		// Whatever was published while this node was not subscribed never reached it: after
+		// a reconnect, or when Start stopped waiting and the hub took connections before
+		// this first subscription.
 		b.loseLocally()
 	}
 	select {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"syscall"
 	"reflect"
 	"sync"
 	"testing"
@@ -439,5 +441,32 @@ func TestDeliverySubscribes(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the group's envelope never arrived")
+	}
+}
+
+// TestLateFirstSubscriptionTellsConnections: when Redis does not answer while the node starts,
+// Start stops waiting and the hub takes connections before the node is subscribed; what other
+// nodes publish meanwhile never reaches them, so the first subscription closes them with
+// allowReconnect, as a resubscription does.
+func TestLateFirstSubscriptionTellsConnections(t *testing.T) {
+	r := redistest.Start(t)
+	n := newNode(t, r.URL(), 0)
+	proc, err := os.FindProcess(r.PID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := proc.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.b.Start(context.Background(), n.deliver); err != nil { // gives up after 5 s
+		t.Fatal(err)
+	}
+	if err := proc.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	n.waitUp(t, true)
+	got := n.waitCount(t, 1)
+	if e := got[0]; e.Op != push.OpClose || e.To.Kind != push.ToAll || !bytes.Contains(e.JSON, []byte(`"allowReconnect":true`)) {
+		t.Fatalf("first envelope after a late first subscription: %+v, want a reconnect to all", e)
 	}
 }
