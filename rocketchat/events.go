@@ -138,19 +138,11 @@ const (
 
 var errIgnored = errors.New("event not for the gateway")
 
-// decodeEvent turns the fields of a stream "changed" frame into an Event. It returns
+// decodeTrusted turns the fields of a stream "changed" frame, known to be valid JSON
+// (ddp.Data.Fields: the frame was validated whole when it was read), into an Event. It returns
 // errIgnored for frames the gateway does not use (other collections, events, or
 // __my_messages__ messages from rooms the user is not a member of) and another error for
 // malformed frames.
-func decodeEvent(uid, collection string, fields json.RawMessage) (Event, error) {
-	if json.Valid(fields) {
-		return decodeTrusted(uid, collection, fields)
-	}
-	return decodeFields(uid, collection, fields) // which reports why
-}
-
-// decodeTrusted is decodeEvent for fields known to be valid JSON: ddp.Data.Fields, whose
-// frame was validated whole when it was read.
 func decodeTrusted(uid, collection string, fields json.RawMessage) (Event, error) {
 	var name string
 	var buf [4]json.RawMessage
@@ -174,8 +166,8 @@ func decodeTrusted(uid, collection string, fields json.RawMessage) (Event, error
 	return decodeArgs(uid, collection, name, args)
 }
 
-// decodeFields is decodeEvent through encoding/json, for fields the fast reader does not
-// handle.
+// decodeFields is decodeTrusted through encoding/json, for fields the fast reader does not
+// handle (and fields not known to be valid).
 func decodeFields(uid, collection string, fields json.RawMessage) (Event, error) {
 	var f struct {
 		EventName string            `json:"eventName"`
