@@ -91,21 +91,14 @@ func (t *translator) translate(ev rocketchat.Event) (p Push, ok bool) {
 		if e.Action == "removed" {
 			return Push{}, false
 		}
+		// The decoder took lastMessage out of the room, and its version when it could read it
+		// plainly; otherwise the message is read here.
 		lm := e.LastMessage
-		if v := e.LastVersion; lm != nil && v.ID != "" { // read by the decoder
-			return t.message(v.ID, v.UpdatedAt.UnixMilli(), v.Type, lm)
-		}
-		if lm == nil { // an event not made by the decoder
-			var room struct {
-				LastMessage json.RawMessage `json:"lastMessage"`
-			}
-			if json.Unmarshal(e.Raw, &room) != nil {
-				return Push{}, false
-			}
-			lm = room.LastMessage
-		}
 		if !isObject(lm) {
 			return Push{}, false
+		}
+		if v := e.LastVersion; v.ID != "" {
+			return t.message(v.ID, v.UpdatedAt.UnixMilli(), v.Type, lm)
 		}
 		return t.rawMessage(lm)
 	case rocketchat.SubscriptionEvent:

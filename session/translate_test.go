@@ -55,7 +55,7 @@ func TestTranslate(t *testing.T) {
 		wantArg    string
 	}{
 		{"room-messages", rocketchat.MessageEvent{RoomID: "r1", ID: "m1", UpdatedAt: time.UnixMilli(2000), Raw: msg}, TargetMessage, msgISO},
-		{"rooms-changed carries the same message", rocketchat.RoomEvent{Action: "updated", Raw: room}, "", ""},
+		{"rooms-changed carries the same message", rocketchat.RoomEvent{Action: "updated", Raw: room, LastMessage: msg}, "", ""},
 		{"edit is a new version", rocketchat.MessageEvent{RoomID: "r1", ID: "m1", UpdatedAt: time.UnixMilli(3000), Raw: edited}, TargetMessage,
 			`{"_id":"m1","rid":"r1","msg":"hi!","_updatedAt":"1970-01-01T00:00:03.000Z","editedAt":"1970-01-01T00:00:03.000Z"}`},
 		{"room removed", rocketchat.RoomEvent{Action: "removed", Raw: json.RawMessage(`{"_id":"r1"}`)}, "", ""},
