@@ -42,6 +42,7 @@ type MessageVersion struct {
 // SubscriptionEvent is <uid>/subscriptions-changed: Action is inserted, updated or removed.
 type SubscriptionEvent struct {
 	Action string
+	ID     string // the subscription's _id, if present
 	RoomID string // rid from the payload, if present
 	Raw    json.RawMessage
 }
@@ -213,20 +214,25 @@ func decodeArgs(uid, collection, eventName string, args []json.RawMessage) (Even
 				return nil, err
 			}
 			var v struct {
+				ID  string `json:"_id"`
 				RID string `json:"rid"`
 			}
 			if !members(raw, func(key, val []byte) bool {
-				if string(key) == "rid" {
-					var ok bool
+				var ok bool
+				switch string(key) {
+				case "_id":
+					v.ID, ok = stringValue(val)
+				case "rid":
 					v.RID, ok = stringValue(val)
-					return ok
+				default:
+					return other(key, "_id", "rid")
 				}
-				return other(key, "rid")
+				return ok
 			}) {
-				v.RID = ""
+				v.ID, v.RID = "", ""
 				_ = json.Unmarshal(raw, &v)
 			}
-			return SubscriptionEvent{Action: action, RoomID: v.RID, Raw: raw}, nil
+			return SubscriptionEvent{Action: action, ID: v.ID, RoomID: v.RID, Raw: raw}, nil
 		case "rooms-changed":
 			action, err := decodeAction(arg(0))
 			if err != nil {

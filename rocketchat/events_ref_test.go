@@ -56,10 +56,11 @@ func refDecodeEvent(uid, collection string, fields json.RawMessage) (Event, erro
 				return nil, err
 			}
 			var v struct {
+				ID  string `json:"_id"`
 				RID string `json:"rid"`
 			}
 			_ = json.Unmarshal(raw, &v)
-			return SubscriptionEvent{Action: action, RoomID: v.RID, Raw: raw}, nil
+			return SubscriptionEvent{Action: action, ID: v.ID, RoomID: v.RID, Raw: raw}, nil
 		case "rooms-changed":
 			action, err := refDecodeAction(arg(0))
 			if err != nil {

@@ -316,7 +316,7 @@ func TestDecodeEvent(t *testing.T) {
 		{"stream-notify-user", `{"eventName":"u1/message","args":[{"_id":"e","rid":"r"}]}`,
 			MessageEvent{RoomID: "r", ID: "e", Ephemeral: true, Raw: json.RawMessage(`{"_id":"e","rid":"r"}`)}, false},
 		{"stream-notify-user", `{"eventName":"u1/subscriptions-changed","args":["removed",{"_id":"s","rid":"r"}]}`,
-			SubscriptionEvent{Action: "removed", RoomID: "r", Raw: json.RawMessage(`{"_id":"s","rid":"r"}`)}, false},
+			SubscriptionEvent{Action: "removed", ID: "s", RoomID: "r", Raw: json.RawMessage(`{"_id":"s","rid":"r"}`)}, false},
 		{"stream-notify-user", `{"eventName":"u1/rooms-changed","args":["inserted",{"_id":"r"}]}`,
 			RoomEvent{Action: "inserted", RoomID: "r", Raw: json.RawMessage(`{"_id":"r"}`)}, false},
 		{"stream-notify-user", `{"eventName":"u1/notification","args":[{"title":"t"}]}`,

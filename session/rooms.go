@@ -23,7 +23,14 @@ func (b *roomBook) note(raw json.RawMessage) {
 		ID  string `json:"_id"`
 		RID string `json:"rid"`
 	}
-	if json.Unmarshal(raw, &s) != nil || s.ID == "" || s.RID == "" {
+	if json.Unmarshal(raw, &s) == nil {
+		b.add(s.ID, s.RID)
+	}
+}
+
+// add records that subscription subID is of room rid (both known).
+func (b *roomBook) add(subID, rid string) {
+	if subID == "" || rid == "" {
 		return
 	}
 	b.mu.Lock()
@@ -31,7 +38,7 @@ func (b *roomBook) note(raw json.RawMessage) {
 	if b.bySub == nil {
 		b.bySub = map[string]string{}
 	}
-	b.bySub[s.ID] = s.RID
+	b.bySub[subID] = rid
 }
 
 // remove forgets a subscription (by _id, or by rid when the _id is unknown) and returns its

@@ -2,7 +2,6 @@ package session
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"math/rand/v2"
@@ -652,14 +651,12 @@ func (u *upstream) emit(ev rocketchat.Event) {
 		}
 		return
 	case rocketchat.SubscriptionEvent:
+		// The decoder read _id and rid: no second parse per event (one per member per
+		// message in a busy room).
 		if e.Action == "removed" {
-			var s struct {
-				ID string `json:"_id"`
-			}
-			_ = json.Unmarshal(e.Raw, &s)
-			ul.book.remove(s.ID, e.RoomID)
+			ul.book.remove(e.ID, e.RoomID)
 		} else {
-			ul.book.note(e.Raw)
+			ul.book.add(e.ID, e.RoomID)
 		}
 	}
 	if !u.held.hold(ev) {
