@@ -322,16 +322,19 @@ func (c *Client) do(ctx context.Context, r request, out any) (err error) {
 	if status < 200 || status > 299 {
 		return decodeAPIError(name, status, b)
 	}
-	if refused2xx(b) {
-		// A few legacy routes answer a failure with 200 and success:false or status:"error";
-		// it is treated as a 400 so callers see one kind of failure.
+	// A few legacy routes answer a failure with 200 and success:false or status:"error"; it
+	// is treated as a 400 so callers see one kind of failure. The body is decoded into out
+	// first, which validates it, so the check then only scans its top level.
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			if refused2xx(b, false) {
+				return decodeAPIError(name, http.StatusBadRequest, b)
+			}
+			return fmt.Errorf("rocketchat: %s: decode response: %w", name, err)
+		}
+	}
+	if refused2xx(b, out != nil) {
 		return decodeAPIError(name, http.StatusBadRequest, b)
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("rocketchat: %s: decode response: %w", name, err)
 	}
 	return nil
 }
@@ -434,8 +437,36 @@ func (c *Client) Forward(ctx context.Context, cred Credentials, method, path str
 	return nil, decodeAPIError(name, status, b)
 }
 
-// refused2xx reports whether a 2xx body is an object that says the call failed.
-func refused2xx(b []byte) bool {
+// refused2xx reports whether a 2xx body is an object that says the call failed. With valid
+// (b is known to be valid JSON) its top level is scanned, not decoded again.
+func refused2xx(b []byte, valid bool) bool {
+	if valid {
+		// Last value wins for a repeated key, as in encoding/json; anything but a plain
+		// boolean, null or string falls back to decoding.
+		var failed, errored bool
+		if members(b, func(key, val []byte) bool {
+			switch string(key) {
+			case "success":
+				switch string(val) {
+				case "false":
+					failed = true
+				case "true", "null":
+					failed = false
+				default:
+					return false
+				}
+			case "status":
+				s, ok := stringValue(val)
+				errored = s == "error"
+				return ok
+			default:
+				return other(key, "success", "status")
+			}
+			return true
+		}) {
+			return failed || errored
+		}
+	}
 	var env struct {
 		Success *bool  `json:"success"`
 		Status  string `json:"status"`

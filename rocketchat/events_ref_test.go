@@ -364,3 +364,20 @@ func decodeEvent(uid, collection string, fields json.RawMessage) (Event, error) 
 	}
 	return decodeFields(uid, collection, fields)
 }
+
+// FuzzRefused2xxScan: on a valid body, the top-level scan says what decoding says.
+func FuzzRefused2xxScan(f *testing.F) {
+	for _, s := range []string{`{"success":false,"error":"x"}`, `{"success":true}`, `{"status":"error","message":"m"}`,
+		`{"status":"success"}`, `{"Success":false}`, `{"a":{"success":false}}`, `{"status":"err\u006fr"}`, `[1]`, `{}`,
+		`{"success":false,"success":true}`, `{"success":1}`, `{"status":null}`, `{"success":null}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !json.Valid(b) {
+			return
+		}
+		if scan, dec := refused2xx(b, true), refused2xx(b, false); scan != dec {
+			t.Fatalf("%s: scan says %v, decoding %v", b, scan, dec)
+		}
+	})
+}
