@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"encoding/json"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -137,11 +138,15 @@ func TestIdleUpstreamHasNoPresenceGoroutine(t *testing.T) {
 	bobID := f.s.UserID("bob")
 	alice := User{ID: "alice", Username: "alice"}
 	f.online(t, alice, 1)
+	// The worker's name from the function itself, so that a rename cannot make the stack
+	// search find nothing and the test pass without looking.
+	worker := runtime.FuncForPC(reflect.ValueOf((*upstream).presenceWork).Pointer()).Name()
+	worker = worker[strings.LastIndex(worker, "/")+1:]
 	presence := func() (n int) {
 		buf := make([]byte, 1<<20)
 		buf = buf[:runtime.Stack(buf, true)]
 		for _, g := range strings.Split(string(buf), "\n\n") {
-			if strings.Contains(g, "session.(*upstream).presence") {
+			if strings.Contains(g, worker) {
 				n++
 			}
 		}
