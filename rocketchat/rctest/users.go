@@ -408,9 +408,6 @@ func (c *call) usersCreateToken() reply {
 		t := s.addTokenLocked(target, false, "")
 		return ok(map[string]any{"data": map[string]any{"userId": target.id, "authToken": t.token}})
 	}
-	if msg := createTokenSchema.check(c.body); msg != "" {
-		return routerInvalidParams(msg)
-	}
 	if s.atLeast(8, 7) {
 		if rep, ok := c.twoFactor(); !ok {
 			return rep

@@ -279,7 +279,6 @@ func bodyObject(body map[string]json.RawMessage) map[string]any {
 }
 
 // validations returns the validators of the simulated version, keyed "METHOD endpoint".
-// users.createToken keeps its own check (rest_schema.go).
 func (s *Server) validations() map[string]validation {
 	const (
 		chatTS   = "packages/rest-typings/src/v1/chat.ts; apps/meteor/app/api/server/v1/chat.ts"
@@ -443,6 +442,10 @@ func (s *Server) validations() map[string]validation {
 		// users.delete: 7.x validates nothing (addRoute without validateParams); 8.x's typed
 		// route has an inline schema, one of userId/username/user, closed
 		// (apps/meteor/server/api/v1/users.ts).
+		// users.createToken: 8.x's typed route takes exactly {userId, secret}, both non-empty
+		// strings (apps/meteor/server/api/v1/users.ts; packages/http-router/src/Router.ts).
+		v["POST users.createToken"] = validation{typed: true, source: "apps/meteor/server/api/v1/users.ts (users.createToken body)",
+			schema: obj(true, []string{"userId", "secret"}, "userId", strMin(1), "secret", strMin(1))}
 		v["POST users.delete"] = validation{typed: true, source: "apps/meteor/server/api/v1/users.ts (users.delete body)",
 			schema: &sch{typ: "object", closed: true,
 				props:       []propDef{{"userId", str()}, {"username", str()}, {"user", str()}, {"confirmRelinquish", boolN()}},
