@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/rcgateway/rcgateway/config"
+	"github.com/rcgateway/rcgateway/internal/demotest"
 	"github.com/rcgateway/rcgateway/push/pushtest"
 )
 
@@ -34,39 +34,6 @@ type procNode struct {
 	secrets []string // credentials the process knows of: masked in what the test logs
 }
 
-// buildGateway builds ./cmd/rcgateway into a temporary directory.
-func buildGateway(t *testing.T) string {
-	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		t.Fatalf("repository root not found at %s: %v", root, err)
-	}
-	bin := filepath.Join(t.TempDir(), "rcgateway")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/rcgateway")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/rcgateway: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// freePort returns a loopback port that was free a moment ago (the child listens on it).
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return port
-}
-
 // startProcess runs bin as a cluster node configured as startNode configures the in-process
 // ones (gatewaytest.Config: linger 300 ms; the cluster's JWT secret, API key and Redis), with
 // its own node id, and waits for /readyz. Its output goes to a file whose tail is logged,
@@ -76,7 +43,7 @@ func (c *cluster) startProcess(bin, nodeID string) *procNode {
 	t := c.t
 	t.Helper()
 	dir := t.TempDir()
-	port := freePort(t)
+	addr := demotest.FreeAddr(t)
 	adminUser, adminPass := c.rc.AdminCredentials()
 	cfg := map[string]any{
 		"rocketchat": map[string]any{
@@ -88,7 +55,7 @@ func (c *cluster) startProcess(bin, nodeID string) *procNode {
 			"jwt":      map[string]any{"hs256_secret": secret},
 			"api_keys": []string{apiKey},
 		},
-		"http":     map[string]any{"listen": "127.0.0.1:" + strconv.Itoa(port)},
+		"http":     map[string]any{"listen": addr},
 		"log":      map[string]any{"level": "debug"},
 		"redis":    map[string]any{"url": c.redis.URL(), "node_id": nodeID},
 		"shutdown": map[string]any{"timeout": "10s"},
@@ -117,7 +84,7 @@ func (c *cluster) startProcess(bin, nodeID string) *procNode {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &procNode{Base: "http://127.0.0.1:" + strconv.Itoa(port), logPath: logPath, cmd: cmd, exited: make(chan struct{}),
+	p := &procNode{Base: "http://" + addr, logPath: logPath, cmd: cmd, exited: make(chan struct{}),
 		secrets: []string{secret, apiKey, "create-secret", adminPass}}
 	go func() {
 		defer close(p.exited)
@@ -198,7 +165,7 @@ func (p *procNode) logTail(t *testing.T, n int) string {
 // must end with one upstream. The lease TTL is the default redis.lease_ttl, 15 s, so the
 // takeover comes 10 to 20 s after the kill (expiry, then the survivor's next try, every TTL/3).
 func TestOwnerKilledAnotherNodeTakesOverExactlyOnce(t *testing.T) {
-	bin := buildGateway(t)
+	bin := demotest.Build(t)
 	c := startCluster(t, 1, false)
 	survivorNode := c.nodes[0]
 	owner := c.startProcess(bin, "node-killed")

@@ -55,18 +55,22 @@ func RepoRoot(t testing.TB) string {
 	}
 }
 
-// Start builds ./cmd/rcgateway, starts `rcgateway demo` on a free loopback port and waits
-// for its "listening on" line. The demo is stopped with SIGTERM when the test ends, and
-// must then exit cleanly; its output is logged when the test failed.
-func Start(t testing.TB) *Demo {
+// Build compiles ./cmd/rcgateway into a temporary directory and returns the binary's path.
+func Build(t testing.TB) string {
 	t.Helper()
-	d := &Demo{Root: RepoRoot(t), exited: make(chan error, 1), done: make(chan struct{})}
 	bin := filepath.Join(t.TempDir(), "rcgateway")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/rcgateway")
-	build.Dir = d.Root
+	build.Dir = RepoRoot(t)
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/rcgateway: %v\n%s", err, out)
 	}
+	return bin
+}
+
+// FreeAddr is a loopback host:port that was free a moment ago, for a child process to
+// listen on.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("free port: %v", err)
@@ -75,6 +79,17 @@ func Start(t testing.TB) *Demo {
 	if err := l.Close(); err != nil {
 		t.Fatalf("free port: %v", err)
 	}
+	return addr
+}
+
+// Start builds ./cmd/rcgateway, starts `rcgateway demo` on a free loopback port and waits
+// for its "listening on" line. The demo is stopped with SIGTERM when the test ends, and
+// must then exit cleanly; its output is logged when the test failed.
+func Start(t testing.TB) *Demo {
+	t.Helper()
+	d := &Demo{Root: RepoRoot(t), exited: make(chan error, 1), done: make(chan struct{})}
+	bin := Build(t)
+	addr := FreeAddr(t)
 	d.cmd = exec.Command(bin, "demo", "-listen", addr)
 	d.cmd.Dir = t.TempDir()
 	stdout, err := d.cmd.StdoutPipe()
