@@ -19,9 +19,10 @@ type mintedToken struct {
 }
 
 type mintCall struct {
-	done chan struct{}
-	cred rocketchat.Credentials
-	err  error
+	done    chan struct{}
+	cred    rocketchat.Credentials
+	expires time.Time
+	err     error
 }
 
 // Credentials returns the user's own Rocket.Chat credentials: the cached token or a fresh
@@ -74,7 +75,7 @@ func (m *Manager) credentials(ctx context.Context, u User) (rocketchat.Credentia
 	if call.err != nil {
 		return rocketchat.Credentials{}, time.Time{}, call.err
 	}
-	return call.cred, time.Now().Add(m.o.TokenTTL), nil
+	return call.cred, call.expires, nil
 }
 
 // runMint mints on the manager's context, so one caller giving up does not fail the others.
@@ -85,6 +86,7 @@ func (m *Manager) runMint(u User, call *mintCall) {
 	ctx, cancel := context.WithTimeout(m.ctx, time.Minute)
 	defer cancel()
 	call.cred, call.err = m.mint(ctx, u)
+	call.expires = time.Now().Add(m.o.TokenTTL) // one expiry: the store's, the janitor's, the callers'
 	if call.err == nil {
 		if err := m.o.Tokens.Put(ctx, u.ID, call.cred, m.o.TokenTTL); err != nil {
 			m.log.WarnContext(ctx, "token store write failed", "user", u.ID, "err", err)
@@ -93,7 +95,7 @@ func (m *Manager) runMint(u User, call *mintCall) {
 	m.mu.Lock()
 	delete(m.mints, u.ID)
 	if call.err == nil {
-		m.minted[u.ID] = append(m.minted[u.ID], mintedToken{cred: call.cred, expires: time.Now().Add(m.o.TokenTTL)})
+		m.minted[u.ID] = append(m.minted[u.ID], mintedToken{cred: call.cred, expires: call.expires})
 	}
 	m.mu.Unlock()
 	close(call.done)
