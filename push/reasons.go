@@ -49,13 +49,13 @@ var closeReasons = [numCloseReasons]reasonInfo{
 	// As ASP.NET Core's HubConnectionHandler: an authentication expiry
 	// (CloseOnAuthenticationExpiration) closes like a graceful end, without an error; a client
 	// timeout with its generic error (specs/signalr-protocol.md, Close messages).
-	CloseAuthExpired:       {"auth_expired", "", true, "get a fresh token (accessTokenFactory), then reconnect"},
-	CloseClientTimeout:     {"client_timeout", "Connection closed with an error.", true, "reconnect; keep the client's keep-alive below the server's client timeout"},
-	CloseSingleLogin:       {"single_login", "Logged in elsewhere.", false, "do not reconnect: the user opened a newer session"},
-	CloseKicked:            {"kicked", "", false, "as the product backend decided: reconnect only when allowReconnect is true"},
-	CloseBackplaneGap:      {"backplane_gap", ReasonBackplaneGap, true, "reconnect and refetch: pushes between nodes may have been lost"},
-	CloseShutdown:          {"shutdown", "", true, "reconnect (another node, or this one when it is back), then refetch"},
-	CloseRefused:           {"refused", "", false, "negotiate again later; too many connections for this user, or the node is stopping"},
+	CloseAuthExpired:   {"auth_expired", "", true, "get a fresh token (accessTokenFactory), then reconnect"},
+	CloseClientTimeout: {"client_timeout", "Connection closed with an error.", true, "reconnect; keep the client's keep-alive below the server's client timeout"},
+	CloseSingleLogin:   {"single_login", "Logged in elsewhere.", false, "do not reconnect: the user opened a newer session"},
+	CloseKicked:        {"kicked", "", false, "as the product backend decided: reconnect only when allowReconnect is true"},
+	CloseBackplaneGap:  {"backplane_gap", ReasonBackplaneGap, true, "reconnect and refetch: pushes between nodes may have been lost"},
+	CloseShutdown:      {"shutdown", "", true, "reconnect (another node, or this one when it is back), then refetch"},
+	CloseRefused:       {"refused", "", false, "negotiate again later; too many connections for this user, or the node is stopping"},
 }
 
 // ReasonBackplaneGap is the Close error sent when the backplane lost envelopes.

@@ -5,9 +5,9 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"syscall"
 	"reflect"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
