@@ -140,8 +140,9 @@ type Stats struct {
 //     minute and by ctx;
 //   - the logouts of dropToken: started by dropToken with logout set; bounded by 10 s each;
 //   - runLoop: started by ensureLoop, one per user with an upstream on this node; it ends
-//     when the user is gone (after Linger), is revoked, or ctx ends. The goroutines an
-//     upstream starts itself are its own (see upstream.run).
+//     when the user is gone (after Linger), is revoked, or ctx ends. It runs the user's
+//     Realtime itself; the goroutines an upstream starts on demand are its own (see
+//     upstream.run).
 type Manager struct {
 	o   Options
 	log *slog.Logger

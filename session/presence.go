@@ -29,9 +29,7 @@ type presencePartner struct{ id, username string }
 // presenceWork is an upstream's presence follower. It has no goroutine while there is
 // nothing to do: a signal (presPoke) starts one on u.bg that works until no signal is left.
 type presenceWork struct {
-	sigMu   sync.Mutex
-	sigs    int  // presWake | presRefresh | presLive, pending
-	running bool // a goroutine works; it looks at sigs before it ends
+	work demandWorker // presWake | presRefresh | presLive; steps are upstream.presenceWork
 
 	// The worker's alone (one goroutine at a time).
 	partners map[string]presencePartner // by rid; zero value: not a 1:1 direct room
@@ -92,65 +90,42 @@ func (w *presenceWork) takeLive() []string {
 }
 
 // presPoke signals the presence worker, starting its goroutine (on u.bg, which serve waits
-// for) unless one runs. Called from the period's loop and from emit, both of which end
-// before serve waits.
-func (u *upstream) presPoke(sig int) {
+// for) unless one runs. serve starts the worker and stops it before it waits.
+func (u *upstream) presPoke(sig int) { u.pres.work.signal(sig) }
+
+// presenceWork follows the open direct rooms' partners: one round for the signals sigs
+// (the worker's step).
+func (u *upstream) presenceWork(sigs int) {
 	w := u.pres
-	w.sigMu.Lock()
-	defer w.sigMu.Unlock()
-	w.sigs |= sig
-	if w.running || u.ctx.Err() != nil {
+	if u.ctx.Err() != nil {
 		return
 	}
-	w.running = true
-	u.bg.Add(1)
-	go func() {
-		defer u.bg.Done()
-		u.presenceWork()
-	}()
-}
-
-// presenceWork follows the open direct rooms' partners: rounds until no signal is pending or
-// the period ends.
-func (u *upstream) presenceWork() {
-	w := u.pres
-	for {
-		w.sigMu.Lock()
-		sigs := w.sigs
-		w.sigs = 0
-		if sigs == 0 || u.ctx.Err() != nil {
-			w.running = false
-			w.sigMu.Unlock()
-			return
-		}
-		w.sigMu.Unlock()
-		var push, pushKnown []presencePartner
-		if sigs&(presWake|presRefresh) != 0 {
-			w.want = u.partners(&w.rooms, sigs&presRefresh != 0)
-		}
-		if sigs&presRefresh != 0 {
-			for _, p := range w.want {
-				if w.live[p.id] { // the others are pushed when they become live
-					pushKnown = append(pushKnown, p)
-				}
-			}
-		}
-		if sigs&presLive != 0 {
-			for _, id := range w.takeLive() {
-				w.live[id] = true
-				if i := slices.IndexFunc(w.want, func(p presencePartner) bool { return p.id == id }); i >= 0 {
-					push = append(push, w.want[i])
-				}
-			}
-		}
-		for id := range w.live {
-			if !slices.ContainsFunc(w.want, func(p presencePartner) bool { return p.id == id }) {
-				delete(w.live, id) // no longer followed: live again only after a new announcement
-			}
-		}
-		u.pushCurrent(push)
-		u.pushKnown(pushKnown)
+	var push, pushKnown []presencePartner
+	if sigs&(presWake|presRefresh) != 0 {
+		w.want = u.partners(&w.rooms, sigs&presRefresh != 0)
 	}
+	if sigs&presRefresh != 0 {
+		for _, p := range w.want {
+			if w.live[p.id] { // the others are pushed when they become live
+				pushKnown = append(pushKnown, p)
+			}
+		}
+	}
+	if sigs&presLive != 0 {
+		for _, id := range w.takeLive() {
+			w.live[id] = true
+			if i := slices.IndexFunc(w.want, func(p presencePartner) bool { return p.id == id }); i >= 0 {
+				push = append(push, w.want[i])
+			}
+		}
+	}
+	for id := range w.live {
+		if !slices.ContainsFunc(w.want, func(p presencePartner) bool { return p.id == id }) {
+			delete(w.live, id) // no longer followed: live again only after a new announcement
+		}
+	}
+	u.pushCurrent(push)
+	u.pushKnown(pushKnown)
 }
 
 // partners recomputes the followed partners from the open rooms when they changed (or force)

@@ -39,6 +39,9 @@ type userLoop struct {
 	started   time.Time
 
 	rt atomic.Pointer[rocketchat.Realtime] // the running upstream, nil between periods (typing.go)
+	// cur is the running period, nil between periods: signal wakes its supervisor. Flags
+	// raised between periods stay in flags for runLoop and the next period's first step.
+	cur atomic.Pointer[upstream]
 }
 
 func (ul *userLoop) signal(f int) {
@@ -48,6 +51,9 @@ func (ul *userLoop) signal(f int) {
 	select {
 	case ul.notify <- struct{}{}:
 	default:
+	}
+	if u := ul.cur.Load(); u != nil {
+		u.sup.signal(supFlags)
 	}
 }
 
@@ -314,9 +320,10 @@ func (m *Manager) userGone(userID string) bool {
 }
 
 // upstream is one period of a user's upstream on this node, under one lease: the realtime
-// connection (reconnecting inside Run), the resyncs it starts, the live events held behind
-// them, and the delivery watermark. run owns it; emit runs on the Realtime's goroutine and
-// touches only the watermark (under mu), the held events (their own lock) and the counters.
+// connection (reconnecting inside Run, on run's goroutine), the resyncs it starts, the live
+// events held behind them, the delivery watermark, and the supervisor that ends the period
+// (supervise). emit runs on Run's goroutine and touches only the watermark (under mu), the
+// held events (their own lock) and the counters.
 type upstream struct {
 	m     *Manager
 	ul    *userLoop
@@ -335,9 +342,28 @@ type upstream struct {
 	connected bool // emit's; run reads it once Run has returned
 
 	rt      *rocketchat.Realtime
-	watched []string // the open rooms rt follows typing for (run's)
+	watched []string // the open rooms rt follows typing for (the supervisor's)
 	pres    *presenceWork
+
+	// The supervisor: its steps (supervise) run on u.bg only while a timer or a signal gave
+	// them work, one at a time; the timers and idle state below are theirs once run started it.
+	sup                           demandWorker
+	tokenT, renewT, checkT, lingT *time.Timer
+	idle                          bool      // no connection anywhere: the linger runs
+	lingerEnd                     time.Time // when the linger armed last runs out
+	// decided is 1 + the endReason the step that ended the period chose (the first wins);
+	// -1 once Run returned by itself; 0 while the period runs.
+	decided atomic.Int32
 }
+
+// Signals to a period's supervisor.
+const (
+	supFlags  = 1 << iota // ul.signal raised flags (or may have, before the period began)
+	supToken              // the token expired
+	supRenew              // the lease is due for renewal
+	supLinger             // the linger ran out
+	supCheck              // the check's interval passed
+)
 
 // watermark says from where a resync must start so that nothing is lost, and moves only when
 // delivery is certain: when a connection that was up ends (to its last received frame, not to
@@ -428,9 +454,11 @@ func (m *Manager) serve(ul *userLoop, lease Lease, log *slog.Logger) (endReason,
 	defer ul.rt.CompareAndSwap(rt, nil)
 	u := &upstream{m: m, ul: ul, lease: lease, cred: cred, log: log, rt: rt, watched: watched, pres: newPresenceWork()}
 	u.ctx, u.cancel = context.WithCancel(m.ctx)
+	defer u.stopTimers() // after the Wait: no step can re-arm one
 	defer u.bg.Wait()
 	defer u.cancel()
-	u.presPoke(presWake)
+	defer u.pres.work.stop() // before the Wait: no goroutine starts after it
+	u.pres.work.start(&u.bg, u.presenceWork, presWake)
 	u.mark.gap = u.startFrom()
 	if m.o.Clustered {
 		// Leave the starting point with the lease at once: if this node dies before its
@@ -456,92 +484,128 @@ func (u *upstream) startFrom() time.Time {
 	return from
 }
 
-// run drives one period: it starts rt.Run in a goroutine of its own and, whatever ends the
-// period, cancels u.ctx and waits for that goroutine before returning (finish). The resync
-// goroutines emit starts are waited for by serve.
+// run drives one period on the caller's goroutine, which runs rt.Run itself: an idle period
+// has no other goroutine. Its timers (token expiry, lease renewal, linger, check) and ul's
+// signals start the supervisor's steps (supervise) on u.bg; a step that ends the period
+// records why (end) and cancels u.ctx, which makes Run return. Whatever ends the period, run
+// stops the supervisor before it returns; serve then waits for u.bg and stops the timers.
 func (u *upstream) run(rt *rocketchat.Realtime, exp time.Time) (endReason, error) {
 	m, ul := u.m, u.ul
-	done := make(chan error, 1)
-	go func() { done <- rt.Run(u.ctx, u.emit) }()
-	finish := func(r endReason, err error) (endReason, error) {
-		u.cancel()
-		<-done
-		u.ended()
-		return r, err
-	}
-
-	tokenTimer := time.NewTimer(time.Until(exp))
-	defer tokenTimer.Stop()
-	renew := time.NewTicker(m.o.LeaseTTL / 3)
-	defer renew.Stop()
+	poke := func(sig int) func() { return func() { u.sup.signal(sig) } }
 	// The check polls what no signal reports: the cluster-wide presence of a user with no
 	// connection on this node, and the expiry of a hold behind a running resync. Otherwise
 	// it is off, so that an idle upstream does not wake every CheckInterval (6,600 users
 	// made 6,600 wake-ups a second, 17% of the gateway's CPU in W8).
-	check := time.NewTimer(m.o.CheckInterval)
-	defer check.Stop()
-	armCheck := func(local int) {
-		if local == 0 || u.held.active() {
-			check.Reset(m.o.CheckInterval)
-		} else {
-			check.Stop()
+	u.lingT = time.AfterFunc(time.Hour, poke(supLinger))
+	u.lingT.Stop()
+	u.checkT = time.AfterFunc(m.o.CheckInterval, poke(supCheck))
+	u.renewT = time.AfterFunc(m.o.LeaseTTL/3, poke(supRenew))
+	u.tokenT = time.AfterFunc(time.Until(exp), poke(supToken))
+	ul.cur.Store(u)
+	// The first step takes the flags raised before the period began.
+	u.sup.start(&u.bg, u.supervise, supFlags)
+
+	err := rt.Run(u.ctx, u.emit)
+	ul.cur.Store(nil)
+	byStep := !u.decided.CompareAndSwap(0, -1)
+	u.cancel()
+	u.sup.stop()
+	u.ended()
+	switch {
+	case byStep:
+		return endReason(u.decided.Load() - 1), nil
+	case errors.Is(err, rocketchat.ErrAuthLost):
+		return endAuthLost, err
+	case m.ctx.Err() != nil:
+		return endStop, nil
+	}
+	return endError, err
+}
+
+// stopTimers stops the supervisor's timers (those run created).
+func (u *upstream) stopTimers() {
+	for _, t := range []*time.Timer{u.tokenT, u.renewT, u.checkT, u.lingT} {
+		if t != nil {
+			t.Stop()
 		}
 	}
-	linger := time.NewTimer(time.Hour)
-	linger.Stop()
-	idle := false // no connection anywhere: linger runs
-	defer linger.Stop()
-	for {
-		select {
-		case err := <-done:
-			u.ended()
-			if errors.Is(err, rocketchat.ErrAuthLost) {
-				return endAuthLost, err
+}
+
+// end ends the period for reason r, unless something ended it first.
+func (u *upstream) end(r endReason) {
+	u.decided.CompareAndSwap(0, int32(r)+1)
+	u.cancel()
+}
+
+// supervise is one step of the period's supervisor for the signals sigs: it cycles the
+// upstream when the token expires, renews the lease (ending the period when it is lost),
+// ends it after the linger, on sigStop and on sigToken, and runs the check.
+func (u *upstream) supervise(sigs int) {
+	m, ul := u.m, u.ul
+	if u.ctx.Err() != nil {
+		return // ending: ul's flags stay for runLoop
+	}
+	if sigs&supToken != 0 {
+		// The next period takes the next token; this one is logged out by the janitor
+		// after its grace, once nothing can be using it.
+		u.log.Debug("user token expired: cycling the upstream")
+		u.end(endToken)
+		return
+	}
+	// A linger stopped (or re-armed) just as it fired leaves a stale signal: only the
+	// linger armed last counts, and only while the user is still idle.
+	if sigs&supLinger != 0 && u.idle && !time.Now().Before(u.lingerEnd) {
+		u.end(endIdle)
+		return
+	}
+	if sigs&supRenew != 0 {
+		u.renewT.Reset(m.o.LeaseTTL / 3)
+		// Open rooms of tabs that stopped reporting expire here too: the check may be off.
+		u.watched = m.syncWatch(ul.id, u.rt, u.watched)
+		u.presPoke(presWake)
+		if err := u.lease.Renew(m.ctx, u.watermark()); err != nil {
+			if errors.Is(err, ErrLeaseLost) {
+				u.end(endLeaseLost)
+				return
 			}
-			if m.ctx.Err() != nil {
-				return endStop, nil
-			}
-			return endError, err
-		case <-tokenTimer.C:
-			// The next period takes the next token; this one is logged out by the janitor
-			// after its grace, once nothing can be using it.
-			u.log.Debug("user token expired: cycling the upstream")
-			return finish(endToken, nil)
-		case <-renew.C:
-			// Open rooms of tabs that stopped reporting expire here too: the check may be off.
-			u.watched = m.syncWatch(ul.id, u.rt, u.watched)
-			u.presPoke(presWake)
-			if err := u.lease.Renew(m.ctx, u.watermark()); err != nil {
-				if errors.Is(err, ErrLeaseLost) {
-					return finish(endLeaseLost, nil)
-				}
-				u.log.Warn("upstream lease renew failed", "err", err)
-			}
-		case <-linger.C:
-			return finish(endIdle, nil)
-		case <-ul.notify:
-			f := ul.take()
-			if f&sigStop != 0 {
-				ul.signal(sigStop) // seen again by runLoop
-				return finish(endStop, nil)
-			}
-			if f&sigToken != 0 {
-				return finish(endToken, nil)
-			}
-			if f&sigWatch != 0 {
-				u.presPoke(presRefresh)
-			}
-			var local int
-			idle, local = u.idleCheck(linger, idle)
-			armCheck(local)
-		case <-check.C:
-			var local int
-			idle, local = u.idleCheck(linger, idle)
-			u.held.expire(time.Now(), m.o.ResyncHold, u.pushHeld)
-			u.watched = m.syncWatch(ul.id, u.rt, u.watched)
-			armCheck(local)
-			u.presPoke(presWake) // expiries
+			u.log.Warn("upstream lease renew failed", "err", err)
 		}
+	}
+	if sigs&supFlags != 0 {
+		select {
+		case <-ul.notify: // this signal's wake-up is for the period, not for runLoop's wait
+		default:
+		}
+		f := ul.take()
+		if f&sigStop != 0 {
+			ul.signal(sigStop) // seen again by runLoop
+			u.end(endStop)
+			return
+		}
+		if f&sigToken != 0 {
+			u.end(endToken)
+			return
+		}
+		if f&sigWatch != 0 {
+			u.presPoke(presRefresh)
+		}
+		u.armCheck(u.idleCheck())
+	}
+	if sigs&supCheck != 0 {
+		local := u.idleCheck()
+		u.held.expire(time.Now(), m.o.ResyncHold, u.pushHeld)
+		u.watched = m.syncWatch(ul.id, u.rt, u.watched)
+		u.armCheck(local)
+		u.presPoke(presWake) // expiries
+	}
+}
+
+// armCheck runs the check while the user has no connection here or live events are held.
+func (u *upstream) armCheck(local int) {
+	if local == 0 || u.held.active() {
+		u.checkT.Reset(u.m.o.CheckInterval)
+	} else {
+		u.checkT.Stop()
 	}
 }
 
@@ -563,8 +627,8 @@ func (u *upstream) watermark() time.Time {
 }
 
 // idleCheck starts the linger when the user has no connection anywhere and stops it when one
-// comes back. It reports whether the linger runs, and the user's connections on this node.
-func (u *upstream) idleCheck(linger *time.Timer, idle bool) (bool, int) {
+// comes back (u.idle says whether it runs). It returns the user's connections on this node.
+func (u *upstream) idleCheck() int {
 	m := u.m
 	m.mu.Lock()
 	local := m.local[u.ul.id]
@@ -577,12 +641,14 @@ func (u *upstream) idleCheck(linger *time.Timer, idle bool) (bool, int) {
 		nowIdle = err == nil && n == 0 // unknown: keep the upstream
 	}
 	switch {
-	case nowIdle && !idle:
-		linger.Reset(m.o.Linger)
-	case !nowIdle && idle:
-		linger.Stop()
+	case nowIdle && !u.idle:
+		u.lingerEnd = time.Now().Add(m.o.Linger)
+		u.lingT.Reset(m.o.Linger)
+	case !nowIdle && u.idle:
+		u.lingT.Stop()
 	}
-	return nowIdle, local
+	u.idle = nowIdle
+	return local
 }
 
 func (u *upstream) pushHeld(ev rocketchat.Event) {
