@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -51,14 +52,14 @@ func funcName(fn any) string {
 }
 
 // TestIdleUserHasOneGoroutine: an idle user with a local connection and a connected upstream
-// costs exactly one goroutine in session and rocketchat, the upstream's reader inside
-// Realtime.Run (W1: each goroutine is ~8 KiB of stack per user); nothing sits parked
-// supervising the period (its timers and signals start a goroutine only while there is work).
+// costs exactly one goroutine in session and rocketchat: its loop, which runs the upstream's
+// Realtime (the DDP reader) itself (W1: each goroutine is ~8 KiB of stack per user). Nothing
+// sits parked supervising the period: its timers and signals start a goroutine only while
+// there is work. The manager's own goroutines (janitor, presence writer) are not per user.
 func TestIdleUserHasOneGoroutine(t *testing.T) {
 	const users = 4
 	// A lease renewal every 10 s: the test looks between renewals.
 	f := newFixture(t, func(o *Options) { o.LeaseTTL = 30 * time.Second })
-	baseline := len(ownGoroutines())
 	for i := range users {
 		f.s.AddUser(rctest.UserSpec{Username: fmt.Sprintf("u-idle%d", i), Password: fmt.Sprintf("pw-idle-%d", i)})
 		u := User{ID: fmt.Sprintf("idle%d", i)}
@@ -69,26 +70,27 @@ func TestIdleUserHasOneGoroutine(t *testing.T) {
 		st := f.m.Stats()
 		return st.UpstreamsConnected == users && st.ResyncsDone >= users
 	})
-	run := funcName((*rocketchat.Realtime).Run)
+	run, loop := funcName((*rocketchat.Realtime).Run), funcName((*Manager).runLoop)
+	manager := []string{funcName((*Manager).janitor), funcName((*Manager).presenceWriter)}
 	var last []string
 	defer func() {
 		if t.Failed() {
-			t.Logf("%d goroutines in session and rocketchat, want %d (%d of the manager, one per user in %s):\n\n%s",
-				len(last), baseline+users, baseline, run, strings.Join(last, "\n\n"))
+			t.Logf("%d goroutines in session and rocketchat; want the manager's %d and, per user, one in both %s and %s:\n\n%s",
+				len(last), len(manager), loop, run, strings.Join(last, "\n\n"))
 		}
 	}()
 	waitFor(t, f.rec, "one goroutine per idle user", func() bool {
 		last = ownGoroutines()
-		if len(last) != baseline+users {
-			return false
-		}
-		n := 0
+		perUser := 0
 		for _, g := range last {
-			if strings.Contains(g, run) {
-				n++
+			switch {
+			case strings.Contains(g, run) && strings.Contains(g, loop):
+				perUser++
+			case !slices.ContainsFunc(manager, func(fn string) bool { return strings.Contains(g, fn) }):
+				return false // a supervisor parked, a separate reader, or work still going on
 			}
 		}
-		return n == users
+		return perUser == users && len(last) == users+len(manager)
 	})
 	// Still served: a local connection going keeps the upstream (another one is there);
 	// the last one going ends it after the linger, with no goroutine to supervise it.
