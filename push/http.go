@@ -248,7 +248,7 @@ func (h *Hub) track(c *conn) {
 }
 
 func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, c *conn) {
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled, InsecureSkipVerify: true})
+	ws, err := acceptWebSocket(w, r)
 	if err != nil {
 		c.close(nil, CloseTransportLost)
 		h.remove(c)
@@ -291,7 +291,7 @@ func (h *Hub) resumeWebSocket(w http.ResponseWriter, r *http.Request, c *conn) {
 		http.Error(w, "Conflict", http.StatusConflict)
 		return
 	}
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled, InsecureSkipVerify: true})
+	ws, err := acceptWebSocket(w, r)
 	if err != nil {
 		return
 	}

@@ -1,9 +1,14 @@
 package push
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
 	"runtime"
 	"strconv"
 	"sync"
@@ -135,5 +140,49 @@ func TestWriterStartsAgainAfterEveryIdle(t *testing.T) {
 	<-c.Done()
 	if cm := c.Closed(); cm == nil || cm.Error != "bye" {
 		t.Fatalf("close = %+v, want the kick's reason after every record", cm)
+	}
+}
+
+// TestFrameBehindTheUpgradeIsRead: a client may send its first frame right behind the
+// upgrade request, before the 101 answer; net/http has then read it into its own buffer,
+// which the hub replaces with a smaller one. The frame must still be read, first.
+func TestFrameBehindTheUpgradeIsRead(t *testing.T) {
+	e := newEnv(t, nil)
+	tok := negotiate(t, e, "alice")
+	u, err := url.Parse(e.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+	// A client frame: FIN + text, masked, with the handshake as payload (RFC 6455 §5.2).
+	payload := []byte(`{"protocol":"json","version":1}` + "\x1e")
+	mask := [4]byte{1, 2, 3, 4}
+	frame := append([]byte{0x81, 0x80 | byte(len(payload))}, mask[:]...)
+	for i, b := range payload {
+		frame = append(frame, b^mask[i%4])
+	}
+	req := "GET " + u.Path + "?id=" + tok + "&access_token=tok-alice HTTP/1.1\r\nHost: " + u.Host +
+		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+	if _, err := nc.Write(append([]byte(req), frame...)); err != nil { // one write, one segment
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(nc)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	head := make([]byte, 2)
+	if _, err := io.ReadFull(br, head); err != nil {
+		t.Fatalf("no handshake answer: the frame sent behind the request was lost (%v)", err)
+	}
+	body := make([]byte, head[1]&0x7f)
+	if _, err := io.ReadFull(br, body); err != nil || head[0] != 0x81 || string(body) != "{}\x1e" {
+		t.Fatalf("handshake answer % x %q %v", head, body, err)
 	}
 }
