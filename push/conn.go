@@ -71,7 +71,8 @@ type protoBox struct{ p signalr.Protocol }
 func (h *Hub) newConn(userID string) *conn {
 	now := time.Now()
 	c := &conn{h: h, id: newConnectionID(now), token: newID(16), userID: userID, created: now,
-		q: newSendQueue(h.o.SendQueueSize), done: make(chan struct{}), started: make(chan struct{}), groups: map[string]struct{}{}}
+		done: make(chan struct{}), started: make(chan struct{}), groups: map[string]struct{}{}}
+	c.q = newSendQueue(h.o.SendQueueSize, c.done)
 	c.lastRecv.Store(now.UnixNano())
 	c.lastSent.Store(now.UnixNano())
 	c.lastActive.Store(now.UnixNano())
@@ -136,6 +137,7 @@ func (c *conn) close(rec []byte, reason CloseReason) {
 		c.h.countClose(reason) // before done: whoever sees the close sees it counted
 		c.finalRec = rec
 		close(c.done)
+		c.q.kick() // a WebSocket's writer writes the rest, rec and the close frame
 		c.h.log.Debug("push: connection closed", "conn", c.id, "user", c.userID, "reason", reason.String())
 	})
 }

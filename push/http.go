@@ -248,7 +248,7 @@ func (h *Hub) track(c *conn) {
 }
 
 func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, c *conn) {
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled, InsecureSkipVerify: true})
+	ws, err := acceptWebSocket(w, r)
 	if err != nil {
 		c.close(nil, CloseTransportLost)
 		h.remove(c)
@@ -291,7 +291,7 @@ func (h *Hub) resumeWebSocket(w http.ResponseWriter, r *http.Request, c *conn) {
 		http.Error(w, "Conflict", http.StatusConflict)
 		return
 	}
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled, InsecureSkipVerify: true})
+	ws, err := acceptWebSocket(w, r)
 	if err != nil {
 		return
 	}
@@ -305,17 +305,14 @@ func (h *Hub) resumeWebSocket(w http.ResponseWriter, r *http.Request, c *conn) {
 	h.goSocket(c, ws, preamble, done)
 }
 
-// runWebSocket reads from and (through its writer) writes to one socket of c. When the
-// socket drops without a close on a stateful connection, c stays for a resume.
+// runWebSocket reads from one socket of c; its sockWriter writes to it. When the socket
+// drops without a close on a stateful connection, c stays for a resume.
 func (h *Hub) runWebSocket(parent context.Context, c *conn, ws *websocket.Conn, preamble []byte) {
 	ws.SetReadLimit(int64(h.maxRecv)*4 + 64<<10)
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		c.writeWebSocket(ctx, ws, preamble)
-	}()
+	w := &sockWriter{c: c, ws: ws, preamble: preamble, stop: ctx.Done()}
+	c.q.attach(w, len(preamble) > 0)
 	suspended := false
 	for {
 		_, data, err := ws.Read(ctx)
@@ -335,63 +332,100 @@ func (h *Hub) runWebSocket(parent context.Context, c *conn, ws *websocket.Conn, 
 		}
 	}
 	if suspended {
-		cancel() // the writer stops; the connection waits for a new socket
+		// The connection waits for a new socket: this one's writer stops, and the queue
+		// is the next socket's.
+		c.q.detach(w)
+		cancel()
+		ws.CloseNow()
 	}
-	<-writerDone
+	// Every other way out closed c first, which started the writer for its last records
+	// and the close frame (close kicks the queue before it returns).
+	w.wg.Wait()
 	if !suspended {
 		h.remove(c)
 	}
 }
 
-func (c *conn) writeWebSocket(ctx context.Context, ws *websocket.Conn, preamble []byte) {
-	var buf []byte // grown on first use: an idle connection holds no write buffer
-	write := func(b []byte) error {
-		typ := websocket.MessageText
-		if c.protocol().Binary() {
-			typ = websocket.MessageBinary
-		}
-		// No per-write context (it would allocate a timer on every write): the heartbeat
-		// aborts a socket whose write has been stuck for transportWriteTimeout.
-		c.writingSince.Store(time.Now().UnixNano())
-		err := ws.Write(context.Background(), typ, b)
-		now := time.Now().UnixNano()
-		c.writingSince.Store(0)
-		c.lastSent.Store(now)
-		return err
+// sockWriter writes a connection's queued records to one WebSocket. It has a goroutine only
+// while there is something to write (sendQueue starts it), and writes everything queued in
+// one frame, so a burst costs one write.
+type sockWriter struct {
+	c        *conn
+	ws       *websocket.Conn
+	preamble []byte          // written first (a resume's replay), by the first goroutine
+	stop     <-chan struct{} // the socket's reader ended
+	wg       sync.WaitGroup  // the running goroutine, waited for by the reader
+}
+
+// writeBufs holds writers' buffers between bursts: an idle connection keeps none.
+var writeBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+func (w *sockWriter) run() {
+	defer w.wg.Done()
+	c := w.c
+	// Nothing is written before the connection is registered: the handshake answer is
+	// queued before that, and every send after it must reach a client that has seen it.
+	select {
+	case <-c.started:
+	case <-c.done:
+	case <-w.stop:
+		return
 	}
-	c.waitStarted(ctx)
-	if len(preamble) > 0 {
-		if err := write(preamble); err != nil {
-			ws.CloseNow()
+	bp := writeBufs.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= 64<<10 {
+			*bp = (*bp)[:0]
+			writeBufs.Put(bp)
+		}
+	}()
+	if p := w.preamble; len(p) > 0 {
+		w.preamble = nil
+		if err := w.write(p); err != nil {
+			w.fail()
 			return
 		}
 	}
 	for {
-		select {
-		case <-c.q.ready:
-			if buf = c.drain(buf[:0]); len(buf) == 0 {
-				continue
-			}
-			if err := write(buf); err != nil {
-				// The reader sees the broken socket and closes or suspends the connection.
-				ws.CloseNow()
-				return
-			}
-			if cap(buf) > 64<<10 {
-				buf = nil
-			}
-		case <-c.done:
-			buf = append(c.drain(buf[:0]), c.finalRec...)
-			if len(buf) > 0 {
-				_ = write(buf)
-			}
-			_ = ws.Close(websocket.StatusNormalClosure, "")
+		buf, more, last := c.q.next(w, (*bp)[:0])
+		*bp = buf
+		if !more {
 			return
-		case <-ctx.Done():
-			ws.CloseNow()
+		}
+		if last {
+			if buf = append(buf, c.finalRec...); len(buf) > 0 {
+				_ = w.write(buf)
+			}
+			_ = w.ws.Close(websocket.StatusNormalClosure, "")
+			return
+		}
+		if err := w.write(buf); err != nil {
+			w.fail()
 			return
 		}
 	}
+}
+
+// fail aborts the socket after a failed write; the reader sees it broken and closes or
+// suspends the connection.
+func (w *sockWriter) fail() {
+	w.c.q.failed(w)
+	w.ws.CloseNow()
+}
+
+func (w *sockWriter) write(b []byte) error {
+	c := w.c
+	typ := websocket.MessageText
+	if c.protocol().Binary() {
+		typ = websocket.MessageBinary
+	}
+	// No per-write context (it would allocate a timer on every write): the heartbeat aborts
+	// a socket whose write has been stuck for transportWriteTimeout.
+	c.writingSince.Store(time.Now().UnixNano())
+	err := w.ws.Write(context.Background(), typ, b)
+	now := time.Now().UnixNano()
+	c.writingSince.Store(0)
+	c.lastSent.Store(now)
+	return err
 }
 
 func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request, c *conn) {

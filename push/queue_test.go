@@ -6,7 +6,7 @@ import (
 )
 
 func TestSendQueue(t *testing.T) {
-	q := newSendQueue(3)
+	q := newSendQueue(3, nil)
 	for _, r := range []string{"a", "b", "c"} {
 		if !q.push([]byte(r)) {
 			t.Fatalf("push %s refused below max", r)
@@ -36,7 +36,7 @@ func TestSendQueue(t *testing.T) {
 		t.Fatalf("take = %q", got)
 	}
 	// A burst's backing array is let go once taken.
-	big := newSendQueue(100)
+	big := newSendQueue(100, nil)
 	for range 100 {
 		big.push([]byte("r"))
 	}

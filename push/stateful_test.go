@@ -122,7 +122,7 @@ func TestStatefulSendersKeepSequenceOrder(t *testing.T) {
 	e := newEnv(t, nil)
 	for round := range 200 {
 		c := e.h.newConn("alice")
-		c.q = newSendQueue(64)
+		c.q = newSendQueue(64, c.done)
 		c.stateful.Store(true)
 		const senders = 8
 		var wg sync.WaitGroup
