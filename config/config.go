@@ -157,6 +157,8 @@ type JWT struct {
 	// RS256PublicKeyFile is a PEM file with one or more RSA public keys or certificates.
 	RS256PublicKeyFile string `yaml:"rs256_public_key_file"`
 	// JWKSURL is fetched for RS256 keys; refreshed every JWKSRefresh and on an unknown kid.
+	// A token verified before its key left the set stays accepted up to 30s more: the
+	// gateway remembers verified tokens that long (docs/security.md).
 	JWKSURL string `yaml:"jwks_url"`
 	// JWKSRefresh is the periodic JWKS refresh interval (default 10m).
 	JWKSRefresh Duration `yaml:"jwks_refresh"`

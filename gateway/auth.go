@@ -1,8 +1,10 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/x509"
 	"encoding/json"
@@ -14,6 +16,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -47,13 +50,20 @@ type JWTOptions struct {
 	UserIDClaim   string // default "sub" (then ABP's NameIdentifier)
 	UsernameClaim string // default preferred_username, ABP name, unique_name
 	Now           func() time.Time
+	// CacheTTL is how long a verified token is remembered (default DefaultVerifiedTTL;
+	// negative: not at all); CacheSize bounds how many (default DefaultVerifiedSize).
+	CacheTTL  time.Duration
+	CacheSize int
 }
 
 // JWTVerifier validates product JWTs: pinned algorithms, exp required, issuer, audience and
-// leeway checked.
+// leeway checked. It remembers the tokens that verified for a short while (verifiedCache),
+// so a browser tab's requests after negotiate do not parse and check the signature again.
 type JWTVerifier struct {
 	opts   JWTOptions
 	parser *jwt.Parser
+	cache  *verifiedCache // nil: off
+	parses atomic.Int64   // full verifications (parse and signature check) done
 }
 
 const (
@@ -93,15 +103,52 @@ func NewJWTVerifier(o JWTOptions) (*JWTVerifier, error) {
 	if o.Now != nil {
 		popts = append(popts, jwt.WithTimeFunc(o.Now))
 	}
-	return &JWTVerifier{opts: o, parser: jwt.NewParser(popts...)}, nil
+	v := &JWTVerifier{opts: o, parser: jwt.NewParser(popts...)}
+	if o.CacheTTL >= 0 {
+		v.cache = newVerifiedCache(cmp.Or(o.CacheTTL, DefaultVerifiedTTL), cmp.Or(o.CacheSize, DefaultVerifiedSize))
+	}
+	return v, nil
+}
+
+func (v *JWTVerifier) now() time.Time {
+	if v.opts.Now != nil {
+		return v.opts.Now()
+	}
+	return time.Now()
 }
 
 // Verify checks a compact JWT and returns the identity it names. Every failure wraps
 // ErrUnauthenticated.
+//
+// A token byte-for-byte identical to one that verified in the last CacheTTL is not parsed
+// again: its exp, nbf and iat are checked against the clock (with the leeway) as the parser
+// would, and its identity is returned. Failures are never remembered. A key removed from
+// the JWKS (or the PEM file, on restart) stops a token it signed at the latest CacheTTL
+// later.
 func (v *JWTVerifier) Verify(ctx context.Context, token string) (Identity, error) {
 	if token == "" {
 		return Identity{}, fmt.Errorf("%w: no token", ErrUnauthenticated)
 	}
+	if v.cache == nil {
+		id, _, err := v.verify(ctx, token)
+		return id, err
+	}
+	key := sha256.Sum256([]byte(token))
+	now := v.now()
+	if id, ok := v.cache.get(key, now, v.opts.Leeway); ok {
+		return id, nil
+	}
+	id, nbf, err := v.verify(ctx, token)
+	if err != nil {
+		return Identity{}, err
+	}
+	v.cache.put(key, id, nbf, now)
+	return id, nil
+}
+
+// verify parses and checks a token; it also returns the token's nbf (zero when none).
+func (v *JWTVerifier) verify(ctx context.Context, token string) (Identity, time.Time, error) {
+	v.parses.Add(1)
 	claims := jwt.MapClaims{}
 	_, err := v.parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
 		switch t.Method.(type) {
@@ -138,17 +185,17 @@ func (v *JWTVerifier) Verify(ctx context.Context, token string) (Identity, error
 		return nil, fmt.Errorf("unexpected method %v", t.Header["alg"])
 	})
 	if err != nil {
-		return Identity{}, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
+		return Identity{}, time.Time{}, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
 	}
 	id := Identity{UserID: claimString(claims, v.opts.UserIDClaim)}
 	if id.UserID == "" && v.opts.UserIDClaim == "sub" {
 		id.UserID = claimString(claims, claimNameIdentifier)
 	}
 	if id.UserID == "" {
-		return Identity{}, fmt.Errorf("%w: no user id claim %q", ErrUnauthenticated, v.opts.UserIDClaim)
+		return Identity{}, time.Time{}, fmt.Errorf("%w: no user id claim %q", ErrUnauthenticated, v.opts.UserIDClaim)
 	}
 	if err := session.ValidateSubject(id.UserID); err != nil {
-		return Identity{}, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
+		return Identity{}, time.Time{}, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
 	}
 	if iat, err := claims.GetIssuedAt(); err == nil && iat != nil {
 		id.IssuedAt = iat.Time
@@ -173,7 +220,11 @@ func (v *JWTVerifier) Verify(ctx context.Context, token string) (Identity, error
 	if id.Email == "" {
 		id.Email = claimString(claims, claimEmailAddress)
 	}
-	return id, nil
+	var nbf time.Time
+	if t, err := claims.GetNotBefore(); err == nil && t != nil {
+		nbf = t.Time
+	}
+	return id, nbf, nil
 }
 
 // claimString reads a string or integral number claim.
