@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -244,9 +245,10 @@ func claimString(c jwt.MapClaims, name string) string {
 	return ""
 }
 
-// bearerToken takes the token from "Authorization: Bearer", or, when allowQuery (hub paths
-// only), from the access_token query parameter as browsers' WebSockets send it.
-func bearerToken(r *http.Request, allowQuery bool) string {
+// bearerToken takes the token from "Authorization: Bearer", or, when query is not nil (the
+// request's parsed query, on hub paths only), from the access_token query parameter as
+// browsers' WebSockets send it.
+func bearerToken(r *http.Request, query url.Values) string {
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, tok, ok := strings.Cut(h, " ")
 		if ok && strings.EqualFold(scheme, "Bearer") {
@@ -254,10 +256,7 @@ func bearerToken(r *http.Request, allowQuery bool) string {
 		}
 		return ""
 	}
-	if allowQuery {
-		return r.URL.Query().Get("access_token")
-	}
-	return ""
+	return query.Get("access_token")
 }
 
 // APIKeys checks X-API-Key against the configured keys in constant time.

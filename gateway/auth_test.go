@@ -190,15 +190,15 @@ func TestAPIKeys(t *testing.T) {
 
 func TestBearerToken(t *testing.T) {
 	r := httptest.NewRequest("GET", "/signalr?access_token=q", nil)
-	if bearerToken(r, false) != "" || bearerToken(r, true) != "q" {
+	if bearerToken(r, nil) != "" || bearerToken(r, r.URL.Query()) != "q" {
 		t.Fatal("query token handling")
 	}
 	r.Header.Set("Authorization", "Bearer h")
-	if bearerToken(r, true) != "h" {
+	if bearerToken(r, r.URL.Query()) != "h" {
 		t.Fatal("header wins")
 	}
 	r.Header.Set("Authorization", "Basic x")
-	if bearerToken(r, true) != "" {
+	if bearerToken(r, r.URL.Query()) != "" {
 		t.Fatal("basic accepted")
 	}
 }

@@ -240,11 +240,12 @@ func (s *Server) echo() *echo.Echo { return s.e }
 // connections everywhere (Kick), and a Redis outage must not turn a long-polling client's
 // next poll into a 401 that ends it.
 func (s *Server) authenticate(r *http.Request) (string, time.Time, error) {
-	id, err := s.verifier.Verify(r.Context(), bearerToken(r, true))
+	q := r.URL.Query()
+	id, err := s.verifier.Verify(r.Context(), bearerToken(r, q))
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	if r.URL.Query().Get("id") == "" {
+	if q.Get("id") == "" {
 		if err := s.sessions.Admit(r.Context(), id); err != nil {
 			return "", time.Time{}, err
 		}
@@ -462,7 +463,7 @@ const userKey = "rcgw.identity"
 
 func (s *Server) requireJWT(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		id, err := s.verifier.Verify(c.Request().Context(), bearerToken(c.Request(), false))
+		id, err := s.verifier.Verify(c.Request().Context(), bearerToken(c.Request(), nil))
 		if err != nil {
 			s.log.Debug("jwt rejected", "request_id", c.Get("request_id"), "err", err)
 			if errors.Is(err, session.ErrInvalidSubject) {
@@ -536,18 +537,105 @@ func VersionInfo(version, revision string) map[string]string {
 	return map[string]string{"version": version, "revision": revision, "go": goVersion()}
 }
 
-// requestHasToken reports whether a query carries a token that must not be logged.
+// sensitiveQueryKeys are the query parameters whose values never reach a log.
+var sensitiveQueryKeys = [...]string{"access_token", "token", "authToken", "enc_auth_token"}
+
+// redactQuery renders a request's path and query for the access log, the value of every
+// sensitive parameter replaced by REDACTED. Keys are compared as url.ParseQuery decodes them
+// (access%5Ftoken is access_token). A query needing no change is logged as sent, without
+// parsing it; otherwise the parameters keep their order, each sensitive key appears once
+// (where it first did) as key=REDACTED, and the pairs url.ParseQuery skips (with a ';' or
+// a malformed escape) are left out, so the line shows the parameters the handlers read.
 func redactQuery(u *url.URL) string {
-	if u.RawQuery == "" {
+	raw := u.RawQuery
+	if raw == "" {
 		return u.Path
 	}
-	q := u.Query()
-	for _, k := range []string{"access_token", "token", "authToken", "enc_auth_token"} {
-		if q.Has(k) {
-			q.Set(k, "REDACTED")
+	clean := true
+	for rest := raw; rest != "" && clean; {
+		var pair string
+		pair, rest, _ = strings.Cut(rest, "&")
+		_, _, ok := queryPair(pair)
+		clean = ok
+	}
+	if clean {
+		return u.Path + "?" + raw
+	}
+	var b strings.Builder
+	b.Grow(len(u.Path) + 1 + len(raw))
+	b.WriteString(u.Path)
+	b.WriteByte('?')
+	var done [len(sensitiveQueryKeys)]bool
+	first := true
+	for rest := raw; rest != ""; {
+		var pair string
+		pair, rest, _ = strings.Cut(rest, "&")
+		sensitive, skip, _ := queryPair(pair)
+		switch {
+		case skip:
+			continue
+		case sensitive >= 0 && done[sensitive]:
+			continue
+		}
+		if !first {
+			b.WriteByte('&')
+		}
+		first = false
+		if sensitive >= 0 {
+			done[sensitive] = true
+			b.WriteString(sensitiveQueryKeys[sensitive])
+			b.WriteString("=REDACTED")
+			continue
+		}
+		b.WriteString(pair)
+	}
+	return b.String()
+}
+
+// queryPair classifies one &-separated pair of a raw query as url.ParseQuery reads it:
+// sensitive is the index in sensitiveQueryKeys of its decoded key (-1: none); skip is
+// true for a pair ParseQuery ignores (empty, with a ';' or a malformed escape); ok is true
+// when the pair can be logged as it is.
+func queryPair(pair string) (sensitive int, skip, ok bool) {
+	if pair == "" {
+		return -1, true, true
+	}
+	if strings.Contains(pair, ";") {
+		return -1, true, false
+	}
+	key, value, _ := strings.Cut(pair, "=")
+	if strings.ContainsAny(key, "%+") {
+		k, err := url.QueryUnescape(key)
+		if err != nil {
+			return -1, true, false
+		}
+		key = k
+	}
+	if !validEscapes(value) {
+		return -1, true, false
+	}
+	for i, s := range sensitiveQueryKeys {
+		if key == s {
+			return i, false, false
 		}
 	}
-	return u.Path + "?" + q.Encode()
+	return -1, false, true
+}
+
+// validEscapes reports whether every '%' in s starts a two-digit hex escape, the only thing
+// url.QueryUnescape refuses.
+func validEscapes(s string) bool {
+	for i := strings.IndexByte(s, '%'); i >= 0; i = strings.IndexByte(s, '%') {
+		if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+			return false
+		}
+		s = s[i+3:]
+	}
+	return true
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 // redactErr renders an error for logs with any access_token query value masked.

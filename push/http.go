@@ -80,8 +80,9 @@ func (h *Hub) negotiate(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	q := r.URL.Query()
 	version := 0
-	if v := r.URL.Query().Get("negotiateVersion"); v != "" {
+	if v := q.Get("negotiateVersion"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
 			writeJSON(w, map[string]string{"error": "The client requested an invalid protocol version '" + v + "'"})
@@ -97,7 +98,7 @@ func (h *Hub) negotiate(w http.ResponseWriter, r *http.Request) {
 	if version == 0 {
 		c.token = c.id
 	}
-	c.allowStateful = r.URL.Query().Get("useStatefulReconnect") == "true"
+	c.allowStateful = q.Get("useStatefulReconnect") == "true"
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
