@@ -124,8 +124,7 @@ func (v *JWTVerifier) now() time.Time {
 // A token byte-for-byte identical to one that verified in the last CacheTTL is not parsed
 // again: its exp, nbf and iat are checked against the clock (with the leeway) as the parser
 // would, and its identity is returned. Failures are never remembered. A key removed from
-// the JWKS (or the PEM file, on restart) stops a token it signed at the latest CacheTTL
-// later.
+// the JWKS stops the tokens it signed at the latest CacheTTL later.
 func (v *JWTVerifier) Verify(ctx context.Context, token string) (Identity, error) {
 	if token == "" {
 		return Identity{}, fmt.Errorf("%w: no token", ErrUnauthenticated)
