@@ -432,7 +432,7 @@ func messageType(raw json.RawMessage) string {
 // ReadMessageVersion reads the version of a message object (a room's lastMessage, a message
 // from REST). ok is false unless raw is a JSON object whose _id is a non-empty string.
 func ReadMessageVersion(raw json.RawMessage) (v MessageVersion, ok bool) {
-	if !json.Valid(raw) {
+	if !jsonscan.Valid(raw) {
 		return MessageVersion{}, false
 	}
 	return readVersion(raw)

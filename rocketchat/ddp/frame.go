@@ -55,7 +55,7 @@ func decodeFrame(b []byte) (*frame, error) {
 // json.Unmarshal would validate, decode and copy fields. ok is false for anything else, which
 // decodeFrame then decodes as before: the result is the same either way (FuzzDecodeData).
 func decodeData(b []byte) (f *frame, ok bool) {
-	if !json.Valid(b) {
+	if !jsonscan.Valid(b) {
 		return nil, false
 	}
 	f = &frame{}

@@ -1,5 +1,5 @@
-// Package jsonscan reads JSON that is known to be valid (a DDP frame is validated whole when
-// it is read) without decoding it: where a value ends, and strings in the plain case only
+// Package jsonscan checks JSON (Valid, by encoding/json's rules) and reads JSON that is known
+// to be valid (a DDP frame is validated whole when it is read) without decoding it: where a value ends, and strings in the plain case only
 // (printable ASCII without escape sequences, which json.Unmarshal would decode byte for byte).
 // Callers fall back to encoding/json for anything else. It is shared by rocketchat/ddp (the
 // frame's top level) and rocketchat (an event's fields).
