@@ -347,7 +347,6 @@ func (c *conn) tick(now time.Time) {
 		}
 		return
 	}
-	c.q.retireIdle(now, o.WriterIdle)
 	if w := c.writingSince.Load(); w != 0 && now.Sub(time.Unix(0, w)) > transportWriteTimeout {
 		c.h.log.Debug("push: write timed out, aborting the socket", "conn", c.id)
 		c.dropTransport()

@@ -312,7 +312,7 @@ func (h *Hub) runWebSocket(parent context.Context, c *conn, ws *websocket.Conn, 
 	ws.SetReadLimit(int64(h.maxRecv)*4 + 64<<10)
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
-	w := newSockWriter(c, ws, preamble, ctx.Done())
+	w := &sockWriter{c: c, ws: ws, preamble: preamble, stop: ctx.Done()}
 	c.q.attach(w, len(preamble) > 0)
 	suspended := false
 	for {
@@ -355,31 +355,11 @@ type sockWriter struct {
 	ws       *websocket.Conn
 	preamble []byte          // written first (a resume's replay), by the first goroutine
 	stop     <-chan struct{} // the socket's reader ended
-	wake     chan struct{}   // one token: records came, or the heartbeat retires the parked writer
 	wg       sync.WaitGroup  // the running goroutine, waited for by the reader
 }
 
-func newSockWriter(c *conn, ws *websocket.Conn, preamble []byte, stop <-chan struct{}) *sockWriter {
-	return &sockWriter{c: c, ws: ws, preamble: preamble, stop: stop, wake: make(chan struct{}, 1)}
-}
-
-// wakeUp ends the writer's park.
-func (w *sockWriter) wakeUp() {
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
-}
-
-// writeBufs holds writers' buffers between bursts: a parked or ended writer keeps none.
+// writeBufs holds writers' buffers between bursts: an idle connection keeps none.
 var writeBufs = sync.Pool{New: func() any { return new([]byte) }}
-
-func putWriteBuf(bp *[]byte) {
-	if cap(*bp) <= 64<<10 {
-		*bp = (*bp)[:0]
-		writeBufs.Put(bp)
-	}
-}
 
 func (w *sockWriter) run() {
 	defer w.wg.Done()
@@ -392,6 +372,13 @@ func (w *sockWriter) run() {
 	case <-w.stop:
 		return
 	}
+	bp := writeBufs.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= 64<<10 {
+			*bp = (*bp)[:0]
+			writeBufs.Put(bp)
+		}
+	}()
 	if p := w.preamble; len(p) > 0 {
 		w.preamble = nil
 		if err := w.write(p); err != nil {
@@ -399,34 +386,13 @@ func (w *sockWriter) run() {
 			return
 		}
 	}
-	var bp *[]byte
-	defer func() {
-		if bp != nil {
-			putWriteBuf(bp)
-		}
-	}()
 	for {
-		if bp == nil {
-			bp = writeBufs.Get().(*[]byte)
-		}
-		buf, more, last, gone := c.q.next(w, (*bp)[:0], time.Now())
+		buf, more, last := c.q.next(w, (*bp)[:0])
 		*bp = buf
-		switch {
-		case gone:
+		if !more {
 			return
-		case !more:
-			putWriteBuf(bp)
-			bp = nil
-			select {
-			case <-w.wake:
-			case <-w.stop:
-				return
-			}
-			if c.q.retired(w) {
-				return
-			}
-			continue
-		case last:
+		}
+		if last {
 			if buf = append(buf, c.finalRec...); len(buf) > 0 {
 				_ = w.write(buf)
 			}

@@ -49,11 +49,6 @@ type Options struct {
 	MaxReceiveMessageSize int64
 	// SendQueueSize bounds the records waiting for one connection [128].
 	SendQueueSize int
-	// WriterIdle is how long a WebSocket's writer waits for more records once its queue is
-	// empty before it ends, so that a steady trickle (a push every few hundred
-	// milliseconds) reuses one writer while an idle connection holds none [2s]. The
-	// heartbeat ends idle writers, so the wait may run up to one heartbeat tick longer.
-	WriterIdle time.Duration
 	// SingleLogin closes a user's older connections (Close with a reason and
 	// allowReconnect false) when a new one completes its handshake, on any node. The
 	// newest (by creation) wins, also when two log in at once.
@@ -152,7 +147,6 @@ func NewHub(o Options) (*Hub, error) {
 	if o.SendQueueSize <= 0 {
 		o.SendQueueSize = 128
 	}
-	def(&o.WriterIdle, 2*time.Second)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -1,32 +1,24 @@
 package push
 
-import (
-	"sync"
-	"time"
-)
+import "sync"
 
 // sendQueue holds the records waiting for one connection's writer, at most max of them. It
 // takes no memory while empty beyond a one-slot signal channel (a channel of max slots cost
 // every idle connection 3 KiB), and its writer takes everything queued at once.
 //
 // Two kinds of writer drain it. The SSE and long-polling loops wait on ready. A WebSocket's
-// writer (sockWriter, attached while the socket lives) has no goroutine while the connection
-// is idle: the record that finds no writer starts one; once the queue is empty the writer
-// parks, and the heartbeat ends it when it has been parked for Options.WriterIdle. A
-// steady trickle of records reuses one writer; an idle connection holds one goroutine, its
-// reader.
+// writer (sockWriter, attached while the socket lives) has no goroutine while the queue is
+// empty: the record that finds no writer running starts one, and the writer ends when it
+// finds nothing left. An idle WebSocket connection then holds one goroutine, its reader.
 type sendQueue struct {
 	mu    sync.Mutex
 	recs  [][]byte
 	max   int
 	ready chan struct{} // holds a token while recs may be non-empty (no socket attached)
 
-	sock     *sockWriter     // the attached WebSocket's writer, nil if none
-	writing  bool            // sock's goroutine runs, parked or not (or its socket failed: none may start)
-	parked   bool            // it waits on sock.wake with nothing to write
-	parkedAt time.Time       // since when
-	retire   bool            // the heartbeat asked the parked writer to end
-	done     <-chan struct{} // the connection's end: the writer then writes its last records
+	sock    *sockWriter     // the attached WebSocket's writer, nil if none
+	writing bool            // sock's goroutine runs (or its socket failed: none may start)
+	done    <-chan struct{} // the connection's end: the writer then writes its last records
 }
 
 func newSendQueue(max int, done <-chan struct{}) sendQueue {
@@ -42,32 +34,17 @@ func (q *sendQueue) push(rec []byte) bool {
 	}
 	q.recs = append(q.recs, rec)
 	first := len(q.recs) == 1
-	sock, wake, start := q.sock, q.unparkLocked(), (*sockWriter)(nil)
-	if !wake {
-		start = q.startLocked()
-	}
+	sock, w := q.sock, q.startLocked()
 	q.mu.Unlock()
 	switch {
-	case wake:
-		sock.wakeUp()
-	case start != nil:
-		go start.run()
+	case w != nil:
+		go w.run()
 	case first && sock == nil:
 		select {
 		case q.ready <- struct{}{}:
 		default:
 		}
 	}
-	return true
-}
-
-// unparkLocked takes the attached writer out of its park, if it is parked: the caller then
-// wakes it (sockWriter.wakeUp).
-func (q *sendQueue) unparkLocked() bool {
-	if !q.parked {
-		return false
-	}
-	q.parked = false
 	return true
 }
 
@@ -87,16 +64,9 @@ func (q *sendQueue) startLocked() *sockWriter {
 // attached with something to write first.
 func (q *sendQueue) kick() {
 	q.mu.Lock()
-	sock, wake := q.sock, q.unparkLocked()
-	var w *sockWriter
-	if !wake {
-		w = q.startLocked()
-	}
+	w := q.startLocked()
 	q.mu.Unlock()
-	switch {
-	case wake:
-		sock.wakeUp()
-	case w != nil:
+	if w != nil {
 		go w.run()
 	}
 }
@@ -105,7 +75,7 @@ func (q *sendQueue) kick() {
 // non-empty queue.
 func (q *sendQueue) attach(w *sockWriter, start bool) {
 	q.mu.Lock()
-	q.sock, q.writing, q.parked, q.retire = w, false, false, false
+	q.sock, q.writing = w, false
 	var run *sockWriter
 	if start || len(q.recs) > 0 {
 		run = q.startLocked()
@@ -121,71 +91,30 @@ func (q *sendQueue) attach(w *sockWriter, start bool) {
 func (q *sendQueue) detach(w *sockWriter) {
 	q.mu.Lock()
 	if q.sock == w {
-		q.sock, q.writing, q.parked, q.retire = nil, false, false, false
+		q.sock, q.writing = nil, false
 	}
 	q.mu.Unlock()
 }
 
 // next is w's turn: it appends every queued record to buf. more is false when there was
-// nothing: the writer is then parked and must wait for sockWriter.wake (or its socket's
-// end), then ask retired. last is true when the connection has ended, and the writer must
-// write buf, the final record and close. gone is true when w was detached: it must end.
-func (q *sendQueue) next(w *sockWriter, buf []byte, now time.Time) (out []byte, more, last, gone bool) {
+// nothing, and the writer must end (it no longer counts as running); last is true when the
+// connection has ended, and the writer must write buf, the final record and close.
+func (q *sendQueue) next(w *sockWriter, buf []byte) (out []byte, more, last bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.sock != w {
-		return buf, false, false, true // detached: the socket is being let go of
+		return buf, false, false // detached: the socket is being let go of
 	}
 	select {
 	case <-q.done:
-		return q.takeLocked(buf), true, true, false
+		return q.takeLocked(buf), true, true
 	default:
 	}
 	if len(q.recs) == 0 {
-		q.parked, q.parkedAt = true, now
-		return buf, false, false, false
+		q.writing = false
+		return buf, false, false
 	}
-	return q.takeLocked(buf), true, false, false
-}
-
-// retired is asked by a writer woken from its park: true when it must end, because it was
-// detached, or because the heartbeat retired it and nothing came meanwhile (it then no
-// longer counts as running).
-func (q *sendQueue) retired(w *sockWriter) bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.sock != w {
-		return true
-	}
-	if !q.retire {
-		return false
-	}
-	q.retire = false
-	select {
-	case <-q.done:
-		return false // the connection ended: the writer writes its last records
-	default:
-	}
-	if len(q.recs) > 0 {
-		return false // a record came after the retirement: it is this writer's
-	}
-	q.writing = false
-	return true
-}
-
-// retireIdle ends the attached writer when it has been parked for at least idle (the
-// heartbeat's call).
-func (q *sendQueue) retireIdle(now time.Time, idle time.Duration) {
-	q.mu.Lock()
-	sock := q.sock
-	wake := q.parked && now.Sub(q.parkedAt) >= idle
-	if wake {
-		q.parked, q.retire = false, true
-	}
-	q.mu.Unlock()
-	if wake {
-		sock.wakeUp()
-	}
+	return q.takeLocked(buf), true, false
 }
 
 // failed keeps w's socket from starting any other writer: a write on it failed, and its
@@ -193,7 +122,7 @@ func (q *sendQueue) retireIdle(now time.Time, idle time.Duration) {
 func (q *sendQueue) failed(w *sockWriter) {
 	q.mu.Lock()
 	if q.sock == w {
-		q.writing, q.parked = true, false
+		q.writing = true
 	}
 	q.mu.Unlock()
 }

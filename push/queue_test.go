@@ -3,7 +3,6 @@ package push
 import (
 	"bytes"
 	"testing"
-	"time"
 )
 
 func TestSendQueue(t *testing.T) {
@@ -44,47 +43,5 @@ func TestSendQueue(t *testing.T) {
 	big.take(nil)
 	if big.recs != nil {
 		t.Fatalf("an emptied queue keeps %d slots", cap(big.recs))
-	}
-}
-
-// TestRetiredWriterKeepsARecordThatCameAfter: the heartbeat retires a parked writer, and a
-// record is queued before the woken writer asks whether to end. Nobody else will start a
-// writer for it (one still counts as running), so this one must stay and write it.
-func TestRetiredWriterKeepsARecordThatCameAfter(t *testing.T) {
-	q := newSendQueue(8, make(chan struct{}))
-	w := &sockWriter{wake: make(chan struct{}, 1)}
-	q.attach(w, false)
-	q.mu.Lock()
-	if q.startLocked() != w { // as when a record started it
-		t.Fatal("no writer to start")
-	}
-	q.mu.Unlock()
-	if _, more, _, _ := q.next(w, nil, time.Now()); more {
-		t.Fatal("records in an empty queue")
-	}
-	q.retireIdle(time.Now().Add(time.Hour), time.Second)
-	select {
-	case <-w.wake:
-	default:
-		t.Fatal("the heartbeat did not wake the parked writer to retire it")
-	}
-	q.push([]byte("r"))
-	if q.retired(w) {
-		t.Fatal("the writer ended with a record queued after its retirement")
-	}
-	if got, more, _, _ := q.next(w, nil, time.Now()); !more || string(got) != "r" {
-		t.Fatalf("next = %q, %v", got, more)
-	}
-	// Parked again and retired with nothing queued: it ends, and no longer counts as running.
-	q.next(w, nil, time.Now())
-	q.retireIdle(time.Now().Add(time.Hour), time.Second)
-	<-w.wake
-	if !q.retired(w) {
-		t.Fatal("an idle retired writer stayed")
-	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.writing || q.parked {
-		t.Fatalf("writing %v, parked %v after the writer ended", q.writing, q.parked)
 	}
 }
