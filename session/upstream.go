@@ -333,7 +333,7 @@ type upstream struct {
 
 	ctx    context.Context // ends with the period
 	cancel context.CancelFunc
-	bg     sync.WaitGroup // resyncs (started by emit, waited for by serve)
+	bg     sync.WaitGroup // resyncs (started by emit), the supervisor's and presence worker's steps; serve waits
 	held   heldEvents
 
 	mu   sync.Mutex
@@ -531,10 +531,12 @@ func (u *upstream) stopTimers() {
 	}
 }
 
-// end ends the period for reason r, unless something ended it first.
-func (u *upstream) end(r endReason) {
-	u.decided.CompareAndSwap(0, int32(r)+1)
+// end ends the period for reason r, unless something ended it first; it reports whether r
+// is the reason.
+func (u *upstream) end(r endReason) bool {
+	won := u.decided.CompareAndSwap(0, int32(r)+1)
 	u.cancel()
+	return won
 }
 
 // supervise is one step of the period's supervisor for the signals sigs: it cycles the
@@ -553,10 +555,13 @@ func (u *upstream) supervise(sigs int) {
 		return
 	}
 	// A linger stopped (or re-armed) just as it fired leaves a stale signal: only the
-	// linger armed last counts, and only while the user is still idle.
+	// linger armed last counts, and only while the user is still idle. u.idle is what the
+	// last step saw: a tab may have come back since, so it is looked at again first.
 	if sigs&supLinger != 0 && u.idle && !time.Now().Before(u.lingerEnd) {
-		u.end(endIdle)
-		return
+		if u.idleCheck(); u.idle && !time.Now().Before(u.lingerEnd) {
+			u.end(endIdle)
+			return
+		}
 	}
 	if sigs&supRenew != 0 {
 		u.renewT.Reset(m.o.LeaseTTL / 3)
@@ -583,7 +588,10 @@ func (u *upstream) supervise(sigs int) {
 			return
 		}
 		if f&sigToken != 0 {
-			u.end(endToken)
+			if !u.end(endToken) {
+				// Run ended on its own meanwhile: the token request is runLoop's now.
+				ul.signal(sigToken)
+			}
 			return
 		}
 		if f&sigWatch != 0 {

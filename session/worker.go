@@ -43,7 +43,7 @@ func (w *demandWorker) signal(sigs int) {
 	w.spawn()
 }
 
-// stop keeps any further goroutine from starting; pending bits are dropped.
+// stop keeps any further goroutine from starting; bits still pending never run.
 func (w *demandWorker) stop() {
 	w.mu.Lock()
 	defer w.mu.Unlock()

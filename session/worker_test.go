@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rcgateway/rcgateway/rocketchat"
 )
 
 // TestDemandWorker: bits signalled before start wait for it; bits signalled while a step runs
@@ -73,20 +75,37 @@ func TestDemandWorker(t *testing.T) {
 
 // TestStaleLingerSignalIsIgnored: the linger's timer may fire just as a returning user stops
 // it, or before it is armed again; only the linger armed last ends the period, and only while
-// the user is idle.
+// the user is idle. The idle state the last step saw may be stale: a tab that came back
+// since (the user has a connection on this node again) keeps the period.
 func TestStaleLingerSignalIsIgnored(t *testing.T) {
+	c, err := rocketchat.NewClient(rocketchat.ClientOptions{BaseURL: "http://127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewManager(Options{Client: c, Strategy: StrategyDefaultPassword, DefaultPassword: "x", Pusher: newRecorder(), RealtimeURL: "ws://127.0.0.1:1/websocket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Shutdown(context.Background()) })
 	for _, c := range []struct {
-		name string
-		idle bool
-		end  time.Duration // lingerEnd from now
-		want bool
+		name  string
+		idle  bool
+		local int           // the user's connections on this node now
+		end   time.Duration // lingerEnd from now
+		want  bool
 	}{
-		{"user back", false, -time.Second, false},
-		{"re-armed", true, time.Hour, false},
-		{"ran out", true, -time.Second, true},
+		{"user back", false, 1, -time.Second, false},
+		{"re-armed", true, 0, time.Hour, false},
+		{"ran out", true, 0, -time.Second, true},
+		{"a tab came back since the last step", true, 1, -time.Second, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			u := &upstream{ul: &userLoop{notify: make(chan struct{}, 1)}, idle: c.idle, lingerEnd: time.Now().Add(c.end)}
+			m.mu.Lock()
+			m.local["alice"] = c.local
+			m.mu.Unlock()
+			u := &upstream{m: m, ul: &userLoop{id: "alice", notify: make(chan struct{}, 1)}, idle: c.idle, lingerEnd: time.Now().Add(c.end)}
+			u.lingT = time.AfterFunc(time.Hour, func() {})
+			defer u.lingT.Stop()
 			u.ctx, u.cancel = context.WithCancel(context.Background())
 			defer u.cancel()
 			u.supervise(supLinger)
