@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -39,12 +40,28 @@ func FuzzValid(f *testing.F) {
 			f.Add([]byte(c))
 		}
 	}
-	// The DDP frames the other fuzzers start from.
-	seeds, _ := filepath.Glob("../../ddp/testdata/fuzz/*/*")
+	// The DDP frames the ddp package's fuzzers start from (Go's corpus file format: a
+	// header line, then []byte("...") with a Go-quoted string).
+	seeds, err := filepath.Glob("../../ddp/testdata/fuzz/*/*")
+	if err != nil || len(seeds) == 0 {
+		f.Fatalf("no ddp fuzz corpus (%v)", err)
+	}
 	for _, s := range seeds {
-		if b, err := os.ReadFile(s); err == nil {
-			f.Add(b)
+		b, err := os.ReadFile(s)
+		if err != nil {
+			f.Fatal(err)
 		}
+		_, body, _ := strings.Cut(string(b), "\n")
+		body = strings.TrimSpace(body)
+		q, ok := strings.CutPrefix(body, "[]byte(")
+		if q, ok = strings.CutSuffix(q, ")"); !ok {
+			f.Fatalf("%s: not a []byte corpus entry", s)
+		}
+		frame, err := strconv.Unquote(q)
+		if err != nil {
+			f.Fatalf("%s: %v", s, err)
+		}
+		f.Add([]byte(frame))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if got, want := Valid(b), json.Valid(b); got != want {
