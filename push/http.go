@@ -313,7 +313,9 @@ func (h *Hub) runWebSocket(parent context.Context, c *conn, ws *websocket.Conn, 
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	w := &sockWriter{c: c, ws: ws, preamble: preamble, stop: ctx.Done()}
-	c.q.attach(w, len(preamble) > 0)
+	if w := c.q.attach(w, len(preamble) > 0); w != nil {
+		go w.run()
+	}
 	suspended := false
 	for {
 		_, data, err := ws.Read(ctx)

@@ -71,19 +71,22 @@ func (q *sendQueue) kick() {
 	}
 }
 
-// attach makes w the queue's writer; start runs it at once (it has a preamble), as does a
-// non-empty queue.
-func (q *sendQueue) attach(w *sockWriter, start bool) {
+// attach makes w the queue's writer. It returns w when w must run at once, which the caller
+// starts (go w.run()): when start says so (it has a preamble), when records wait, or when the
+// connection has ended (for its last records and close frame).
+func (q *sendQueue) attach(w *sockWriter, start bool) *sockWriter {
 	q.mu.Lock()
+	defer q.mu.Unlock()
 	q.sock, q.writing = w, false
-	var run *sockWriter
+	select {
+	case <-q.done: // closed before the socket was attached: its kick found no writer
+		start = true
+	default:
+	}
 	if start || len(q.recs) > 0 {
-		run = q.startLocked()
+		return q.startLocked()
 	}
-	q.mu.Unlock()
-	if run != nil {
-		go run.run()
-	}
+	return nil
 }
 
 // detach lets go of w: no new goroutine of it starts. One already running ends on its own
