@@ -209,6 +209,11 @@ func (c *conn) rejectHandshake(msg string, reason CloseReason) {
 }
 
 func (c *conn) acceptHandshake(req signalr.HandshakeRequest) error {
+	if c.isClosed() {
+		// Closed while the handshake was on its way (shutdown, handshake timeout): it is
+		// not registered, so it neither counts as online nor closes the user's other tabs.
+		return errors.New("push: handshake on a closed connection")
+	}
 	p, ok := signalr.ProtocolByName(req.Protocol)
 	switch {
 	case !ok:
@@ -352,6 +357,11 @@ func (c *conn) tick(now time.Time) {
 		c.dropTransport()
 	}
 	if c.isClosed() {
+		if c.suspended() {
+			// Closed while its reader was suspending it: no socket will come back to
+			// remove it.
+			c.h.remove(c)
+		}
 		return
 	}
 	if c.stateful.Load() {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/rcgateway/rcgateway/push/signalr"
 )
 
 // TestShutdownWithSuspendedConnection: a stateful connection whose socket dropped has no
@@ -147,4 +149,44 @@ func TestStatefulSendersKeepSequenceOrder(t *testing.T) {
 			t.Fatalf("round %d: queued %v, numbered %v", round, onWire, bySeq)
 		}
 	}
+}
+
+// TestClosedWhileSuspendingIsForgotten: a close that lands while the reader is suspending a
+// stateful connection leaves it closed and suspended; no socket will come back to remove it,
+// so the heartbeat must, or it stays addressable and Hub.Close waits for it.
+func TestClosedWhileSuspendingIsForgotten(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.h.newConn("alice")
+	e.h.track(c)
+	c.transport.Store(transportWebSockets)
+	c.stateful.Store(true)
+	c.handshaken.Store(true)
+	c.close(nil, CloseShutdown) // the close first...
+	c.smu.Lock()
+	c.st.inactive = true // ...then the suspension it raced
+	c.smu.Unlock()
+	c.tick(time.Now())
+	e.h.mu.RLock()
+	_, tracked := e.h.byID[c.id]
+	e.h.mu.RUnlock()
+	if tracked || !c.removed.Load() {
+		t.Fatal("a closed, suspended connection was kept")
+	}
+}
+
+// TestHandshakeOnAClosedConnectionIsNotRegistered: a handshake that arrives after the
+// connection was closed must not register it (online presence, single-login kicks).
+func TestHandshakeOnAClosedConnectionIsNotRegistered(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.SingleLogin = true })
+	c := e.h.newConn("alice")
+	e.h.track(c)
+	c.transport.Store(transportWebSockets)
+	c.close(nil, CloseShutdown)
+	if err := c.acceptHandshake(signalr.HandshakeRequest{Protocol: "json", Version: 1}); err == nil {
+		t.Fatal("a closed connection accepted a handshake")
+	}
+	if c.ready.Load() {
+		t.Fatal("a closed connection was registered")
+	}
+	e.h.remove(c) // as its reader does once receive fails
 }
