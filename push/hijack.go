@@ -3,7 +3,6 @@ package push
 import (
 	"bufio"
 	"bytes"
-	"fmt"
 	"net"
 	"net/http"
 
@@ -30,13 +29,10 @@ func acceptWebSocket(w http.ResponseWriter, r *http.Request) (*websocket.Conn, e
 type smallBuffers struct{ http.ResponseWriter }
 
 func (s smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	// net/http has written the 101 answer and hands over an empty writer.
 	nc, brw, err := http.NewResponseController(s.ResponseWriter).Hijack()
 	if err != nil {
 		return nil, nil, err
-	}
-	if err := brw.Flush(); err != nil { // the 101 answer is out already; this is a no-op
-		nc.Close()
-		return nil, nil, fmt.Errorf("push: hijack: %w", err)
 	}
 	// Bytes the client sent right behind its upgrade request (a pipelined first frame) sit in
 	// net/http's reader: they are read first.
