@@ -53,8 +53,9 @@ func FuzzValid(f *testing.F) {
 		}
 		_, body, _ := strings.Cut(string(b), "\n")
 		body = strings.TrimSpace(body)
-		q, ok := strings.CutPrefix(body, "[]byte(")
-		if q, ok = strings.CutSuffix(q, ")"); !ok {
+		q, okPrefix := strings.CutPrefix(body, "[]byte(")
+		q, okSuffix := strings.CutSuffix(q, ")")
+		if !okPrefix || !okSuffix {
 			f.Fatalf("%s: not a []byte corpus entry", s)
 		}
 		frame, err := strconv.Unquote(q)
