@@ -171,16 +171,30 @@ func newFixture(t *testing.T, mod func(*config.Config)) *fixture {
 	return newFixtureWith(t, rc, mod)
 }
 
-// newFixtureWith is newFixture on a simulator the test configured.
-func newFixtureWith(t *testing.T, rc *rctest.Server, mod func(*config.Config)) *fixture {
-	t.Helper()
+// baseConfig is the default config pointed at the simulator rc, with its admin and the
+// tests' HS256 secret.
+func baseConfig(rc *rctest.Server) config.Config {
 	cfg := config.Default()
 	cfg.RocketChat.URL = rc.URL()
 	cfg.RocketChat.Admin.Username, cfg.RocketChat.Admin.Password = "admin", "admin-pass"
 	cfg.Auth.JWT.HS256Secret = config.Secret(testSecret)
+	return cfg
+}
+
+// productConfig is baseConfig with the audience and issuer the tests' product tokens carry
+// and the tests' API key.
+func productConfig(rc *rctest.Server) config.Config {
+	cfg := baseConfig(rc)
 	cfg.Auth.JWT.Audience = []string{"im-gateway"}
 	cfg.Auth.JWT.Issuer = "product"
 	cfg.Auth.APIKeys = []config.Secret{testAPIKey}
+	return cfg
+}
+
+// newFixtureWith is newFixture on a simulator the test configured.
+func newFixtureWith(t *testing.T, rc *rctest.Server, mod func(*config.Config)) *fixture {
+	t.Helper()
+	cfg := productConfig(rc)
 	cfg.HTTP.UploadLimit = 64 << 10
 	if mod != nil {
 		mod(&cfg)

@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/rcgateway/rcgateway/config"
 	"github.com/rcgateway/rcgateway/rocketchat"
 	"github.com/rcgateway/rcgateway/rocketchat/rctest"
 )
@@ -35,13 +34,7 @@ func benchTokens(b *testing.B, n int) []string {
 func BenchmarkHubLogin(b *testing.B) {
 	rc := rctest.New(rctest.Options{})
 	defer rc.Close()
-	cfg := config.Default()
-	cfg.RocketChat.URL = rc.URL()
-	cfg.RocketChat.Admin.Username, cfg.RocketChat.Admin.Password = "admin", "admin-pass"
-	cfg.Auth.JWT.HS256Secret = config.Secret(testSecret)
-	cfg.Auth.JWT.Audience = []string{"im-gateway"}
-	cfg.Auth.JWT.Issuer = "product"
-	cfg.Auth.APIKeys = []config.Secret{testAPIKey}
+	cfg := productConfig(rc)
 	if err := cfg.Validate(); err != nil {
 		b.Fatal(err)
 	}

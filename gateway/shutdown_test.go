@@ -49,10 +49,7 @@ func (s *orderSessions) Shutdown(context.Context) error {
 func TestShutdownOrder(t *testing.T) {
 	rc := rctest.New(rctest.Options{})
 	defer rc.Close()
-	cfg := config.Default()
-	cfg.RocketChat.URL = rc.URL()
-	cfg.RocketChat.Admin.Username, cfg.RocketChat.Admin.Password = "admin", "admin-pass"
-	cfg.Auth.JWT.HS256Secret = config.Secret(testSecret)
+	cfg := baseConfig(rc)
 	cfg.Shutdown.DrainDelay = config.Duration(300 * time.Millisecond)
 	cfg.Shutdown.Timeout = config.Duration(5 * time.Second)
 	var mu sync.Mutex
@@ -135,10 +132,7 @@ func TestCloseWhenListenFails(t *testing.T) {
 	defer taken.Close()
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 
-	cfg := config.Default()
-	cfg.RocketChat.URL = rc.URL()
-	cfg.RocketChat.Admin.Username, cfg.RocketChat.Admin.Password = "admin", "admin-pass"
-	cfg.Auth.JWT.HS256Secret = config.Secret(testSecret)
+	cfg := baseConfig(rc)
 	cfg.HTTP.Listen = taken.Addr().String()
 	srv, err := New(Options{Config: cfg})
 	if err != nil {
